@@ -1,0 +1,117 @@
+// init / status / uninstall / run: wiring of capture/ and sink/ for the CLI.
+#include "agent/commands.h"
+
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "agent/replicator.h"
+#include "capture/installer.h"
+#include "capture/journal_reader.h"
+#include "sink/sink_admin.h"
+
+namespace sluice {
+namespace {
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "sluice: %s\n", st.ToString().c_str());
+  return st.code() == Status::Code::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace
+
+int RunInit(const Config& config) {
+  // SQLite first: triggers exist before any snapshot is taken, so nothing
+  // committed after this point can be missed.
+  Result<InstallReport> report = InstallCapture(config.source);
+  if (!report.ok()) return Fail(report.status().Wrap("prepare " + config.source.path));
+  if (report->switched_to_wal) {
+    std::printf("switched %s to WAL journal mode (as Open WebUI's DATABASE_ENABLE_SQLITE_WAL)\n",
+                config.source.path.c_str());
+  }
+  std::printf("source %s: id %s, %zu tracked table(s)\n", config.source.path.c_str(),
+              report->source_id.c_str(), report->tables.size());
+
+  Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
+  if (!admin.ok()) return Fail(admin.status());
+  Status st = (*admin)->InstallControlPlane();
+  if (!st.ok()) return Fail(st.Wrap("install control plane"));
+  st = (*admin)->EnsureMirror(report->tables);
+  if (!st.ok()) return Fail(st.Wrap("create mirror tables in schema " + config.sink.schema));
+  st = (*admin)->EnsurePosition(report->source_id);
+  if (!st.ok()) return Fail(st);
+  std::printf("sink: schema %s ready with %zu mirror table(s); run `sluice run` to sync\n",
+              config.sink.schema.c_str(), report->tables.size());
+  return 0;
+}
+
+int RunStatus(const Config& config, bool json) {
+  Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
+  if (!admin.ok()) return Fail(admin.status());
+  Result<SinkPosition> pos = (*admin)->ReadPosition();
+  if (!pos.ok()) return Fail(pos.status());
+  Result<int64_t> parked = (*admin)->CountParked();
+  if (!parked.ok()) return Fail(parked.status());
+  Result<std::unique_ptr<JournalReader>> reader = JournalReader::Open(config.source);
+  if (!reader.ok()) return Fail(reader.status());
+  Result<JournalStats> stats = (*reader)->Stats(pos->applied_seq);
+  if (!stats.ok()) return Fail(stats.status());
+
+  double now_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  double lag_s = stats->pending_rows > 0 ? (now_ms - stats->oldest_pending_at_ms) / 1000.0 : 0;
+  if (json) {
+    std::printf(
+        "{\"deployment\":\"%s\",\"source_id\":\"%s\",\"sink_position\":%lld,"
+        "\"journal_max_seq\":%lld,\"backlog_rows\":%lld,\"lag_seconds\":%.3f,"
+        "\"parked_rows\":%lld,\"initial_sync_done\":%s}\n",
+        config.deployment.c_str(), (*reader)->source_id().c_str(),
+        static_cast<long long>(pos->applied_seq), static_cast<long long>(stats->max_seq),
+        static_cast<long long>(stats->pending_rows), lag_s, static_cast<long long>(*parked),
+        pos->applied_seq >= 0 ? "true" : "false");
+  } else {
+    std::printf("deployment:      %s\n", config.deployment.c_str());
+    std::printf("source:          %s (id %s)\n", config.source.path.c_str(),
+                (*reader)->source_id().c_str());
+    std::printf("sink position:   %lld%s\n", static_cast<long long>(pos->applied_seq),
+                pos->applied_seq < 0 ? " (initial sync not done)" : "");
+    std::printf("journal max seq: %lld\n", static_cast<long long>(stats->max_seq));
+    std::printf("backlog:         %lld journal row(s)\n",
+                static_cast<long long>(stats->pending_rows));
+    std::printf("lag:             %.3f s\n", lag_s);
+    std::printf("parked rows:     %lld (sync_metadata.conflict_log)\n",
+                static_cast<long long>(*parked));
+  }
+  return 0;
+}
+
+int RunUninstall(const Config& config) {
+  Status st = UninstallCapture(config.source);
+  if (!st.ok()) return Fail(st.Wrap("uninstall from " + config.source.path));
+  std::printf("removed every sluice object from %s; the app's tables are untouched\n",
+              config.source.path.c_str());
+  return 0;
+}
+
+int RunAgent(const Config& config) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int code = 0;
+  {
+    Replicator replicator(&loop, config);
+    replicator.Start();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    code = replicator.exit_code();
+  }
+  if (uv_loop_close(&loop) != 0) {
+    spdlog::error("internal: handles left open at exit");
+    return code == 0 ? 1 : code;
+  }
+  spdlog::info("exit {}", code);
+  return code;
+}
+
+}  // namespace sluice

@@ -1,0 +1,245 @@
+// Config parsing with simdjson's DOM API; every key is checked by name and type.
+#include "agent/config.h"
+
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace sluice {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+Status TypeError(const std::string& key, const char* want) {
+  return Status::InvalidArgument("config: '" + key + "' must be " + want);
+}
+
+Status Unknown(const std::string& key) {
+  return Status::InvalidArgument("config: unknown key '" + key + "'");
+}
+
+Status GetString(element e, const std::string& key, std::string* out) {
+  std::string_view v;
+  if (e.get_string().get(v) != simdjson::SUCCESS) return TypeError(key, "a string");
+  *out = std::string(v);
+  return Status::Ok();
+}
+
+Status GetInt(element e, const std::string& key, int min, int max, int* out) {
+  int64_t v = 0;
+  if (e.get_int64().get(v) != simdjson::SUCCESS) return TypeError(key, "an integer");
+  if (v < min || v > max) {
+    return Status::InvalidArgument("config: '" + key + "' must be between " + std::to_string(min) +
+                                   " and " + std::to_string(max));
+  }
+  *out = static_cast<int>(v);
+  return Status::Ok();
+}
+
+Status GetStringList(element e, const std::string& key, std::vector<std::string>* out) {
+  simdjson::dom::array arr;
+  if (e.get_array().get(arr) != simdjson::SUCCESS) return TypeError(key, "an array of strings");
+  out->clear();
+  size_t i = 0;
+  for (element item : arr) {
+    std::string s;
+    SLUICE_RETURN_IF_ERROR(GetString(item, key + "[" + std::to_string(i++) + "]", &s));
+    out->push_back(std::move(s));
+  }
+  return Status::Ok();
+}
+
+Status GetObject(element e, const std::string& key, object* out) {
+  if (e.get_object().get(*out) != simdjson::SUCCESS) return TypeError(key, "an object");
+  return Status::Ok();
+}
+
+Status ParseSource(element e, Config* c) {
+  object obj;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "source", &obj));
+  for (auto field : obj) {
+    std::string key = "source." + std::string(field.key);
+    if (field.key == "path") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->source.path));
+    } else if (field.key == "include") {
+      SLUICE_RETURN_IF_ERROR(GetStringList(field.value, key, &c->source.include));
+    } else if (field.key == "exclude") {
+      SLUICE_RETURN_IF_ERROR(GetStringList(field.value, key, &c->source.exclude));
+    } else if (field.key == "busy_timeout_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 0, 600000, &c->source.busy_timeout_ms));
+    } else if (field.key == "spool_dir") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->source.spool_dir));
+    } else {
+      return Unknown(key);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseSink(element e, Config* c) {
+  object obj;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "sink", &obj));
+  for (auto field : obj) {
+    std::string key = "sink." + std::string(field.key);
+    if (field.key == "url") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.url));
+    } else if (field.key == "schema") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.schema));
+    } else {
+      return Unknown(key);
+    }
+  }
+  return Status::Ok();
+}
+
+// "tables": { "<table>": { "columns": { "<column>": "<postgres type>" } } }
+Status ParseTables(element e, Config* c) {
+  object tables;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "tables", &tables));
+  for (auto table : tables) {
+    std::string tkey = "tables." + std::string(table.key);
+    object tobj;
+    SLUICE_RETURN_IF_ERROR(GetObject(table.value, tkey, &tobj));
+    for (auto field : tobj) {
+      std::string key = tkey + "." + std::string(field.key);
+      if (field.key != "columns") return Unknown(key);
+      object cols;
+      SLUICE_RETURN_IF_ERROR(GetObject(field.value, key, &cols));
+      for (auto col : cols) {
+        std::string type;
+        SLUICE_RETURN_IF_ERROR(GetString(col.value, key + "." + std::string(col.key), &type));
+        c->sink.column_types[std::string(table.key)][std::string(col.key)] = type;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseAgent(element e, Config* c) {
+  object obj;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "agent", &obj));
+  for (auto field : obj) {
+    std::string key = "agent." + std::string(field.key);
+    if (field.key == "poll_interval_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 1, 60000, &c->agent.poll_interval_ms));
+    } else if (field.key == "retry_min_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 1, 60000, &c->agent.retry_min_ms));
+    } else if (field.key == "retry_max_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 1, 600000, &c->agent.retry_max_ms));
+    } else if (field.key == "log_level") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->agent.log_level));
+    } else {
+      return Unknown(key);
+    }
+  }
+  return Status::Ok();
+}
+
+void Override(const EnvLookup& env, const char* name, std::string* target) {
+  const char* v = env(name);
+  if (v != nullptr && *v != '\0') *target = v;
+}
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "node";
+  return buf;
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
+  Config c;
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  element root;
+  auto err = parser.parse(padded).get(root);
+  if (err != simdjson::SUCCESS) {
+    return Status::InvalidArgument(std::string("config: not valid JSON: ") +
+                                   simdjson::error_message(err));
+  }
+  object obj;
+  if (root.get_object().get(obj) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("config: the top level must be a JSON object");
+  }
+  for (auto field : obj) {
+    std::string key(field.key);
+    if (key == "deployment") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c.deployment));
+    } else if (key == "node") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c.node));
+    } else if (key == "source") {
+      SLUICE_RETURN_IF_ERROR(ParseSource(field.value, &c));
+    } else if (key == "sink") {
+      SLUICE_RETURN_IF_ERROR(ParseSink(field.value, &c));
+    } else if (key == "tables") {
+      SLUICE_RETURN_IF_ERROR(ParseTables(field.value, &c));
+    } else if (key == "agent") {
+      SLUICE_RETURN_IF_ERROR(ParseAgent(field.value, &c));
+    } else if (key == "$schema" || key == "comment") {
+      // documentation keys, ignored on purpose
+    } else {
+      return Unknown(key);
+    }
+  }
+
+  Override(env, "SLUICE_DEPLOYMENT", &c.deployment);
+  Override(env, "SLUICE_NODE", &c.node);
+  Override(env, "SLUICE_SOURCE_PATH", &c.source.path);
+  Override(env, "DATABASE_URL", &c.sink.url);
+  Override(env, "SLUICE_SINK_URL", &c.sink.url);  // wins over DATABASE_URL
+  Override(env, "SLUICE_SINK_SCHEMA", &c.sink.schema);
+  Override(env, "SLUICE_LOG_LEVEL", &c.agent.log_level);
+
+  if (c.deployment.empty()) {
+    return Status::InvalidArgument("config: 'deployment' is required (or SLUICE_DEPLOYMENT)");
+  }
+  if (c.deployment.size() > 63) {
+    return Status::InvalidArgument("config: 'deployment' is longer than 63 bytes");
+  }
+  if (c.source.path.empty()) {
+    return Status::InvalidArgument("config: 'source.path' is required (or SLUICE_SOURCE_PATH)");
+  }
+  if (c.sink.schema.empty()) c.sink.schema = c.deployment;
+  if (c.sink.schema.size() > 63) {
+    return Status::InvalidArgument("config: 'sink.schema' is longer than 63 bytes");
+  }
+  if (c.sink.schema == "sync_metadata") {
+    return Status::InvalidArgument("config: 'sink.schema' cannot be sync_metadata (sluice's own)");
+  }
+  if (c.node.empty()) c.node = HostName();
+  if (c.agent.retry_max_ms < c.agent.retry_min_ms) {
+    return Status::InvalidArgument("config: 'agent.retry_max_ms' is below 'agent.retry_min_ms'");
+  }
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok = level_ok || c.agent.log_level == l;
+  if (!level_ok) {
+    return Status::InvalidArgument(
+        "config: 'agent.log_level' must be one of trace, debug, "
+        "info, warn, error, critical, off");
+  }
+  c.sink.deployment = c.deployment;
+  // sink.url may stay empty: libpq then uses its PG* variables and .pgpass.
+  return c;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::InvalidArgument("config: cannot read " + path + ": " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  Result<Config> c = ParseConfig(text.str(), [](const char* n) { return std::getenv(n); });
+  if (!c.ok()) return c.status().Wrap(path);
+  return c;
+}
+
+}  // namespace sluice

@@ -1,0 +1,41 @@
+// Config: the agent's settings, parsed from a JSON file and overridden by
+// environment variables. Pure: ParseConfig takes the text and an environment
+// lookup, so it is unit-tested without files. Any thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "capture/capture_options.h"
+#include "common/status.h"
+#include "sink/sink_options.h"
+
+namespace sluice {
+
+struct AgentOptions {
+  int poll_interval_ms = 200;  // data_version poll, the fallback to inotify on the -wal file
+  int retry_min_ms = 100;      // first reconnect / retry delay
+  int retry_max_ms = 10000;    // cap of the exponential backoff
+  std::string log_level = "info";
+};
+
+struct Config {
+  std::string deployment;  // name; also the default sink schema
+  std::string node;        // this instance's id (default: host name)
+  CaptureOptions source;
+  SinkOptions sink;
+  AgentOptions agent;
+};
+
+// Returns the value of an environment variable, or nullptr.
+using EnvLookup = std::function<const char*(const char*)>;
+
+// Parses `json`; `env` supplies overrides (see README "Configuration").
+// Errors name the offending key: "config: unknown key 'source.pathh'".
+Result<Config> ParseConfig(std::string_view json, const EnvLookup& env);
+
+// Reads the file and parses it with the process environment.
+Result<Config> LoadConfig(const std::string& path);
+
+}  // namespace sluice

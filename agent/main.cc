@@ -1,0 +1,67 @@
+// sluice: command-line entry point. Parses the subcommand with CLI11, loads the
+// config, sets up logging, and hands over to agent/commands.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <string>
+
+#include "agent/commands.h"
+#include "agent/config.h"
+#include "sluice_version.h"
+
+namespace {
+
+constexpr const char* kEnvHelp =
+    "Environment overrides: SLUICE_DEPLOYMENT, SLUICE_NODE, SLUICE_SOURCE_PATH, SLUICE_SINK_URL\n"
+    "(or DATABASE_URL), SLUICE_SINK_SCHEMA, SLUICE_LOG_LEVEL; libpq's PG* variables and\n"
+    ".pgpass apply to the sink connection.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"sluice: keeps a PostgreSQL copy of an app's SQLite database current.", "sluice"};
+  app.footer(kEnvHelp);
+  app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
+  app.require_subcommand(1);
+
+  std::string config_path;
+  bool json = false;
+  auto add = [&](const char* name, const char* help) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    sub->add_option("-c,--config", config_path, "JSON config file (see config/example.json)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    return sub;
+  };
+  CLI::App* init = add("init",
+                       "Prepare the SQLite file (WAL, journal, triggers) and the PostgreSQL side "
+                       "(control plane, schema, mirror tables). Idempotent.");
+  CLI::App* run = add("run",
+                      "Run the agent: initial sync if needed, then stream changes. "
+                      "SIGTERM/SIGINT finish the batch in flight and exit 0.");
+  CLI::App* status = add("status", "Show the sink position, the journal backlog and the lag.");
+  status->add_flag("--json", json, "Print one JSON object instead of text");
+  CLI::App* uninstall =
+      add("uninstall", "Remove every sluice object from the SQLite file (app data untouched).");
+
+  CLI11_PARSE(app, argc, argv);
+
+  sluice::Result<sluice::Config> config = sluice::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "sluice: %s\n", config.status().ToString().c_str());
+    return 2;
+  }
+  auto logger = spdlog::stderr_color_mt("sluice");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  spdlog::set_level(spdlog::level::from_str(config->agent.log_level));
+
+  if (*init) return sluice::RunInit(*config);
+  if (*run) return sluice::RunAgent(*config);
+  if (*status) return sluice::RunStatus(*config, json);
+  if (*uninstall) return sluice::RunUninstall(*config);
+  return 2;
+}

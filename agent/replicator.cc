@@ -1,0 +1,354 @@
+// Replicator: read a snapshot off the loop, apply it in one sink transaction,
+// prune the journal, repeat until caught up; then wait for the next wake-up.
+#include "agent/replicator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <csignal>
+#include <random>
+
+#include "agent/off_loop.h"
+
+namespace sluice {
+
+const char* Replicator::StateName(State s) {
+  switch (s) {
+    case State::kStarting:
+      return "starting";
+    case State::kConnecting:
+      return "connecting";
+    case State::kLoadingPosition:
+      return "loading-position";
+    case State::kReading:
+      return "reading";
+    case State::kApplying:
+      return "applying";
+    case State::kIdle:
+      return "idle";
+    case State::kBackoff:
+      return "backoff";
+    case State::kStopping:
+      return "stopping";
+    case State::kStopped:
+      return "stopped";
+  }
+  return "?";
+}
+
+Replicator::Replicator(uv_loop_t* loop, Config config) : loop_(loop), config_(std::move(config)) {
+  conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url);
+  applier_ = std::make_unique<BatchApplier>(config_.sink);
+}
+
+Replicator::~Replicator() = default;
+
+void Replicator::Transition(State next, std::string_view why) {
+  // Reading/applying/idle alternate once per batch: those moves go to debug so
+  // that the info log has one line per real state change, not per batch.
+  bool routine =
+      (next == State::kReading || next == State::kApplying || next == State::kIdle) &&
+      (state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle);
+  if (routine) {
+    spdlog::debug("state {} -> {}: {}", StateName(state_), StateName(next), why);
+  } else {
+    spdlog::info("state {} -> {}: {}", StateName(state_), StateName(next), why);
+  }
+  state_ = next;
+}
+
+void Replicator::Start() {
+  uv_signal_init(loop_, &sigterm_);
+  uv_signal_init(loop_, &sigint_);
+  uv_timer_init(loop_, &poll_timer_);
+  uv_timer_init(loop_, &retry_timer_);
+  open_handles_ = 4;
+  sigterm_.data = sigint_.data = poll_timer_.data = retry_timer_.data = this;
+  uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  uv_signal_start(&sigint_, OnSignal, SIGINT);
+  spdlog::info("sluice {} node {} deployment {}: {} -> schema {}", "agent", config_.node,
+               config_.deployment, config_.source.path, config_.sink.schema);
+  OpenReader();
+}
+
+void Replicator::OpenReader() {
+  Transition(State::kStarting, "opening " + config_.source.path);
+  auto result =
+      std::make_shared<Result<std::unique_ptr<JournalReader>>>(Status::Internal("not run"));
+  CaptureOptions opts = config_.source;
+  RunOffLoop(
+      loop_, [result, opts] { *result = JournalReader::Open(opts); },
+      [this, result] {
+        if (!result->ok()) {
+          if (result->status().code() == Status::Code::kBusy) {
+            Backoff(result->status().message(), &Replicator::OpenReader);
+          } else {
+            Fatal(result->status());
+          }
+          return;
+        }
+        reader_ = std::move(result->value());
+        if (StopIfRequested()) return;
+        std::string wal = config_.source.path + "-wal";
+        uv_fs_event_init(loop_, &wal_event_);
+        wal_event_.data = this;
+        ++open_handles_;
+        wal_event_inited_ = true;
+        if (uv_fs_event_start(&wal_event_, OnWalEvent, wal.c_str(), 0) != 0) {
+          spdlog::warn("cannot watch {}; relying on the {} ms poll", wal,
+                       config_.agent.poll_interval_ms);
+        }
+        uint64_t every = static_cast<uint64_t>(config_.agent.poll_interval_ms);
+        uv_timer_start(&poll_timer_, OnPollTimer, every, every);
+        Connect();
+      });
+}
+
+void Replicator::Connect() {
+  Transition(State::kConnecting, "connecting to the sink");
+  conn_->Connect([this](Status st) {
+    if (StopIfRequested()) return;
+    if (!st.ok()) {
+      if (st.code() == Status::Code::kInvalidArgument) return Fatal(st.Wrap("connect"));
+      return Backoff(st.message(), &Replicator::Connect);
+    }
+    applier_->InvalidateCatalog();
+    LoadPosition();
+  });
+}
+
+void Replicator::LoadPosition() {
+  Transition(State::kLoadingPosition, "reading the applied position");
+  PgQuery q{
+      "SELECT source_id::text, applied_seq FROM sync_metadata.source_position "
+      "WHERE deployment = $1",
+      {config_.deployment}};
+  conn_->Submit({q}, [this](Status st, std::vector<PgResult> results) {
+    if (StopIfRequested()) return;
+    if (!st.ok()) {
+      if (st.code() == Status::Code::kUnavailable) {
+        return Backoff(st.message(), &Replicator::Connect);
+      }
+      return Fatal(st.Wrap("read position (did `sluice init` run?)"));
+    }
+    if (results.empty() || results[0].rows.empty()) {
+      return Fatal(Status::InvalidArgument("deployment '" + config_.deployment +
+                                           "' has no position at the sink: run `sluice init`"));
+    }
+    const auto& row = results[0].rows[0];
+    std::string source = row[0].value_or("");
+    if (source != reader_->source_id()) {
+      return Fatal(Status::Corruption("deployment '" + config_.deployment + "' follows source " +
+                                      source + " at the sink, but " + config_.source.path +
+                                      " is source " + reader_->source_id()));
+    }
+    position_ = std::stoll(row[1].value_or("-1"));
+    if (prune_to_ < 0) prune_to_ = position_;
+    spdlog::info("sink position for {} is {}", config_.deployment, position_);
+    retries_ = 0;
+    StartRead(true);
+  });
+}
+
+void Replicator::Wake() {
+  if (state_ == State::kIdle) {
+    StartRead(false);
+  } else {
+    wake_pending_ = true;
+  }
+}
+
+void Replicator::StartRead(bool force) {
+  if (StopIfRequested()) return;
+  Transition(State::kReading, force ? "reading after a batch" : "woken up");
+  wake_pending_ = false;
+  struct Work {
+    int64_t position;
+    int64_t prune_to;
+    bool force;
+    bool resync_all;
+    std::set<std::string> resync;
+    std::unique_ptr<Batch> batch;
+    Status status;
+    bool empty = true;
+  };
+  auto w = std::make_shared<Work>();
+  w->position = position_;
+  w->prune_to = prune_to_;
+  w->force = force;
+  w->resync_all = resync_all_;
+  w->resync = resync_tables_;
+  JournalReader* reader = reader_.get();
+  RunOffLoop(
+      loop_,
+      [w, reader, spool_dir = config_.source.spool_dir,
+       spool_limit = config_.source.spool_memory_limit] {
+        if (w->prune_to >= 0) {
+          Status pst = reader->Prune(w->prune_to);
+          if (!pst.ok()) spdlog::debug("prune deferred: {}", pst.ToString());
+        }
+        Result<bool> changed = reader->Changed();
+        if (!changed.ok()) {
+          w->status = changed.status();
+          return;
+        }
+        Result<std::vector<std::string>> schema = reader->CheckSchema();
+        if (!schema.ok()) {
+          w->status = schema.status();
+          return;
+        }
+        for (const std::string& t : *schema) w->resync.insert(t);
+        std::vector<std::string> full;
+        if (w->position < 0 || w->resync_all) {
+          full = reader->TrackedTables();
+        } else {
+          full.assign(w->resync.begin(), w->resync.end());
+        }
+        if (!w->force && !*changed && full.empty()) return;
+        w->batch = std::make_unique<Batch>();
+        w->batch->changes = ChangeSpool(spool_limit, spool_dir);
+        w->status = reader->ReadBatch(w->position, full, w->batch.get());
+        if (!w->status.ok()) return;
+        w->empty = w->batch->changes.empty() && w->batch->full_tables.empty() &&
+                   w->batch->snapshot_seq == w->batch->after_seq;
+      },
+      [this, w] {
+        if (w->prune_to > prune_to_) prune_to_ = w->prune_to;
+        resync_tables_ = w->resync;
+        if (StopIfRequested()) return;
+        if (!w->status.ok()) {
+          if (w->status.code() == Status::Code::kCorruption) {
+            spdlog::error("{}; resynchronising every table", w->status.message());
+            resync_all_ = true;
+            return Backoff("full resync", &Replicator::LoadPosition);
+          }
+          return Backoff(w->status.ToString(), &Replicator::LoadPosition);
+        }
+        if (w->empty) {
+          Transition(State::kIdle, "caught up at " + std::to_string(position_));
+          if (wake_pending_) StartRead(false);
+          return;
+        }
+        batch_ = std::move(w->batch);
+        Apply();
+      });
+}
+
+void Replicator::Apply() {
+  Transition(State::kApplying, "batch after " + std::to_string(batch_->after_seq) + " to " +
+                                   std::to_string(batch_->snapshot_seq));
+  applier_->Apply(conn_.get(), batch_.get(), [this](Status st, ApplyStats stats) {
+    std::unique_ptr<Batch> batch = std::move(batch_);
+    if (!st.ok()) {
+      applier_->InvalidateCatalog();
+      if (StopIfRequested()) return;
+      switch (st.code()) {
+        case Status::Code::kConflict:
+          spdlog::warn("{}; re-reading the position", st.message());
+          return LoadPosition();
+        case Status::Code::kUnavailable:
+          return Backoff(st.message(), &Replicator::Connect);
+        case Status::Code::kCorruption:
+          return Fatal(st);
+        default:
+          return Backoff(st.ToString(), &Replicator::LoadPosition);
+      }
+    }
+    if (!batch->full_tables.empty()) {
+      spdlog::info("resynchronised {} table(s) at seq {}", batch->full_tables.size(),
+                   batch->snapshot_seq);
+      for (uint32_t i : batch->full_tables) resync_tables_.erase(batch->tables[i].name);
+      resync_all_ = false;
+    }
+    if (stats.parked > 0) {
+      spdlog::warn("batch to {}: {} row(s) parked in sync_metadata.conflict_log",
+                   batch->snapshot_seq, stats.parked);
+    }
+    spdlog::debug("applied {} upserts, {} deletes, {} journal rows, to seq {}", stats.upserts,
+                  stats.deletes, batch->journal_rows, batch->snapshot_seq);
+    position_ = batch->snapshot_seq;
+    prune_to_ = position_;
+    retries_ = 0;
+    StartRead(true);
+  });
+}
+
+void Replicator::Backoff(std::string_view why, void (Replicator::*retry)()) {
+  int shift = std::min(retries_, 16);
+  int64_t delay = std::min<int64_t>(static_cast<int64_t>(config_.agent.retry_min_ms) << shift,
+                                    config_.agent.retry_max_ms);
+  static thread_local std::minstd_rand jitter(std::random_device{}());
+  delay = delay / 2 + static_cast<int64_t>(jitter() % static_cast<uint64_t>(delay / 2 + 1));
+  ++retries_;
+  Transition(State::kBackoff, std::string(why) + "; retry in " + std::to_string(delay) + " ms");
+  retry_ = retry;
+  uv_timer_start(&retry_timer_, OnRetryTimer, static_cast<uint64_t>(delay), 0);
+}
+
+void Replicator::Fatal(const Status& st) {
+  spdlog::error("{}", st.ToString());
+  exit_code_ = 1;
+  Shutdown();
+}
+
+bool Replicator::StopIfRequested() {
+  if (!stop_requested_) return false;
+  Shutdown();
+  return true;
+}
+
+void Replicator::Stop(std::string_view why) {
+  if (stop_requested_) return;
+  stop_requested_ = true;
+  spdlog::info("stop requested ({})", why);
+  // Work in flight (reading off loop, a batch at the sink, a connect) finishes
+  // first; its completion sees stop_requested_ and shuts down.
+  if (state_ == State::kIdle || state_ == State::kBackoff) Shutdown();
+}
+
+void Replicator::Shutdown() {
+  if (state_ == State::kStopping || state_ == State::kStopped) return;
+  Transition(State::kStopping, exit_code_ == 0 ? "stop" : "fatal error");
+  CloseHandles();
+}
+
+void Replicator::CloseHandles() {
+  auto closed = [](uv_handle_t* h) {
+    auto* self = static_cast<Replicator*>(h->data);
+    if (--self->open_handles_ == 0) {
+      self->conn_->Close([self] {
+        self->reader_.reset();
+        self->Transition(State::kStopped, "all handles closed");
+      });
+    }
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_timer_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), closed);
+  if (wal_event_inited_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&wal_event_), closed);
+  }
+}
+
+void Replicator::OnSignal(uv_signal_t* h, int signum) noexcept {
+  static_cast<Replicator*>(h->data)->Stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Replicator::OnPollTimer(uv_timer_t* h) noexcept { static_cast<Replicator*>(h->data)->Wake(); }
+
+void Replicator::OnRetryTimer(uv_timer_t* h) noexcept {
+  auto* self = static_cast<Replicator*>(h->data);
+  auto retry = self->retry_;
+  self->retry_ = nullptr;
+  if (self->StopIfRequested() || retry == nullptr) return;
+  (self->*retry)();
+}
+
+void Replicator::OnWalEvent(uv_fs_event_t* h, const char* /*name*/, int /*events*/,
+                            int status) noexcept {
+  if (status < 0) return;
+  static_cast<Replicator*>(h->data)->Wake();
+}
+
+}  // namespace sluice

@@ -1,0 +1,96 @@
+// Replicator: the agent's main loop for one deployment. Owns the PostgreSQL
+// connection, the journal reader and the wake-up sources (inotify on the -wal
+// file, a data_version poll timer, SIGTERM/SIGINT). One state machine, one
+// transition function that logs every move. Loop thread only; the JournalReader
+// is only used inside off-loop work, one item at a time.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "agent/config.h"
+#include "capture/journal_reader.h"
+#include "sink/batch_applier.h"
+#include "sink/pg_connection.h"
+
+namespace sluice {
+
+class Replicator {
+ public:
+  enum class State {
+    kStarting,         // opening the SQLite file (off loop)
+    kConnecting,       // connecting to PostgreSQL
+    kLoadingPosition,  // reading the applied position from the sink
+    kReading,          // reading one snapshot (off loop)
+    kApplying,         // applying one batch in one PostgreSQL transaction
+    kIdle,             // caught up; waiting for a wake-up
+    kBackoff,          // waiting before a retry
+    kStopping,         // closing handles
+    kStopped,
+  };
+
+  Replicator(uv_loop_t* loop, Config config);
+  ~Replicator();
+  Replicator(const Replicator&) = delete;
+  Replicator& operator=(const Replicator&) = delete;
+
+  void Start();
+  // Graceful stop: the batch in flight finishes, then every handle closes.
+  void Stop(std::string_view why);
+  // 0 after a requested stop, 1 after a fatal error.
+  int exit_code() const { return exit_code_; }
+  static const char* StateName(State s);
+
+ private:
+  void Transition(State next, std::string_view why);
+  void OpenReader();
+  void Connect();
+  void LoadPosition();
+  void Wake();
+  void StartRead(bool force);
+  void Apply();
+  void Backoff(std::string_view why, void (Replicator::*retry)());
+  void Fatal(const Status& st);
+  void Shutdown();
+  void CloseHandles();
+  bool StopIfRequested();
+
+  static void OnSignal(uv_signal_t* h, int signum) noexcept;
+  static void OnPollTimer(uv_timer_t* h) noexcept;
+  static void OnRetryTimer(uv_timer_t* h) noexcept;
+  static void OnWalEvent(uv_fs_event_t* h, const char* name, int events, int status) noexcept;
+
+  uv_loop_t* loop_;
+  Config config_;
+  State state_ = State::kStarting;
+  int exit_code_ = 0;
+  bool stop_requested_ = false;
+  bool wake_pending_ = false;
+
+  std::unique_ptr<JournalReader> reader_;
+  std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<BatchApplier> applier_;
+  std::unique_ptr<Batch> batch_;
+
+  int64_t position_ = -1;  // the sink's applied seq, as last read or written
+  int64_t prune_to_ = -1;  // journal rows <= this may be deleted
+  bool resync_all_ = false;
+  std::set<std::string> resync_tables_;
+  int retries_ = 0;
+  void (Replicator::*retry_)() = nullptr;
+  int open_handles_ = 0;
+
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  uv_timer_t poll_timer_{};
+  uv_timer_t retry_timer_{};
+  uv_fs_event_t wal_event_{};
+  bool wal_event_inited_ = false;
+};
+
+}  // namespace sluice

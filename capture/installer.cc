@@ -1,0 +1,141 @@
+// InstallCapture / UninstallCapture: the `sluice init` and `sluice uninstall`
+// work. The only write transaction is short: DDL and a handful of rows; the
+// value-stats scan runs afterwards in a read transaction.
+#include "capture/installer.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+#include "capture/schema_reader.h"
+#include "capture/sqlite_db.h"
+#include "capture/table_filter.h"
+#include "capture/table_tracker.h"
+#include "capture/trigger_sql.h"
+
+namespace sluice {
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Switches the file to WAL, retrying while another connection holds it.
+Result<bool> EnsureWal(SqliteDb& db) {
+  Result<std::string> mode = db.QueryText("PRAGMA main.journal_mode");
+  if (!mode.ok()) return mode.status();
+  if (Lower(*mode) == "wal") return false;
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(db.busy_timeout_ms());
+  for (;;) {
+    mode = db.QueryText("PRAGMA main.journal_mode=WAL");
+    if (mode.ok() && Lower(*mode) == "wal") return true;
+    bool busy = !mode.ok() && mode.status().code() == Status::Code::kBusy;
+    bool not_yet = mode.ok();  // the pragma answers the old mode when it could not switch
+    if ((!busy && !not_yet) || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::InvalidArgument(fmt::format(
+      "cannot switch {} to WAL journal mode ({}): sluice needs WAL so that reading never blocks "
+      "the app; close other connections that hold it open in exclusive or rollback mode and run "
+      "`sluice init` again",
+      db.path(), mode.ok() ? "journal mode stays " + *mode : mode.status().message()));
+}
+
+Status CheckEncoding(SqliteDb& db) {
+  Result<std::string> enc = db.QueryText("PRAGMA main.encoding");
+  if (!enc.ok()) return enc.status();
+  if (*enc != "UTF-8") {
+    return Status::InvalidArgument(fmt::format(
+        "{} uses text encoding {}; sluice captures UTF-8 databases only", db.path(), *enc));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<InstallReport> InstallCapture(const CaptureOptions& options) {
+  Result<std::unique_ptr<SqliteDb>> opened = SqliteDb::Open(options.path, options.busy_timeout_ms);
+  if (!opened.ok()) return opened.status();
+  SqliteDb& db = **opened;
+  SLUICE_RETURN_IF_ERROR(CheckEncoding(db));
+
+  InstallReport report;
+  Result<bool> switched = EnsureWal(db);
+  if (!switched.ok()) return switched.status();
+  report.switched_to_wal = *switched;
+  SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
+
+  TableFilter filter(options.include, options.exclude);
+  std::vector<TableShape> shapes;
+  {
+    Transaction txn(&db);
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+    SLUICE_RETURN_IF_ERROR(EnsureCaptureTables(db));
+    Result<TrackingPlan> plan = PlanTracking(db, filter);
+    if (!plan.ok()) return plan.status();
+    SLUICE_RETURN_IF_ERROR(ApplyTracking(db, *plan));
+    Result<std::string> id = ReadSourceId(db);
+    if (!id.ok()) return id.status();
+    report.source_id = *id;
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+    for (TablePlan& t : plan->tables) {
+      if (t.action == TablePlan::Action::kUntrack) continue;
+      if (t.action == TablePlan::Action::kTrack || t.action == TablePlan::Action::kRepair) {
+        report.newly_tracked.push_back(t.name);
+      }
+      shapes.push_back(std::move(t.shape));
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
+
+  {
+    Transaction txn(&db);
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
+    for (TableShape& shape : shapes) {
+      Status s = FillValueStats(db, &shape);
+      if (!s.ok()) return s.Wrap(fmt::format("scan table \"{}\"", shape.name));
+    }
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+  }
+  report.tables = std::move(shapes);
+  spdlog::info("capture: installed on {} (source {}): {} tables tracked, {} (re)installed",
+               options.path, report.source_id, report.tables.size(), report.newly_tracked.size());
+  return report;
+}
+
+Status UninstallCapture(const CaptureOptions& options) {
+  Result<std::unique_ptr<SqliteDb>> opened = SqliteDb::Open(options.path, options.busy_timeout_ms);
+  if (!opened.ok()) return opened.status();
+  SqliteDb& db = **opened;
+  Transaction txn(&db);
+  SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+  std::vector<std::pair<std::string, std::string>> objects;  // (type, name)
+  {
+    Result<Statement> s = db.Prepare(
+        "SELECT type, name FROM main.sqlite_master WHERE type IN ('trigger', 'table') AND "
+        "name LIKE '\\_sluice\\_%' ESCAPE '\\' ORDER BY type = 'table'");
+    if (!s.ok()) return s.status();
+    ScopedReset reset(&*s);
+    for (;;) {
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      objects.emplace_back(s->ColumnText(0), s->ColumnText(1));
+    }
+  }
+  for (const auto& [type, name] : objects) {
+    std::string sql =
+        type == "trigger" ? DropTriggerSql(name) : "DROP TABLE IF EXISTS main." + QuoteIdent(name);
+    SLUICE_RETURN_IF_ERROR(db.Exec(sql));
+  }
+  SLUICE_RETURN_IF_ERROR(txn.Commit());
+  SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
+  spdlog::info("capture: removed {} sluice objects from {}", objects.size(), options.path);
+  return Status::Ok();
+}
+
+}  // namespace sluice

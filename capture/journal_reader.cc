@@ -1,0 +1,409 @@
+// JournalReader over one SQLite connection. Each public call opens and closes
+// its own transaction; statements are reset as soon as they are used, so
+// nothing pins a WAL snapshot between calls.
+#include "capture/journal_reader.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "capture/key_codec.h"
+#include "capture/row_sql.h"
+#include "capture/schema_reader.h"
+#include "capture/sqlite_db.h"
+#include "capture/table_filter.h"
+#include "capture/table_tracker.h"
+
+namespace sluice {
+namespace {
+
+constexpr int kPruneChunk = 2000;
+
+// Carries value stats over from `old` for columns that kept name and type.
+void CarryStats(const TableShape& old, TableShape* shape) {
+  for (ColumnShape& c : shape->columns) {
+    for (const ColumnShape& o : old.columns) {
+      if (o.name == c.name && o.declared_type == c.declared_type) {
+        c.seen_kinds = o.seen_kinds;
+        c.text_all_json = o.text_all_json;
+        c.integers_all_bool = o.integers_all_bool;
+      }
+    }
+  }
+}
+
+class SqliteJournalReader final : public JournalReader {
+ public:
+  SqliteJournalReader(CaptureOptions options, std::unique_ptr<SqliteDb> db, std::string source_id)
+      : options_(std::move(options)),
+        filter_(options_.include, options_.exclude),
+        db_(std::move(db)),
+        source_id_(std::move(source_id)) {}
+
+  const std::string& source_id() const override { return source_id_; }
+
+  std::vector<std::string> TrackedTables() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, shape] : shapes_) names.push_back(name);
+    return names;
+  }
+
+  Result<bool> Changed() override {
+    Result<int64_t> v = db_->QueryInt64("PRAGMA main.data_version");
+    if (!v.ok()) return v.status();
+    bool changed = !have_data_version_ || *v != data_version_;
+    have_data_version_ = true;
+    data_version_ = *v;
+    return changed;
+  }
+
+  Result<std::vector<std::string>> CheckSchema() override;
+  Status ReadBatch(int64_t after_seq, const std::vector<std::string>& full_tables,
+                   Batch* out) override;
+  Status Prune(int64_t position) override;
+  Result<JournalStats> Stats(int64_t position) override;
+
+ private:
+  // Prepared statements for one table, valid while shapes_ is unchanged.
+  struct TableStatements {
+    Statement lookup;
+    Statement by_encoded_key;
+  };
+
+  Result<int64_t> SchemaVersion() { return db_->QueryInt64("PRAGMA main.schema_version"); }
+  // Re-describes the tracked tables (read-only) inside the caller's transaction.
+  Status RefreshShapes(int64_t schema_version);
+  void SetShapes(std::map<std::string, TableShape> shapes, int64_t schema_version);
+  Result<TableStatements*> StatementsFor(const TableShape& shape);
+  Status LookupKey(const TableShape& shape, uint32_t table_index, int64_t seq,
+                   const std::string& encoded, std::vector<Value> key, ChangeSpool* spool);
+  Status ReadFull(const TableShape& shape, uint32_t table_index, int64_t seq, ChangeSpool* spool);
+
+  CaptureOptions options_;
+  TableFilter filter_;
+  std::unique_ptr<SqliteDb> db_;
+  std::string source_id_;
+
+  bool have_data_version_ = false;
+  int64_t data_version_ = 0;
+  int64_t checked_schema_version_ = -1;  // schema version CheckSchema last reconciled
+  int64_t shapes_schema_version_ = -1;   // schema version shapes_ describe
+  std::map<std::string, TableShape> shapes_;
+  std::map<std::string, std::unique_ptr<TableStatements>> statements_;
+};
+
+void SqliteJournalReader::SetShapes(std::map<std::string, TableShape> shapes,
+                                    int64_t schema_version) {
+  for (auto& [name, shape] : shapes) {
+    auto old = shapes_.find(name);
+    if (old != shapes_.end()) CarryStats(old->second, &shape);
+  }
+  shapes_ = std::move(shapes);
+  shapes_schema_version_ = schema_version;
+  statements_.clear();
+}
+
+Status SqliteJournalReader::RefreshShapes(int64_t schema_version) {
+  std::vector<std::string> names;
+  {
+    Result<Statement> s = db_->Prepare(
+        "SELECT t.name FROM main._sluice_tables t JOIN main.sqlite_master m ON m.type = 'table' "
+        "AND m.name = t.name");
+    if (!s.ok()) return s.status();
+    ScopedReset reset(&*s);
+    for (;;) {
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      names.push_back(s->ColumnText(0));
+    }
+  }
+  std::map<std::string, TableShape> shapes;
+  for (const std::string& name : names) {
+    Result<TableShape> shape = DescribeTable(*db_, name);
+    if (!shape.ok()) return shape.status().Wrap(fmt::format("describe \"{}\"", name));
+    shapes.emplace(name, std::move(*shape));
+  }
+  SetShapes(std::move(shapes), schema_version);
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
+  Result<int64_t> version = SchemaVersion();
+  if (!version.ok()) return version.status();
+  if (*version == checked_schema_version_) return std::vector<std::string>{};
+
+  Result<TrackingPlan> plan = Status::Internal("unset");
+  {
+    Transaction txn(db_.get());
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
+    plan = PlanTracking(*db_, filter_);
+    if (!plan.ok()) return plan.status().Wrap("check schema");
+    version = SchemaVersion();
+    if (!version.ok()) return version.status();
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+  }
+  if (plan->NeedsWrite()) {
+    // Plan again under the write lock: the schema may have moved meanwhile.
+    Transaction txn(db_.get());
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+    plan = PlanTracking(*db_, filter_);
+    if (!plan.ok()) return plan.status().Wrap("check schema");
+    SLUICE_RETURN_IF_ERROR(ApplyTracking(*db_, *plan));
+    version = SchemaVersion();
+    if (!version.ok()) return version.status();
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+    SLUICE_RETURN_IF_ERROR(FixWalOwnership(options_.path));
+  }
+
+  std::vector<std::string> resync;
+  std::map<std::string, TableShape> shapes;
+  for (TablePlan& t : plan->tables) {
+    if (t.action == TablePlan::Action::kUntrack) continue;
+    if (NeedsResync(t.action)) resync.push_back(t.name);
+    shapes.emplace(t.name, std::move(t.shape));
+  }
+  SetShapes(std::move(shapes), *version);
+  if (!resync.empty()) {
+    Transaction txn(db_.get());
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
+    for (const std::string& name : resync) {
+      Status s = FillValueStats(*db_, &shapes_[name]);
+      if (!s.ok()) return s.Wrap(fmt::format("scan table \"{}\"", name));
+    }
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+  }
+  checked_schema_version_ = *version;
+  return resync;
+}
+
+Result<SqliteJournalReader::TableStatements*> SqliteJournalReader::StatementsFor(
+    const TableShape& shape) {
+  auto it = statements_.find(shape.name);
+  if (it != statements_.end()) return it->second.get();
+  auto st = std::make_unique<TableStatements>();
+  Result<Statement> lookup = db_->Prepare(LookupSql(shape), /*persistent=*/true);
+  if (!lookup.ok()) return lookup.status();
+  st->lookup = std::move(*lookup);
+  TableStatements* raw = st.get();
+  statements_.emplace(shape.name, std::move(st));
+  return raw;
+}
+
+Status SqliteJournalReader::LookupKey(const TableShape& shape, uint32_t table_index, int64_t seq,
+                                      const std::string& encoded, std::vector<Value> key,
+                                      ChangeSpool* spool) {
+  Result<TableStatements*> st = StatementsFor(shape);
+  if (!st.ok()) return st.status();
+  Change change;
+  change.table = table_index;
+  change.seq = seq;
+  auto read_row = [&](Statement* s) -> Result<bool> {
+    ScopedReset reset(s);
+    Result<bool> row = s->Step();
+    if (!row.ok() || !*row) return row;
+    change.kind = Change::Kind::kUpsert;
+    change.values.reserve(shape.columns.size());
+    for (size_t i = 0; i < shape.columns.size(); ++i) {
+      change.values.push_back(s->ColumnValue(static_cast<int>(i)));
+    }
+    return true;
+  };
+
+  Statement* lookup = &(*st)->lookup;
+  for (size_t i = 0; i < key.size(); ++i) {
+    SLUICE_RETURN_IF_ERROR(lookup->Bind(static_cast<int>(i + 1), key[i]));
+  }
+  Result<bool> found = read_row(lookup);
+  if (!found.ok()) return found.status();
+  if (!*found && KeyHasReal(key)) {
+    // SQLite's %!.17g does not round-trip every double: match the journal's text.
+    Statement* by_key = &(*st)->by_encoded_key;
+    if (!by_key->valid()) {
+      Result<Statement> p = db_->Prepare(LookupByEncodedKeySql(shape), /*persistent=*/true);
+      if (!p.ok()) return p.status();
+      *by_key = std::move(*p);
+    }
+    SLUICE_RETURN_IF_ERROR(by_key->BindText(1, encoded));
+    found = read_row(by_key);
+    if (!found.ok()) return found.status();
+  }
+  if (!*found) {
+    change.kind = Change::Kind::kDelete;
+    change.values = std::move(key);
+  }
+  return spool->Append(change);
+}
+
+Status SqliteJournalReader::ReadFull(const TableShape& shape, uint32_t table_index, int64_t seq,
+                                     ChangeSpool* spool) {
+  Result<Statement> scan = db_->Prepare(FullScanSql(shape));
+  if (!scan.ok()) return scan.status();
+  ScopedReset reset(&*scan);
+  Change change;
+  change.kind = Change::Kind::kUpsert;
+  change.table = table_index;
+  change.seq = seq;
+  for (;;) {
+    Result<bool> row = scan->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Ok();
+    change.values.clear();
+    for (size_t i = 0; i < shape.columns.size(); ++i) {
+      change.values.push_back(scan->ColumnValue(static_cast<int>(i)));
+    }
+    SLUICE_RETURN_IF_ERROR(spool->Append(change));
+  }
+}
+
+Status SqliteJournalReader::ReadBatch(int64_t after_seq,
+                                      const std::vector<std::string>& full_tables, Batch* out) {
+  out->source_id = source_id_;
+  out->after_seq = after_seq;
+  out->snapshot_seq = after_seq;
+  out->tables.clear();
+  out->full_tables.clear();
+  out->journal_rows = 0;
+  out->changes = ChangeSpool(options_.spool_memory_limit, options_.spool_dir);
+
+  Transaction txn(db_.get());
+  SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
+  // The first SELECT fixes the snapshot every later read in this call sees.
+  Result<int64_t> issued = db_->QueryInt64(
+      "SELECT coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = '_sluice_journal'), 0)");
+  if (!issued.ok()) return issued.status().Wrap("read batch");
+  Result<int64_t> max_seq =
+      db_->QueryInt64("SELECT coalesce(max(seq), 0) FROM main._sluice_journal");
+  if (!max_seq.ok()) return max_seq.status().Wrap("read batch");
+  const int64_t snapshot_seq = std::max(*issued, *max_seq);
+  Result<int64_t> version = SchemaVersion();
+  if (!version.ok()) return version.status();
+  if (*version != shapes_schema_version_) SLUICE_RETURN_IF_ERROR(RefreshShapes(*version));
+
+  // A full resync (every tracked table read whole) needs no journal continuity.
+  bool full_resync = std::all_of(shapes_.begin(), shapes_.end(), [&](const auto& entry) {
+    return std::find(full_tables.begin(), full_tables.end(), entry.first) != full_tables.end();
+  });
+  if (!full_resync && *issued < after_seq) {
+    return Status::Corruption(fmt::format(
+        "journal seq {} is behind the sink position {}: the SQLite file was restored or lost "
+        "commits; a full resync is needed",
+        *issued, after_seq));
+  }
+
+  std::map<std::string, uint32_t> index;
+  auto table_index = [&](const TableShape& shape) {
+    auto [it, inserted] = index.emplace(shape.name, static_cast<uint32_t>(out->tables.size()));
+    if (inserted) out->tables.push_back(shape);
+    return it->second;
+  };
+  std::set<std::string> full;
+  for (const std::string& name : full_tables) {
+    if (shapes_.count(name) == 0) {
+      spdlog::warn("capture: full read of \"{}\" skipped: the table is not tracked (dropped?)",
+                   name);
+      continue;
+    }
+    if (full.insert(name).second) out->full_tables.push_back(table_index(shapes_.at(name)));
+  }
+
+  {
+    Result<Statement> journal = db_->Prepare(
+        "SELECT tbl, key, max(seq), count(*) FROM main._sluice_journal WHERE seq > ?1 AND "
+        "seq <= ?2 GROUP BY tbl, key ORDER BY 3");
+    if (!journal.ok()) return journal.status();
+    ScopedReset reset(&*journal);
+    SLUICE_RETURN_IF_ERROR(journal->BindInt64(1, after_seq));
+    SLUICE_RETURN_IF_ERROR(journal->BindInt64(2, snapshot_seq));
+    for (;;) {
+      Result<bool> row = journal->Step();
+      if (!row.ok()) return row.status().Wrap("read journal");
+      if (!*row) break;
+      out->journal_rows += journal->ColumnInt64(3);
+      std::string tbl = journal->ColumnText(0);
+      if (full.count(tbl) != 0) continue;
+      auto shape = shapes_.find(tbl);
+      if (shape == shapes_.end()) continue;  // untracked since
+      std::string encoded = journal->ColumnText(1);
+      Result<std::vector<Value>> key = DecodeKey(encoded);
+      if (!key.ok()) return key.status().Wrap(fmt::format("journal row of \"{}\"", tbl));
+      if (key->size() != shape->second.KeyColumns().size()) {
+        // Written under an older identity; CheckSchema flagged the table for a full read.
+        spdlog::warn("capture: journal key '{}' of \"{}\" does not fit its identity; skipped",
+                     encoded, tbl);
+        continue;
+      }
+      Status s = LookupKey(shape->second, table_index(shape->second), journal->ColumnInt64(2),
+                           encoded, std::move(*key), &out->changes);
+      if (!s.ok()) return s.Wrap(fmt::format("look up \"{}\" key '{}'", tbl, encoded));
+    }
+  }
+  for (const std::string& name : full) {
+    const TableShape& shape = shapes_.at(name);
+    Status s = ReadFull(shape, index.at(name), snapshot_seq, &out->changes);
+    if (!s.ok()) return s.Wrap(fmt::format("read table \"{}\"", name));
+  }
+  SLUICE_RETURN_IF_ERROR(txn.Commit());
+  out->snapshot_seq = snapshot_seq;
+  return Status::Ok();
+}
+
+Status SqliteJournalReader::Prune(int64_t position) {
+  Result<Statement> del = db_->Prepare(
+      "DELETE FROM main._sluice_journal WHERE seq IN (SELECT seq FROM main._sluice_journal "
+      "WHERE seq <= ?1 ORDER BY seq LIMIT " +
+      std::to_string(kPruneChunk) + ")");
+  if (!del.ok()) return del.status();
+  for (;;) {
+    // One short write transaction per chunk: the app waits a few ms at most.
+    Transaction txn(db_.get());
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+    SLUICE_RETURN_IF_ERROR(del->BindInt64(1, position));
+    Status s = del->Run();
+    if (!s.ok()) return s.Wrap("prune journal");
+    int deleted = sqlite3_changes(db_->handle());
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+    if (deleted < kPruneChunk) return Status::Ok();
+  }
+}
+
+Result<JournalStats> SqliteJournalReader::Stats(int64_t position) {
+  Result<Statement> s = db_->Prepare(
+      "SELECT coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = '_sluice_journal'), 0), "
+      "count(*), min(at) FROM main._sluice_journal WHERE seq > ?1");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  SLUICE_RETURN_IF_ERROR(s->BindInt64(1, position));
+  Result<bool> row = s->Step();
+  if (!row.ok()) return row.status();
+  JournalStats stats;
+  if (*row) {
+    stats.max_seq = s->ColumnInt64(0);
+    stats.pending_rows = s->ColumnInt64(1);
+    stats.oldest_pending_at_ms = s->ColumnIsNull(2) ? 0 : static_cast<double>(s->ColumnInt64(2));
+  }
+  return stats;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JournalReader>> JournalReader::Open(const CaptureOptions& options) {
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options.path, options.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  Result<std::string> mode = (*db)->QueryText("PRAGMA main.journal_mode");
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal") {
+    return Status::InvalidArgument(fmt::format(
+        "{} is in journal mode {}, not WAL: run `sluice init` first", options.path, *mode));
+  }
+  Result<std::string> id = ReadSourceId(**db);
+  if (!id.ok()) return id.status();
+  SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
+  return std::unique_ptr<JournalReader>(
+      new SqliteJournalReader(options, std::move(*db), std::move(*id)));
+}
+
+}  // namespace sluice

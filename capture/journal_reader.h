@@ -1,0 +1,60 @@
+// JournalReader: the agent's reading side of the SQLite file. Owns one SQLite
+// connection; not thread-safe: the agent calls it from one worker thread at a
+// time (never from the loop thread). It never checkpoints and never keeps a
+// read transaction open beyond one ReadBatch call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capture/capture_options.h"
+#include "common/change.h"
+#include "common/status.h"
+
+namespace sluice {
+
+struct JournalStats {
+  int64_t max_seq = 0;              // highest seq ever issued (sqlite_sequence)
+  int64_t pending_rows = 0;         // journal rows with seq > the given position
+  double oldest_pending_at_ms = 0;  // unix ms of the oldest pending row; 0 if none
+};
+
+class JournalReader {
+ public:
+  // Opens the file (must already be prepared by InstallCapture and in WAL mode,
+  // else kInvalidArgument with a message that says to run `sluice init`).
+  static Result<std::unique_ptr<JournalReader>> Open(const CaptureOptions& options);
+  virtual ~JournalReader() = default;
+
+  virtual const std::string& source_id() const = 0;
+
+  // Names of the tables tracked now (as of the last CheckSchema).
+  virtual std::vector<std::string> TrackedTables() const = 0;
+
+  // Cheap: true if the database changed (PRAGMA data_version) since the last call.
+  virtual Result<bool> Changed() = 0;
+
+  // If PRAGMA schema_version moved since the last call (or on the first call):
+  // re-describes the tracked tables, re-installs missing triggers, starts
+  // tracking new tables that match the filter. Returns the names of tables
+  // whose sink copy must be rebuilt from a full read (new, rebuilt, columns changed).
+  virtual Result<std::vector<std::string>> CheckSchema() = 0;
+
+  // Reads one snapshot into *out: the journal after `after_seq` coalesced per
+  // key with the current row (or a delete) for each, plus every row of the
+  // tables in `full_tables`. Sets out->after_seq, snapshot_seq, source_id,
+  // tables. kCorruption if the journal's seq is below after_seq (file restored
+  // or lost commits) — except when full_tables lists every tracked table (a
+  // full resync): then no check, and snapshot_seq is the journal's current max.
+  virtual Status ReadBatch(int64_t after_seq, const std::vector<std::string>& full_tables,
+                           Batch* out) = 0;
+
+  // Deletes journal rows with seq <= position, in short BEGIN IMMEDIATE transactions.
+  virtual Status Prune(int64_t position) = 0;
+
+  virtual Result<JournalStats> Stats(int64_t position) = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,55 @@
+// Table tracker: reconciles the file's sluice objects with its current schema.
+// PlanTracking compares the tables matching the filter with _sluice_tables and
+// the _sluice_* triggers present; ApplyTracking runs the plan's DDL. Shared by
+// InstallCapture and JournalReader::CheckSchema; runs on the caller's thread
+// inside the caller's transaction (BEGIN IMMEDIATE to apply).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "capture/sqlite_db.h"
+#include "capture/table_filter.h"
+#include "common/status.h"
+#include "common/table_shape.h"
+
+namespace sluice {
+
+struct TablePlan {
+  enum class Action {
+    kKeep,            // tracked, triggers and recorded columns current
+    kTrack,           // not tracked yet: install triggers, record
+    kRepair,          // triggers missing or stale (table rebuilt/renamed): reinstall
+    kColumnsChanged,  // triggers fine, columns or identity moved: record
+    kUntrack,         // dropped or no longer matching the filter: forget
+  };
+  std::string name;
+  TableShape shape;  // current shape without value stats (empty for kUntrack)
+  Action action = Action::kKeep;
+  std::vector<std::string> drops;       // stale _sluice_* triggers on this table
+  std::vector<std::string> statements;  // then: trigger creation, _sluice_tables row
+};
+
+struct TrackingPlan {
+  std::vector<TablePlan> tables;
+  std::vector<std::string> cleanup;  // drops of orphaned _sluice_* triggers
+  bool NeedsWrite() const;
+};
+
+// True for actions after which the table's sink copy needs a full read.
+bool NeedsResync(TablePlan::Action action);
+
+// Creates _sluice_meta, _sluice_tables and _sluice_journal if missing and
+// mints the source id once. Needs a write transaction.
+Status EnsureCaptureTables(SqliteDb& db);
+// The source id, or kInvalidArgument ("run `sluice init` first") if missing.
+Result<std::string> ReadSourceId(SqliteDb& db);
+
+// kInvalidArgument when a table to track has a name the sink cannot hold.
+Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter);
+Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan);
+
+// A random UUID v4 in canonical text form, from /dev/urandom.
+Result<std::string> NewUuid();
+
+}  // namespace sluice

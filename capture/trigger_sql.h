@@ -1,0 +1,40 @@
+// SQL text for sluice's objects in the app's file: quoting, the row-identity
+// key expression and the three capture triggers per table. Pure string
+// building, no I/O; any thread. Called by table_tracker.cc and the tests.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/sql_quote.h"  // QuoteIdent, QuoteLiteral
+#include "common/table_shape.h"
+
+namespace sluice {
+
+// The rowid name usable on this table ("rowid", "_rowid_" or "oid": the first
+// that is not a real column); empty if every one is shadowed by a column.
+std::string RowidAlias(const TableShape& shape);
+
+// The SQL expression (built-in functions only) that yields the encoded key
+// (see key_codec.h) of the row `row` ("NEW", "OLD", or "" for a bare column
+// reference inside a SELECT on the table).
+std::string KeyExpr(const TableShape& shape, std::string_view row);
+
+struct TriggerSql {
+  std::string name;    // e.g. _sluice_<table>_ai (unquoted)
+  std::string create;  // the CREATE TRIGGER statement
+};
+
+// The three triggers (_ai, _au, _ad) in that order.
+std::vector<TriggerSql> CaptureTriggers(const TableShape& shape);
+std::string DropTriggerSql(std::string_view trigger_name);
+
+// Text recorded in _sluice_tables to notice later changes.
+std::string IdentityText(const TableShape& shape);
+std::string ColumnsText(const TableShape& shape);
+
+// DDL of sluice's own tables, IF NOT EXISTS.
+std::vector<std::string> CaptureTablesDdl();
+
+}  // namespace sluice

@@ -1,0 +1,61 @@
+// ChangeSpool: an append-then-read sequence of row changes. Kept in memory up to
+// a limit, then spilled to an unlinked private temp file, so a large backlog can
+// be read out of SQLite quickly (closing the read transaction) and applied in
+// bounded memory. One thread at a time; movable, not copyable.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/value.h"
+
+namespace sluice {
+
+struct Change {
+  enum class Kind : uint8_t { kUpsert = 0, kDelete = 1 };
+  Kind kind = Kind::kUpsert;
+  uint32_t table = 0;  // index into Batch::tables
+  int64_t seq = 0;     // journal seq that last touched this key (snapshot seq for full loads)
+  // kUpsert: every column in TableShape::columns order. kDelete: the key
+  // values in TableShape::KeyColumns() order.
+  std::vector<Value> values;
+};
+
+class ChangeSpool {
+ public:
+  explicit ChangeSpool(size_t memory_limit_bytes = 8u << 20, std::string temp_dir = "");
+  ~ChangeSpool();
+  ChangeSpool(ChangeSpool&& other) noexcept;
+  ChangeSpool& operator=(ChangeSpool&& other) noexcept;
+  ChangeSpool(const ChangeSpool&) = delete;
+  ChangeSpool& operator=(const ChangeSpool&) = delete;
+
+  Status Append(const Change& change);
+  // Starts (or restarts) reading from the first change.
+  Status Rewind();
+  // Reads the next change into *out; returns false at the end.
+  Result<bool> Next(Change* out);
+
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  bool spilled() const { return file_ != nullptr; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  Status Spill();
+  void Reset();
+
+  size_t memory_limit_;
+  std::string temp_dir_;
+  std::string buffer_;  // encoded records while in memory
+  std::FILE* file_ = nullptr;
+  size_t read_offset_ = 0;
+  size_t count_ = 0;
+  uint64_t bytes_ = 0;
+  bool reading_ = false;
+};
+
+}  // namespace sluice

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# demo.sh: the whole story on one machine. Installs what is missing, builds
+# sluice, starts a throw-away PostgreSQL (pg_virtualenv, the stand-in for
+# Supabase), creates an Open WebUI database from its real schema with some
+# rows, runs `sluice init` and `sluice run`, then writes, updates and deletes
+# rows in SQLite and shows them arrive in PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ "${1:-}" != "--inside" ]; then
+  scripts/install-deps.sh
+  [ -f "${BUILD_DIR:-build}/build.ninja" ] || meson setup "${BUILD_DIR:-build}" >/dev/null
+  ninja -C "${BUILD_DIR:-build}" agent/sluice
+  exec pg_virtualenv -t -- "$0" --inside
+fi
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+sluice=$root/${BUILD_DIR:-build}/agent/sluice
+work=$(mktemp -d /tmp/sluice-demo.XXXXXX)
+db=$work/webui.db
+pgsql() { psql -X -v ON_ERROR_STOP=1 "$@"; }
+
+say "1. An Open WebUI database (real schema, rollback-journal mode as Open WebUI ships it)"
+sqlite3 "$db" < tests/fixtures/openwebui/schema.sql
+sqlite3 "$db" <<'SQL'
+INSERT INTO "user"(id,name,email,role,profile_image_url,created_at,updated_at,last_active_at,settings)
+  VALUES ('u1','Ada','ada@example.com','admin','/a.png',1732500000,1732500000,1732500000,'{"ui":{}}'),
+         ('u2','Grace','grace@example.com','user','/g.png',1732500100,1732500100,1732500100,NULL);
+INSERT INTO chat(id,user_id,title,share_id,archived,created_at,updated_at,chat,pinned,meta)
+  VALUES ('c1','u1','First chat',NULL,0,1732500200,1732500200,'{"messages":[{"role":"user","content":"hi"}]}',0,'{}');
+INSERT INTO tag(id,name,user_id,meta) VALUES ('work','Work','u1','null');
+INSERT INTO config(data,version,updated_at) VALUES ('{"ui":{"default_locale":"en"}}',0,NULL);
+SQL
+sqlite3 "$db" "PRAGMA journal_mode"
+
+cat > "$work/sluice.json" <<JSON
+{
+  "deployment": "demo_client",
+  "node": "demo-a",
+  "source": { "path": "$db" },
+  "sink": { "url": "host=$PGHOST port=${PGPORT:-5432} dbname=$PGDATABASE user=$PGUSER", "schema": "demo_client" }
+}
+JSON
+echo "config: $work/sluice.json"
+
+say "2. sluice init (SQLite: WAL, journal, triggers; PostgreSQL: control plane and mirror tables)"
+"$sluice" init --config "$work/sluice.json"
+
+say "3. sluice run (initial sync, then streaming), in the background"
+"$sluice" run --config "$work/sluice.json" 2>"$work/agent.log" &
+agent=$!
+trap 'kill -TERM $agent 2>/dev/null || true; wait $agent 2>/dev/null || true; rm -rf "$work"' EXIT
+wait_for() {  # wait_for SQL EXPECTED: poll PostgreSQL until SQL returns EXPECTED
+  for _ in $(seq 100); do
+    [ "$(pgsql -tAc "$1" 2>/dev/null)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for: $1 = $2" >&2
+  cat "$work/agent.log" >&2
+  return 1
+}
+wait_for "SELECT count(*) FROM demo_client.\"user\"" 2
+pgsql -c 'SELECT id, name, email, created_at FROM demo_client."user" ORDER BY id'
+
+say "4. The app writes: a new chat with messages JSON, an update, a key change, a delete"
+sqlite3 "$db" <<'SQL'
+.timeout 5000
+BEGIN;
+INSERT INTO chat(id,user_id,title,archived,created_at,updated_at,chat,pinned,meta)
+  VALUES ('c2','u2','Second chat',0,1732500300,1732500300,'{"messages":[]}',NULL,'{"tags":["work"]}');
+INSERT INTO message(id,user_id,channel_id,content,created_at,updated_at)
+  VALUES ('m1','u2','ch1','hello from SQLite',1732500300123456789,1732500300123456789);
+COMMIT;
+UPDATE chat SET title='First chat (renamed)', updated_at=1732500400 WHERE id='c1';
+UPDATE tag SET id='personal' WHERE id='work';
+DELETE FROM "user" WHERE id='u2';
+SQL
+wait_for "SELECT count(*) FROM demo_client.\"user\" WHERE _sluice_deleted_at IS NOT NULL" 1
+pgsql -c 'SELECT id, title, created_at, pinned, chat->'"'"'messages'"'"' AS messages FROM demo_client.chat ORDER BY id'
+pgsql -c 'SELECT id, content, created_at FROM demo_client.message'
+pgsql -c 'SELECT id, user_id, _sluice_deleted_at IS NOT NULL AS deleted FROM demo_client.tag ORDER BY id'
+pgsql -c 'SELECT id, name, _sluice_deleted_at IS NOT NULL AS deleted FROM demo_client."user" ORDER BY id'
+
+say "5. sluice status"
+"$sluice" status --config "$work/sluice.json"
+
+say "6. Stop (SIGTERM finishes the batch in flight and exits 0)"
+kill -TERM $agent
+wait $agent && echo "agent exited 0"
+trap 'rm -rf "$work"' EXIT
+echo "agent log:"
+sed 's/^/  /' "$work/agent.log"
+say "Demo done."

@@ -1,0 +1,427 @@
+// BatchApplier: one batch = one PostgreSQL transaction, driven as a chain of
+// PgConnection::Submit calls on the loop thread. Steps (each a Submit):
+//   catalog   read the sink's columns of tables not yet known (+ DDL, re-read)
+//   header    BEGIN, sluice_advance (the exactly-once fence), full-table tombstones
+//   chunks    per chunk of the spool: one upsert / delete statement per table and
+//             kind, one conflict_log insert for rows that cannot be encoded
+//   commit    COMMIT (sent with the last chunk in the fast path)
+// A kDataError from a chunk (the sink refused a row) rolls back and redoes the
+// batch in slow mode: each chunk under a savepoint, bisected down to the
+// refused rows, which are parked with PostgreSQL's message.
+#include "sink/batch_applier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sink/mirror_table.h"
+#include "sink/pg_sql.h"
+#include "sink/row_encoder.h"
+#include "sink/value_encoder.h"
+
+namespace sluice {
+namespace {
+
+constexpr size_t kChunkChanges = 2000;
+constexpr size_t kChunkBytes = 4u << 20;
+
+struct CachedTable {
+  TableShape shape;
+  MirrorTable target;
+  std::string upsert_sql;
+  std::string delete_sql;
+};
+
+size_t ApproxBytes(const Change& c) {
+  size_t n = 32;
+  for (const Value& v : c.values) n += 24 + v.bytes.size() * 2;
+  return n;
+}
+
+}  // namespace
+
+struct BatchApplier::Impl {
+  explicit Impl(SinkOptions o) : options(std::move(o)) {}
+
+  SinkOptions options;
+  std::map<std::string, CachedTable> catalog;
+
+  // --- state of the Apply in progress ---
+  PgConnection* conn = nullptr;
+  Batch* batch = nullptr;
+  std::function<void(Status, ApplyStats)> done;
+  ApplyStats stats;
+  bool slow = false;
+  bool ddl_done = false;
+  std::vector<const CachedTable*> targets;  // per batch->tables index
+  std::vector<size_t> unknown;              // batch->tables indices to read from the catalog
+  std::optional<Change> pending;            // read ahead, to know whether the spool is done
+  bool spool_done = false;
+  // Current chunk: rows to send, and conflict_log entries for rows refused here.
+  std::vector<Change> changes;  // the chunk's changes (slow mode parks from them)
+  std::vector<EncodedRow> rows;
+  std::vector<std::string> parked;
+  std::vector<std::pair<size_t, size_t>> ranges;  // slow mode: row ranges still to try
+
+  // -------------------------------------------------------------- entry
+  void Start(PgConnection* c, Batch* b, std::function<void(Status, ApplyStats)> d) {
+    conn = c;
+    batch = b;
+    done = std::move(d);
+    stats = ApplyStats();
+    slow = false;
+    ddl_done = false;
+    targets.assign(batch->tables.size(), nullptr);
+    unknown.clear();
+    for (size_t i = 0; i < batch->tables.size(); ++i) {
+      auto it = catalog.find(batch->tables[i].name);
+      if (it != catalog.end() && it->second.shape.SameStructure(batch->tables[i])) {
+        targets[i] = &it->second;
+      } else {
+        unknown.push_back(i);
+      }
+    }
+    for (uint32_t f : batch->full_tables) {
+      if (f >= batch->tables.size()) {
+        return Finish(Status::Internal("full table index " + std::to_string(f) + " out of range"));
+      }
+    }
+    if (unknown.empty()) return Header();
+    ReadCatalog();
+  }
+
+  // -------------------------------------------------------------- catalog
+  void ReadCatalog() {
+    std::vector<PgQuery> qs;
+    for (size_t i : unknown) {
+      const TableShape& shape = batch->tables[i];
+      // Refuse names PostgreSQL cannot hold before they reach any statement.
+      Result<MirrorTable> check = PlanMirror(
+          options.schema, shape, OverridesFor(options.column_types, shape.name), {}, false);
+      if (!check.ok()) return Fail(check.status().Wrap("prepare mirror table"));
+      std::string keys = "[";
+      for (size_t k : check->key) {
+        if (keys.size() > 1) keys += ",";
+        AppendJsonString(&keys, check->columns[k].name);
+      }
+      keys += "]";
+      qs.push_back({CatalogColumnsSql(), {check->qualified}});
+      qs.push_back({KeyIndexExistsSql(), {check->qualified, keys}});
+    }
+    Submit(std::move(qs), [this](std::vector<PgResult> res) { OnCatalog(std::move(res)); });
+  }
+
+  void OnCatalog(std::vector<PgResult> res) {
+    std::vector<MirrorTable> plans;
+    std::vector<PgQuery> ddl;
+    for (size_t n = 0; n < unknown.size(); ++n) {
+      const TableShape& shape = batch->tables[unknown[n]];
+      std::vector<ExistingColumn> existing;
+      for (const auto& row : res[2 * n].rows) {
+        existing.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
+      }
+      bool index_exists = !res[2 * n + 1].rows.empty() && res[2 * n + 1].rows[0][0] == "t";
+      Result<MirrorTable> plan =
+          PlanMirror(options.schema, shape, OverridesFor(options.column_types, shape.name),
+                     existing, index_exists);
+      if (!plan.ok()) return Fail(plan.status().Wrap("prepare mirror table"));
+      for (const std::string& s : plan->ddl) ddl.push_back({s, {}});
+      plans.push_back(std::move(plan.value()));
+    }
+    if (!ddl.empty()) {
+      if (ddl_done) {
+        return Fail(Status::Internal("mirror tables still differ from their plan after DDL"));
+      }
+      ddl_done = true;
+      ddl.insert(ddl.begin(), PgQuery{CreateSchemaSql(options.schema), {}});
+      spdlog::info("sink: creating or extending {} mirror table statement(s) in schema {}",
+                   ddl.size() - 1, options.schema);
+      // Read the catalog again afterwards: the cast types then come from the
+      // sink itself (typmods stripped), whatever the DDL or overrides said.
+      return SubmitRaw(std::move(ddl), [this](Status st, std::vector<PgResult>) {
+        stats.round_trips++;
+        if (st.ok()) return ReadCatalog();
+        // E.g. a unique index that cannot be built on an adopted table holding
+        // duplicate keys: retrying will not help, an operator has to act.
+        if (st.code() == Status::Code::kDataError) {
+          st = Status::InvalidArgument(st.message());
+        }
+        Fail(st.Wrap("create or extend mirror tables in schema " + options.schema));
+      });
+    }
+    for (size_t n = 0; n < unknown.size(); ++n) {
+      size_t i = unknown[n];
+      CachedTable& t = catalog[batch->tables[i].name];
+      t.shape = batch->tables[i];
+      t.target = std::move(plans[n]);
+      std::vector<SqlColumn> cols, key_cols;
+      for (const MirrorColumn& m : t.target.columns) cols.push_back({m.name, m.cast_type});
+      for (size_t k : t.target.key) key_cols.push_back(cols[k]);
+      t.upsert_sql = UpsertSql(t.target.qualified, cols, t.target.key);
+      t.delete_sql = DeleteSql(t.target.qualified, key_cols);
+      targets[i] = &t;
+    }
+    unknown.clear();
+    Header();
+  }
+
+  // -------------------------------------------------------------- header
+  void Header() {
+    Status st = batch->changes.Rewind();
+    if (!st.ok()) return Fail(st.Wrap("rewind spool"));
+    pending.reset();
+    spool_done = false;
+    std::vector<PgQuery> qs;
+    qs.push_back({"BEGIN", {}});
+    qs.push_back({AdvanceSql(),
+                  {options.deployment, batch->source_id, std::to_string(batch->after_seq),
+                   std::to_string(batch->snapshot_seq),
+                   std::to_string(static_cast<int64_t>(batch->changes.size()))}});
+    for (uint32_t f : batch->full_tables) {
+      qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
+    }
+    if (slow) {
+      return Submit(std::move(qs), [this](std::vector<PgResult>) { SlowChunk(); });
+    }
+    FastChunk(std::move(qs));
+  }
+
+  // -------------------------------------------------------------- fast path
+  // Sends `qs` followed by the next chunk's statements (and COMMIT when the
+  // spool is done).
+  void FastChunk(std::vector<PgQuery> qs) {
+    Status st = ReadChunk();
+    if (!st.ok()) return Fail(st);
+    int64_t up = 0, del = 0;
+    AppendRowStatements(0, rows.size(), &qs, &up, &del);
+    AppendParkStatement(&qs);
+    int64_t parked_now = static_cast<int64_t>(parked.size());
+    bool last = spool_done;
+    if (last) qs.push_back({"COMMIT", {}});
+    bool had_rows = !rows.empty();
+    Submit(
+        std::move(qs),
+        [this, up, del, parked_now, last](std::vector<PgResult>) {
+          stats.upserts += up;
+          stats.deletes += del;
+          stats.parked += parked_now;
+          if (last) return Finish(Status::Ok());
+          FastChunk({});
+        },
+        had_rows);
+  }
+
+  // -------------------------------------------------------------- slow path
+  void SlowChunk() {
+    if (spool_done) {
+      return Submit({{"COMMIT", {}}}, [this](std::vector<PgResult>) { Finish(Status::Ok()); });
+    }
+    Status st = ReadChunk();
+    if (!st.ok()) return Fail(st);
+    ranges.clear();
+    if (!rows.empty()) ranges.push_back({0, rows.size()});
+    std::vector<PgQuery> qs;
+    AppendParkStatement(&qs);
+    if (qs.empty()) return SlowRange();
+    int64_t parked_now = static_cast<int64_t>(parked.size());
+    Submit(std::move(qs), [this, parked_now](std::vector<PgResult>) {
+      stats.parked += parked_now;
+      SlowRange();
+    });
+  }
+
+  void SlowRange() {
+    if (ranges.empty()) return SlowChunk();
+    auto [lo, hi] = ranges.back();
+    ranges.pop_back();
+    std::vector<PgQuery> qs;
+    qs.push_back({"SAVEPOINT sluice_rows", {}});
+    int64_t up = 0, del = 0;
+    AppendRowStatements(lo, hi, &qs, &up, &del);
+    qs.push_back({"RELEASE SAVEPOINT sluice_rows", {}});
+    SubmitRaw(std::move(qs), [this, lo, hi, up, del](Status st, std::vector<PgResult>) {
+      stats.round_trips++;
+      if (st.ok()) {
+        stats.upserts += up;
+        stats.deletes += del;
+        return SlowRange();
+      }
+      if (st.code() != Status::Code::kDataError) return Fail(st);
+      std::vector<PgQuery> undo;
+      undo.push_back({"ROLLBACK TO SAVEPOINT sluice_rows", {}});
+      undo.push_back({"RELEASE SAVEPOINT sluice_rows", {}});
+      bool single = hi - lo == 1;
+      if (single) {
+        const Change& c = changes[rows[lo].change];
+        spdlog::warn("sink: parking a row of table {} (seq {}): {}", batch->tables[c.table].name,
+                     c.seq, st.message());
+        parked.assign(1, ParkEntry(batch->tables[c.table], c, st.message()));
+        AppendParkStatement(&undo);
+      } else {
+        size_t mid = lo + (hi - lo) / 2;
+        ranges.push_back({mid, hi});  // popped second
+        ranges.push_back({lo, mid});  // popped first
+      }
+      Submit(std::move(undo), [this, single](std::vector<PgResult>) {
+        if (single) stats.parked++;
+        SlowRange();
+      });
+    });
+  }
+
+  // -------------------------------------------------------------- chunks
+  // Reads up to one chunk from the spool into `changes`, keeps the last change
+  // per row, encodes each into `rows` or a conflict_log entry in `parked`.
+  Status ReadChunk() {
+    changes.clear();
+    rows.clear();
+    parked.clear();
+    size_t bytes = 0;
+    if (pending) {
+      bytes += ApproxBytes(*pending);
+      changes.push_back(std::move(*pending));
+      pending.reset();
+    }
+    while (!spool_done && changes.size() < kChunkChanges && bytes < kChunkBytes) {
+      Change c;
+      Result<bool> more = batch->changes.Next(&c);
+      if (!more.ok()) return more.status().Wrap("read spool");
+      if (!*more) {
+        spool_done = true;
+        break;
+      }
+      bytes += ApproxBytes(c);
+      changes.push_back(std::move(c));
+    }
+    if (!spool_done) {
+      Change c;
+      Result<bool> more = batch->changes.Next(&c);
+      if (!more.ok()) return more.status().Wrap("read spool");
+      if (*more) {
+        pending = std::move(c);
+      } else {
+        spool_done = true;
+      }
+    }
+
+    std::vector<const MirrorTable*> mirrors;
+    for (const CachedTable* t : targets) mirrors.push_back(&t->target);
+    Result<EncodedChunk> encoded = EncodeChunk(batch->tables, mirrors, changes);
+    if (!encoded.ok()) return encoded.status();
+    rows = std::move(encoded->rows);
+    parked = std::move(encoded->parked);
+    return Status::Ok();
+  }
+
+  // One statement per (table, kind) among rows[lo, hi), in order of first appearance.
+  void AppendRowStatements(size_t lo, size_t hi, std::vector<PgQuery>* qs, int64_t* upserts,
+                           int64_t* deletes) {
+    std::map<std::pair<uint32_t, int>, size_t> group;  // -> index in qs
+    for (size_t i = lo; i < hi; ++i) {
+      const EncodedRow& r = rows[i];
+      auto key = std::make_pair(r.table, static_cast<int>(r.kind));
+      auto it = group.find(key);
+      if (it == group.end()) {
+        const CachedTable* t = targets[r.table];
+        const std::string& sql = r.kind == Change::Kind::kUpsert ? t->upsert_sql : t->delete_sql;
+        qs->push_back({sql, {std::string("[")}});
+        it = group.emplace(key, qs->size() - 1).first;
+      } else {
+        *(*qs)[it->second].params[0] += ",";
+      }
+      *(*qs)[it->second].params[0] += r.element;
+      if (r.kind == Change::Kind::kUpsert) {
+        ++*upserts;
+      } else {
+        ++*deletes;
+      }
+    }
+    for (const auto& [k, at] : group) *(*qs)[at].params[0] += "]";
+  }
+
+  void AppendParkStatement(std::vector<PgQuery>* qs) {
+    if (parked.empty()) return;
+    std::string all = "[";
+    for (size_t i = 0; i < parked.size(); ++i) {
+      if (i > 0) all += ",";
+      all += parked[i];
+    }
+    all += "]";
+    qs->push_back({ParkSql(), {options.deployment, batch->source_id, std::move(all)}});
+  }
+
+  // -------------------------------------------------------------- plumbing
+  // Submits; on success calls next(results); on error rolls back and either
+  // switches to slow mode (a row refused while sending rows) or fails.
+  void Submit(std::vector<PgQuery> qs, std::function<void(std::vector<PgResult>)> next,
+              bool sends_rows = false) {
+    SubmitRaw(std::move(qs), [this, next = std::move(next), sends_rows](Status st,
+                                                                        std::vector<PgResult> res) {
+      stats.round_trips++;
+      if (st.ok()) return next(std::move(res));
+      if (st.code() == Status::Code::kDataError && sends_rows && !slow) {
+        spdlog::info("sink: {}; applying the batch again row by row to isolate it", st.message());
+        return Rollback([this] {
+          slow = true;
+          ApplyStats keep;
+          keep.round_trips = stats.round_trips;
+          stats = keep;
+          Header();
+        });
+      }
+      Fail(st);
+    });
+  }
+
+  void SubmitRaw(std::vector<PgQuery> qs, PgConnection::SubmitCallback cb) {
+    conn->Submit(std::move(qs), std::move(cb));
+  }
+
+  void Rollback(std::function<void()> then) {
+    if (!conn->connected()) return then();
+    conn->Submit({{"ROLLBACK", {}}}, [this, then = std::move(then)](Status, std::vector<PgResult>) {
+      stats.round_trips++;
+      then();
+    });
+  }
+
+  void Fail(Status st) {
+    if (st.code() != Status::Code::kConflict && st.code() != Status::Code::kFenced) {
+      catalog.clear();  // the sink may have changed under us; re-read next time
+    }
+    Status wrapped = st.Wrap("apply batch (after " + std::to_string(batch->after_seq) + ", to " +
+                             std::to_string(batch->snapshot_seq) + ")");
+    Rollback([this, wrapped] { Finish(wrapped); });
+  }
+
+  void Finish(Status st) {
+    auto cb = std::move(done);
+    done = nullptr;
+    conn = nullptr;
+    batch = nullptr;
+    targets.clear();
+    changes.clear();
+    rows.clear();
+    parked.clear();
+    pending.reset();
+    ranges.clear();
+    if (cb) cb(std::move(st), stats);
+  }
+};
+
+BatchApplier::BatchApplier(SinkOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+BatchApplier::~BatchApplier() = default;
+
+void BatchApplier::Apply(PgConnection* conn, Batch* batch,
+                         std::function<void(Status, ApplyStats)> done) {
+  impl_->Start(conn, batch, std::move(done));
+}
+
+void BatchApplier::InvalidateCatalog() { impl_->catalog.clear(); }
+
+}  // namespace sluice

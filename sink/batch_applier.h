@@ -1,0 +1,47 @@
+// BatchApplier: applies one Batch to the sink in ONE PostgreSQL transaction:
+// advance the position (fails with kConflict unless the sink holds exactly
+// batch.after_seq), create/extend mirror tables the batch needs, tombstone
+// tables read whole, upsert rows and tombstone deletes chunk by chunk from the
+// spool, park rows whose values cannot be converted in conflict_log, COMMIT.
+// A row the sink itself rejects (SQLSTATE 22/23) sends the batch through a
+// slow path that isolates it with savepoints and parks it. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "common/change.h"
+#include "common/status.h"
+#include "sink/pg_connection.h"
+#include "sink/sink_options.h"
+
+namespace sluice {
+
+struct ApplyStats {
+  int64_t upserts = 0;
+  int64_t deletes = 0;
+  int64_t parked = 0;  // rows recorded in conflict_log instead of applied
+  int64_t round_trips = 0;
+};
+
+class BatchApplier {
+ public:
+  explicit BatchApplier(SinkOptions options);
+  ~BatchApplier();
+  BatchApplier(const BatchApplier&) = delete;
+  BatchApplier& operator=(const BatchApplier&) = delete;
+
+  // `conn` and `batch` must stay alive until `done` runs. One Apply at a time.
+  // On any error the transaction is rolled back; the batch may be applied again.
+  void Apply(PgConnection* conn, Batch* batch, std::function<void(Status, ApplyStats)> done);
+
+  // Forget cached knowledge of sink tables (after a reconnect or a DDL error).
+  void InvalidateCatalog();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,109 @@
+// Mirror table planning (see mirror_table.h).
+#include "sink/mirror_table.h"
+
+#include "sink/pg_sql.h"
+#include "sink/value_encoder.h"
+
+namespace sluice {
+namespace {
+
+// Override types go into DDL as written: allow type syntax only, so that a
+// config value cannot smuggle a second statement or a comment in.
+Status CheckTypeText(const std::string& type, const std::string& column) {
+  bool ok =
+      !type.empty() && type.find("--") == std::string::npos && type.find("/*") == std::string::npos;
+  for (char c : type) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == ' ' || c == '_' || c == '(' || c == ')' || c == ',' || c == '[' ||
+                   c == ']' || c == '.';
+    ok = ok && allowed;
+  }
+  if (!ok) {
+    return Status::InvalidArgument("type override for column \"" + column + "\" (" +
+                                   PreviewBytes(type) + ") is not a plain PostgreSQL type name");
+  }
+  return Status::Ok();
+}
+
+bool IsSluiceColumn(const std::string& name) {
+  return name == kSeqColumn || name == kDeletedAtColumn || name == kUpdatedAtColumn;
+}
+
+}  // namespace
+
+const std::map<std::string, std::string>* OverridesFor(
+    const std::map<std::string, std::map<std::string, std::string>>& column_types,
+    const std::string& table) {
+  auto it = column_types.find(table);
+  return it == column_types.end() ? nullptr : &it->second;
+}
+
+Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shape,
+                               const std::map<std::string, std::string>* overrides,
+                               const std::vector<ExistingColumn>& existing, bool key_index_exists) {
+  SLUICE_RETURN_IF_ERROR(CheckIdentifier(schema, "schema"));
+  SLUICE_RETURN_IF_ERROR(CheckIdentifier(shape.name, "table"));
+  const std::string where = "table \"" + shape.name + "\"";
+  MirrorTable t;
+  t.schema = schema;
+  t.table = shape.name;
+  t.qualified = QualifiedName(schema, shape.name);
+  t.key = shape.KeyColumns();
+  if (t.key.empty()) return Status::InvalidArgument(where + " has no key columns");
+
+  for (const ColumnShape& c : shape.columns) {
+    SLUICE_RETURN_IF_ERROR(CheckIdentifier(c.name, "column of " + where));
+    if (IsSluiceColumn(c.name)) {
+      return Status::InvalidArgument(where + " has a column named \"" + c.name +
+                                     "\", which sluice reserves for itself");
+    }
+    MirrorColumn m;
+    m.name = c.name;
+    const ExistingColumn* found = nullptr;
+    for (const ExistingColumn& e : existing) {
+      if (e.name == c.name) found = &e;
+    }
+    if (found != nullptr) {
+      m.pg_type = found->type;
+      m.cast_type = found->base_type.empty() ? found->type : found->base_type;
+      m.exists = true;
+    } else {
+      m.pg_type = MapColumnType(c);
+      if (overrides != nullptr) {
+        auto it = overrides->find(c.name);
+        if (it != overrides->end()) {
+          SLUICE_RETURN_IF_ERROR(CheckTypeText(it->second, c.name).Wrap(where));
+          m.pg_type = it->second;
+        }
+      }
+      m.cast_type = m.pg_type;
+    }
+    m.kind = KindOfPgType(m.cast_type);
+    t.columns.push_back(std::move(m));
+  }
+
+  std::vector<std::string> key_names;
+  for (size_t k : t.key) key_names.push_back(t.columns[k].name);
+
+  if (existing.empty()) {
+    std::vector<SqlColumn> cols;
+    for (const MirrorColumn& m : t.columns) cols.push_back({m.name, m.pg_type});
+    t.ddl.push_back(CreateTableSql(schema, shape.name, cols, key_names));
+    return t;
+  }
+
+  std::vector<SqlColumn> missing;
+  for (const MirrorColumn& m : t.columns) {
+    if (!m.exists) missing.push_back({m.name, m.pg_type});
+  }
+  for (const SqlColumn& s : SluiceColumnsForAdoption()) {
+    bool present = false;
+    for (const ExistingColumn& e : existing) present = present || e.name == s.name;
+    if (!present) missing.push_back(s);
+  }
+  if (!missing.empty()) t.ddl.push_back(AddColumnsSql(schema, shape.name, missing));
+  if (!key_index_exists) t.ddl.push_back(CreateKeyIndexSql(schema, shape.name, key_names));
+  return t;
+}
+
+}  // namespace sluice

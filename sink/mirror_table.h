@@ -1,0 +1,59 @@
+// MirrorTable: the sink table that receives one source table's rows, planned
+// from its TableShape, the per-column type overrides and, when the table
+// already exists at the sink (created by an earlier run or adopted from the
+// app's own PostgreSQL migrations), the columns found there. Pure; any thread.
+// Used by SinkAdmin::EnsureMirror and by BatchApplier's catalog step.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/table_shape.h"
+#include "sink/type_mapping.h"
+
+namespace sluice {
+
+// One row of pg_sql's CatalogColumnsSql().
+struct ExistingColumn {
+  std::string name;
+  std::string type;       // format_type with typmod, e.g. "character varying(255)"
+  std::string base_type;  // format_type without typmod, e.g. "character varying"
+};
+
+struct MirrorColumn {
+  std::string name;
+  std::string pg_type;    // as created, or as found at the sink
+  std::string cast_type;  // what parameter text is cast to (no typmod, so that the
+                          // column's own assignment rules apply: too long → error)
+  TargetKind kind = TargetKind::kText;
+  bool exists = false;  // already at the sink
+};
+
+struct MirrorTable {
+  std::string schema;
+  std::string table;
+  std::string qualified;              // "schema"."table"
+  std::vector<MirrorColumn> columns;  // in TableShape::columns order
+  std::vector<size_t> key;            // indices into columns, in key order
+  // Statements that create or extend the table; empty when it is ready.
+  std::vector<std::string> ddl;
+};
+
+// `overrides`: column -> PostgreSQL type for this table (may be null).
+// `existing`: the table's columns at the sink; empty when it does not exist.
+// `key_index_exists`: a unique index covers exactly the key columns (only
+// looked at when the table exists).
+// InvalidArgument for names PostgreSQL cannot hold faithfully, a table without
+// key, a source column named like a sluice column, or an unsafe override.
+Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shape,
+                               const std::map<std::string, std::string>* overrides,
+                               const std::vector<ExistingColumn>& existing, bool key_index_exists);
+
+// The overrides for `table` in SinkOptions::column_types form, or null.
+const std::map<std::string, std::string>* OverridesFor(
+    const std::map<std::string, std::map<std::string, std::string>>& column_types,
+    const std::string& table);
+
+}  // namespace sluice

@@ -1,0 +1,64 @@
+// PgConnection: one libpq connection driven asynchronously on a libuv loop
+// (PQconnectStart/PQconnectPoll, nonblocking pipeline mode, uv_poll on the
+// socket). Loop thread only. Unnamed statements only, so it works through a
+// transaction-mode pooler (pgbouncer, Supabase port 6543). One Submit at a time.
+// Close() is asynchronous; the object may be destroyed only after its callback.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice {
+
+struct PgQuery {
+  std::string sql;
+  std::vector<std::optional<std::string>> params;  // text format; nullopt = NULL
+};
+
+struct PgResult {
+  std::vector<std::vector<std::optional<std::string>>> rows;  // text format
+  int64_t affected = 0;                                       // PQcmdTuples, 0 when none
+};
+
+class PgConnection {
+ public:
+  using ConnectCallback = std::function<void(Status)>;
+  using SubmitCallback = std::function<void(Status, std::vector<PgResult>)>;
+
+  // conninfo: a libpq keyword/value string or URI; PG* variables and .pgpass apply.
+  PgConnection(uv_loop_t* loop, std::string conninfo);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Connects (or reconnects after a failure). Errors: kUnavailable (network,
+  // server down), kInvalidArgument (bad conninfo, authentication failed).
+  void Connect(ConnectCallback done);
+
+  // Sends all queries in one pipeline ending with a single Sync, then calls
+  // done with one PgResult per query, or the first error mapped to a Status:
+  // SQLSTATE class 08/57P → kUnavailable, 22/23 → kDataError, 'SL001' →
+  // kConflict, 'SL002' → kFenced, others → kInternal; the message names the
+  // SQLSTATE and the index of the failing query. Without an explicit BEGIN the
+  // queries form one implicit transaction (all or nothing); an explicit BEGIN
+  // keeps the transaction open across Submits.
+  void Submit(std::vector<PgQuery> queries, SubmitCallback done);
+
+  bool connected() const;
+  // Closes the socket and frees libpq state; done runs from the loop once the
+  // uv handle is closed. Pending callbacks get kUnavailable first.
+  void Close(std::function<void()> done);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,173 @@
+// Statement text builders (see pg_sql.h).
+#include "sink/pg_sql.h"
+
+#include <cstdint>
+
+#include "sink/value_encoder.h"
+
+namespace sluice {
+namespace {
+
+std::string JoinQuoted(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += QuoteIdent(names[i]);
+  }
+  return out;
+}
+
+// (e->>i)::type
+std::string Element(size_t index, std::string_view type) {
+  return "(e->>" + std::to_string(index) + ")::" + std::string(type);
+}
+
+}  // namespace
+
+std::string QualifiedName(std::string_view schema, std::string_view table) {
+  return QuoteIdent(schema) + "." + QuoteIdent(table);
+}
+
+Status CheckIdentifier(std::string_view name, std::string_view what) {
+  if (name.empty()) return Status::InvalidArgument(std::string(what) + " has an empty name");
+  if (!IsValidUtf8(name) || name.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument(std::string(what) +
+                                   " has a name that is not valid UTF-8 (or holds NUL)");
+  }
+  if (name.size() > kMaxIdentifierBytes) {
+    return Status::InvalidArgument(std::string(what) + " name " + PreviewBytes(name) + " is " +
+                                   std::to_string(name.size()) +
+                                   " bytes long; PostgreSQL truncates names to 63 bytes, "
+                                   "which could make two names collide");
+  }
+  return Status::Ok();
+}
+
+std::string CreateSchemaSql(std::string_view schema) {
+  return "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(schema);
+}
+
+std::string CreateTableSql(std::string_view schema, std::string_view table,
+                           const std::vector<SqlColumn>& columns,
+                           const std::vector<std::string>& key) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS " + QualifiedName(schema, table) + " (";
+  for (const SqlColumn& c : columns) sql += QuoteIdent(c.name) + " " + c.type + ", ";
+  sql += QuoteIdent(kSeqColumn) + " bigint NOT NULL, ";
+  sql += QuoteIdent(kDeletedAtColumn) + " timestamptz, ";
+  sql += QuoteIdent(kUpdatedAtColumn) + " timestamptz NOT NULL DEFAULT now(), ";
+  sql += "PRIMARY KEY (" + JoinQuoted(key) + "))";
+  return sql;
+}
+
+std::string AddColumnsSql(std::string_view schema, std::string_view table,
+                          const std::vector<SqlColumn>& columns) {
+  std::string sql = "ALTER TABLE " + QualifiedName(schema, table);
+  for (size_t i = 0; i < columns.size(); ++i) {
+    sql += i == 0 ? " " : ", ";
+    sql += "ADD COLUMN IF NOT EXISTS " + QuoteIdent(columns[i].name) + " " + columns[i].type;
+  }
+  return sql;
+}
+
+std::vector<SqlColumn> SluiceColumnsForAdoption() {
+  return {{kSeqColumn, "bigint"},
+          {kDeletedAtColumn, "timestamptz"},
+          {kUpdatedAtColumn, "timestamptz NOT NULL DEFAULT now()"}};
+}
+
+std::string KeyIndexName(std::string_view table) {
+  constexpr std::string_view kSuffix = "_sluice_key";
+  std::string name = std::string(table) + std::string(kSuffix);
+  if (name.size() <= kMaxIdentifierBytes) return name;
+  // FNV-1a of the full table name keeps shortened names of long tables apart.
+  uint32_t h = 2166136261u;
+  for (unsigned char c : table) h = (h ^ c) * 16777619u;
+  char hash[9];
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 7; i >= 0; --i, h >>= 4) hash[i] = kHex[h & 15];
+  hash[8] = '\0';
+  size_t keep = kMaxIdentifierBytes - kSuffix.size() - 9;  // "_" + 8 hex digits
+  while (keep > 0 && (static_cast<unsigned char>(table[keep]) & 0xC0) == 0x80) --keep;
+  return std::string(table.substr(0, keep)) + "_" + hash + std::string(kSuffix);
+}
+
+std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
+                              const std::vector<std::string>& key) {
+  return "CREATE UNIQUE INDEX IF NOT EXISTS " + QuoteIdent(KeyIndexName(table)) + " ON " +
+         QualifiedName(schema, table) + " (" + JoinQuoted(key) + ")";
+}
+
+std::string CatalogColumnsSql() {
+  return "SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL) "
+         "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
+         "AND NOT a.attisdropped ORDER BY a.attnum";
+}
+
+std::string KeyIndexExistsSql() {
+  return "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) "
+         "AND i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL "
+         "AND i.indexprs IS NULL "
+         "AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a "
+         "WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = "
+         "(SELECT array_agg(k ORDER BY k) FROM jsonb_array_elements_text($2::jsonb) AS k))";
+}
+
+std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
+                      const std::vector<size_t>& key) {
+  std::string names, values, keys, sets;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    names += QuoteIdent(columns[i].name) + ", ";
+    values += Element(i, columns[i].type) + ", ";
+  }
+  for (size_t k = 0; k < key.size(); ++k) {
+    if (k > 0) keys += ", ";
+    keys += QuoteIdent(columns[key[k]].name);
+  }
+  for (size_t i = 0; i < columns.size(); ++i) {
+    bool is_key = false;
+    for (size_t k : key) is_key = is_key || k == i;
+    if (is_key) continue;
+    std::string q = QuoteIdent(columns[i].name);
+    sets += q + " = EXCLUDED." + q + ", ";
+  }
+  const std::string seq = QuoteIdent(kSeqColumn);
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  const std::string updated = QuoteIdent(kUpdatedAtColumn);
+  return "INSERT INTO " + std::string(qualified) + " AS t (" + names + seq + ", " + deleted + ", " +
+         updated + ") SELECT " + values + Element(columns.size(), "bigint") +
+         ", NULL, now() FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (" + keys +
+         ") DO UPDATE SET " + sets + seq + " = EXCLUDED." + seq + ", " + deleted + " = NULL, " +
+         updated + " = now()";
+}
+
+std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& key_columns) {
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  std::string sql = "UPDATE " + std::string(qualified) + " AS t SET " + deleted + " = now(), " +
+                    QuoteIdent(kSeqColumn) + " = " + Element(key_columns.size(), "bigint") + ", " +
+                    QuoteIdent(kUpdatedAtColumn) +
+                    " = now() FROM jsonb_array_elements($1::jsonb) AS e WHERE ";
+  for (size_t k = 0; k < key_columns.size(); ++k) {
+    sql +=
+        "t." + QuoteIdent(key_columns[k].name) + " = " + Element(k, key_columns[k].type) + " AND ";
+  }
+  sql += "t." + deleted + " IS NULL";
+  return sql;
+}
+
+std::string TombstoneAllSql(std::string_view qualified) {
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  return "UPDATE " + std::string(qualified) + " SET " + deleted + " = now(), " +
+         QuoteIdent(kUpdatedAtColumn) + " = now() WHERE " + deleted + " IS NULL";
+}
+
+std::string AdvanceSql() {
+  return "SELECT sync_metadata.sluice_advance($1, $2::uuid, $3::bigint, $4::bigint, $5::bigint)";
+}
+
+std::string ParkSql() {
+  return "INSERT INTO sync_metadata.conflict_log (deployment, source_id, table_name, row_key, seq, "
+         "kind, reason, source_data) SELECT $1, $2::uuid, e->>0, e->1, (e->>2)::bigint, "
+         "'rejected', e->>3, e->4 FROM jsonb_array_elements($3::jsonb) AS e";
+}
+
+}  // namespace sluice

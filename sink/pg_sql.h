@@ -1,0 +1,78 @@
+// PostgreSQL statement text: identifier quoting and the builders for every
+// statement sink/ sends. Pure functions, any thread. Values never appear in the
+// text: they travel as parameters ($n), rows as one jsonb array of arrays of
+// strings/nulls, unpacked with jsonb_array_elements and cast per column.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/sql_quote.h"  // QuoteIdent
+#include "common/status.h"
+
+namespace sluice {
+
+// PostgreSQL's limit (NAMEDATALEN - 1): longer names are silently truncated,
+// so two long SQLite names could collide. We refuse them instead.
+inline constexpr size_t kMaxIdentifierBytes = 63;
+
+// The sluice columns every mirror table carries.
+inline constexpr const char* kSeqColumn = "_sluice_seq";
+inline constexpr const char* kDeletedAtColumn = "_sluice_deleted_at";
+inline constexpr const char* kUpdatedAtColumn = "_sluice_updated_at";
+
+// "schema"."table"
+std::string QualifiedName(std::string_view schema, std::string_view table);
+// InvalidArgument unless `name` is 1..63 bytes of valid UTF-8 without NUL.
+// `what` names it in the message ("table", "column \"x\" of table \"t\"").
+Status CheckIdentifier(std::string_view name, std::string_view what);
+
+// A column and a type: its definition in DDL, or in data statements the type
+// the parameter text is cast to.
+struct SqlColumn {
+  std::string name;
+  std::string type;
+};
+
+// --- DDL ---
+std::string CreateSchemaSql(std::string_view schema);
+// `key` are column names. Adds the sluice columns.
+std::string CreateTableSql(std::string_view schema, std::string_view table,
+                           const std::vector<SqlColumn>& columns,
+                           const std::vector<std::string>& key);
+// One ALTER TABLE adding each column IF NOT EXISTS.
+std::string AddColumnsSql(std::string_view schema, std::string_view table,
+                          const std::vector<SqlColumn>& columns);
+// Name of the unique index sluice creates on an adopted table: "<table>_sluice_key",
+// shortened with a hash when that would exceed 63 bytes.
+std::string KeyIndexName(std::string_view table);
+std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
+                              const std::vector<std::string>& key);
+// The sluice columns' definitions for ALTER TABLE on an adopted table (no NOT
+// NULL on _sluice_seq: existing rows have none).
+std::vector<SqlColumn> SluiceColumnsForAdoption();
+
+// --- catalog ---
+// $1 = QualifiedName(schema, table). Rows: attname, format_type with typmod,
+// format_type without typmod (the cast target), in column order. No rows when
+// the table does not exist.
+std::string CatalogColumnsSql();
+// $1 = QualifiedName, $2 = JSON array of the key column names. One row, "t"
+// when a valid, immediate, non-partial unique index covers exactly those columns.
+std::string KeyIndexExistsSql();
+
+// --- data (parameters documented per builder) ---
+// $1: [[v0, ..., vN-1, seq], ...] with each vi a string or null.
+std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
+                      const std::vector<size_t>& key);
+// $1: [[k0, ..., kM-1, seq], ...] key values in key order.
+std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& key_columns);
+// No parameters: tombstones every live row (a full read re-upserts the survivors).
+std::string TombstoneAllSql(std::string_view qualified);
+// $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows.
+std::string AdvanceSql();
+// $1 deployment, $2 source uuid, $3: [[table, row_key json, seq, reason, source_data json], ...]
+std::string ParkSql();
+
+}  // namespace sluice

@@ -1,0 +1,127 @@
+// Row encoding for the data statements (see row_encoder.h).
+#include "sink/row_encoder.h"
+
+#include <map>
+#include <optional>
+
+#include "sink/value_encoder.h"
+
+namespace sluice {
+namespace {
+
+// Identity of a change's row (table and key values), to keep the last change per row.
+std::string RowIdentity(const TableShape& shape, const Change& c) {
+  std::string id = std::to_string(c.table) + ":";
+  auto add = [&id](const Value& v) {
+    id += std::to_string(static_cast<int>(v.kind)) + ":";
+    if (v.kind == Value::Kind::kInteger) id += std::to_string(v.integer);
+    if (v.kind == Value::Kind::kReal) id += FormatDouble(v.real);
+    if (v.kind == Value::Kind::kText || v.kind == Value::Kind::kBlob) {
+      id += std::to_string(v.bytes.size()) + ":" + v.bytes;
+    }
+    id += ";";
+  };
+  if (c.kind == Change::Kind::kDelete) {
+    for (const Value& v : c.values) add(v);
+  } else {
+    for (size_t k : shape.KeyColumns()) {
+      if (k < c.values.size()) add(c.values[k]);
+    }
+  }
+  return id;
+}
+
+// Encodes one change into *rows, or parks it in *parked.
+Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change& c, size_t index,
+                    EncodedChunk* out) {
+  const bool upsert = c.kind == Change::Kind::kUpsert;
+  const size_t expected = upsert ? t.columns.size() : t.key.size();
+  if (c.values.size() != expected) {
+    return Status::Internal("spool record for table " + shape.name + " has " +
+                            std::to_string(c.values.size()) + " values, expected " +
+                            std::to_string(expected));
+  }
+  EncodedRow row;
+  row.table = c.table;
+  row.kind = c.kind;
+  row.change = index;
+  row.element = "[";
+  for (size_t i = 0; i < c.values.size(); ++i) {
+    const MirrorColumn& col = t.columns[upsert ? i : t.key[i]];
+    bool is_key = !upsert;
+    for (size_t k : t.key) is_key = is_key || k == i;
+    if (is_key && c.values[i].is_null()) {
+      out->parked.push_back(ParkEntry(
+          shape, c, "key column \"" + col.name + "\" is NULL: PostgreSQL cannot identify the row"));
+      return Status::Ok();
+    }
+    Result<std::optional<std::string>> text = EncodeValue(c.values[i], col.kind);
+    if (!text.ok()) {
+      out->parked.push_back(ParkEntry(
+          shape, c,
+          "column \"" + col.name + "\" (" + col.pg_type + "): " + text.status().message()));
+      return Status::Ok();
+    }
+    if (i > 0) row.element += ",";
+    if (text->has_value()) {
+      AppendJsonString(&row.element, **text);
+    } else {
+      row.element += "null";
+    }
+  }
+  row.element += ",\"" + std::to_string(c.seq) + "\"]";
+  out->rows.push_back(std::move(row));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
+                                 const std::vector<const MirrorTable*>& targets,
+                                 const std::vector<Change>& changes) {
+  std::map<std::string, size_t> last;  // row identity -> index in changes
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const Change& c = changes[i];
+    if (c.table >= shapes.size() || c.table >= targets.size() || targets[c.table] == nullptr) {
+      return Status::Internal("spool refers to table " + std::to_string(c.table) + " of " +
+                              std::to_string(shapes.size()));
+    }
+    last[RowIdentity(shapes[c.table], c)] = i;
+  }
+  std::vector<bool> keep(changes.size(), false);
+  for (const auto& [id, i] : last) keep[i] = true;
+  EncodedChunk out;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    if (!keep[i]) continue;
+    const Change& c = changes[i];
+    SLUICE_RETURN_IF_ERROR(EncodeChange(shapes[c.table], *targets[c.table], c, i, &out));
+  }
+  return out;
+}
+
+std::string ParkEntry(const TableShape& shape, const Change& c, const std::string& reason) {
+  std::vector<size_t> key = shape.KeyColumns();
+  std::string e = "[";
+  AppendJsonString(&e, shape.name);
+  e += ",[";
+  for (size_t k = 0; k < key.size(); ++k) {
+    if (k > 0) e += ",";
+    size_t at = c.kind == Change::Kind::kUpsert ? key[k] : k;
+    if (at < c.values.size()) AppendValueJson(&e, c.values[at]);
+  }
+  e += "]," + std::to_string(c.seq) + ",";
+  AppendJsonString(&e, reason);
+  e += ",{";
+  for (size_t i = 0; i < c.values.size(); ++i) {
+    size_t col = c.kind == Change::Kind::kUpsert ? i : (i < key.size() ? key[i] : i);
+    if (col >= shape.columns.size()) break;
+    if (i > 0) e += ",";
+    AppendJsonString(&e, shape.columns[col].name);
+    e += ":";
+    AppendValueJson(&e, c.values[i]);
+  }
+  e += "}]";
+  return e;
+}
+
+}  // namespace sluice

@@ -1,0 +1,40 @@
+// Row encoding for BatchApplier: turns a chunk of spool changes into the JSON
+// rows the data statements carry (pg_sql's UpsertSql / DeleteSql), keeping the
+// last change per row, and sets aside as conflict_log entries (pg_sql's
+// ParkSql) the rows whose values the sink cannot store. Pure; any thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/change.h"
+#include "common/status.h"
+#include "sink/mirror_table.h"
+
+namespace sluice {
+
+struct EncodedRow {
+  uint32_t table = 0;  // index into the batch's tables
+  Change::Kind kind = Change::Kind::kUpsert;
+  size_t change = 0;    // index of the change it came from
+  std::string element;  // ["v0", null, ..., "seq"]: encoded values, then the seq
+};
+
+struct EncodedChunk {
+  std::vector<EncodedRow> rows;     // in spool order
+  std::vector<std::string> parked;  // conflict_log entries, see ParkEntry
+};
+
+// `targets[i]` is the mirror of `shapes[i]`. Only the last change per row (table
+// and key) is kept. A row with a NULL key value or a value EncodeValue refuses
+// is parked, not encoded. Internal for changes that do not match their shape.
+Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
+                                 const std::vector<const MirrorTable*>& targets,
+                                 const std::vector<Change>& changes);
+
+// A conflict_log entry for ParkSql: [table, row_key, seq, reason, source_data]
+// with row_key the JSON array of the key values and source_data an object
+// column -> value, both in AppendValueJson's lossless form.
+std::string ParkEntry(const TableShape& shape, const Change& change, const std::string& reason);
+
+}  // namespace sluice

@@ -1,0 +1,199 @@
+// SinkAdmin over blocking libpq: control plane install, mirror tables, position row.
+#include "sink/sink_admin.h"
+
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "sink/mirror_table.h"
+#include "sink/pg_error.h"
+#include "sink/pg_sql.h"
+#include "sink/value_encoder.h"
+#include "sql/control_plane_sql.h"
+
+namespace sluice {
+namespace {
+
+using Params = std::vector<std::optional<std::string>>;
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+void LogNotice(void*, const char* message) { spdlog::debug("postgres: {}", pg::OneLine(message)); }
+
+class LibpqSinkAdmin final : public SinkAdmin {
+ public:
+  LibpqSinkAdmin(PGconn* conn, SinkOptions options) : conn_(conn), options_(std::move(options)) {}
+  ~LibpqSinkAdmin() override { PQfinish(conn_); }
+
+  Status InstallControlPlane() override {
+    const std::string sql(kControlPlaneSql);
+    PgResultPtr r(PQexec(conn_, sql.c_str()));
+    return Check(r.get(), "install control plane (sql/01-control-plane.sql)");
+  }
+
+  Status EnsureMirror(const std::vector<TableShape>& tables) override {
+    SLUICE_RETURN_IF_ERROR(CheckIdentifier(options_.schema, "schema"));
+    SLUICE_RETURN_IF_ERROR(Exec("BEGIN", {}).status());
+    Status st = EnsureMirrorInTxn(tables);
+    if (!st.ok()) {
+      PgResultPtr r(PQexec(conn_, "ROLLBACK"));
+      return st;
+    }
+    return Exec("COMMIT", {}).status();
+  }
+
+  Status EnsurePosition(const std::string& source_id) override {
+    Result<PgResultPtr> ins = Exec(
+        "INSERT INTO sync_metadata.source_position (deployment, source_id) "
+        "VALUES ($1, $2::uuid) ON CONFLICT (deployment) DO NOTHING",
+        {options_.deployment, source_id});
+    if (!ins.ok()) return ins.status().Wrap("record source " + source_id);
+    Result<SinkPosition> pos = ReadPosition();
+    if (!pos.ok()) return pos.status();
+    if (!pos->exists) {
+      return Status::Internal("position row of deployment " + options_.deployment +
+                              " vanished after insert");
+    }
+    if (pos->source_id != source_id) {
+      return Status::Conflict("deployment " + options_.deployment + " already follows source " +
+                              pos->source_id + "; this file is source " + source_id);
+    }
+    return Status::Ok();
+  }
+
+  Result<SinkPosition> ReadPosition() override {
+    Result<PgResultPtr> r = Exec(
+        "SELECT source_id::text, applied_seq, updated_at::text "
+        "FROM sync_metadata.source_position WHERE deployment = $1",
+        {options_.deployment});
+    if (!r.ok()) return r.status().Wrap("read position of deployment " + options_.deployment);
+    SinkPosition pos;
+    PGresult* res = r->get();
+    if (PQntuples(res) == 0) return pos;
+    pos.exists = true;
+    pos.source_id = PQgetvalue(res, 0, 0);
+    pos.applied_seq = PQgetisnull(res, 0, 1) ? -1 : std::stoll(PQgetvalue(res, 0, 1));
+    if (!PQgetisnull(res, 0, 2)) pos.updated_at = PQgetvalue(res, 0, 2);
+    return pos;
+  }
+
+  Result<int64_t> CountParked() override {
+    Result<PgResultPtr> r = Exec(
+        "SELECT count(*) FROM sync_metadata.conflict_log "
+        "WHERE deployment = $1 AND status = 'parked'",
+        {options_.deployment});
+    if (!r.ok()) return r.status().Wrap("count parked rows");
+    return static_cast<int64_t>(std::stoll(PQgetvalue(r->get(), 0, 0)));
+  }
+
+ private:
+  Status EnsureMirrorInTxn(const std::vector<TableShape>& tables) {
+    SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
+    for (const TableShape& shape : tables) {
+      Status st = EnsureTable(shape);
+      if (!st.ok()) return st.Wrap("table " + shape.name);
+    }
+    return Status::Ok();
+  }
+
+  Status EnsureTable(const TableShape& shape) {
+    SLUICE_RETURN_IF_ERROR(CheckIdentifier(shape.name, "table"));
+    const std::string qualified = QualifiedName(options_.schema, shape.name);
+    Result<PgResultPtr> cols = Exec(CatalogColumnsSql(), {qualified});
+    if (!cols.ok()) return cols.status();
+    std::vector<ExistingColumn> existing;
+    for (int i = 0; i < PQntuples(cols->get()); ++i) {
+      existing.push_back({PQgetvalue(cols->get(), i, 0), PQgetvalue(cols->get(), i, 1),
+                          PQgetvalue(cols->get(), i, 2)});
+    }
+    bool index_exists = false;
+    if (!existing.empty()) {
+      std::string keys = "[";
+      for (size_t k : shape.KeyColumns()) {
+        if (keys.size() > 1) keys += ",";
+        AppendJsonString(&keys, shape.columns[k].name);
+      }
+      keys += "]";
+      Result<PgResultPtr> idx = Exec(KeyIndexExistsSql(), {qualified, keys});
+      if (!idx.ok()) return idx.status();
+      index_exists = std::string(PQgetvalue(idx->get(), 0, 0)) == "t";
+    }
+    Result<MirrorTable> plan =
+        PlanMirror(options_.schema, shape, OverridesFor(options_.column_types, shape.name),
+                   existing, index_exists);
+    if (!plan.ok()) return plan.status();
+    for (const std::string& ddl : plan->ddl) {
+      Result<PgResultPtr> r = Exec(ddl, {});
+      // E.g. duplicate keys in an adopted table: an operator has to act.
+      if (!r.ok() && r.status().code() == Status::Code::kDataError) {
+        return Status::InvalidArgument(r.status().message());
+      }
+      if (!r.ok()) return r.status();
+    }
+    return Status::Ok();
+  }
+
+  // Runs one statement with text parameters; errors carry the SQLSTATE.
+  Result<PgResultPtr> Exec(const std::string& sql, const Params& params) {
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    PgResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0));
+    Status st = Check(r.get(), "");
+    if (!st.ok()) return st;
+    return r;
+  }
+
+  Status Check(PGresult* r, const std::string& context) {
+    ExecStatusType s = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+    if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY) {
+      return Status::Ok();
+    }
+    const char* state = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char* primary = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    const char* detail = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+    std::string msg = primary != nullptr ? primary : PQerrorMessage(conn_);
+    Status st = pg::QueryError(1, 1, state != nullptr ? state : "", msg,
+                               detail != nullptr ? detail : "", PQstatus(conn_) == CONNECTION_BAD);
+    return context.empty() ? st : st.Wrap(context);
+  }
+
+  PGconn* conn_;
+  SinkOptions options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SinkAdmin>> SinkAdmin::Connect(const SinkOptions& options) {
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(options.url.c_str(), &parse_error);
+  if (parsed == nullptr) {
+    std::string m = parse_error != nullptr ? pg::OneLine(parse_error) : "out of memory";
+    PQfreemem(parse_error);
+    return Status::InvalidArgument("invalid sink URL / conninfo: " + pg::RedactQuoted(m));
+  }
+  std::string password;
+  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+    if (std::string(o->keyword) == "password" && o->val != nullptr) password = o->val;
+  }
+  PQconninfoFree(parsed);
+
+  PGconn* conn = PQconnectdb(options.url.c_str());
+  if (conn == nullptr) return Status::Internal("libpq could not allocate a connection");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string user = PQuser(conn) != nullptr ? PQuser(conn) : "";
+    std::string host = PQhost(conn) != nullptr ? PQhost(conn) : "";
+    std::string port = PQport(conn) != nullptr ? PQport(conn) : "";
+    Status st = pg::ConnectError(pg::Redact(PQerrorMessage(conn), password), user, host, port);
+    PQfinish(conn);
+    return st;
+  }
+  PQsetNoticeProcessor(conn, LogNotice, nullptr);
+  return std::unique_ptr<SinkAdmin>(new LibpqSinkAdmin(conn, options));
+}
+
+}  // namespace sluice

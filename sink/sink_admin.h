@@ -1,0 +1,43 @@
+// SinkAdmin: blocking administration of the sink for the CLI (init, status) and
+// the agent's start-up position read. Uses libpq synchronously; never call it on
+// the agent's loop thread while streaming.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/table_shape.h"
+#include "sink/sink_options.h"
+
+namespace sluice {
+
+struct SinkPosition {
+  bool exists = false;       // a row for this deployment exists
+  std::string source_id;     // the SQLite file it follows
+  int64_t applied_seq = -1;  // -1: initial sync not done yet
+  std::string updated_at;    // text timestamp from the sink, may be empty
+};
+
+class SinkAdmin {
+ public:
+  // Connects; errors name the host and say what failed (kUnavailable for an
+  // unreachable server, kInvalidArgument for bad credentials or conninfo).
+  static Result<std::unique_ptr<SinkAdmin>> Connect(const SinkOptions& options);
+  virtual ~SinkAdmin() = default;
+
+  // Runs the embedded sql/01-*.sql script (idempotent).
+  virtual Status InstallControlPlane() = 0;
+  // Creates the target schema and the mirror tables (or adopts existing ones).
+  virtual Status EnsureMirror(const std::vector<TableShape>& tables) = 0;
+  // Creates the position row for (deployment, source_id) if missing;
+  // kConflict if the deployment already follows another source_id.
+  virtual Status EnsurePosition(const std::string& source_id) = 0;
+  virtual Result<SinkPosition> ReadPosition() = 0;
+  // Rows parked in conflict_log for this deployment.
+  virtual Result<int64_t> CountParked() = 0;
+};
+
+}  // namespace sluice

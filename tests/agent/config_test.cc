@@ -1,0 +1,100 @@
+// Config parsing: defaults, env overrides, and errors that name the key.
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace sluice {
+namespace {
+
+Result<Config> Parse(const std::string& json, std::map<std::string, std::string> env = {}) {
+  return ParseConfig(json, [env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+const char* kMinimal = R"({"deployment":"acme","source":{"path":"/data/webui.db"}})";
+
+TEST(Config, MinimalGetsDefaults) {
+  Result<Config> c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->deployment, "acme");
+  EXPECT_EQ(c->sink.schema, "acme");  // schema defaults to the deployment name
+  EXPECT_EQ(c->sink.deployment, "acme");
+  EXPECT_EQ(c->source.busy_timeout_ms, 5000);
+  EXPECT_FALSE(c->node.empty());
+  EXPECT_TRUE(c->source.include.empty());
+}
+
+TEST(Config, FullFile) {
+  Result<Config> c = Parse(R"({
+    "deployment": "acme", "node": "a",
+    "source": {"path": "/x.db", "include": ["chat", "user*"], "exclude": ["tmp_*"],
+               "busy_timeout_ms": 100, "spool_dir": "/var/tmp"},
+    "sink": {"url": "postgresql://u@h/db", "schema": "tenant_acme"},
+    "tables": {"chat": {"columns": {"created_at": "bigint"}}},
+    "agent": {"poll_interval_ms": 50, "retry_min_ms": 10, "retry_max_ms": 1000,
+              "log_level": "debug"}})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->source.include, (std::vector<std::string>{"chat", "user*"}));
+  EXPECT_EQ(c->source.exclude, (std::vector<std::string>{"tmp_*"}));
+  EXPECT_EQ(c->sink.schema, "tenant_acme");
+  EXPECT_EQ(c->sink.column_types["chat"]["created_at"], "bigint");
+  EXPECT_EQ(c->agent.poll_interval_ms, 50);
+  EXPECT_EQ(c->agent.log_level, "debug");
+}
+
+TEST(Config, EnvironmentOverridesFile) {
+  Result<Config> c = Parse(kMinimal, {{"DATABASE_URL", "host=db1"},
+                                      {"SLUICE_SOURCE_PATH", "/other.db"},
+                                      {"SLUICE_DEPLOYMENT", "beta"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->sink.url, "host=db1");
+  EXPECT_EQ(c->source.path, "/other.db");
+  EXPECT_EQ(c->deployment, "beta");
+  // SLUICE_SINK_URL wins over DATABASE_URL.
+  c = Parse(kMinimal, {{"DATABASE_URL", "host=db1"}, {"SLUICE_SINK_URL", "host=db2"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->sink.url, "host=db2");
+}
+
+void ExpectError(const std::string& json, const std::string& fragment) {
+  Result<Config> c = Parse(json);
+  ASSERT_FALSE(c.ok()) << json;
+  EXPECT_EQ(c.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(c.status().message().find(fragment), std::string::npos) << c.status().message();
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  ExpectError(R"({"deployment":"a","source":{"path":"/x","pathh":1}})", "'source.pathh'");
+  ExpectError(R"({"deployment":"a","source":{"path":"/x"},"sinc":{}})", "'sinc'");
+  ExpectError(R"({"deployment":"a","source":{"path":5}})", "'source.path' must be a string");
+  ExpectError(R"({"deployment":"a","source":{"path":"/x","busy_timeout_ms":"5"}})",
+              "'source.busy_timeout_ms' must be an integer");
+  ExpectError(R"({"deployment":"a","source":{"path":"/x","include":["a",3]}})",
+              "'source.include[1]'");
+  ExpectError(R"({"deployment":"a","source":{"path":"/x"},"tables":{"t":{"cols":{}}}})",
+              "'tables.t.cols'");
+  ExpectError(R"({"deployment":"a","source":{"path":"/x"},"agent":{"log_level":"loud"}})",
+              "log_level");
+  ExpectError(R"({"source":{"path":"/x"}})", "'deployment' is required");
+  ExpectError(R"({"deployment":"a"})", "'source.path' is required");
+  ExpectError(R"({"deployment":"a", "source": )", "not valid JSON");
+  ExpectError(R"([1,2])", "JSON object");
+  ExpectError(
+      std::string(R"({"deployment":")") + std::string(64, 'x') + R"(","source":{"path":"/x"}})",
+      "63 bytes");
+  ExpectError(R"({"deployment":"a","source":{"path":"/x"},"sink":{"schema":"sync_metadata"}})",
+              "sync_metadata");
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  Result<Config> c = LoadConfig("/nonexistent/sluice.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("/nonexistent/sluice.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice

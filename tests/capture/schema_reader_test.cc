@@ -1,0 +1,179 @@
+// Identity choice (pure) and catalog reading on the Open WebUI schema.
+#include "capture/schema_reader.h"
+
+#include <gtest/gtest.h>
+
+#include "capture/sqlite_db.h"
+#include "tests/capture/capture_test_util.h"
+
+namespace sluice {
+namespace {
+
+std::vector<std::string> KeyNames(const TableShape& t) {
+  std::vector<std::string> out;
+  for (size_t i : t.KeyColumns()) out.push_back(t.columns[i].name);
+  return out;
+}
+
+TEST(ChooseIdentity, PrimaryKeyWins) {
+  RawTable raw{"t",
+               {{"a", "TEXT", true, 2}, {"b", "INT", true, 1}, {"c", "", true, 0}},
+               false,
+               {{"u", true, false, {2}}}};
+  TableShape t = ChooseIdentity(raw);
+  EXPECT_EQ(t.identity, TableShape::Identity::kPrimaryKey);
+  EXPECT_EQ(KeyNames(t), (std::vector<std::string>{"b", "a"}));
+}
+
+TEST(ChooseIdentity, UniqueNotNullIndexFewestColumns) {
+  RawTable raw{"t",
+               {{"a", "", true, 0}, {"b", "", false, 0}, {"c", "", true, 0}, {"d", "", true, 0}},
+               false,
+               {{"ab", true, false, {0, 1}},   // b nullable: no
+                {"cd", true, false, {2, 3}},   // two columns
+                {"d_part", true, true, {3}},   // partial: no
+                {"expr", true, false, {-2}},   // expression: no
+                {"plain", false, false, {0}},  // not unique: no
+                {"z_c", true, false, {2}},     // one column
+                {"y_a", true, false, {0}}}};   // one column, earlier name
+  TableShape t = ChooseIdentity(raw);
+  EXPECT_EQ(t.identity, TableShape::Identity::kUniqueIndex);
+  EXPECT_EQ(KeyNames(t), (std::vector<std::string>{"a"}));
+}
+
+TEST(ChooseIdentity, RowidFallback) {
+  RawTable raw{"t", {{"a", "TEXT", false, 0}}, false, {{"u", true, false, {0}}}};
+  TableShape t = ChooseIdentity(raw);
+  EXPECT_EQ(t.identity, TableShape::Identity::kRowid);
+  ASSERT_EQ(t.columns.size(), 2u);
+  EXPECT_EQ(t.columns[0].name, kRowidColumn);
+  EXPECT_EQ(t.columns[0].declared_type, "INTEGER");
+  EXPECT_EQ(t.columns[0].key_position, 1);
+  EXPECT_EQ(t.columns[1].key_position, 0);
+}
+
+TEST(CheckNames, RefusesLongCollidingAndReservedNames) {
+  TableShape ok;
+  ok.name = std::string(63, 'a');
+  ok.columns = {{"id", "", true, 1}};
+  EXPECT_TRUE(CheckNames({ok}).ok());
+
+  TableShape t1 = ok, t2 = ok;
+  t1.name = std::string(63, 'x') + "1";
+  t2.name = std::string(63, 'x') + "2";
+  Status s = CheckNames({t1, t2});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find(t1.name), std::string::npos);
+  EXPECT_NE(s.message().find("same first 63 bytes"), std::string::npos);
+  EXPECT_NE(s.message().find("source.exclude"), std::string::npos);
+
+  TableShape c = ok;
+  c.columns.push_back({std::string(64, 'c'), "", false, 0});
+  c.columns.push_back({"_Sluice_origin", "", false, 0});
+  s = CheckNames({c});
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("64 bytes"), std::string::npos);
+  EXPECT_NE(s.message().find("_Sluice_origin"), std::string::npos);
+
+  TableShape r = ChooseIdentity(RawTable{"r", {{"x", "", false, 0}}, false, {}});
+  EXPECT_TRUE(CheckNames({r}).ok());  // the synthetic _sluice_rowid is ours
+}
+
+TEST(SchemaReader, OpenWebuiIdentities) {
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::OpenMemory();
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec(testing::OpenWebuiSchema()).ok());
+  Result<std::vector<std::string>> tables = ListUserTables(**db);
+  ASSERT_TRUE(tables.ok());
+  EXPECT_EQ(tables->size(), 25u);
+
+  auto describe = [&](const std::string& name) {
+    Result<TableShape> t = DescribeTable(**db, name);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? *t : TableShape{};
+  };
+  TableShape chat = describe("chat");
+  EXPECT_EQ(chat.identity, TableShape::Identity::kUniqueIndex);
+  EXPECT_EQ(KeyNames(chat), (std::vector<std::string>{"id"}));
+  EXPECT_EQ(chat.columns.size(), 11u);
+  EXPECT_EQ(chat.columns[7].declared_type, "JSON");
+
+  TableShape tag = describe("tag");
+  EXPECT_EQ(tag.identity, TableShape::Identity::kPrimaryKey);
+  EXPECT_EQ(KeyNames(tag), (std::vector<std::string>{"id", "user_id"}));
+
+  TableShape config = describe("config");
+  EXPECT_EQ(config.identity, TableShape::Identity::kPrimaryKey);
+  EXPECT_EQ(KeyNames(config), (std::vector<std::string>{"id"}));
+
+  TableShape user = describe("user");
+  EXPECT_EQ(user.identity, TableShape::Identity::kUniqueIndex);
+  EXPECT_EQ(KeyNames(user), (std::vector<std::string>{"id"}));
+
+  TableShape prompt = describe("prompt");  // INTEGER PRIMARY KEY (rowid alias)
+  EXPECT_EQ(prompt.identity, TableShape::Identity::kPrimaryKey);
+  EXPECT_EQ(KeyNames(prompt), (std::vector<std::string>{"id"}));
+
+  for (const char* name : {"chatidtag", "auth", "memory", "model", "tool", "function", "file"}) {
+    TableShape t = describe(name);
+    EXPECT_EQ(t.identity, TableShape::Identity::kUniqueIndex) << name;
+    EXPECT_EQ(KeyNames(t), (std::vector<std::string>{"id"})) << name;
+  }
+  for (const std::string& name : *tables) {
+    EXPECT_NE(describe(name).identity, TableShape::Identity::kRowid) << name;
+  }
+}
+
+TEST(SchemaReader, WithoutRowidAndVirtualTables) {
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::OpenMemory();
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)
+                  ->Exec("CREATE TABLE w(a TEXT, b INT, PRIMARY KEY (b, a)) WITHOUT ROWID;"
+                         "CREATE VIRTUAL TABLE docs USING fts5(body);"
+                         "CREATE TABLE plain(x);")
+                  .ok());
+  Result<TableShape> w = DescribeTable(**db, "w");
+  ASSERT_TRUE(w.ok());
+  EXPECT_TRUE(w->without_rowid);
+  EXPECT_EQ(KeyNames(*w), (std::vector<std::string>{"b", "a"}));
+  Result<TableShape> p = DescribeTable(**db, "plain");
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->without_rowid);
+  EXPECT_EQ(p->identity, TableShape::Identity::kRowid);
+  Result<std::vector<std::string>> tables = ListUserTables(**db);
+  ASSERT_TRUE(tables.ok());
+  EXPECT_EQ(*tables, (std::vector<std::string>{"plain", "w"}));  // no fts5 nor its shadows
+}
+
+TEST(SchemaReader, ValueStats) {
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::OpenMemory();
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)
+                  ->Exec("CREATE TABLE s(id INTEGER PRIMARY KEY, flag BOOLEAN, js JSON, any_);"
+                         "INSERT INTO s VALUES (1, 0, '{\"a\":1}', 'abc'), (2, 1, '[1]', x'00'),"
+                         "(3, NULL, NULL, 2.5);")
+                  .ok());
+  Result<TableShape> s = DescribeTable(**db, "s");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(FillValueStats(**db, &*s).ok());
+  const uint8_t kInt = Value::Bit(Value::Kind::kInteger), kNull = Value::Bit(Value::Kind::kNull),
+                kText = Value::Bit(Value::Kind::kText), kBlob = Value::Bit(Value::Kind::kBlob),
+                kReal = Value::Bit(Value::Kind::kReal);
+  EXPECT_EQ(s->columns[0].seen_kinds, kInt);
+  EXPECT_FALSE(s->columns[0].integers_all_bool);
+  EXPECT_EQ(s->columns[1].seen_kinds, kInt | kNull);
+  EXPECT_TRUE(s->columns[1].integers_all_bool);
+  EXPECT_EQ(s->columns[2].seen_kinds, kText | kNull);
+  EXPECT_TRUE(s->columns[2].text_all_json);
+  EXPECT_EQ(s->columns[3].seen_kinds, kText | kBlob | kReal);
+  EXPECT_FALSE(s->columns[3].text_all_json);
+
+  ASSERT_TRUE((*db)->Exec("DELETE FROM s").ok());
+  ASSERT_TRUE(FillValueStats(**db, &*s).ok());
+  EXPECT_EQ(s->columns[3].seen_kinds, 0);
+  EXPECT_TRUE(s->columns[3].text_all_json);
+  EXPECT_TRUE(s->columns[0].integers_all_bool);
+}
+
+}  // namespace
+}  // namespace sluice

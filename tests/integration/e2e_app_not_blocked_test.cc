@@ -1,0 +1,186 @@
+// Issue test 7: the app is never held up. An app thread writes at full speed
+// (busy_timeout 5000, wal_autocheckpoint=0 so it never checkpoints itself)
+// while the agent streams; it must get no SQLITE_BUSY, and the agent must
+// never checkpoint: the WAL is never reset (header checkpoint sequence and
+// salts unchanged, file never shrinks) and no frame is ever backfilled into
+// the database (nBackfill in the -shm wal-index stays 0).
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <sys/stat.h>
+#include <thread>
+
+#include "tests/integration/e2e_support.h"
+
+namespace sluice::e2e {
+namespace {
+
+struct WalState {
+  bool wal_present = false;
+  uint32_t ckpt_seq = 0;
+  uint32_t salt1 = 0;
+  uint32_t salt2 = 0;
+  int64_t wal_size = 0;
+  bool shm_present = false;
+  uint32_t n_backfill = 0;
+};
+
+uint32_t Be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+WalState ReadWalState(const std::string& db_path) {
+  WalState s;
+  int fd = ::open((db_path + "-wal").c_str(), O_RDONLY);
+  if (fd >= 0) {
+    unsigned char h[32];
+    struct stat stt {};
+    if (::fstat(fd, &stt) == 0) s.wal_size = stt.st_size;
+    if (::pread(fd, h, sizeof h, 0) == static_cast<ssize_t>(sizeof h)) {
+      s.wal_present = true;
+      s.ckpt_seq = Be32(h + 12);
+      s.salt1 = Be32(h + 16);
+      s.salt2 = Be32(h + 20);
+    }
+    ::close(fd);
+  }
+  fd = ::open((db_path + "-shm").c_str(), O_RDONLY);
+  if (fd >= 0) {
+    // wal-index: two 48-byte WalIndexHdr copies, then WalCkptInfo whose first
+    // field is nBackfill (native byte order).
+    uint32_t nb = 0;
+    if (::pread(fd, &nb, sizeof nb, 96) == static_cast<ssize_t>(sizeof nb)) {
+      s.shm_present = true;
+      s.n_backfill = nb;
+    }
+    ::close(fd);
+  }
+  return s;
+}
+
+class AppNotBlocked : public E2eTest {};
+
+TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("webui.db");
+  CreateOpenWebUiDb(db_path);
+  std::string config = WriteConfig(db_path, "", [](AgentConfig& c) { c.poll_interval_ms = 20; });
+  ASSERT_EQ(Init(config).exit_code, 0);
+
+  // The app's connection stays open for the whole test, so no connection of
+  // the agent is ever the last one to close (which would checkpoint by itself).
+  Sqlite app(db_path);
+  app.Exec("PRAGMA wal_autocheckpoint = 0");
+  ASSERT_EQ(app.ScalarText("PRAGMA journal_mode"), "wal");
+  app.Exec("INSERT INTO config (id, data, version) VALUES (1, '{}', 0)");
+  WalState base = ReadWalState(db_path);
+  ASSERT_TRUE(base.wal_present && base.shm_present);
+  ASSERT_EQ(base.n_backfill, 0u);
+
+  AgentProcess* agent = StartAgent(config);
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+
+  std::atomic<bool> stop_monitor{false};
+  std::vector<std::string> violations;
+  int64_t samples = 0;
+  int64_t max_wal = 0;
+  std::thread monitor([&] {
+    int64_t last_size = 0;
+    while (!stop_monitor) {
+      WalState s = ReadWalState(db_path);
+      ++samples;
+      if (violations.size() < 10) {
+        if (!s.wal_present) violations.push_back("the -wal file vanished or lost its header");
+        if (s.wal_present && (s.ckpt_seq != base.ckpt_seq || s.salt1 != base.salt1 || s.salt2 != base.salt2)) {
+          violations.push_back("WAL reset: checkpoint sequence " + std::to_string(base.ckpt_seq) + " -> " +
+                               std::to_string(s.ckpt_seq));
+        }
+        if (s.n_backfill != 0) {
+          violations.push_back("a checkpoint backfilled " + std::to_string(s.n_backfill) + " frame(s)");
+        }
+        if (s.wal_size < last_size) {
+          violations.push_back("the -wal file shrank from " + std::to_string(last_size) + " to " +
+                               std::to_string(s.wal_size));
+        }
+      }
+      last_size = std::max(last_size, s.wal_size);
+      max_wal = last_size;
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+  });
+
+  // The app at full speed for ~5 s: small transactions like Open WebUI's.
+  int64_t txns = 0;
+  int64_t errors = 0;
+  int64_t busy = 0;
+  std::string first_error;
+  double worst_ms = 0;
+  int64_t pos_start = pg_->ScalarInt(
+      "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment_});
+  auto end = Clock::now() + seconds(5);
+  for (int64_t i = 0; Clock::now() < end; ++i) {
+    auto t0 = Clock::now();
+    std::string err;
+    std::string id = "m" + std::to_string(i);
+    int rc = app.TryExec("BEGIN", &err);
+    if (rc == SQLITE_OK) {
+      rc = app.TryRun(
+          "INSERT INTO message (id, user_id, content, data, created_at, updated_at) VALUES (?, 'u', ?, '{}', ?, ?)",
+          {SqlValue::Text(id), SqlValue::Text(std::string(200, 'x')), SqlValue::Int(1730000000000000000 + i),
+           SqlValue::Int(1730000000000000000 + i)},
+          &err);
+    }
+    if (rc == SQLITE_OK && i % 3 == 0) {
+      rc = app.TryRun("UPDATE chat SET title = ? WHERE id = 'none'", {SqlValue::Text(id)}, &err);
+    }
+    if (rc == SQLITE_OK && i % 5 == 4) {
+      rc = app.TryRun("DELETE FROM message WHERE id = ?", {SqlValue::Text("m" + std::to_string(i - 2))}, &err);
+    }
+    if (rc == SQLITE_OK) rc = app.TryExec("COMMIT", &err);
+    if (rc != SQLITE_OK) {
+      ++errors;
+      if ((rc & 0xff) == SQLITE_BUSY) ++busy;
+      if (first_error.empty()) first_error = "rc " + std::to_string(rc) + ": " + err;
+      app.TryExec("ROLLBACK");
+    } else {
+      ++txns;
+    }
+    worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  int64_t pos_end = pg_->ScalarInt(
+      "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment_});
+
+  // The agent catches up and prunes the journal (its own writes) while the
+  // monitor keeps watching.
+  bool caught_up = ExpectCaughtUp(config, agent);
+  bool pruned = WaitUntil([&] { return app.ScalarInt("SELECT count(*) FROM _sluice_journal") == 0; }, seconds(30));
+  stop_monitor = true;
+  monitor.join();
+
+  EXPECT_EQ(busy, 0) << "the app got SQLITE_BUSY: " << first_error;
+  EXPECT_EQ(errors, 0) << "the app's writes failed: " << first_error;
+  EXPECT_GT(txns, 500) << "the app wrote too little to prove anything";
+  EXPECT_GT(pos_end, pos_start) << "the agent did not apply anything while the app was writing";
+  EXPECT_TRUE(caught_up);
+  EXPECT_TRUE(pruned) << "the agent never pruned the journal";
+  std::string v;
+  for (auto& s : violations) v += "\n  " + s;
+  EXPECT_TRUE(violations.empty()) << "the agent checkpointed the app's database:" << v;
+  EXPECT_GT(samples, 100);
+  std::cerr << "app: " << txns << " transactions in 5 s, worst " << worst_ms << " ms; wal grew to " << max_wal
+            << " bytes; " << samples << " WAL samples\n";
+
+  ExpectMirrorEqual(app);
+  agent->Signal(SIGTERM);
+  std::optional<int> code = agent->WaitExit(seconds(5));
+  EXPECT_EQ(code, std::optional<int>(0));
+  WalState after = ReadWalState(db_path);
+  EXPECT_EQ(after.n_backfill, 0u) << "the agent checkpointed when it closed its connection";
+}
+
+}  // namespace
+}  // namespace sluice::e2e

@@ -1,0 +1,423 @@
+// BatchApplier against a real PostgreSQL on a real libuv loop: upserts and
+// tombstones land with the position in one transaction, replays change
+// nothing, full reads tombstone absent rows, unencodable and refused rows are
+// parked while the rest applies, and a spilled 100,000-row batch applies in
+// bounded chunks. Every test closes its connection and asserts
+// uv_loop_close() == 0.
+#include "sink/batch_applier.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sink/sink_admin.h"
+#include "tests/test_support.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kSource = "33333333-3333-4333-8333-333333333333";
+constexpr uint8_t kInt = Value::Bit(Value::Kind::kInteger);
+constexpr uint8_t kText = Value::Bit(Value::Kind::kText);
+
+std::vector<std::string> Query(const std::string& conninfo, const std::string& sql) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  PGresult* r = PQexec(c, sql.c_str());
+  EXPECT_TRUE(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
+      << sql << ": " << PQerrorMessage(c);
+  std::vector<std::string> rows;
+  for (int i = 0; i < PQntuples(r); ++i) {
+    std::string row;
+    for (int j = 0; j < PQnfields(r); ++j) {
+      if (j > 0) row += "|";
+      row += PQgetisnull(r, i, j) ? "NULL" : PQgetvalue(r, i, j);
+    }
+    rows.push_back(row);
+  }
+  PQclear(r);
+  PQfinish(c);
+  return rows;
+}
+
+ColumnShape Col(std::string name, std::string declared, int key = 0, uint8_t seen = 0) {
+  ColumnShape c;
+  c.name = std::move(name);
+  c.declared_type = std::move(declared);
+  c.key_position = key;
+  c.seen_kinds = seen;
+  return c;
+}
+
+TableShape ChatShape() {
+  TableShape t;
+  t.name = "chat";
+  t.identity = TableShape::Identity::kUniqueIndex;
+  t.columns = {Col("id", "VARCHAR(255)", 1, kText), Col("created_at", "DATETIME", 0, kInt),
+               Col("chat", "JSON", 0, kText), Col("pinned", "BOOLEAN", 0, kInt)};
+  return t;
+}
+
+TableShape TagShape() {
+  TableShape t;
+  t.name = "tag";
+  t.columns = {Col("id", "VARCHAR(255)", 1, kText), Col("user_id", "VARCHAR(255)", 2, kText),
+               Col("name", "TEXT", 0, kText)};
+  return t;
+}
+
+Change Upsert(uint32_t table, int64_t seq, std::vector<Value> values) {
+  Change c;
+  c.kind = Change::Kind::kUpsert;
+  c.table = table;
+  c.seq = seq;
+  c.values = std::move(values);
+  return c;
+}
+
+Change Delete(uint32_t table, int64_t seq, std::vector<Value> key) {
+  Change c = Upsert(table, seq, std::move(key));
+  c.kind = Change::Kind::kDelete;
+  return c;
+}
+
+Value T(const char* s) { return Value::Text(s); }
+Value I(int64_t v) { return Value::Integer(v); }
+
+// A libuv loop, a connected PgConnection and an applier; Close() asserts a clean loop.
+class ApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg_ = testing::PgConninfoOrSkip();
+    if (pg_.empty()) return;
+    name_ = testing::UniqueName("apply");
+    options_.url = pg_;
+    options_.schema = name_;
+    options_.deployment = name_;
+    Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(options_);
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    ASSERT_TRUE((*admin)->InstallControlPlane().ok());
+    ASSERT_TRUE((*admin)->EnsurePosition(kSource).ok());
+    admin_ = std::move(admin.value());
+
+    ASSERT_EQ(uv_loop_init(&loop_), 0);
+    loop_open_ = true;
+    conn_ = std::make_unique<PgConnection>(&loop_, pg_);
+    std::optional<Status> connected;
+    conn_->Connect([&](Status st) { connected = st; });
+    ASSERT_TRUE(RunUntil([&] { return connected.has_value(); }));
+    ASSERT_TRUE(connected->ok()) << connected->ToString();
+    applier_ = std::make_unique<BatchApplier>(options_);
+  }
+
+  void TearDown() override {
+    if (!loop_open_) return;
+    applier_.reset();
+    bool closed = false;
+    conn_->Close([&] { closed = true; });
+    EXPECT_TRUE(RunUntil([&] { return closed; }));
+    conn_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    EXPECT_EQ(uv_loop_close(&loop_), 0);
+  }
+
+  // Runs the loop until pred() holds or 60 s pass.
+  bool RunUntil(const std::function<bool()>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      uv_run(&loop_, UV_RUN_NOWAIT);
+      if (!pred()) uv_sleep(1);
+    }
+    return true;
+  }
+
+  Status Apply(Batch* batch, ApplyStats* stats_out = nullptr) {
+    return ApplyVia(applier_.get(), conn_.get(), batch, stats_out);
+  }
+
+  Status ApplyVia(BatchApplier* applier, PgConnection* conn, Batch* batch,
+                  ApplyStats* stats_out = nullptr) {
+    std::optional<Status> result;
+    ApplyStats stats;
+    applier->Apply(conn, batch, [&](Status st, ApplyStats s) {
+      result = st;
+      stats = s;
+    });
+    EXPECT_TRUE(RunUntil([&] { return result.has_value(); }));
+    if (stats_out != nullptr) *stats_out = stats;
+    return result.value_or(Status::Internal("timed out"));
+  }
+
+  Batch NewBatch(int64_t after, int64_t to, std::vector<TableShape> tables) {
+    Batch b;
+    b.source_id = kSource;
+    b.after_seq = after;
+    b.snapshot_seq = to;
+    b.tables = std::move(tables);
+    return b;
+  }
+
+  std::vector<std::string> Q(const std::string& sql) { return Query(pg_, sql); }
+  std::string S() const { return "\"" + name_ + "\""; }
+  int64_t Position() { return admin_->ReadPosition()->applied_seq; }
+
+  std::string pg_;
+  std::string name_;
+  SinkOptions options_;
+  std::unique_ptr<SinkAdmin> admin_;
+  uv_loop_t loop_;
+  bool loop_open_ = false;
+  std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<BatchApplier> applier_;
+};
+
+TEST_F(ApplierTest, UpsertsDeletesPositionAndReplay) {
+  if (pg_.empty()) return;
+  Batch b1 = NewBatch(-1, 10, {ChatShape(), TagShape()});
+  ASSERT_TRUE(
+      b1.changes.Append(Upsert(0, 3, {T("c1"), I(1700000000), T(R"({"m":[1]})"), I(1)})).ok());
+  ASSERT_TRUE(b1.changes.Append(Upsert(0, 4, {T("c2"), I(1700000001), Value::Null(), I(0)})).ok());
+  ASSERT_TRUE(b1.changes.Append(Upsert(0, 5, {T("c'3\""), I(5), T("[]"), Value::Null()})).ok());
+  ASSERT_TRUE(b1.changes.Append(Upsert(1, 6, {T("t1"), T("u1"), T("work")})).ok());
+  ASSERT_TRUE(b1.changes.Append(Upsert(1, 7, {T("t1"), T("u2"), T("home")})).ok());
+  ApplyStats stats;
+  Status st = Apply(&b1, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, 5);
+  EXPECT_EQ(stats.parked, 0);
+  EXPECT_EQ(Position(), 10);
+  EXPECT_EQ(
+      Q("SELECT id, created_at, chat::text, pinned, _sluice_seq FROM " + S() + ".chat ORDER BY id"),
+      (std::vector<std::string>{"c'3\"|5|[]|NULL|5", "c1|1700000000|{\"m\": [1]}|t|3",
+                                "c2|1700000001|NULL|f|4"}));
+
+  Batch b2 = NewBatch(10, 12, {ChatShape(), TagShape()});
+  ASSERT_TRUE(b2.changes.Append(Upsert(0, 11, {T("c1"), I(1700000100), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(b2.changes.Append(Delete(0, 12, {T("c2")})).ok());
+  ASSERT_TRUE(b2.changes.Append(Delete(1, 12, {T("t1"), T("u2")})).ok());
+  st = Apply(&b2, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, 1);
+  EXPECT_EQ(stats.deletes, 2);
+  EXPECT_EQ(Position(), 12);
+  std::vector<std::string> after =
+      Q("SELECT id, created_at, _sluice_seq, _sluice_deleted_at IS "
+        "NOT NULL, _sluice_updated_at FROM " +
+        S() + ".chat ORDER BY id");
+  EXPECT_EQ(after[1].substr(0, after[1].rfind('|')), "c1|1700000100|11|f");
+  EXPECT_EQ(after[2].substr(0, after[2].rfind('|')), "c2|1700000001|12|t");
+  EXPECT_EQ(
+      Q("SELECT user_id, _sluice_deleted_at IS NOT NULL FROM " + S() + ".tag ORDER BY user_id"),
+      (std::vector<std::string>{"u1|f", "u2|t"}));
+
+  // A replay of the same batch is refused by the position fence and changes nothing.
+  st = Apply(&b2, &stats);
+  EXPECT_EQ(st.code(), Status::Code::kConflict) << st.ToString();
+  EXPECT_NE(st.message().find("apply batch (after 10, to 12)"), std::string::npos);
+  EXPECT_EQ(Q("SELECT id, created_at, _sluice_seq, _sluice_deleted_at IS NOT NULL, "
+              "_sluice_updated_at FROM " +
+              S() + ".chat ORDER BY id"),
+            after);
+  EXPECT_EQ(Position(), 12);
+
+  // An empty batch still runs; a new column in the shape extends the table.
+  TableShape chat = ChatShape();
+  chat.columns.push_back(Col("folder_id", "TEXT", 0, kText));
+  Batch b3 = NewBatch(12, 12, {chat});
+  ASSERT_TRUE(Apply(&b3).ok());
+  Batch b4 = NewBatch(12, 13, {chat});
+  ASSERT_TRUE(b4.changes.Append(Upsert(0, 13, {T("c2"), I(9), T("{}"), I(1), T("f1")})).ok());
+  st = Apply(&b4);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT folder_id, _sluice_deleted_at IS NULL FROM " + S() + ".chat WHERE id = 'c2'"),
+            std::vector<std::string>{"f1|t"});  // un-deleted by the upsert
+  EXPECT_EQ(Position(), 13);
+}
+
+TEST_F(ApplierTest, FullTableTombstonesAbsentRows) {
+  if (pg_.empty()) return;
+  Batch b1 = NewBatch(-1, 5, {TagShape()});
+  b1.full_tables = {0};
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_TRUE(b1.changes.Append(Upsert(0, 5, {T(id), T("u"), T("x")})).ok());
+  }
+  ASSERT_TRUE(Apply(&b1).ok());
+  Batch b2 = NewBatch(5, 9, {TagShape()});
+  b2.full_tables = {0};
+  for (const char* id : {"a", "c"}) {
+    ASSERT_TRUE(b2.changes.Append(Upsert(0, 9, {T(id), T("u"), T("y")})).ok());
+  }
+  Status st = Apply(&b2);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT id, name, _sluice_deleted_at IS NOT NULL FROM " + S() + ".tag ORDER BY id"),
+            (std::vector<std::string>{"a|y|f", "b|x|t", "c|y|f"}));
+}
+
+TEST_F(ApplierTest, ParksUnencodableRowsAndAppliesTheRest) {
+  if (pg_.empty()) return;
+  // An adopted table: n is integer at the sink although SQLite holds 'abc' in it.
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() +
+    ".item (id bigint PRIMARY KEY, n integer, note text)");
+  TableShape item;
+  item.name = "item";
+  item.columns = {Col("id", "INTEGER", 1, kInt), Col("n", "INTEGER", 0, kInt | kText),
+                  Col("note", "TEXT", 0, kText)};
+  Batch b = NewBatch(-1, 20, {item});
+  ASSERT_TRUE(b.changes.Append(Upsert(0, 11, {I(1), I(7), T("fine")})).ok());
+  ASSERT_TRUE(b.changes.Append(Upsert(0, 12, {I(2), T("abc"), T("n is text")})).ok());
+  ASSERT_TRUE(b.changes.Append(Upsert(0, 13, {I(3), I(1), Value::Text("bad \xff utf8")})).ok());
+  ASSERT_TRUE(
+      b.changes.Append(Upsert(0, 14, {I(4), I(1), Value::Text(std::string("nul\0x", 5))})).ok());
+  ASSERT_TRUE(b.changes.Append(Upsert(0, 15, {I(5), I(9), T("also fine")})).ok());
+  ApplyStats stats;
+  Status st = Apply(&b, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, 2);
+  EXPECT_EQ(stats.parked, 3);
+  EXPECT_EQ(Position(), 20);
+  EXPECT_EQ(Q("SELECT id, n, note FROM " + S() + ".item ORDER BY id"),
+            (std::vector<std::string>{"1|7|fine", "5|9|also fine"}));
+  EXPECT_EQ(Q("SELECT table_name, row_key::text, seq, kind, status, reason, source_data::text "
+              "FROM sync_metadata.conflict_log WHERE deployment = '" +
+              name_ + "' ORDER BY seq"),
+            (std::vector<std::string>{
+                "item|[2]|12|rejected|parked|column \"n\" (integer): 'abc' is not an integer|"
+                "{\"n\": \"abc\", \"id\": 2, \"note\": \"n is text\"}",
+                "item|[3]|13|rejected|parked|column \"note\" (text): text is not valid UTF-8|"
+                "{\"n\": 1, \"id\": 3, \"note\": {\"$text_hex\": \"62616420ff2075746638\"}}",
+                "item|[4]|14|rejected|parked|column \"note\" (text): text contains a NUL byte, "
+                "which PostgreSQL text cannot store|"
+                "{\"n\": 1, \"id\": 4, \"note\": {\"$text_hex\": \"6e756c0078\"}}"}));
+  EXPECT_EQ(*admin_->CountParked(), 3);
+}
+
+TEST_F(ApplierTest, SlowModeParksRowsTheSinkRefuses) {
+  if (pg_.empty()) return;
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() +
+    ".config (id bigint PRIMARY KEY, n bigint CHECK (n < 100), created_at timestamptz, "
+    "code varchar(3))");
+  TableShape config;
+  config.name = "config";
+  config.columns = {Col("id", "INTEGER", 1, kInt), Col("n", "INTEGER", 0, kInt),
+                    Col("created_at", "DATETIME", 0, kText), Col("code", "TEXT", 0, kText)};
+  Batch b = NewBatch(-1, 30, {config});
+  for (int i = 1; i <= 40; ++i) {
+    Value n = I(i == 17 ? 500 : i);  // row 17 violates the CHECK constraint
+    Value created = T(i == 29 ? "not a date" : "2024-01-01 10:00:00+00");
+    Value code = T(i == 33 ? "toolong" : "ok");
+    ASSERT_TRUE(b.changes.Append(Upsert(0, i, {I(i), n, created, code})).ok());
+  }
+  ApplyStats stats;
+  Status st = Apply(&b, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, 37);
+  EXPECT_EQ(stats.parked, 3);
+  EXPECT_EQ(Position(), 30);
+  EXPECT_EQ(
+      Q("SELECT count(*), min(created_at) = '2024-01-01 10:00:00+00' FROM " + S() + ".config"),
+      std::vector<std::string>{"37|t"});
+  std::vector<std::string> parked =
+      Q("SELECT seq, reason FROM sync_metadata.conflict_log WHERE deployment = '" + name_ +
+        "' ORDER BY seq");
+  ASSERT_EQ(parked.size(), 3u);
+  EXPECT_EQ(parked[0].substr(0, 3), "17|");
+  EXPECT_NE(parked[0].find("SQLSTATE 23514"), std::string::npos) << parked[0];
+  EXPECT_EQ(parked[1].substr(0, 3), "29|");
+  EXPECT_NE(parked[1].find("SQLSTATE 22007"), std::string::npos) << parked[1];
+  EXPECT_EQ(parked[2].substr(0, 3), "33|");
+  EXPECT_NE(parked[2].find("SQLSTATE 22001"), std::string::npos) << parked[2];
+}
+
+TEST_F(ApplierTest, LargeSpilledBatchAppliesInChunks) {
+  if (pg_.empty()) return;
+  constexpr int kRows = 100000;
+  Batch b = NewBatch(-1, kRows, {TagShape()});
+  b.full_tables = {0};
+  b.changes = ChangeSpool(1u << 20);
+  for (int i = 0; i < kRows; ++i) {
+    std::string id = "id-" + std::to_string(i);
+    ASSERT_TRUE(b.changes
+                    .Append(Upsert(0, kRows,
+                                   {Value::Text(id), T("user"), Value::Text(std::string(40, 'n'))}))
+                    .ok());
+  }
+  ASSERT_TRUE(b.changes.spilled());
+  ApplyStats stats;
+  Status st = Apply(&b, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, kRows);
+  EXPECT_GE(stats.round_trips, kRows / 2000);
+  EXPECT_EQ(
+      Q("SELECT count(*), count(*) FILTER (WHERE _sluice_deleted_at IS NULL) FROM " + S() + ".tag"),
+      std::vector<std::string>{"100000|100000"});
+  EXPECT_EQ(Position(), kRows);
+}
+
+TEST_F(ApplierTest, AdoptedTableWithDuplicateKeysIsRefusedClearly) {
+  if (pg_.empty()) return;
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() + ".tag (id text, user_id text, name text);" +
+    "INSERT INTO " + S() + ".tag VALUES ('a', 'u', 'x'), ('a', 'u', 'y')");
+  Batch b = NewBatch(-1, 1, {TagShape()});
+  ASSERT_TRUE(b.changes.Append(Upsert(0, 1, {T("b"), T("u"), T("z")})).ok());
+  Status st = Apply(&b);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("create or extend mirror tables"), std::string::npos);
+  EXPECT_NE(st.message().find("23505"), std::string::npos) << st.message();
+  EXPECT_EQ(Position(), -1);
+  // Once the operator fixes the duplicates, the same batch applies.
+  Q("DELETE FROM " + S() + ".tag WHERE name = 'y'");
+  st = Apply(&b);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT count(*) FROM " + S() + ".tag"), std::vector<std::string>{"2"});
+}
+
+// Supabase's transaction pooler stand-in: unnamed statements, explicit
+// transactions and savepoints (slow mode) must all work through pgbouncer.
+TEST_F(ApplierTest, WorksThroughPgbouncerTransactionMode) {
+  if (pg_.empty()) return;
+  const char* bouncer = std::getenv("SLUICE_TEST_PGBOUNCER");
+  if (bouncer == nullptr || *bouncer == '\0') {
+    GTEST_SKIP() << "SLUICE_TEST_PGBOUNCER not set (scripts/with-pgbouncer.sh sets it)";
+  }
+  PgConnection conn(&loop_, bouncer);
+  std::optional<Status> connected;
+  conn.Connect([&](Status st) { connected = st; });
+  ASSERT_TRUE(RunUntil([&] { return connected.has_value(); }));
+  ASSERT_TRUE(connected->ok()) << connected->ToString();
+  BatchApplier applier(options_);
+
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() +
+    ".item (id bigint PRIMARY KEY, n bigint CHECK (n < 100))");
+  TableShape item;
+  item.name = "item";
+  item.columns = {Col("id", "INTEGER", 1, kInt), Col("n", "INTEGER", 0, kInt)};
+  Status st;
+  for (int round = 0; round < 3; ++round) {
+    Batch b = NewBatch(round == 0 ? -1 : round * 10, (round + 1) * 10, {item, TagShape()});
+    for (int i = 0; i < 10; ++i) {
+      int64_t n = (round == 1 && i == 4) ? 1000 : i;  // round 1 goes through slow mode
+      ASSERT_TRUE(b.changes.Append(Upsert(0, (round + 1) * 10, {I(round * 10 + i), I(n)})).ok());
+    }
+    ASSERT_TRUE(b.changes.Append(Upsert(1, (round + 1) * 10, {T("t"), T("u"), T("x")})).ok());
+    ApplyStats stats;
+    st = ApplyVia(&applier, &conn, &b, &stats);
+    ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.ToString();
+    EXPECT_EQ(stats.parked, round == 1 ? 1 : 0);
+  }
+  EXPECT_EQ(Q("SELECT count(*) FROM " + S() + ".item"), std::vector<std::string>{"29"});
+  EXPECT_EQ(Position(), 30);
+
+  bool closed = false;
+  conn.Close([&] { closed = true; });
+  EXPECT_TRUE(RunUntil([&] { return closed; }));
+}
+
+}  // namespace
+}  // namespace sluice

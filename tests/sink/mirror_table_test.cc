@@ -1,0 +1,117 @@
+// Mirror table planning: new tables, adoption of existing ones, overrides, refusals.
+#include "sink/mirror_table.h"
+
+#include <gtest/gtest.h>
+
+#include "common/value.h"
+
+namespace sluice {
+namespace {
+
+ColumnShape Col(std::string name, std::string declared, int key = 0, uint8_t seen = 0) {
+  ColumnShape c;
+  c.name = std::move(name);
+  c.declared_type = std::move(declared);
+  c.key_position = key;
+  c.seen_kinds = seen;
+  return c;
+}
+
+TableShape Chat() {
+  TableShape t;
+  t.name = "chat";
+  t.identity = TableShape::Identity::kUniqueIndex;
+  t.columns = {Col("id", "VARCHAR(255)", 1),
+               Col("created_at", "DATETIME", 0, Value::Bit(Value::Kind::kInteger)),
+               Col("chat", "JSON"), Col("pinned", "BOOLEAN")};
+  return t;
+}
+
+TEST(MirrorTable, NewTable) {
+  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {}, false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->qualified, "\"app\".\"chat\"");
+  ASSERT_EQ(m->columns.size(), 4u);
+  EXPECT_EQ(m->columns[1].pg_type, "bigint");
+  EXPECT_EQ(m->columns[2].kind, TargetKind::kJsonb);
+  EXPECT_EQ(m->columns[3].kind, TargetKind::kBoolean);
+  ASSERT_EQ(m->ddl.size(), 1u);
+  EXPECT_EQ(m->ddl[0],
+            "CREATE TABLE IF NOT EXISTS \"app\".\"chat\" (\"id\" text, \"created_at\" bigint, "
+            "\"chat\" jsonb, \"pinned\" boolean, \"_sluice_seq\" bigint NOT NULL, "
+            "\"_sluice_deleted_at\" timestamptz, \"_sluice_updated_at\" timestamptz NOT NULL "
+            "DEFAULT now(), PRIMARY KEY (\"id\"))");
+}
+
+TEST(MirrorTable, OverrideWins) {
+  std::map<std::string, std::string> o = {{"created_at", "timestamptz"}};
+  Result<MirrorTable> m = PlanMirror("app", Chat(), &o, {}, false);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->columns[1].pg_type, "timestamptz");
+  EXPECT_EQ(m->columns[1].kind, TargetKind::kOther);
+  std::map<std::string, std::string> bad = {{"chat", "text); DROP TABLE x; --"}};
+  EXPECT_EQ(PlanMirror("app", Chat(), &bad, {}, false).status().code(),
+            Status::Code::kInvalidArgument);
+}
+
+TEST(MirrorTable, AdoptsExistingTable) {
+  std::vector<ExistingColumn> existing = {
+      {"id", "character varying(255)", "character varying"},
+      {"created_at", "timestamp with time zone", "timestamp with time zone"},
+      {"extra", "integer", "integer"}};
+  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, existing, false);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->columns[0].exists);
+  EXPECT_EQ(m->columns[0].cast_type, "character varying");  // typmod left to assignment
+  EXPECT_EQ(m->columns[1].kind, TargetKind::kOther);        // keeps timestamptz
+  ASSERT_EQ(m->ddl.size(), 2u);
+  EXPECT_EQ(m->ddl[0],
+            "ALTER TABLE \"app\".\"chat\" ADD COLUMN IF NOT EXISTS \"chat\" jsonb, "
+            "ADD COLUMN IF NOT EXISTS \"pinned\" boolean, "
+            "ADD COLUMN IF NOT EXISTS \"_sluice_seq\" bigint, "
+            "ADD COLUMN IF NOT EXISTS \"_sluice_deleted_at\" timestamptz, "
+            "ADD COLUMN IF NOT EXISTS \"_sluice_updated_at\" timestamptz NOT NULL DEFAULT now()");
+  EXPECT_EQ(m->ddl[1],
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"chat_sluice_key\" ON \"app\".\"chat\" (\"id\")");
+}
+
+TEST(MirrorTable, ReadyTableNeedsNoDdl) {
+  std::vector<ExistingColumn> existing = {{"id", "text", "text"},
+                                          {"created_at", "bigint", "bigint"},
+                                          {"chat", "jsonb", "jsonb"},
+                                          {"pinned", "boolean", "boolean"},
+                                          {"_sluice_seq", "bigint", "bigint"},
+                                          {"_sluice_deleted_at", "timestamptz", "timestamptz"},
+                                          {"_sluice_updated_at", "timestamptz", "timestamptz"}};
+  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, existing, true);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->ddl.empty());
+}
+
+TEST(MirrorTable, Refusals) {
+  TableShape t = Chat();
+  t.columns[2].name = std::string(64, 'c');
+  EXPECT_EQ(PlanMirror("app", t, nullptr, {}, false).status().code(),
+            Status::Code::kInvalidArgument);
+  t = Chat();
+  t.columns[2].name = "_sluice_seq";
+  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}, false).ok());
+  t = Chat();
+  t.columns[0].key_position = 0;
+  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}, false).ok());
+  EXPECT_FALSE(PlanMirror(std::string(64, 's'), Chat(), nullptr, {}, false).ok());
+}
+
+TEST(MirrorTable, RowidTable) {
+  TableShape t;
+  t.name = "log";
+  t.identity = TableShape::Identity::kRowid;
+  t.columns = {Col(kRowidColumn, "INTEGER", 1), Col("msg", "")};
+  Result<MirrorTable> m = PlanMirror("app", t, nullptr, {}, false);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->columns[0].pg_type, "bigint");
+  EXPECT_EQ(m->key, std::vector<size_t>{0});
+}
+
+}  // namespace
+}  // namespace sluice

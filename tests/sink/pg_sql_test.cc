@@ -1,0 +1,86 @@
+// Statement text: quoting of hostile identifiers and the exact data statements.
+#include "sink/pg_sql.h"
+
+#include <gtest/gtest.h>
+
+namespace sluice {
+namespace {
+
+TEST(PgSql, QuoteIdentDoublesQuotes) {
+  EXPECT_EQ(QuoteIdent("plain"), "\"plain\"");
+  EXPECT_EQ(QuoteIdent("a\"b"), "\"a\"\"b\"");
+  EXPECT_EQ(QuoteIdent("\"; DROP TABLE x; --"), "\"\"\"; DROP TABLE x; --\"");
+  EXPECT_EQ(QuoteIdent("with space"), "\"with space\"");
+  EXPECT_EQ(QuoteIdent("user"), "\"user\"");  // reserved word
+  EXPECT_EQ(QuoteIdent("CamelCase"), "\"CamelCase\"");
+  EXPECT_EQ(QuoteIdent("日本語"), "\"日本語\"");
+  EXPECT_EQ(QualifiedName("s\"x", "group"), "\"s\"\"x\".\"group\"");
+}
+
+TEST(PgSql, CheckIdentifier) {
+  EXPECT_TRUE(CheckIdentifier(std::string(63, 'a'), "table").ok());
+  Status st = CheckIdentifier(std::string(64, 'a'), "table");
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("63 bytes"), std::string::npos);
+  // 22 three-byte characters = 66 bytes, although only 22 characters.
+  std::string wide;
+  for (int i = 0; i < 22; ++i) wide += "語";
+  EXPECT_FALSE(CheckIdentifier(wide, "column").ok());
+  EXPECT_FALSE(CheckIdentifier("", "table").ok());
+  EXPECT_FALSE(CheckIdentifier(std::string("a\0b", 3), "table").ok());
+  EXPECT_FALSE(CheckIdentifier("\xff", "table").ok());
+}
+
+TEST(PgSql, KeyIndexNameStaysWithinLimit) {
+  EXPECT_EQ(KeyIndexName("tag"), "tag_sluice_key");
+  std::string a = std::string(60, 'a') + "1";
+  std::string b = std::string(60, 'a') + "2";
+  EXPECT_LE(KeyIndexName(a).size(), kMaxIdentifierBytes);
+  EXPECT_NE(KeyIndexName(a), KeyIndexName(b));
+  std::string wide;
+  for (int i = 0; i < 21; ++i) wide += "語";
+  std::string name = KeyIndexName(wide);
+  EXPECT_LE(name.size(), kMaxIdentifierBytes);
+}
+
+TEST(PgSql, UpsertForCompositeKey) {
+  // Open WebUI's tag: PRIMARY KEY (id, user_id).
+  std::vector<SqlColumn> cols = {
+      {"id", "text"}, {"name", "text"}, {"user_id", "text"}, {"meta", "jsonb"}};
+  EXPECT_EQ(UpsertSql("\"s\".\"tag\"", cols, {0, 2}),
+            "INSERT INTO \"s\".\"tag\" AS t (\"id\", \"name\", \"user_id\", \"meta\", "
+            "\"_sluice_seq\", \"_sluice_deleted_at\", \"_sluice_updated_at\") "
+            "SELECT (e->>0)::text, (e->>1)::text, (e->>2)::text, (e->>3)::jsonb, "
+            "(e->>4)::bigint, NULL, now() FROM jsonb_array_elements($1::jsonb) AS e "
+            "ON CONFLICT (\"id\", \"user_id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\", "
+            "\"meta\" = EXCLUDED.\"meta\", \"_sluice_seq\" = EXCLUDED.\"_sluice_seq\", "
+            "\"_sluice_deleted_at\" = NULL, \"_sluice_updated_at\" = now()");
+}
+
+TEST(PgSql, DeleteForCompositeKey) {
+  EXPECT_EQ(DeleteSql("\"s\".\"tag\"", {{"id", "text"}, {"user_id", "text"}}),
+            "UPDATE \"s\".\"tag\" AS t SET \"_sluice_deleted_at\" = now(), \"_sluice_seq\" = "
+            "(e->>2)::bigint, \"_sluice_updated_at\" = now() FROM jsonb_array_elements($1::jsonb) "
+            "AS e WHERE t.\"id\" = (e->>0)::text AND t.\"user_id\" = (e->>1)::text AND "
+            "t.\"_sluice_deleted_at\" IS NULL");
+}
+
+TEST(PgSql, Ddl) {
+  EXPECT_EQ(CreateSchemaSql("my\"app"), "CREATE SCHEMA IF NOT EXISTS \"my\"\"app\"");
+  EXPECT_EQ(CreateTableSql("s", "t", {{"id", "bigint"}, {"v", "text"}}, {"id"}),
+            "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"id\" bigint, \"v\" text, "
+            "\"_sluice_seq\" bigint NOT NULL, \"_sluice_deleted_at\" timestamptz, "
+            "\"_sluice_updated_at\" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (\"id\"))");
+  EXPECT_EQ(AddColumnsSql("s", "t", {{"a b", "text"}, {"c", "bigint"}}),
+            "ALTER TABLE \"s\".\"t\" ADD COLUMN IF NOT EXISTS \"a b\" text, "
+            "ADD COLUMN IF NOT EXISTS \"c\" bigint");
+  EXPECT_EQ(CreateKeyIndexSql("s", "t", {"id", "user_id"}),
+            "CREATE UNIQUE INDEX IF NOT EXISTS \"t_sluice_key\" ON \"s\".\"t\" (\"id\", "
+            "\"user_id\")");
+  EXPECT_EQ(TombstoneAllSql("\"s\".\"t\""),
+            "UPDATE \"s\".\"t\" SET \"_sluice_deleted_at\" = now(), \"_sluice_updated_at\" = "
+            "now() WHERE \"_sluice_deleted_at\" IS NULL");
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# control_plane_test.sh SQL_DIR: applies sql/01 and sql/02 twice (they must be
+# re-runnable) to the server in SLUICE_TEST_PG and checks sluice_advance and
+# the sluice_sync role's rights. Exit 77 (skip) without a server, unless
+# CI=true, where that is a failure. Ends with "N passed, M failed".
+set -uo pipefail
+
+sql_dir=${1:?usage: control_plane_test.sh SQL_DIR}
+if [[ -z "${SLUICE_TEST_PG:-}" ]]; then
+  if [[ "${CI:-}" == "true" ]]; then
+    echo "SLUICE_TEST_PG is not set under CI=true: run tests through scripts/test.sh" >&2
+    exit 1
+  fi
+  echo "SKIP: SLUICE_TEST_PG not set (scripts/test.sh sets it inside pg_virtualenv)"
+  exit 77
+fi
+if ! command -v psql >/dev/null; then
+  echo "psql not found" >&2
+  exit 1
+fi
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() {
+  failed=$((failed + 1))
+  echo "not ok - $1"
+  shift
+  printf '    %s\n' "$@"
+}
+
+psql_run() { psql "$SLUICE_TEST_PG" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+# expect_value NAME EXPECTED SQL
+expect_value() {
+  local out
+  out=$(psql_run -c "$3" 2>&1)
+  if [[ "$out" == "$2" ]]; then pass "$1"; else fail "$1" "expected: $2" "got: $out"; fi
+}
+
+# expect_ok NAME SQL
+expect_ok() {
+  local out
+  if out=$(psql_run -c "$2" 2>&1); then pass "$1"; else fail "$1" "$out"; fi
+}
+
+# expect_error NAME SQLSTATE MESSAGE_PART SQL
+expect_error() {
+  local out
+  if out=$(psql_run -v VERBOSITY=verbose -c "$4" 2>&1); then
+    fail "$1" "succeeded, expected SQLSTATE $2" "$out"
+  elif [[ "$out" == *"ERROR:  $2:"* && "$out" == *"$3"* ]]; then
+    pass "$1"
+  else
+    fail "$1" "expected SQLSTATE $2 with '$3'" "got: $out"
+  fi
+}
+
+suffix="${RANDOM}_$$"
+dep="cp_test_$suffix"
+schema="cp_dep_$suffix"
+member="cp_member_$suffix"
+outsider="cp_outsider_$suffix"
+src1="11111111-1111-4111-8111-$(printf '%012d' "$$")"
+src2="22222222-2222-4222-8222-$(printf '%012d' "$$")"
+
+cleanup() {
+  psql_run >/dev/null 2>&1 <<SQL
+DROP SCHEMA IF EXISTS "$schema" CASCADE;
+DELETE FROM sync_metadata.applied_batches WHERE deployment = '$dep';
+DELETE FROM sync_metadata.source_position WHERE deployment = '$dep';
+DELETE FROM sync_metadata.conflict_log WHERE deployment = '$dep';
+DROP OWNED BY "$member";
+DROP ROLE IF EXISTS "$member";
+DROP ROLE IF EXISTS "$outsider";
+SQL
+}
+trap cleanup EXIT
+
+# --- scripts apply, twice ----------------------------------------------------
+for round in 1 2; do
+  for f in 01-control-plane.sql 02-sync-role.sql; do
+    if out=$(psql_run -f "$sql_dir/$f" 2>&1); then
+      if [[ -z "$out" ]]; then
+        pass "apply $f (round $round)"
+      else
+        fail "apply $f (round $round) printed something" "$out"
+      fi
+    else
+      fail "apply $f (round $round)" "$out"
+    fi
+  done
+done
+expect_value "schema_version rows" $'control-plane|1\nsync-role|1' \
+  "SELECT component || '|' || version FROM sync_metadata.schema_version
+    WHERE component IN ('control-plane', 'sync-role') ORDER BY component"
+expect_value "sluice_sync is NOLOGIN" "f" \
+  "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'sluice_sync'"
+
+# --- sluice_advance ----------------------------------------------------------
+expect_ok "position row" \
+  "INSERT INTO sync_metadata.source_position (deployment, source_id) VALUES ('$dep', '$src1')"
+expect_value "advance from initial -1 to 10" "10" \
+  "SELECT sync_metadata.sluice_advance('$dep', '$src1', -1, 10, 5)"
+expect_value "advance 10 to 20" "20" \
+  "SELECT sync_metadata.sluice_advance('$dep', '$src1', 10, 20, 7)"
+expect_value "position after two batches" "20|2" \
+  "SELECT applied_seq || '|' || batches FROM sync_metadata.source_position WHERE deployment = '$dep'"
+expect_value "applied_batches history" $'-1|10|5\n10|20|7' \
+  "SELECT after_seq || '|' || snapshot_seq || '|' || row_count FROM sync_metadata.applied_batches
+    WHERE deployment = '$dep' ORDER BY after_seq"
+expect_error "stale batch is a position conflict" "SL001" "position conflict: sink holds 20, batch starts after 10" \
+  "SELECT sync_metadata.sluice_advance('$dep', '$src1', 10, 30, 1)"
+expect_error "missing position row" "SL001" "deployment ${dep}_none has no position row: run sluice init" \
+  "SELECT sync_metadata.sluice_advance('${dep}_none', '$src1', -1, 1, 1)"
+expect_error "another source" "SL003" "deployment $dep follows source $src1, not $src2" \
+  "SELECT sync_metadata.sluice_advance('$dep', '$src2', 20, 30, 1)"
+expect_value "failed advances changed nothing" "20|2" \
+  "SELECT applied_seq || '|' || batches FROM sync_metadata.source_position WHERE deployment = '$dep'"
+expect_error "backwards batch is refused" "P0001" "ends at 5 before it starts after 20" \
+  "SELECT sync_metadata.sluice_advance('$dep', '$src1', 20, 5, 1)"
+
+# --- the sync role -----------------------------------------------------------
+expect_ok "deployment schema, member and outsider roles" "
+  CREATE SCHEMA \"$schema\";
+  CREATE TABLE \"$schema\".before_grant (id int PRIMARY KEY, v text);
+  INSERT INTO \"$schema\".before_grant VALUES (1, 'a');
+  SELECT sync_metadata.grant_deployment('$schema');
+  CREATE TABLE \"$schema\".after_grant (id bigserial PRIMARY KEY, v text);
+  INSERT INTO \"$schema\".after_grant (v) VALUES ('a');
+  CREATE ROLE \"$member\" NOLOGIN IN ROLE sluice_sync;
+  CREATE ROLE \"$outsider\" NOLOGIN"
+as_member() { printf 'SET ROLE "%s"; %s' "$member" "$1"; }
+for t in before_grant after_grant; do
+  expect_ok "member INSERT/UPDATE/SELECT on $t" "$(as_member "
+    INSERT INTO \"$schema\".$t (id, v) VALUES (2, 'b');
+    UPDATE \"$schema\".$t SET v = 'c' WHERE id = 1;
+    SELECT count(*) FROM \"$schema\".$t")"
+  expect_error "member cannot DELETE from $t" "42501" "permission denied" \
+    "$(as_member "DELETE FROM \"$schema\".$t WHERE id = 1")"
+  expect_error "member cannot TRUNCATE $t" "42501" "permission denied" \
+    "$(as_member "TRUNCATE \"$schema\".$t")"
+done
+expect_value "member's writes landed, nothing deleted" "2|c" \
+  "SELECT count(*) || '|' || max(v) FROM \"$schema\".before_grant"
+expect_ok "member can CREATE in the deployment schema" \
+  "$(as_member "CREATE TABLE \"$schema\".by_member (id int)")"
+expect_error "member cannot DELETE from source_position" "42501" "permission denied" \
+  "$(as_member "DELETE FROM sync_metadata.source_position WHERE deployment = '$dep'")"
+expect_error "member cannot TRUNCATE conflict_log" "42501" "permission denied" \
+  "$(as_member "TRUNCATE sync_metadata.conflict_log")"
+expect_error "member cannot DELETE from applied_batches" "42501" "permission denied" \
+  "$(as_member "DELETE FROM sync_metadata.applied_batches WHERE deployment = '$dep'")"
+expect_ok "member can park a row in conflict_log" "$(as_member "
+  INSERT INTO sync_metadata.conflict_log (deployment, table_name, kind, reason, source_data)
+  VALUES ('$dep', 'chat', 'rejected', 'test', '{\"id\": 1}')")"
+expect_error "member cannot run grant_deployment" "42501" "permission denied" \
+  "$(as_member "SELECT sync_metadata.grant_deployment('$schema')")"
+expect_error "a role outside sluice_sync cannot advance" "42501" "permission denied" \
+  "SET ROLE \"$outsider\"; SELECT sync_metadata.sluice_advance('$dep', '$src1', 20, 30, 1)"
+
+# Every 1000th batch prunes history older than 7 days, which needs a DELETE
+# the member does not hold itself.
+expect_ok "an old history row and 999 batches" "
+  INSERT INTO sync_metadata.applied_batches (deployment, source_id, after_seq, snapshot_seq, applied_at)
+  VALUES ('$dep', '$src1', 0, 0, now() - interval '8 days');
+  UPDATE sync_metadata.source_position SET batches = 999 WHERE deployment = '$dep'"
+expect_value "member advances, the 1000th batch prunes" "30" \
+  "$(as_member "SELECT sync_metadata.sluice_advance('$dep', '$src1', 20, 30, 1)")"
+expect_value "only old history was pruned" $'-1\n10\n20' \
+  "SELECT after_seq FROM sync_metadata.applied_batches WHERE deployment = '$dep' ORDER BY after_seq"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
