@@ -1,5 +1,6 @@
 // sluice: command-line entry point. Parses the subcommand with CLI11, loads the
 // config, sets up logging, and hands over to agent/commands.
+#include <malloc.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -22,6 +23,9 @@ constexpr const char* kEnvHelp =
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  // glibc gives every thread that allocates its own arena; the libuv pool
+  // threads that read SQLite would each keep one. Two bound the agent's RSS.
+  mallopt(M_ARENA_MAX, 2);
   CLI::App app{"sluice: keeps a PostgreSQL copy of an app's SQLite database current.", "sluice"};
   app.footer(kEnvHelp);
   app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
@@ -47,7 +51,13 @@ int main(int argc, char** argv) {
   CLI::App* uninstall =
       add("uninstall", "Remove every sluice object from the SQLite file (app data untouched).");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2, like a bad config.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
 
   sluice::Result<sluice::Config> config = sluice::LoadConfig(config_path);
   if (!config.ok()) {

@@ -160,11 +160,15 @@ void Replicator::Wake() {
 
 void Replicator::StartRead(bool force) {
   if (StopIfRequested()) return;
+  if (prune_in_flight_) {  // the reader is busy pruning: read when it is done
+    read_after_prune_ = true;
+    read_after_prune_force_ = read_after_prune_force_ || force;
+    return;
+  }
   Transition(State::kReading, force ? "reading after a batch" : "woken up");
   wake_pending_ = false;
   struct Work {
     int64_t position;
-    int64_t prune_to;
     bool force;
     bool resync_all;
     std::set<std::string> resync;
@@ -174,7 +178,6 @@ void Replicator::StartRead(bool force) {
   };
   auto w = std::make_shared<Work>();
   w->position = position_;
-  w->prune_to = prune_to_;
   w->force = force;
   w->resync_all = resync_all_;
   w->resync = resync_tables_;
@@ -183,10 +186,6 @@ void Replicator::StartRead(bool force) {
       loop_,
       [w, reader, spool_dir = config_.source.spool_dir,
        spool_limit = config_.source.spool_memory_limit] {
-        if (w->prune_to >= 0) {
-          Status pst = reader->Prune(w->prune_to);
-          if (!pst.ok()) spdlog::debug("prune deferred: {}", pst.ToString());
-        }
         Result<bool> changed = reader->Changed();
         if (!changed.ok()) {
           w->status = changed.status();
@@ -213,7 +212,6 @@ void Replicator::StartRead(bool force) {
                    w->batch->snapshot_seq == w->batch->after_seq;
       },
       [this, w] {
-        if (w->prune_to > prune_to_) prune_to_ = w->prune_to;
         resync_tables_ = w->resync;
         if (StopIfRequested()) return;
         if (!w->status.ok()) {
@@ -226,11 +224,41 @@ void Replicator::StartRead(bool force) {
         }
         if (w->empty) {
           Transition(State::kIdle, "caught up at " + std::to_string(position_));
+          StartPrune();
           if (wake_pending_) StartRead(false);
           return;
         }
         batch_ = std::move(w->batch);
         Apply();
+        StartPrune();  // the reader is idle while the batch is at the sink
+      });
+}
+
+void Replicator::StartPrune() {
+  if (prune_in_flight_ || prune_to_ <= pruned_to_ || reader_ == nullptr) return;
+  prune_in_flight_ = true;
+  auto st = std::make_shared<Status>();
+  int64_t to = prune_to_;
+  JournalReader* reader = reader_.get();
+  RunOffLoop(
+      loop_, [reader, to, st] { *st = reader->Prune(to); },
+      [this, to, st] {
+        prune_in_flight_ = false;
+        if (st->ok()) {
+          pruned_to_ = to;
+        } else {
+          spdlog::debug("journal prune deferred: {}", st->ToString());
+        }
+        if (stop_requested_ &&
+            (state_ == State::kStopping || state_ == State::kIdle || state_ == State::kBackoff)) {
+          return Shutdown();
+        }
+        if (read_after_prune_) {
+          read_after_prune_ = false;
+          bool force = read_after_prune_force_;
+          read_after_prune_force_ = false;
+          StartRead(force);
+        }
       });
 }
 
@@ -307,8 +335,12 @@ void Replicator::Stop(std::string_view why) {
 }
 
 void Replicator::Shutdown() {
-  if (state_ == State::kStopping || state_ == State::kStopped) return;
-  Transition(State::kStopping, exit_code_ == 0 ? "stop" : "fatal error");
+  if (state_ == State::kStopped || handles_closing_) return;
+  if (state_ != State::kStopping) {
+    Transition(State::kStopping, exit_code_ == 0 ? "stop" : "fatal error");
+  }
+  if (prune_in_flight_) return;  // its completion calls Shutdown again
+  handles_closing_ = true;
   CloseHandles();
 }
 

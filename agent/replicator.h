@@ -54,6 +54,7 @@ class Replicator {
   void Wake();
   void StartRead(bool force);
   void Apply();
+  void StartPrune();
   void Backoff(std::string_view why, void (Replicator::*retry)());
   void Fatal(const Status& st);
   void Shutdown();
@@ -77,8 +78,13 @@ class Replicator {
   std::unique_ptr<BatchApplier> applier_;
   std::unique_ptr<Batch> batch_;
 
-  int64_t position_ = -1;  // the sink's applied seq, as last read or written
-  int64_t prune_to_ = -1;  // journal rows <= this may be deleted
+  int64_t position_ = -1;         // the sink's applied seq, as last read or written
+  int64_t prune_to_ = -1;         // journal rows <= this may be deleted
+  int64_t pruned_to_ = -1;        // journal rows <= this are deleted
+  bool prune_in_flight_ = false;  // the reader is pruning off the loop
+  bool read_after_prune_ = false;
+  bool read_after_prune_force_ = false;
+  bool handles_closing_ = false;
   bool resync_all_ = false;
   std::set<std::string> resync_tables_;
   int retries_ = 0;

@@ -16,10 +16,8 @@ for a in "$@"; do
   [ "$a" = "--quick" ] && name=latest-quick
 done
 
-# werror off here only: GCC 12 at -O3 reports -Wrestrict false positives on
-# `"lit" + std::string`; the warning policy is enforced by the regular build.
 if [ ! -f "$builddir/build.ninja" ]; then
-  meson setup "$builddir" -Dbuildtype=release -Dwerror=false
+  meson setup "$builddir" -Dbuildtype=release
 fi
 ninja -C "$builddir" agent/sluice bench/sluice_bench
 

@@ -351,12 +351,22 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   return Status::Ok();
 }
 
+constexpr int kPruneBusyMs = 20;
+
 Status SqliteJournalReader::Prune(int64_t position) {
   Result<Statement> del = db_->Prepare(
       "DELETE FROM main._sluice_journal WHERE seq IN (SELECT seq FROM main._sluice_journal "
       "WHERE seq <= ?1 ORDER BY seq LIMIT " +
       std::to_string(kPruneChunk) + ")");
   if (!del.ok()) return del.status();
+  // Pruning is housekeeping: when the app is writing, give way at once (wait
+  // at most kPruneBusyMs for the write lock) and prune on a later call, rather
+  // than queueing behind the app for the full busy timeout.
+  sqlite3_busy_timeout(db_->handle(), kPruneBusyMs);
+  struct RestoreTimeout {
+    SqliteDb* db;
+    ~RestoreTimeout() { sqlite3_busy_timeout(db->handle(), db->busy_timeout_ms()); }
+  } restore{db_.get()};
   for (;;) {
     // One short write transaction per chunk: the app waits a few ms at most.
     Transaction txn(db_.get());

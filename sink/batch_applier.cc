@@ -55,6 +55,18 @@ struct BatchApplier::Impl {
   Batch* batch = nullptr;
   std::function<void(Status, ApplyStats)> done;
   ApplyStats stats;
+  // One chunk's statements, encoded and ready to send.
+  struct PreparedChunk {
+    Status status;
+    std::vector<PgQuery> qs;
+    int64_t upserts = 0;
+    int64_t deletes = 0;
+    int64_t parked = 0;
+    bool last = false;
+    bool had_rows = false;
+  };
+
+  PreparedChunk next_chunk;  // encoded while the previous chunk is at the server
   bool slow = false;
   bool ddl_done = false;
   std::vector<const CachedTable*> targets;  // per batch->tables index
@@ -174,6 +186,7 @@ struct BatchApplier::Impl {
     Status st = batch->changes.Rewind();
     if (!st.ok()) return Fail(st.Wrap("rewind spool"));
     pending.reset();
+    next_chunk = PreparedChunk{};
     spool_done = false;
     std::vector<PgQuery> qs;
     qs.push_back({"BEGIN", {}});
@@ -191,28 +204,41 @@ struct BatchApplier::Impl {
   }
 
   // -------------------------------------------------------------- fast path
-  // Sends `qs` followed by the next chunk's statements (and COMMIT when the
-  // spool is done).
-  void FastChunk(std::vector<PgQuery> qs) {
-    Status st = ReadChunk();
-    if (!st.ok()) return Fail(st);
-    int64_t up = 0, del = 0;
-    AppendRowStatements(0, rows.size(), &qs, &up, &del);
+  // Reads and encodes the next chunk after `qs` (COMMIT too when the spool is done).
+  PreparedChunk PrepareChunk(std::vector<PgQuery> qs) {
+    PreparedChunk p;
+    p.status = ReadChunk();
+    if (!p.status.ok()) return p;
+    AppendRowStatements(0, rows.size(), &qs, &p.upserts, &p.deletes);
     AppendParkStatement(&qs);
-    int64_t parked_now = static_cast<int64_t>(parked.size());
-    bool last = spool_done;
-    if (last) qs.push_back({"COMMIT", {}});
-    bool had_rows = !rows.empty();
+    p.parked = static_cast<int64_t>(parked.size());
+    p.last = spool_done;
+    if (p.last) qs.push_back({"COMMIT", {}});
+    p.had_rows = !rows.empty();
+    p.qs = std::move(qs);
+    return p;
+  }
+
+  void FastChunk(std::vector<PgQuery> qs) { SendChunk(PrepareChunk(std::move(qs))); }
+
+  // Sends one prepared chunk, then encodes the following one while PostgreSQL
+  // works on this one (Submit never calls back before returning), so the
+  // agent's encoding and the server's apply overlap.
+  void SendChunk(PreparedChunk p) {
+    if (!p.status.ok()) return Fail(p.status);
+    int64_t up = p.upserts, del = p.deletes, parked_now = p.parked;
+    bool last = p.last;
     Submit(
-        std::move(qs),
+        std::move(p.qs),
         [this, up, del, parked_now, last](std::vector<PgResult>) {
           stats.upserts += up;
           stats.deletes += del;
           stats.parked += parked_now;
           if (last) return Finish(Status::Ok());
-          FastChunk({});
+          SendChunk(std::move(next_chunk));
         },
-        had_rows);
+        p.had_rows);
+    if (!last) next_chunk = PrepareChunk({});
   }
 
   // -------------------------------------------------------------- slow path

@@ -20,7 +20,9 @@ Status::Code CodeForSqlState(std::string_view s) {
   if (cls == "08" || s == "57P01" || s == "57P02" || s == "57P03") {
     return Status::Code::kUnavailable;
   }
-  if (cls == "22" || cls == "23") return Status::Code::kDataError;
+  // 21000 (cardinality violation): an upsert touched one row twice, i.e. two
+  // source keys collided at the sink; the applier's slow path isolates them.
+  if (cls == "22" || cls == "23" || s == "21000") return Status::Code::kDataError;
   if (s == "SL001") return Status::Code::kConflict;
   if (s == "SL002") return Status::Code::kFenced;
   if (s == "SL003") return Status::Code::kCorruption;

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 #include "sink/value_encoder.h"
 
@@ -29,6 +30,20 @@ std::string RowIdentity(const TableShape& shape, const Change& c) {
     }
   }
   return id;
+}
+
+// The row's key as PostgreSQL will see it (after conversion), or "" if a key
+// value cannot be converted (EncodeChange parks such a row anyway).
+std::string SinkKey(const MirrorTable& t, const Change& c) {
+  std::string key = std::to_string(c.table) + ":";
+  for (size_t k = 0; k < t.key.size(); ++k) {
+    size_t at = c.kind == Change::Kind::kUpsert ? t.key[k] : k;
+    if (at >= c.values.size()) return "";
+    Result<std::optional<std::string>> text = EncodeValue(c.values[at], t.columns[t.key[k]].kind);
+    if (!text.ok() || !text->has_value()) return "";
+    key += std::to_string((*text)->size()) + ":" + **text + ";";
+  }
+  return key;
 }
 
 // Encodes one change into *rows, or parks it in *parked.
@@ -91,9 +106,20 @@ Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
   std::vector<bool> keep(changes.size(), false);
   for (const auto& [id, i] : last) keep[i] = true;
   EncodedChunk out;
+  // Two SQLite keys that differ only by storage class (INTEGER 1, TEXT '1')
+  // become one key at the sink: the first row is applied, the others parked.
+  std::set<std::string> sink_keys;
   for (size_t i = 0; i < changes.size(); ++i) {
     if (!keep[i]) continue;
     const Change& c = changes[i];
+    std::string sink_key = SinkKey(*targets[c.table], c);
+    if (!sink_key.empty() && !sink_keys.insert(sink_key).second) {
+      out.parked.push_back(ParkEntry(
+          shapes[c.table], c,
+          "its key equals another row's key once converted for PostgreSQL (SQLite keys that "
+          "differ only by storage class, such as INTEGER 1 and TEXT '1'): the sink keeps one"));
+      continue;
+    }
     SLUICE_RETURN_IF_ERROR(EncodeChange(shapes[c.table], *targets[c.table], c, i, &out));
   }
   return out;

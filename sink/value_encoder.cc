@@ -279,8 +279,14 @@ Result<std::optional<std::string>> EncodeValue(const Value& value, TargetKind ki
 
 void AppendJsonString(std::string* out, std::string_view utf8) {
   out->push_back('"');
-  for (char ch : utf8) {
-    unsigned char c = static_cast<unsigned char>(ch);
+  // Append runs of bytes that need no escape in one go: this is the hot loop
+  // of a large catch-up (chat JSON, message content).
+  size_t run = 0;
+  for (size_t i = 0; i < utf8.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(utf8[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(utf8.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         *out += "\\\"";
@@ -298,15 +304,12 @@ void AppendJsonString(std::string* out, std::string_view utf8) {
         *out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          *out += "\\u00";
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);
-        }
+        *out += "\\u00";
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 15]);
     }
   }
+  out->append(utf8.data() + run, utf8.size() - run);
   out->push_back('"');
 }
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <sys/stat.h>
 #include <thread>
@@ -33,34 +34,50 @@ uint32_t Be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-WalState ReadWalState(const std::string& db_path) {
-  WalState s;
-  int fd = ::open((db_path + "-wal").c_str(), O_RDONLY);
-  if (fd >= 0) {
-    unsigned char h[32];
-    struct stat stt {};
-    if (::fstat(fd, &stt) == 0) s.wal_size = stt.st_size;
-    if (::pread(fd, h, sizeof h, 0) == static_cast<ssize_t>(sizeof h)) {
-      s.wal_present = true;
-      s.ckpt_seq = Be32(h + 12);
-      s.salt1 = Be32(h + 16);
-      s.salt2 = Be32(h + 20);
-    }
-    ::close(fd);
+// Reads the WAL header and the wal-index through descriptors opened once and
+// closed only after the app's connection is gone: closing any descriptor of
+// the -shm file would drop the POSIX locks that this process's SQLite
+// connection holds on it (and corrupt the database).
+class WalWatcher {
+ public:
+  explicit WalWatcher(const std::string& db_path)
+      : wal_fd_(::open((db_path + "-wal").c_str(), O_RDONLY)), shm_fd_(::open((db_path + "-shm").c_str(), O_RDONLY)) {}
+  ~WalWatcher() {
+    if (wal_fd_ >= 0) ::close(wal_fd_);
+    if (shm_fd_ >= 0) ::close(shm_fd_);
   }
-  fd = ::open((db_path + "-shm").c_str(), O_RDONLY);
-  if (fd >= 0) {
-    // wal-index: two 48-byte WalIndexHdr copies, then WalCkptInfo whose first
-    // field is nBackfill (native byte order).
-    uint32_t nb = 0;
-    if (::pread(fd, &nb, sizeof nb, 96) == static_cast<ssize_t>(sizeof nb)) {
-      s.shm_present = true;
-      s.n_backfill = nb;
+  WalWatcher(const WalWatcher&) = delete;
+  WalWatcher& operator=(const WalWatcher&) = delete;
+
+  WalState Read() const {
+    WalState s;
+    if (wal_fd_ >= 0) {
+      unsigned char h[32];
+      struct stat stt {};
+      if (::fstat(wal_fd_, &stt) == 0) s.wal_size = stt.st_size;
+      if (stt.st_nlink > 0 && ::pread(wal_fd_, h, sizeof h, 0) == static_cast<ssize_t>(sizeof h)) {
+        s.wal_present = true;
+        s.ckpt_seq = Be32(h + 12);
+        s.salt1 = Be32(h + 16);
+        s.salt2 = Be32(h + 20);
+      }
     }
-    ::close(fd);
+    if (shm_fd_ >= 0) {
+      // wal-index: two 48-byte WalIndexHdr copies, then WalCkptInfo whose
+      // first field is nBackfill (native byte order).
+      uint32_t nb = 0;
+      if (::pread(shm_fd_, &nb, sizeof nb, 96) == static_cast<ssize_t>(sizeof nb)) {
+        s.shm_present = true;
+        s.n_backfill = nb;
+      }
+    }
+    return s;
   }
-  return s;
-}
+
+ private:
+  int wal_fd_;
+  int shm_fd_;
+};
 
 class AppNotBlocked : public E2eTest {};
 
@@ -73,11 +90,13 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
 
   // The app's connection stays open for the whole test, so no connection of
   // the agent is ever the last one to close (which would checkpoint by itself).
+  std::optional<WalWatcher> watcher;  // declared first: destroyed after `app`
   Sqlite app(db_path);
   app.Exec("PRAGMA wal_autocheckpoint = 0");
   ASSERT_EQ(app.ScalarText("PRAGMA journal_mode"), "wal");
   app.Exec("INSERT INTO config (id, data, version) VALUES (1, '{}', 0)");
-  WalState base = ReadWalState(db_path);
+  watcher.emplace(db_path);
+  WalState base = watcher->Read();
   ASSERT_TRUE(base.wal_present && base.shm_present);
   ASSERT_EQ(base.n_backfill, 0u);
 
@@ -91,7 +110,7 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
   std::thread monitor([&] {
     int64_t last_size = 0;
     while (!stop_monitor) {
-      WalState s = ReadWalState(db_path);
+      WalState s = watcher->Read();
       ++samples;
       if (violations.size() < 10) {
         if (!s.wal_present) violations.push_back("the -wal file vanished or lost its header");
@@ -178,7 +197,7 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
   agent->Signal(SIGTERM);
   std::optional<int> code = agent->WaitExit(seconds(5));
   EXPECT_EQ(code, std::optional<int>(0));
-  WalState after = ReadWalState(db_path);
+  WalState after = watcher->Read();
   EXPECT_EQ(after.n_backfill, 0u) << "the agent checkpointed when it closed its connection";
 }
 

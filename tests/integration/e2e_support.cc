@@ -1706,6 +1706,8 @@ std::string E2eTest::AgentLogs() {
 
 void E2eTest::ExpectMirrorEqual(Sqlite& src, const CompareOptions& options) {
   CompareReport report = CompareMirror(src, *pg_, deployment_, options);
+  std::cerr << "mirror check: " << report.tables << " table(s), " << report.rows_compared << " row(s) equal, "
+            << report.rows_parked << " parked, " << report.problems.size() << " problem(s)\n";
   EXPECT_TRUE(report.ok()) << "mirror differs from the source: " << report.Text();
   EXPECT_GT(report.rows_compared + report.rows_parked, 0) << "nothing was compared";
 }
