@@ -13,7 +13,7 @@ struct CaptureOptions {
   std::vector<std::string> exclude;  // glob patterns; sqlite_* and _sluice_* are always excluded
   int busy_timeout_ms = 5000;        // how long to wait on SQLITE_BUSY before reporting kBusy
   std::string spool_dir;             // where a large batch spills; empty = $TMPDIR or /tmp
-  size_t spool_memory_limit = 8u << 20;
+  size_t spool_memory_limit = 4u << 20;
 };
 
 }  // namespace sluice

@@ -27,7 +27,7 @@ namespace sluice {
 namespace {
 
 constexpr size_t kChunkChanges = 2000;
-constexpr size_t kChunkBytes = 4u << 20;
+constexpr size_t kChunkBytes = 1u << 20;
 
 struct CachedTable {
   TableShape shape;

@@ -6,13 +6,13 @@
 // the database (nBackfill in the -shm wal-index stays 0).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <optional>
 #include <string>
-#include <sys/stat.h>
 #include <thread>
 
 #include "tests/integration/e2e_support.h"
@@ -41,7 +41,8 @@ uint32_t Be32(const unsigned char* p) {
 class WalWatcher {
  public:
   explicit WalWatcher(const std::string& db_path)
-      : wal_fd_(::open((db_path + "-wal").c_str(), O_RDONLY)), shm_fd_(::open((db_path + "-shm").c_str(), O_RDONLY)) {}
+      : wal_fd_(::open((db_path + "-wal").c_str(), O_RDONLY)),
+        shm_fd_(::open((db_path + "-shm").c_str(), O_RDONLY)) {}
   ~WalWatcher() {
     if (wal_fd_ >= 0) ::close(wal_fd_);
     if (shm_fd_ >= 0) ::close(shm_fd_);
@@ -114,12 +115,14 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
       ++samples;
       if (violations.size() < 10) {
         if (!s.wal_present) violations.push_back("the -wal file vanished or lost its header");
-        if (s.wal_present && (s.ckpt_seq != base.ckpt_seq || s.salt1 != base.salt1 || s.salt2 != base.salt2)) {
-          violations.push_back("WAL reset: checkpoint sequence " + std::to_string(base.ckpt_seq) + " -> " +
-                               std::to_string(s.ckpt_seq));
+        if (s.wal_present &&
+            (s.ckpt_seq != base.ckpt_seq || s.salt1 != base.salt1 || s.salt2 != base.salt2)) {
+          violations.push_back("WAL reset: checkpoint sequence " + std::to_string(base.ckpt_seq) +
+                               " -> " + std::to_string(s.ckpt_seq));
         }
         if (s.n_backfill != 0) {
-          violations.push_back("a checkpoint backfilled " + std::to_string(s.n_backfill) + " frame(s)");
+          violations.push_back("a checkpoint backfilled " + std::to_string(s.n_backfill) +
+                               " frame(s)");
         }
         if (s.wal_size < last_size) {
           violations.push_back("the -wal file shrank from " + std::to_string(last_size) + " to " +
@@ -148,16 +151,18 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
     int rc = app.TryExec("BEGIN", &err);
     if (rc == SQLITE_OK) {
       rc = app.TryRun(
-          "INSERT INTO message (id, user_id, content, data, created_at, updated_at) VALUES (?, 'u', ?, '{}', ?, ?)",
-          {SqlValue::Text(id), SqlValue::Text(std::string(200, 'x')), SqlValue::Int(1730000000000000000 + i),
-           SqlValue::Int(1730000000000000000 + i)},
+          "INSERT INTO message (id, user_id, content, data, created_at, updated_at) VALUES (?, "
+          "'u', ?, '{}', ?, ?)",
+          {SqlValue::Text(id), SqlValue::Text(std::string(200, 'x')),
+           SqlValue::Int(1730000000000000000 + i), SqlValue::Int(1730000000000000000 + i)},
           &err);
     }
     if (rc == SQLITE_OK && i % 3 == 0) {
       rc = app.TryRun("UPDATE chat SET title = ? WHERE id = 'none'", {SqlValue::Text(id)}, &err);
     }
     if (rc == SQLITE_OK && i % 5 == 4) {
-      rc = app.TryRun("DELETE FROM message WHERE id = ?", {SqlValue::Text("m" + std::to_string(i - 2))}, &err);
+      rc = app.TryRun("DELETE FROM message WHERE id = ?",
+                      {SqlValue::Text("m" + std::to_string(i - 2))}, &err);
     }
     if (rc == SQLITE_OK) rc = app.TryExec("COMMIT", &err);
     if (rc != SQLITE_OK) {
@@ -168,7 +173,8 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
     } else {
       ++txns;
     }
-    worst_ms = std::max(worst_ms, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    worst_ms =
+        std::max(worst_ms, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   int64_t pos_end = pg_->ScalarInt(
       "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment_});
@@ -176,7 +182,8 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
   // The agent catches up and prunes the journal (its own writes) while the
   // monitor keeps watching.
   bool caught_up = ExpectCaughtUp(config, agent);
-  bool pruned = WaitUntil([&] { return app.ScalarInt("SELECT count(*) FROM _sluice_journal") == 0; }, seconds(30));
+  bool pruned = WaitUntil(
+      [&] { return app.ScalarInt("SELECT count(*) FROM _sluice_journal") == 0; }, seconds(30));
   stop_monitor = true;
   monitor.join();
 
@@ -190,8 +197,8 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
   for (auto& s : violations) v += "\n  " + s;
   EXPECT_TRUE(violations.empty()) << "the agent checkpointed the app's database:" << v;
   EXPECT_GT(samples, 100);
-  std::cerr << "app: " << txns << " transactions in 5 s, worst " << worst_ms << " ms; wal grew to " << max_wal
-            << " bytes; " << samples << " WAL samples\n";
+  std::cerr << "app: " << txns << " transactions in 5 s, worst " << worst_ms << " ms; wal grew to "
+            << max_wal << " bytes; " << samples << " WAL samples\n";
 
   ExpectMirrorEqual(app);
   agent->Signal(SIGTERM);

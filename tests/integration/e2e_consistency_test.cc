@@ -1,9 +1,11 @@
 // Issue tests 3 and 4: prefix consistency (a multi-row app transaction never
 // appears half-applied at the sink) and a PostgreSQL restart mid-stream.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <sstream>
@@ -70,7 +72,8 @@ TEST_F(Consistency, MultiRowTransactionsNeverHalfApplied) {
           db.Query("DELETE FROM acct WHERE id = ?", {SqlValue::Int(ids[0])});
         } else {
           db.Query("UPDATE acct SET bal = bal - 100 WHERE id = ?", {SqlValue::Int(ids[0])});
-          db.Query("INSERT INTO acct (id, bal, note) VALUES (?, 100, 'new')", {SqlValue::Int(next_id++)});
+          db.Query("INSERT INTO acct (id, bal, note) VALUES (?, 100, 'new')",
+                   {SqlValue::Int(next_id++)});
         }
         db.Exec("COMMIT");
         ++txns;
@@ -82,9 +85,10 @@ TEST_F(Consistency, MultiRowTransactionsNeverHalfApplied) {
   });
 
   // The checker: one SELECT per poll, the total must always be the constant.
-  std::string sql = "SELECT sum(bal), count(*), (SELECT applied_seq FROM sync_metadata.source_position "
-                    "WHERE deployment = $1) FROM " +
-                    PgTable(deployment_, "acct") + " WHERE _sluice_deleted_at IS NULL";
+  std::string sql =
+      "SELECT sum(bal), count(*), (SELECT applied_seq FROM sync_metadata.source_position "
+      "WHERE deployment = $1) FROM " +
+      PgTable(deployment_, "acct") + " WHERE _sluice_deleted_at IS NULL";
   int polls = 0;
   std::set<std::string> positions;
   std::vector<std::string> violations;
@@ -166,7 +170,8 @@ TEST_F(Consistency, PostgresRestartedMidStream) {
   ASSERT_TRUE(WaitUntil(
       [&] {
         pos_before = pg_->ScalarInt(
-            "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment_});
+            "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1",
+            {deployment_});
         return pos_before > 0 && writer.changes() > 1000;
       },
       seconds(60)))
@@ -254,10 +259,14 @@ TEST_F(Consistency, RestoredFromBackupIsDetectedAndResynchronised) {
   std::filesystem::copy_file(backup, db_path, std::filesystem::copy_options::overwrite_existing);
   Sqlite app(db_path);
   app.Exec("PRAGMA journal_mode = WAL");
-  int64_t restored_max = app.ScalarInt("SELECT seq FROM sqlite_sequence WHERE name = '_sluice_journal'");
+  int64_t restored_max =
+      app.ScalarInt("SELECT seq FROM sqlite_sequence WHERE name = '_sluice_journal'");
   ASSERT_LT(restored_max, synced.sink_position);
-  app.Exec("INSERT INTO tag (id, name, user_id) VALUES ('after-restore', 'written after the restore', 'u1');"
-           "UPDATE message SET content = 'edited after the restore' WHERE id = (SELECT min(id) FROM message);");
+  app.Exec(
+      "INSERT INTO tag (id, name, user_id) VALUES ('after-restore', 'written after the restore', "
+      "'u1');"
+      "UPDATE message SET content = 'edited after the restore' WHERE id = (SELECT min(id) FROM "
+      "message);");
 
   agent = StartAgent(config, "agent-after-restore");
   AgentStatus st = WaitCaughtUp(config, agent, seconds(60));

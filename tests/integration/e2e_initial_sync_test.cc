@@ -14,10 +14,11 @@ void Populate(const std::string& db_path) {
   Sqlite db(db_path);
   db.Exec("BEGIN");
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db.handle(),
-                               "INSERT INTO message (id, user_id, channel_id, content, data, meta, "
-                               "created_at, updated_at, parent_id) VALUES (?, ?, 'chan', ?, ?, '{}', ?, ?, NULL)",
-                               -1, &st, nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(
+                db.handle(),
+                "INSERT INTO message (id, user_id, channel_id, content, data, meta, "
+                "created_at, updated_at, parent_id) VALUES (?, ?, 'chan', ?, ?, '{}', ?, ?, NULL)",
+                -1, &st, nullptr),
             SQLITE_OK);
   for (int i = 0; i < kRows; ++i) {
     std::string id = "pre-" + std::to_string(i);

@@ -32,8 +32,9 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
   }
   Sqlite app(db_path);
   std::set<std::string> initial;
-  for (auto& r : app.Query("SELECT 'message|' || id FROM message UNION ALL SELECT 'prompt|' || id "
-                           "FROM prompt UNION ALL SELECT 'tag|' || id || '|' || user_id FROM tag")) {
+  for (auto& r :
+       app.Query("SELECT 'message|' || id FROM message UNION ALL SELECT 'prompt|' || id "
+                 "FROM prompt UNION ALL SELECT 'tag|' || id || '|' || user_id FROM tag")) {
     initial.insert(r[0].bytes);
   }
   ASSERT_GT(initial.size(), 500u);
@@ -91,7 +92,8 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
   int64_t tombstones_checked = 0;
   for (const char* table : {"message", "tag", "prompt"}) {
     for (const auto& key : writer.DeletedKeys(table)) {
-      std::string k = std::string(table) + "|" + key[0].second + (key.size() > 1 ? "|" + key[1].second : "");
+      std::string k =
+          std::string(table) + "|" + key[0].second + (key.size() > 1 ? "|" + key[1].second : "");
       if (initial.count(k) == 0) continue;
       std::optional<bool> tomb = SinkRowTombstoned(*pg_, deployment_, table, key);
       ++tombstones_checked;

@@ -46,7 +46,8 @@ void SeedOpenWebUiRows(Sqlite& db) {
         {SqlValue::Text(id), SqlValue::Text("Chat " + id),
          i == 2 ? SqlValue::Text("share-2") : SqlValue::Null(), SqlValue::Int(1730000000 + i),
          SqlValue::Int(1730000500 + i), SqlValue::Text(chat),
-         i == 3 ? SqlValue::Null() : SqlValue::Int(i % 2), SqlValue::Text("{\"tags\": [\"work\"]}")});
+         i == 3 ? SqlValue::Null() : SqlValue::Int(i % 2),
+         SqlValue::Text("{\"tags\": [\"work\"]}")});
   }
   for (int i = 1; i <= 3; ++i) {
     int64_t ns = 1730000000123456789LL + i;
@@ -91,12 +92,14 @@ void RoundTrip::RunFlow(const std::string& sink_url) {
   ASSERT_EQ(first.exit_code, 0);
   EXPECT_TRUE(ContainsNoCase(first.out + first.err, "WAL"))
       << "init did not say it switched to WAL: " << first.Describe();
-  EXPECT_EQ(Sqlite(db_path).ScalarText("PRAGMA journal_mode"), "wal") << "the file is not in WAL mode after init";
+  EXPECT_EQ(Sqlite(db_path).ScalarText("PRAGMA journal_mode"), "wal")
+      << "the file is not in WAL mode after init";
   for (const std::string& t : AppTables(app)) {
     for (const char* suffix : {"_ai", "_au", "_ad"}) {
-      EXPECT_EQ(app.ScalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?",
-                              {SqlValue::Text("_sluice_" + t + suffix)}),
-                1)
+      EXPECT_EQ(
+          app.ScalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                        {SqlValue::Text("_sluice_" + t + suffix)}),
+          1)
           << "trigger _sluice_" << t << suffix << " missing after init";
     }
   }
@@ -163,9 +166,10 @@ void RoundTrip::RunFlow(const std::string& sink_url) {
       "UPDATE chat SET id = 'c1-renamed' WHERE id = 'c1';");
   app.Exec("BEGIN");
   for (int i = 0; i < 30; ++i) {
-    app.Query("INSERT INTO message (id, user_id, content, created_at) VALUES (?, 'u1', ?, ?)",
-              {SqlValue::Text("batch-" + std::to_string(i)), SqlValue::Text("row " + std::to_string(i)),
-               SqlValue::Int(1730000000000000000LL + i)});
+    app.Query(
+        "INSERT INTO message (id, user_id, content, created_at) VALUES (?, 'u1', ?, ?)",
+        {SqlValue::Text("batch-" + std::to_string(i)), SqlValue::Text("row " + std::to_string(i)),
+         SqlValue::Int(1730000000000000000LL + i)});
   }
   app.Exec(
       "UPDATE message SET content = content || ' (updated)' WHERE id LIKE 'batch-%';"
@@ -177,12 +181,9 @@ void RoundTrip::RunFlow(const std::string& sink_url) {
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   ExpectMirrorEqual(app);
   std::vector<std::pair<std::string, Key>> deleted = {
-      {"user", {{"id", "u3"}}},
-      {"tag", {{"id", "fun"}, {"user_id", "u1"}}},
-      {"message", {{"id", "m2"}}},
-      {"tag", {{"id", "work"}, {"user_id", "u2"}}},
-      {"prompt", {{"id", "1"}}},
-      {"chat", {{"id", "c1"}}},
+      {"user", {{"id", "u3"}}},    {"tag", {{"id", "fun"}, {"user_id", "u1"}}},
+      {"message", {{"id", "m2"}}}, {"tag", {{"id", "work"}, {"user_id", "u2"}}},
+      {"prompt", {{"id", "1"}}},   {"chat", {{"id", "c1"}}},
   };
   for (auto& [table, key] : deleted) {
     std::optional<bool> tomb = SinkRowTombstoned(*pg_, deployment_, table, key);
@@ -200,9 +201,10 @@ void RoundTrip::RunFlow(const std::string& sink_url) {
   EXPECT_EQ(st.sink_position, st.journal_max_seq);
   EXPECT_GT(st.journal_max_seq, 0);
   EXPECT_FALSE(st.source_id.empty());
-  EXPECT_EQ(pg_->Scalar("SELECT source_id::text FROM sync_metadata.source_position WHERE deployment = $1",
-                        {deployment_}),
-            st.source_id);
+  EXPECT_EQ(
+      pg_->Scalar("SELECT source_id::text FROM sync_metadata.source_position WHERE deployment = $1",
+                  {deployment_}),
+      st.source_id);
 
   // SIGTERM: clean exit 0 within a few seconds.
   agent->Signal(SIGTERM);
@@ -212,8 +214,9 @@ void RoundTrip::RunFlow(const std::string& sink_url) {
 
   // init again after a run, then a restart picks up what was written meanwhile.
   ASSERT_EQ(Init(config).exit_code, 0);
-  app.Exec("INSERT INTO tag (id, name, user_id) VALUES ('after', 'After restart', 'u1');"
-           "UPDATE user SET name = 'Four (renamed)' WHERE id = 'u4';");
+  app.Exec(
+      "INSERT INTO tag (id, name, user_id) VALUES ('after', 'After restart', 'u1');"
+      "UPDATE user SET name = 'Four (renamed)' WHERE id = 'u4';");
   agent = StartAgent(config, "agent-restarted");
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   ExpectMirrorEqual(app);
@@ -233,7 +236,8 @@ TEST_F(RoundTrip, OpenWebUiSchema) {
 TEST_F(RoundTrip, ThroughPgbouncerTransactionMode) {
   if (skipped_) return;
   std::string bouncer = Env("SLUICE_TEST_PGBOUNCER");
-  if (bouncer.empty()) GTEST_SKIP() << "SLUICE_TEST_PGBOUNCER not set (scripts/with-pgbouncer.sh sets it)";
+  if (bouncer.empty())
+    GTEST_SKIP() << "SLUICE_TEST_PGBOUNCER not set (scripts/with-pgbouncer.sh sets it)";
   RunFlow(bouncer);
 }
 

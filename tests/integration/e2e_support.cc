@@ -42,7 +42,8 @@ constexpr unsigned kOidJsonb = 3802;
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 std::string TempFileName(const std::string& tag) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / ("sluice-e2e-" + tag + "-XXXXXX")).string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / ("sluice-e2e-" + tag + "-XXXXXX")).string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   int fd = ::mkstemp(buf.data());
@@ -132,7 +133,8 @@ class JsonCanon {
 
  private:
   void Ws() {
-    while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t' || s_[p_] == '\n' || s_[p_] == '\r')) ++p_;
+    while (p_ < s_.size() && (s_[p_] == ' ' || s_[p_] == '\t' || s_[p_] == '\n' || s_[p_] == '\r'))
+      ++p_;
   }
   bool Lit(const char* lit, std::string* out) {
     size_t n = std::strlen(lit);
@@ -163,7 +165,7 @@ class JsonCanon {
     uint32_t x = 0;
     for (int i = 0; i < 4; ++i) {
       char c = s_[p_ + static_cast<size_t>(i)];
-      int h = (c >= '0' && c <= '9') ? c - '0'
+      int h = (c >= '0' && c <= '9')   ? c - '0'
               : (c >= 'a' && c <= 'f') ? c - 'a' + 10
               : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                        : -1;
@@ -188,14 +190,30 @@ class JsonCanon {
       if (p_ >= s_.size()) return false;
       char e = s_[p_++];
       switch (e) {
-        case '"': decoded->push_back('"'); break;
-        case '\\': decoded->push_back('\\'); break;
-        case '/': decoded->push_back('/'); break;
-        case 'b': decoded->push_back('\b'); break;
-        case 'f': decoded->push_back('\f'); break;
-        case 'n': decoded->push_back('\n'); break;
-        case 'r': decoded->push_back('\r'); break;
-        case 't': decoded->push_back('\t'); break;
+        case '"':
+          decoded->push_back('"');
+          break;
+        case '\\':
+          decoded->push_back('\\');
+          break;
+        case '/':
+          decoded->push_back('/');
+          break;
+        case 'b':
+          decoded->push_back('\b');
+          break;
+        case 'f':
+          decoded->push_back('\f');
+          break;
+        case 'n':
+          decoded->push_back('\n');
+          break;
+        case 'r':
+          decoded->push_back('\r');
+          break;
+        case 't':
+          decoded->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!Hex4(&cp)) return false;
@@ -209,7 +227,8 @@ class JsonCanon {
           AppendUtf8(cp, decoded);
           break;
         }
-        default: return false;
+        default:
+          return false;
       }
     }
     return false;
@@ -359,8 +378,10 @@ std::string CanonPgKey(const std::optional<std::string>& text, unsigned oid) {
   switch (oid) {
     case kOidInt2:
     case kOidInt4:
-    case kOidInt8: return "i" + *text;
-    case kOidBool: return *text == "t" ? "i1" : "i0";
+    case kOidInt8:
+      return "i" + *text;
+    case kOidBool:
+      return *text == "t" ? "i1" : "i0";
     case kOidFloat4:
     case kOidFloat8: {
       auto d = ParseDouble(*text);
@@ -370,7 +391,8 @@ std::string CanonPgKey(const std::optional<std::string>& text, unsigned oid) {
       auto b = DecodeBytea(*text);
       return b ? "b" + *b : "?" + *text;
     }
-    default: return "t" + *text;
+    default:
+      return "t" + *text;
   }
 }
 
@@ -521,7 +543,8 @@ std::string SluiceBin() {
 
 std::string FixtureSchemaPath() {
   std::string f = Env("SLUICE_SCHEMA_FIXTURE");
-  if (f.empty()) throw std::runtime_error("SLUICE_SCHEMA_FIXTURE is not set (run through meson test)");
+  if (f.empty())
+    throw std::runtime_error("SLUICE_SCHEMA_FIXTURE is not set (run through meson test)");
   return f;
 }
 
@@ -543,10 +566,18 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -620,8 +651,8 @@ std::string AgentConfig::ToJson() const {
   if (!include.empty()) j += ", \"include\": " + list(include);
   if (!exclude.empty()) j += ", \"exclude\": " + list(exclude);
   j += ", \"busy_timeout_ms\": " + std::to_string(busy_timeout_ms) + "},\n";
-  j += "  \"sink\": {\"url\": " + JsonString(sink_url) + ", \"schema\": " +
-       JsonString(schema.empty() ? deployment : schema) + "},\n";
+  j += "  \"sink\": {\"url\": " + JsonString(sink_url) +
+       ", \"schema\": " + JsonString(schema.empty() ? deployment : schema) + "},\n";
   if (!tables_json.empty()) j += "  \"tables\": " + tables_json + ",\n";
   j += "  \"agent\": {\"poll_interval_ms\": " + std::to_string(poll_interval_ms) +
        ", \"retry_min_ms\": " + std::to_string(retry_min_ms) +
@@ -799,7 +830,8 @@ AgentStatus QueryStatus(const std::string& config_path) {
   return s;
 }
 
-AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent, milliseconds timeout) {
+AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent,
+                         milliseconds timeout) {
   AgentStatus last;
   WaitUntil(
       [&] {
@@ -818,11 +850,16 @@ AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent, mi
 
 std::string SqlValue::Describe() const {
   switch (type) {
-    case SQLITE_NULL: return "NULL";
-    case SQLITE_INTEGER: return "INTEGER " + std::to_string(i);
-    case SQLITE_FLOAT: return "REAL " + Canon17(r);
-    case SQLITE_TEXT: return "TEXT '" + Preview(bytes) + "'";
-    case SQLITE_BLOB: return "BLOB x'" + Hex(bytes.substr(0, 40)) + (bytes.size() > 40 ? "...'" : "'");
+    case SQLITE_NULL:
+      return "NULL";
+    case SQLITE_INTEGER:
+      return "INTEGER " + std::to_string(i);
+    case SQLITE_FLOAT:
+      return "REAL " + Canon17(r);
+    case SQLITE_TEXT:
+      return "TEXT '" + Preview(bytes) + "'";
+    case SQLITE_BLOB:
+      return "BLOB x'" + Hex(bytes.substr(0, 40)) + (bytes.size() > 40 ? "...'" : "'");
   }
   return "?";
 }
@@ -865,11 +902,18 @@ int Bind(sqlite3_stmt* st, const std::vector<SqlValue>& params) {
     const SqlValue& p = params[i];
     int rc = SQLITE_OK;
     switch (p.type) {
-      case SQLITE_NULL: rc = sqlite3_bind_null(st, idx); break;
-      case SQLITE_INTEGER: rc = sqlite3_bind_int64(st, idx, p.i); break;
-      case SQLITE_FLOAT: rc = sqlite3_bind_double(st, idx, p.r); break;
+      case SQLITE_NULL:
+        rc = sqlite3_bind_null(st, idx);
+        break;
+      case SQLITE_INTEGER:
+        rc = sqlite3_bind_int64(st, idx, p.i);
+        break;
+      case SQLITE_FLOAT:
+        rc = sqlite3_bind_double(st, idx, p.r);
+        break;
       case SQLITE_TEXT:
-        rc = sqlite3_bind_text64(st, idx, p.bytes.data(), p.bytes.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        rc = sqlite3_bind_text64(st, idx, p.bytes.data(), p.bytes.size(), SQLITE_TRANSIENT,
+                                 SQLITE_UTF8);
         break;
       case SQLITE_BLOB:
         rc = sqlite3_bind_blob64(st, idx, p.bytes.data(), p.bytes.size(), SQLITE_TRANSIENT);
@@ -882,8 +926,10 @@ int Bind(sqlite3_stmt* st, const std::vector<SqlValue>& params) {
 
 SqlValue ColumnValue(sqlite3_stmt* st, int i) {
   switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER: return SqlValue::Int(sqlite3_column_int64(st, i));
-    case SQLITE_FLOAT: return SqlValue::Real(sqlite3_column_double(st, i));
+    case SQLITE_INTEGER:
+      return SqlValue::Int(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT:
+      return SqlValue::Real(sqlite3_column_double(st, i));
     case SQLITE_TEXT: {
       const char* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
       int n = sqlite3_column_bytes(st, i);
@@ -894,7 +940,8 @@ SqlValue ColumnValue(sqlite3_stmt* st, int i) {
       int n = sqlite3_column_bytes(st, i);
       return SqlValue::Blob(p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n)));
     }
-    default: return SqlValue::Null();
+    default:
+      return SqlValue::Null();
   }
 }
 
@@ -970,9 +1017,10 @@ void CreateOpenWebUiDb(const std::string& path) {
 
 std::vector<std::string> AppTables(Sqlite& db) {
   std::vector<std::string> out;
-  for (auto& row : db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                            "'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_sluice\\_%' ESCAPE '\\' "
-                            "ORDER BY name")) {
+  for (auto& row :
+       db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                "'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_sluice\\_%' ESCAPE '\\' "
+                "ORDER BY name")) {
     out.push_back(row[0].bytes);
   }
   return out;
@@ -995,7 +1043,8 @@ std::string DumpAppTables(Sqlite& db) {
     }
     if (expr.empty()) continue;
     std::vector<std::string> lines;
-    for (auto& r : db.Query("SELECT " + expr + " FROM " + QuoteIdent(t))) lines.push_back(r[0].bytes);
+    for (auto& r : db.Query("SELECT " + expr + " FROM " + QuoteIdent(t)))
+      lines.push_back(r[0].bytes);
     std::sort(lines.begin(), lines.end());
     for (auto& l : lines) out += "  " + l + "\n";
   }
@@ -1026,7 +1075,8 @@ void Pg::Reconnect() {
     conn_ = nullptr;
     throw std::runtime_error("connect to PostgreSQL: " + m);
   }
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
 }
 
 bool Pg::TryQuery(const std::string& sql, PgRows* out, std::string* err,
@@ -1069,7 +1119,8 @@ bool Pg::TryQuery(const std::string& sql, PgRows* out, std::string* err,
       if (PQgetisnull(res, r, c)) {
         row.emplace_back(std::nullopt);
       } else {
-        row.emplace_back(std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
+        row.emplace_back(
+            std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
       }
     }
     rows.rows.push_back(std::move(row));
@@ -1095,7 +1146,8 @@ std::optional<std::string> Pg::Scalar(const std::string& sql,
   return r.rows[0][0];
 }
 
-int64_t Pg::ScalarInt(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+int64_t Pg::ScalarInt(const std::string& sql,
+                      const std::vector<std::optional<std::string>>& params) {
   auto v = Scalar(sql, params);
   if (!v) throw std::runtime_error("NULL or no row from: " + sql);
   auto n = ParseInt(*v);
@@ -1104,8 +1156,9 @@ int64_t Pg::ScalarInt(const std::string& sql, const std::vector<std::optional<st
 }
 
 bool Pg::TableExists(const std::string& schema, const std::string& table) {
-  return Scalar("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2",
-                {schema, table})
+  return Scalar(
+             "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2",
+             {schema, table})
              .value_or("0") != "0";
 }
 
@@ -1131,7 +1184,8 @@ std::string CompareReport::Text() const {
   return s.str();
 }
 
-std::vector<std::string> SinkKeyColumns(Pg& pg, const std::string& schema, const std::string& table) {
+std::vector<std::string> SinkKeyColumns(Pg& pg, const std::string& schema,
+                                        const std::string& table) {
   const char* sql =
       "SELECT a.attname FROM pg_index i "
       "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -1209,7 +1263,8 @@ void CompareTable(Sqlite& src, Pg& pg, const std::string& schema, const std::str
   bool rowid_key = key.size() == 1 && key[0] == "_sluice_rowid";
 
   std::vector<std::string> src_cols;
-  for (auto& r : src.Query("SELECT name FROM pragma_table_info(?) ORDER BY cid", {SqlValue::Text(table)})) {
+  for (auto& r :
+       src.Query("SELECT name FROM pragma_table_info(?) ORDER BY cid", {SqlValue::Text(table)})) {
     src_cols.push_back(r[0].bytes);
   }
 
@@ -1221,9 +1276,11 @@ void CompareTable(Sqlite& src, Pg& pg, const std::string& schema, const std::str
     return s + ")";
   };
   if (!ident.pk.empty()) {
-    if (key != ident.pk) problem("sink key " + show(key) + " is not the primary key " + show(ident.pk));
+    if (key != ident.pk)
+      problem("sink key " + show(key) + " is not the primary key " + show(ident.pk));
   } else if (!ident.unique_sets.empty()) {
-    if (std::find(ident.unique_sets.begin(), ident.unique_sets.end(), key) == ident.unique_sets.end()) {
+    if (std::find(ident.unique_sets.begin(), ident.unique_sets.end(), key) ==
+        ident.unique_sets.end()) {
       problem("sink key " + show(key) + " is not one of the NOT NULL unique indexes, e.g. " +
               show(ident.unique_sets[0]));
     }
@@ -1273,7 +1330,9 @@ void CompareTable(Sqlite& src, Pg& pg, const std::string& schema, const std::str
   std::map<std::string, size_t> sink_by_key;
   for (size_t r = 0; r < sink.rows.size(); ++r) {
     std::vector<std::string> parts;
-    for (int c : key_sink) parts.push_back(CanonPgKey(sink.rows[r][static_cast<size_t>(c)], sink.types[static_cast<size_t>(c)]));
+    for (int c : key_sink)
+      parts.push_back(
+          CanonPgKey(sink.rows[r][static_cast<size_t>(c)], sink.types[static_cast<size_t>(c)]));
     if (!sink_by_key.emplace(JoinKey(parts), r).second) problem("two mirror rows share a key");
   }
 
@@ -1346,7 +1405,8 @@ void CompareTable(Sqlite& src, Pg& pg, const std::string& schema, const std::str
         const auto& v = sink.rows[r][static_cast<size_t>(key_sink[i])];
         key_text += (i ? ", " : "") + key[i] + "=" + (v ? Preview(*v) : "NULL");
       }
-      limited("mirror row (" + key_text + ") is live but not in the source (should be a tombstone)");
+      limited("mirror row (" + key_text +
+              ") is live but not in the source (should be a tombstone)");
     }
   }
   if (shown > 15) problem("... " + std::to_string(shown - 15) + " more row problem(s)");
@@ -1354,7 +1414,8 @@ void CompareTable(Sqlite& src, Pg& pg, const std::string& schema, const std::str
 
 }  // namespace
 
-CompareReport CompareMirror(Sqlite& src, Pg& pg, const std::string& schema, const CompareOptions& options) {
+CompareReport CompareMirror(Sqlite& src, Pg& pg, const std::string& schema,
+                            const CompareOptions& options) {
   CompareReport report;
   std::vector<std::string> tables = options.tables.empty() ? AppTables(src) : options.tables;
   for (const std::string& t : tables) {
@@ -1370,7 +1431,8 @@ CompareReport CompareMirror(Sqlite& src, Pg& pg, const std::string& schema, cons
 
 std::optional<bool> SinkRowTombstoned(Pg& pg, const std::string& schema, const std::string& table,
                                       const std::vector<std::pair<std::string, std::string>>& key) {
-  std::string sql = "SELECT _sluice_deleted_at IS NOT NULL FROM " + PgTable(schema, table) + " WHERE ";
+  std::string sql =
+      "SELECT _sluice_deleted_at IS NOT NULL FROM " + PgTable(schema, table) + " WHERE ";
   std::vector<std::optional<std::string>> params;
   for (size_t i = 0; i < key.size(); ++i) {
     sql += (i ? " AND " : "") + QuoteIdent(key[i].first) + "::text = $" + std::to_string(i + 1);
@@ -1396,8 +1458,9 @@ std::string CheckBatchChain(Pg& pg, const std::string& deployment, int64_t* batc
     if (!a || !b) return "non-integer applied_batches row";
     if (*b < *a) problems << "batch (" << *a << ", " << *b << "] goes backwards; ";
     if (i > 0 && *a != prev) {
-      problems << "batch " << i << " starts after " << *a << " but the previous one ended at " << prev
-               << (*a < prev ? " (overlap: applied twice)" : " (gap: changes skipped)") << "; ";
+      problems << "batch " << i << " starts after " << *a << " but the previous one ended at "
+               << prev << (*a < prev ? " (overlap: applied twice)" : " (gap: changes skipped)")
+               << "; ";
     }
     prev = *b;
   }
@@ -1426,14 +1489,17 @@ void RandomWriter::LoadKeys() {
     if (t == "message") {
       for (auto& r : db.Query("SELECT id FROM message")) message_ids_.push_back(r[0].bytes);
     } else if (t == "tag") {
-      for (auto& r : db.Query("SELECT id, user_id FROM tag")) tag_keys_.emplace_back(r[0].bytes, r[1].bytes);
+      for (auto& r : db.Query("SELECT id, user_id FROM tag"))
+        tag_keys_.emplace_back(r[0].bytes, r[1].bytes);
     } else if (t == "prompt") {
       for (auto& r : db.Query("SELECT id FROM prompt")) prompt_ids_.push_back(r[0].i);
     }
   }
 }
 
-void RandomWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+void RandomWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void RandomWriter::Stop() {
   stop_ = true;
@@ -1469,7 +1535,8 @@ void RandomWriter::Run() {
         std::lock_guard<std::mutex> lock(mu_);
         if (errors_.size() > 20) break;
       }
-      if (options_.pause_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(options_.pause_us));
+      if (options_.pause_us > 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(options_.pause_us));
     }
   } catch (const std::exception& e) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1480,8 +1547,13 @@ void RandomWriter::Run() {
 namespace {
 
 const char* kTexts[] = {
-    "hello", "héllo wörld ✓", "quote ' and \" and \\", "emoji 😀 and 中文", "line\nbreak\ttab",
-    "", "a much longer message that goes on and on, as chat messages do, with ; and -- in it",
+    "hello",
+    "héllo wörld ✓",
+    "quote ' and \" and \\",
+    "emoji 😀 and 中文",
+    "line\nbreak\ttab",
+    "",
+    "a much longer message that goes on and on, as chat messages do, with ; and -- in it",
 };
 
 }  // namespace
@@ -1491,7 +1563,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
   std::uniform_int_distribution<int> op_dist(0, 99);
   std::uniform_int_distribution<size_t> table_dist(0, options_.tables.size() - 1);
   int n = rows_dist(rng_);
-  std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> pending_deleted;
+  std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>>
+      pending_deleted;
   auto text = [&](int64_t salt) {
     return std::string(kTexts[static_cast<size_t>(salt) % (sizeof kTexts / sizeof kTexts[0])]) +
            " #" + std::to_string(salt);
@@ -1518,7 +1591,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
             {SqlValue::Text(id), SqlValue::Text("user-" + std::to_string(c % 7)),
              SqlValue::Text("chan-1"), SqlValue::Text(text(c)), SqlValue::Text(json(c)),
              SqlValue::Int(ns), SqlValue::Int(ns),
-             message_ids_.empty() ? SqlValue::Null() : SqlValue::Text(message_ids_[pick(message_ids_.size())])},
+             message_ids_.empty() ? SqlValue::Null()
+                                  : SqlValue::Text(message_ids_[pick(message_ids_.size())])},
             &err);
         if (rc == SQLITE_OK) message_ids_.push_back(id);
       } else {
@@ -1526,7 +1600,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
         std::string id = message_ids_[at];
         if (op < 70) {
           rc = db.TryRun("UPDATE message SET content = ?, data = ?, updated_at = ? WHERE id = ?",
-                         {SqlValue::Text(text(c)), SqlValue::Text(json(c)), SqlValue::Int(ns), SqlValue::Text(id)},
+                         {SqlValue::Text(text(c)), SqlValue::Text(json(c)), SqlValue::Int(ns),
+                          SqlValue::Text(id)},
                          &err);
         } else if (op < 85) {
           rc = db.TryRun("DELETE FROM message WHERE id = ?", {SqlValue::Text(id)}, &err);
@@ -1537,7 +1612,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
           }
         } else {
           std::string nid = "msg-" + std::to_string(c) + "-moved";
-          rc = db.TryRun("UPDATE message SET id = ? WHERE id = ?", {SqlValue::Text(nid), SqlValue::Text(id)}, &err);
+          rc = db.TryRun("UPDATE message SET id = ? WHERE id = ?",
+                         {SqlValue::Text(nid), SqlValue::Text(id)}, &err);
           if (rc == SQLITE_OK) {
             pending_deleted["message"].push_back({{"id", id}});
             message_ids_[at] = nid;
@@ -1546,7 +1622,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
       }
     } else if (table == "tag") {
       if (tag_keys_.empty() || op < 40) {
-        std::pair<std::string, std::string> k{"tag-" + std::to_string(c), "user-" + std::to_string(c % 5)};
+        std::pair<std::string, std::string> k{"tag-" + std::to_string(c),
+                                              "user-" + std::to_string(c % 5)};
         rc = db.TryRun("INSERT INTO tag (id, name, user_id, meta) VALUES (?, ?, ?, ?)",
                        {SqlValue::Text(k.first), SqlValue::Text(text(c)), SqlValue::Text(k.second),
                         c % 3 == 0 ? SqlValue::Null() : SqlValue::Text(json(c))},
@@ -1571,7 +1648,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
         } else {
           std::string nuser = "user-moved-" + std::to_string(c);
           rc = db.TryRun("UPDATE tag SET user_id = ? WHERE id = ? AND user_id = ?",
-                         {SqlValue::Text(nuser), SqlValue::Text(k.first), SqlValue::Text(k.second)}, &err);
+                         {SqlValue::Text(nuser), SqlValue::Text(k.first), SqlValue::Text(k.second)},
+                         &err);
           if (rc == SQLITE_OK) {
             pending_deleted["tag"].push_back({{"id", k.first}, {"user_id", k.second}});
             tag_keys_[at].second = nuser;
@@ -1584,8 +1662,9 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
         rc = db.TryRun(
             "INSERT INTO prompt (id, command, user_id, title, content, timestamp, access_control) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            {SqlValue::Int(id), SqlValue::Text("/cmd-" + std::to_string(c)), SqlValue::Text("user-1"),
-             SqlValue::Text(text(c)), SqlValue::Text(text(c + 1)), SqlValue::Int(1730000000 + c),
+            {SqlValue::Int(id), SqlValue::Text("/cmd-" + std::to_string(c)),
+             SqlValue::Text("user-1"), SqlValue::Text(text(c)), SqlValue::Text(text(c + 1)),
+             SqlValue::Int(1730000000 + c),
              c % 2 == 0 ? SqlValue::Null() : SqlValue::Text(json(c))},
             &err);
         if (rc == SQLITE_OK) prompt_ids_.push_back(id);
@@ -1594,8 +1673,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
         int64_t id = prompt_ids_[at];
         if (op < 70) {
           rc = db.TryRun("UPDATE prompt SET title = ?, content = ?, timestamp = ? WHERE id = ?",
-                         {SqlValue::Text(text(c)), SqlValue::Text(text(c + 2)), SqlValue::Int(1730000000 + c),
-                          SqlValue::Int(id)},
+                         {SqlValue::Text(text(c)), SqlValue::Text(text(c + 2)),
+                          SqlValue::Int(1730000000 + c), SqlValue::Int(id)},
                          &err);
         } else if (op < 85) {
           rc = db.TryRun("DELETE FROM prompt WHERE id = ?", {SqlValue::Int(id)}, &err);
@@ -1606,7 +1685,8 @@ bool RandomWriter::OneTransaction(Sqlite& db) {
           }
         } else {
           int64_t nid = 1000000 + c;
-          rc = db.TryRun("UPDATE prompt SET id = ? WHERE id = ?", {SqlValue::Int(nid), SqlValue::Int(id)}, &err);
+          rc = db.TryRun("UPDATE prompt SET id = ? WHERE id = ?",
+                         {SqlValue::Int(nid), SqlValue::Int(id)}, &err);
           if (rc == SQLITE_OK) {
             pending_deleted["prompt"].push_back({{"id", std::to_string(id)}});
             prompt_ids_[at] = nid;
@@ -1657,7 +1737,8 @@ void E2eTest::SetUp() {
 void E2eTest::TearDown() {
   for (auto& a : agents_) a->KillHard();
   if (HasFailure()) {
-    std::cerr << "\n===== agent logs (deployment " << deployment_ << ") =====\n" << AgentLogs() << "\n";
+    std::cerr << "\n===== agent logs (deployment " << deployment_ << ") =====\n"
+              << AgentLogs() << "\n";
   } else if (pg_ != nullptr) {
     PgRows ignored;
     std::string err;
@@ -1706,17 +1787,19 @@ std::string E2eTest::AgentLogs() {
 
 void E2eTest::ExpectMirrorEqual(Sqlite& src, const CompareOptions& options) {
   CompareReport report = CompareMirror(src, *pg_, deployment_, options);
-  std::cerr << "mirror check: " << report.tables << " table(s), " << report.rows_compared << " row(s) equal, "
-            << report.rows_parked << " parked, " << report.problems.size() << " problem(s)\n";
+  std::cerr << "mirror check: " << report.tables << " table(s), " << report.rows_compared
+            << " row(s) equal, " << report.rows_parked << " parked, " << report.problems.size()
+            << " problem(s)\n";
   EXPECT_TRUE(report.ok()) << "mirror differs from the source: " << report.Text();
   EXPECT_GT(report.rows_compared + report.rows_parked, 0) << "nothing was compared";
 }
 
-bool E2eTest::ExpectCaughtUp(const std::string& config_path, AgentProcess* agent, milliseconds timeout) {
+bool E2eTest::ExpectCaughtUp(const std::string& config_path, AgentProcess* agent,
+                             milliseconds timeout) {
   AgentStatus s = WaitCaughtUp(config_path, agent, timeout);
   if (s.CaughtUp()) return true;
-  ADD_FAILURE() << "the agent did not catch up within " << timeout.count() << " ms; last status: "
-                << (s.ok ? s.raw : s.error);
+  ADD_FAILURE() << "the agent did not catch up within " << timeout.count()
+                << " ms; last status: " << (s.ok ? s.raw : s.error);
   return false;
 }
 

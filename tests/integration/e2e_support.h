@@ -38,12 +38,12 @@ using std::chrono::seconds;
 // (→ false, after one last evaluation).
 bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout);
 
-std::string Env(const char* name);  // "" when unset
-std::string SluiceBin();            // $SLUICE_BIN (throws when unset)
-std::string FixtureSchemaPath();    // $SLUICE_SCHEMA_FIXTURE
+std::string Env(const char* name);              // "" when unset
+std::string SluiceBin();                        // $SLUICE_BIN (throws when unset)
+std::string FixtureSchemaPath();                // $SLUICE_SCHEMA_FIXTURE
 std::string ReadFile(const std::string& path);  // "" when missing
 void WriteFile(const std::string& path, const std::string& content);
-std::string JsonString(const std::string& s);    // a JSON string literal
+std::string JsonString(const std::string& s);     // a JSON string literal
 std::string QuoteIdent(const std::string& name);  // "name" with " doubled (SQL)
 std::string Hex(const std::string& bytes);
 std::string Preview(const std::string& bytes, size_t max = 80);  // printable, truncated
@@ -74,7 +74,7 @@ struct AgentConfig {
 // ---------------------------------------------------------------- processes
 
 struct CommandResult {
-  int exit_code = -1;     // exit status, or 128+signal, or -1 on timeout
+  int exit_code = -1;  // exit status, or 128+signal, or -1 on timeout
   bool timed_out = false;
   std::string out;
   std::string err;
@@ -314,8 +314,8 @@ class RandomWriter {
   struct Options {
     std::vector<std::string> tables = {"message", "tag", "prompt"};
     int max_txn_rows = 50;
-    int pause_us = 0;           // sleep between transactions (pacing only)
-    int64_t min_changes = 0;    // keep going until at least this many...
+    int pause_us = 0;               // sleep between transactions (pacing only)
+    int64_t min_changes = 0;        // keep going until at least this many...
     bool run_until_stopped = true;  // ...and until Stop() (else stop at min_changes)
     uint32_t seed = 1;
     int64_t key_base = 0;  // offset for generated keys (several writers, one file)
@@ -334,7 +334,8 @@ class RandomWriter {
   std::vector<std::string> errors();
   // Keys deleted (or moved away from) as "table\x1f<col>=<value>...", for
   // checks of tombstones; each entry is the PostgreSQL text of the key columns.
-  std::vector<std::vector<std::pair<std::string, std::string>>> DeletedKeys(const std::string& table);
+  std::vector<std::vector<std::pair<std::string, std::string>>> DeletedKeys(
+      const std::string& table);
 
  private:
   void Run();
