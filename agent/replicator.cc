@@ -145,7 +145,8 @@ void Replicator::LoadPosition() {
     position_ = std::stoll(row[1].value_or("-1"));
     if (prune_to_ < 0) prune_to_ = position_;
     spdlog::info("sink position for {} is {}", config_.deployment, position_);
-    retries_ = 0;
+    // retries_ is reset only by progress (a batch applied, or caught up): a
+    // batch that keeps failing after a good connect must still back off.
     StartRead(true);
   });
 }
@@ -223,6 +224,7 @@ void Replicator::StartRead(bool force) {
           return Backoff(w->status.ToString(), &Replicator::LoadPosition);
         }
         if (w->empty) {
+          retries_ = 0;
           Transition(State::kIdle, "caught up at " + std::to_string(position_));
           StartPrune();
           if (wake_pending_) StartRead(false);

@@ -98,10 +98,8 @@ BEGIN
   IF p_deployment IS NULL OR p_source IS NULL OR p_after IS NULL OR p_to IS NULL THEN
     RAISE EXCEPTION 'sluice_advance: deployment, source, after and to must not be NULL';
   END IF;
-  IF p_to < p_after THEN
-    RAISE EXCEPTION 'sluice_advance: batch for deployment % ends at % before it starts after %',
-      p_deployment, p_to, p_after;
-  END IF;
+  -- p_to < p_after is allowed: a full resync after the SQLite file was restored
+  -- from a backup (its journal is behind the sink) moves the position back.
 
   SELECT source_id, applied_seq INTO v_source, v_applied
     FROM sync_metadata.source_position

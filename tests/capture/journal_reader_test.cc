@@ -529,7 +529,13 @@ TEST_F(JournalReaderTest, AppNeverSeesBusyWhileReaderWorks) {
   EXPECT_EQ(app_errors.load(), 0);
   EXPECT_GT(app_commits.load(), 50);
   EXPECT_EQ(reader_busy, 0);
-  EXPECT_LE(prune_busy, 1);
+  // Pruning gives way to a busy app (kBusy after a 20 ms wait) and catches up
+  // once the app pauses.
+  RecordProperty("prune_deferred", prune_busy);
+  ASSERT_TRUE(reader_->Prune(position_).ok());
+  EXPECT_EQ(app_->Scalar("SELECT count(*) FROM _sluice_journal WHERE seq <= " +
+                         std::to_string(position_)),
+            "0");
   // Everything the app committed was seen.
   Batch last;
   ASSERT_TRUE(reader_->ReadBatch(position_, {}, &last).ok());

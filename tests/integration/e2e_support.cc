@@ -1796,6 +1796,7 @@ void E2eTest::ExpectMirrorEqual(Sqlite& src, const CompareOptions& options) {
 
 bool E2eTest::ExpectCaughtUp(const std::string& config_path, AgentProcess* agent,
                              milliseconds timeout) {
+  if (timeout.count() == 0) timeout = catch_up_timeout_;
   AgentStatus s = WaitCaughtUp(config_path, agent, timeout);
   if (s.CaughtUp()) return true;
   ADD_FAILURE() << "the agent did not catch up within " << timeout.count()

@@ -380,8 +380,9 @@ class E2eTest : public ::testing::Test {
   // Asserts the mirror equals the source, printing problems and agent logs.
   void ExpectMirrorEqual(Sqlite& src, const CompareOptions& options = {});
   // Waits for catch-up; on timeout, records a failure with the status.
+  // timeout 0 = catch_up_timeout_.
   bool ExpectCaughtUp(const std::string& config_path, AgentProcess* agent,
-                      milliseconds timeout = seconds(90));
+                      milliseconds timeout = milliseconds(0));
   std::string AgentLogs();  // every agent log, for failure messages
 
   std::unique_ptr<sluice::testing::TempDir> dir_;
@@ -390,6 +391,7 @@ class E2eTest : public ::testing::Test {
   std::unique_ptr<Pg> pg_;
   std::vector<std::unique_ptr<AgentProcess>> agents_;
   bool skipped_ = false;
+  milliseconds catch_up_timeout_ = seconds(90);  // small-data tests lower it
 };
 
 }  // namespace sluice::e2e
