@@ -163,7 +163,12 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   std::map<std::string, TableShape> shapes;
   for (TablePlan& t : plan->tables) {
     if (t.action == TablePlan::Action::kUntrack) continue;
-    if (NeedsResync(t.action)) resync.push_back(t.name);
+    // VACUUM moves schema_version and may renumber the rowids of tables
+    // without an INTEGER PRIMARY KEY: tables keyed by rowid are read whole
+    // again whenever the schema version moved (none in Open WebUI's schema).
+    if (NeedsResync(t.action) || t.shape.identity == TableShape::Identity::kRowid) {
+      resync.push_back(t.name);
+    }
     shapes.emplace(t.name, std::move(t.shape));
   }
   SetShapes(std::move(shapes), *version);
