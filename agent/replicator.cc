@@ -66,13 +66,13 @@ void Replicator::Start() {
   sigterm_.data = sigint_.data = poll_timer_.data = retry_timer_.data = this;
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
   uv_signal_start(&sigint_, OnSignal, SIGINT);
-  spdlog::info("sluice {} node {} deployment {}: {} -> schema {}", "agent", config_.node,
+  spdlog::info("sluice agent node {} deployment {}: {} -> schema {}", config_.node,
                config_.deployment, config_.source.path, config_.sink.schema);
   OpenReader();
 }
 
 void Replicator::OpenReader() {
-  Transition(State::kStarting, "opening " + config_.source.path);
+  if (state_ != State::kStarting) Transition(State::kStarting, "opening " + config_.source.path);
   auto result =
       std::make_shared<Result<std::unique_ptr<JournalReader>>>(Status::Internal("not run"));
   CaptureOptions opts = config_.source;

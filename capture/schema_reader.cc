@@ -48,7 +48,37 @@ void CheckNameSet(const std::vector<std::string>& names, const std::string& wher
 
 }  // namespace
 
+namespace {
+
+// Every UNIQUE, non-partial index on plain columns, as indices into
+// shape.columns (shifted by `offset` past a synthetic rowid column), except
+// the one that is the row identity.
+void AddUniqueKeys(const RawTable& raw, size_t offset, TableShape* shape) {
+  std::vector<size_t> identity = shape->KeyColumns();
+  for (const RawIndex& idx : raw.indexes) {
+    if (!idx.unique || idx.partial || idx.cids.empty()) continue;
+    std::vector<size_t> cols;
+    for (int cid : idx.cids) {
+      if (cid < 0 || static_cast<size_t>(cid) >= raw.columns.size()) {
+        cols.clear();
+        break;
+      }
+      cols.push_back(static_cast<size_t>(cid) + offset);
+    }
+    if (cols.empty() || cols == identity) continue;
+    shape->unique_keys.push_back(std::move(cols));
+  }
+}
+
+}  // namespace
+
 TableShape ChooseIdentity(const RawTable& raw) {
+  TableShape shape = ChooseIdentityOnly(raw);
+  AddUniqueKeys(raw, shape.identity == TableShape::Identity::kRowid ? 1 : 0, &shape);
+  return shape;
+}
+
+TableShape ChooseIdentityOnly(const RawTable& raw) {
   TableShape shape;
   shape.name = raw.name;
   shape.without_rowid = raw.without_rowid;

@@ -37,6 +37,8 @@ struct RawTable {
 // Identity: the PRIMARY KEY; else the UNIQUE, non-partial index over plain NOT
 // NULL columns with the fewest columns (ties: index name); else the rowid, as
 // a synthetic first column kRowidColumn. Value stats are left at defaults.
+// ChooseIdentity without TableShape::unique_keys.
+TableShape ChooseIdentityOnly(const RawTable& raw);
 TableShape ChooseIdentity(const RawTable& raw);
 
 // Refuses what the sink cannot hold: names over 63 bytes, names whose first 63

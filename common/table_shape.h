@@ -33,6 +33,10 @@ struct TableShape {
   std::vector<ColumnShape> columns;
   Identity identity = Identity::kPrimaryKey;
   bool without_rowid = false;
+  // Other UNIQUE constraints (indices into `columns`), besides the identity.
+  // The sink uses them to tombstone rows that an INSERT OR REPLACE evicted
+  // without firing a delete trigger (recursive_triggers off in the app).
+  std::vector<std::vector<size_t>> unique_keys;
 
   // Indices into `columns` of the key columns, in key_position order.
   std::vector<size_t> KeyColumns() const;

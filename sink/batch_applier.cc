@@ -34,6 +34,7 @@ struct CachedTable {
   MirrorTable target;
   std::string upsert_sql;
   std::string delete_sql;
+  std::vector<std::string> evict_sql;  // one per TableShape::unique_keys, run before upserts
 };
 
 size_t ApproxBytes(const Change& c) {
@@ -175,6 +176,11 @@ struct BatchApplier::Impl {
       for (size_t k : t.target.key) key_cols.push_back(cols[k]);
       t.upsert_sql = UpsertSql(t.target.qualified, cols, t.target.key);
       t.delete_sql = DeleteSql(t.target.qualified, key_cols);
+      for (const std::vector<size_t>& unique : t.shape.unique_keys) {
+        bool valid = !unique.empty();
+        for (size_t u : unique) valid = valid && u < cols.size();
+        if (valid) t.evict_sql.push_back(EvictSql(t.target.qualified, cols, t.target.key, unique));
+      }
       targets[i] = &t;
     }
     unknown.clear();
@@ -346,27 +352,29 @@ struct BatchApplier::Impl {
   // One statement per (table, kind) among rows[lo, hi), in order of first appearance.
   void AppendRowStatements(size_t lo, size_t hi, std::vector<PgQuery>* qs, int64_t* upserts,
                            int64_t* deletes) {
-    std::map<std::pair<uint32_t, int>, size_t> group;  // -> index in qs
+    // One statement per (table, kind), its rows as one JSON array parameter.
+    std::map<std::pair<uint32_t, int>, std::string> group;
     for (size_t i = lo; i < hi; ++i) {
       const EncodedRow& r = rows[i];
-      auto key = std::make_pair(r.table, static_cast<int>(r.kind));
-      auto it = group.find(key);
-      if (it == group.end()) {
-        const CachedTable* t = targets[r.table];
-        const std::string& sql = r.kind == Change::Kind::kUpsert ? t->upsert_sql : t->delete_sql;
-        qs->push_back({sql, {std::string("[")}});
-        it = group.emplace(key, qs->size() - 1).first;
-      } else {
-        *(*qs)[it->second].params[0] += ",";
-      }
-      *(*qs)[it->second].params[0] += r.element;
+      std::string& param = group[std::make_pair(r.table, static_cast<int>(r.kind))];
+      param += param.empty() ? "[" : ",";
+      param += r.element;
       if (r.kind == Change::Kind::kUpsert) {
         ++*upserts;
       } else {
         ++*deletes;
       }
     }
-    for (const auto& [k, at] : group) *(*qs)[at].params[0] += "]";
+    for (auto& [k, param] : group) {
+      param += "]";
+      const CachedTable* t = targets[k.first];
+      if (k.second == static_cast<int>(Change::Kind::kUpsert)) {
+        for (const std::string& evict : t->evict_sql) qs->push_back({evict, {param}});
+        qs->push_back({t->upsert_sql, {std::move(param)}});
+      } else {
+        qs->push_back({t->delete_sql, {std::move(param)}});
+      }
+    }
   }
 
   void AppendParkStatement(std::vector<PgQuery>* qs) {

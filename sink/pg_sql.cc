@@ -154,6 +154,29 @@ std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& 
   return sql;
 }
 
+std::string EvictSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
+                     const std::vector<size_t>& key, const std::vector<size_t>& unique) {
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  std::string sql = "UPDATE " + std::string(qualified) + " AS t SET " + deleted + " = now(), " +
+                    QuoteIdent(kUpdatedAtColumn) +
+                    " = now() FROM jsonb_array_elements($1::jsonb) AS e WHERE ";
+  for (size_t u : unique) {
+    sql += "t." + QuoteIdent(columns[u].name) + " = " + Element(u, columns[u].type) + " AND ";
+  }
+  std::string target_key, row_key;
+  for (size_t k = 0; k < key.size(); ++k) {
+    if (k > 0) {
+      target_key += ", ";
+      row_key += ", ";
+    }
+    target_key += "t." + QuoteIdent(columns[key[k]].name);
+    row_key += Element(key[k], columns[key[k]].type);
+  }
+  sql +=
+      "ROW(" + target_key + ") IS DISTINCT FROM ROW(" + row_key + ") AND t." + deleted + " IS NULL";
+  return sql;
+}
+
 std::string TombstoneAllSql(std::string_view qualified) {
   const std::string deleted = QuoteIdent(kDeletedAtColumn);
   return "UPDATE " + std::string(qualified) + " SET " + deleted + " = now(), " +

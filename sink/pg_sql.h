@@ -68,6 +68,12 @@ std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& 
                       const std::vector<size_t>& key);
 // $1: [[k0, ..., kM-1, seq], ...] key values in key order.
 std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& key_columns);
+// $1: the upserts' rows. Tombstones live rows that hold the same values in the
+// UNIQUE columns `unique` as a row of $1 but another key: the source, which
+// enforces that constraint, no longer has them (INSERT OR REPLACE evicted
+// them without a delete trigger when recursive_triggers is off).
+std::string EvictSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
+                     const std::vector<size_t>& key, const std::vector<size_t>& unique);
 // No parameters: tombstones every live row (a full read re-upserts the survivors).
 std::string TombstoneAllSql(std::string_view qualified);
 // $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows.

@@ -41,6 +41,35 @@ TEST(ChooseIdentity, UniqueNotNullIndexFewestColumns) {
   EXPECT_EQ(KeyNames(t), (std::vector<std::string>{"a"}));
 }
 
+TEST(ChooseIdentity, OtherUniqueIndexesAreKeptForEvictions) {
+  RawTable raw{"t",
+               {{"id", "INTEGER", true, 1},
+                {"email", "TEXT", true, 0},
+                {"a", "", false, 0},
+                {"b", "", false, 0}},
+               false,
+               {{"email_u", true, false, {1}},
+                {"ab_u", true, false, {2, 3}},
+                {"a_part", true, true, {2}},     // partial: no
+                {"expr", true, false, {-2}},     // expression: no
+                {"plain", false, false, {1}}}};  // not unique: no
+  TableShape t = ChooseIdentity(raw);
+  EXPECT_EQ(t.unique_keys, (std::vector<std::vector<size_t>>{{1}, {2, 3}}));
+  // Keyed by rowid: indices shift past the synthetic first column; the index
+  // chosen as identity is not listed again.
+  RawTable norowid{"r",
+                   {{"v", "", false, 0}, {"u", "", true, 0}},
+                   false,
+                   {{"v_u", true, false, {0}}, {"u_u", true, false, {1}}}};
+  TableShape r = ChooseIdentity(norowid);
+  EXPECT_EQ(r.identity, TableShape::Identity::kUniqueIndex);
+  EXPECT_EQ(r.unique_keys, (std::vector<std::vector<size_t>>{{0}}));
+  RawTable rowid{"r", {{"v", "", false, 0}}, false, {{"v_u", true, false, {0}}}};
+  TableShape w = ChooseIdentity(rowid);
+  EXPECT_EQ(w.identity, TableShape::Identity::kRowid);
+  EXPECT_EQ(w.unique_keys, (std::vector<std::vector<size_t>>{{1}}));
+}
+
 TEST(ChooseIdentity, RowidFallback) {
   RawTable raw{"t", {{"a", "TEXT", false, 0}}, false, {{"u", true, false, {0}}}};
   TableShape t = ChooseIdentity(raw);
