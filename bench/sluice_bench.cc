@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "bench/bench_paths.h"
+#include "common/json_text.h"
 
 extern char** environ;
 
@@ -165,36 +166,7 @@ class Json {
   }
   static Json Int(int64_t v) { return Raw(std::to_string(v)); }
   static Json Bool(bool v) { return Raw(v ? "true" : "false"); }
-  static Json Str(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        default:
-          if (c < 0x20) {
-            out += Fmt("\\u%04x", c);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
-      }
-    }
-    out += "\"";
-    return Raw(out);
-  }
+  static Json Str(const std::string& s) { return Raw(sluice::JsonString(s)); }
   const std::string& text() const { return text_; }
 
  private:

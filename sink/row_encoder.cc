@@ -32,23 +32,11 @@ std::string RowIdentity(const TableShape& shape, const Change& c) {
   return id;
 }
 
-// The row's key as PostgreSQL will see it (after conversion), or "" if a key
-// value cannot be converted (EncodeChange parks such a row anyway).
-std::string SinkKey(const MirrorTable& t, const Change& c) {
-  std::string key = std::to_string(c.table) + ":";
-  for (size_t k = 0; k < t.key.size(); ++k) {
-    size_t at = c.kind == Change::Kind::kUpsert ? t.key[k] : k;
-    if (at >= c.values.size()) return "";
-    Result<std::optional<std::string>> text = EncodeValue(c.values[at], t.columns[t.key[k]].kind);
-    if (!text.ok() || !text->has_value()) return "";
-    key += std::to_string((*text)->size()) + ":" + **text + ";";
-  }
-  return key;
-}
-
-// Encodes one change into *rows, or parks it in *parked.
+// Encodes one change into *rows, or parks it in *parked. *sink_key gets the
+// row's key as PostgreSQL will see it (the converted key values), "" if parked.
 Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change& c, size_t index,
-                    EncodedChunk* out) {
+                    EncodedChunk* out, std::string* sink_key) {
+  sink_key->clear();
   const bool upsert = c.kind == Change::Kind::kUpsert;
   const size_t expected = upsert ? t.columns.size() : t.key.size();
   if (c.values.size() != expected) {
@@ -68,6 +56,7 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
     if (is_key && c.values[i].is_null()) {
       out->parked.push_back(ParkEntry(
           shape, c, "key column \"" + col.name + "\" is NULL: PostgreSQL cannot identify the row"));
+      sink_key->clear();
       return Status::Ok();
     }
     Result<std::optional<std::string>> text = EncodeValue(c.values[i], col.kind);
@@ -75,7 +64,11 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
       out->parked.push_back(ParkEntry(
           shape, c,
           "column \"" + col.name + "\" (" + col.pg_type + "): " + text.status().message()));
+      sink_key->clear();
       return Status::Ok();
+    }
+    if (is_key && text->has_value()) {
+      *sink_key += std::to_string((*text)->size()) + ":" + **text + ";";
     }
     if (i > 0) row.element += ",";
     if (text->has_value()) {
@@ -112,15 +105,16 @@ Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
   for (size_t i = 0; i < changes.size(); ++i) {
     if (!keep[i]) continue;
     const Change& c = changes[i];
-    std::string sink_key = SinkKey(*targets[c.table], c);
-    if (!sink_key.empty() && !sink_keys.insert(sink_key).second) {
+    std::string sink_key;
+    SLUICE_RETURN_IF_ERROR(EncodeChange(shapes[c.table], *targets[c.table], c, i, &out, &sink_key));
+    if (sink_key.empty()) continue;  // parked
+    if (!sink_keys.insert(std::to_string(c.table) + ":" + sink_key).second) {
+      out.rows.pop_back();
       out.parked.push_back(ParkEntry(
           shapes[c.table], c,
           "its key equals another row's key once converted for PostgreSQL (SQLite keys that "
           "differ only by storage class, such as INTEGER 1 and TEXT '1'): the sink keeps one"));
-      continue;
     }
-    SLUICE_RETURN_IF_ERROR(EncodeChange(shapes[c.table], *targets[c.table], c, i, &out));
   }
   return out;
 }

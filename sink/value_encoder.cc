@@ -277,42 +277,6 @@ Result<std::optional<std::string>> EncodeValue(const Value& value, TargetKind ki
   return Status::Internal("unknown target kind");
 }
 
-void AppendJsonString(std::string* out, std::string_view utf8) {
-  out->push_back('"');
-  // Append runs of bytes that need no escape in one go: this is the hot loop
-  // of a large catch-up (chat JSON, message content).
-  size_t run = 0;
-  for (size_t i = 0; i < utf8.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(utf8[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(utf8.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        *out += "\\u00";
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 15]);
-    }
-  }
-  out->append(utf8.data() + run, utf8.size() - run);
-  out->push_back('"');
-}
-
 void AppendValueJson(std::string* out, const Value& value) {
   switch (value.kind) {
     case Value::Kind::kNull:

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_text.h"  // AppendJsonString
 #include "common/status.h"
 #include "common/value.h"
 #include "sink/type_mapping.h"
@@ -32,10 +33,6 @@ bool IsValidUtf8(std::string_view bytes);
 
 // Ok when `text` can be stored as jsonb, else DataError with the reason.
 Status CheckJsonbText(std::string_view text);
-
-// Appends `utf8` as a JSON string literal (quotes included). Bytes must be
-// valid UTF-8; control characters and NUL are escaped.
-void AppendJsonString(std::string* out, std::string_view utf8);
 
 // Appends a lossless JSON image of `value` for conflict_log: null, a number
 // (integer exactly; NaN/±Infinity as strings), a string, or

@@ -225,14 +225,9 @@ TEST_F(Consistency, RestoredFromBackupIsDetectedAndResynchronised) {
   ASSERT_EQ(Init(config).exit_code, 0);
   RandomWriter::Options opts;
   opts.min_changes = 500;
-  opts.run_until_stopped = false;
   opts.seed = 77;
-  {
-    RandomWriter w(db_path, opts);
-    w.Start();
-    w.Join();
-    ASSERT_TRUE(w.errors().empty()) << w.errors()[0];
-  }
+  std::vector<std::string> errors = WriteRandomChanges(db_path, opts);
+  ASSERT_TRUE(errors.empty()) << errors[0];
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   {
@@ -241,13 +236,8 @@ TEST_F(Consistency, RestoredFromBackupIsDetectedAndResynchronised) {
   }
   opts.seed = 78;
   opts.key_base = 5000000;
-  {
-    RandomWriter w(db_path, opts);
-    w.LoadKeys();
-    w.Start();
-    w.Join();
-    ASSERT_TRUE(w.errors().empty()) << w.errors()[0];
-  }
+  errors = WriteRandomChanges(db_path, opts, /*load_keys=*/true);
+  ASSERT_TRUE(errors.empty()) << errors[0];
   AgentStatus synced = WaitCaughtUp(config, agent);
   ASSERT_TRUE(synced.CaughtUp()) << synced.raw << synced.error;
   agent->Signal(SIGTERM);

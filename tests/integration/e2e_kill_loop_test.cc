@@ -22,14 +22,9 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
   // one of them later, the sink had it, so it must end as a tombstone.
   RandomWriter::Options seed_opts;
   seed_opts.min_changes = 3000;
-  seed_opts.run_until_stopped = false;
   seed_opts.seed = 11;
-  {
-    RandomWriter seed(db_path, seed_opts);
-    seed.Start();
-    seed.Join();
-    ASSERT_TRUE(seed.errors().empty()) << seed.errors()[0];
-  }
+  std::vector<std::string> seed_errors = WriteRandomChanges(db_path, seed_opts);
+  ASSERT_TRUE(seed_errors.empty()) << seed_errors[0];
   Sqlite app(db_path);
   std::set<std::string> initial;
   for (auto& r :

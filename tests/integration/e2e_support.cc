@@ -562,35 +562,6 @@ void WriteFile(const std::string& path, const std::string& content) {
   out << content;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string QuoteIdent(const std::string& name) {
   std::string out = "\"";
   for (char c : name) {
@@ -1802,6 +1773,16 @@ bool E2eTest::ExpectCaughtUp(const std::string& config_path, AgentProcess* agent
   ADD_FAILURE() << "the agent did not catch up within " << timeout.count()
                 << " ms; last status: " << (s.ok ? s.raw : s.error);
   return false;
+}
+
+std::vector<std::string> WriteRandomChanges(const std::string& db_path,
+                                            RandomWriter::Options options, bool load_keys) {
+  options.run_until_stopped = false;
+  RandomWriter writer(db_path, options);
+  if (load_keys) writer.LoadKeys();
+  writer.Start();
+  writer.Join();
+  return writer.errors();
 }
 
 }  // namespace sluice::e2e

@@ -24,8 +24,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/json_text.h"
 #include "tests/test_support.h"
 
+// JsonString (a JSON string literal) comes from common/json_text.h.
 namespace sluice::e2e {
 
 using Clock = std::chrono::steady_clock;
@@ -43,7 +45,6 @@ std::string SluiceBin();                        // $SLUICE_BIN (throws when unse
 std::string FixtureSchemaPath();                // $SLUICE_SCHEMA_FIXTURE
 std::string ReadFile(const std::string& path);  // "" when missing
 void WriteFile(const std::string& path, const std::string& content);
-std::string JsonString(const std::string& s);     // a JSON string literal
 std::string QuoteIdent(const std::string& name);  // "name" with " doubled (SQL)
 std::string Hex(const std::string& bytes);
 std::string Preview(const std::string& bytes, size_t max = 80);  // printable, truncated
@@ -344,6 +345,7 @@ class RandomWriter {
   Options options_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+
   std::atomic<int64_t> changes_{0};
   std::atomic<int64_t> transactions_{0};
   std::atomic<int64_t> busy_errors_{0};
@@ -357,6 +359,12 @@ class RandomWriter {
   std::vector<int64_t> prompt_ids_;
   std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> deleted_;
 };
+
+// Runs a RandomWriter to completion (until options.min_changes, whatever
+// run_until_stopped says), loading the file's current keys first if asked;
+// returns its errors.
+std::vector<std::string> WriteRandomChanges(const std::string& db_path,
+                                            RandomWriter::Options options, bool load_keys = false);
 
 // ---------------------------------------------------------------- fixture
 

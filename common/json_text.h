@@ -1,0 +1,17 @@
+// JSON string literals for text sluice writes itself (rows sent to PostgreSQL,
+// conflict_log images, configs in tests and the bench). Pure; any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+// Appends `utf8` as a JSON string literal (quotes included). Bytes must be
+// valid UTF-8; control characters and NUL are escaped.
+void AppendJsonString(std::string* out, std::string_view utf8);
+
+// The same, as a new string.
+std::string JsonString(std::string_view utf8);
+
+}  // namespace sluice
