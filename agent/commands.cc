@@ -10,6 +10,8 @@
 #include "agent/replicator.h"
 #include "capture/installer.h"
 #include "capture/journal_reader.h"
+#include "capture/resync_request.h"
+#include "common/json_text.h"
 #include "sink/sink_admin.h"
 
 namespace sluice {
@@ -22,28 +24,96 @@ int Fail(const Status& st) {
 
 }  // namespace
 
-int RunInit(const Config& config) {
+// The advice every "this deployment follows another file" message ends with.
+std::string ResyncAdvice(const Config& config) {
+  return "to make deployment " + config.deployment + " follow " + config.source.path +
+         " and resynchronise every table, run `sluice resync --config FILE`";
+}
+
+namespace {
+
+// Refuses (before anything in the file changes) when the deployment already
+// follows another source than this file, e.g. after `uninstall` + `init`.
+Status CheckBinding(const Config& config, SinkAdmin& admin) {
+  Result<SinkPosition> pos = admin.ReadPosition();
+  if (!pos.ok()) return pos.status();
+  if (!pos->exists) return Status::Ok();
+  Result<std::optional<std::string>> id = PeekSourceId(config.source);
+  if (!id.ok()) return id.status();
+  if (id->has_value() && **id == pos->source_id) return Status::Ok();
+  std::string file = id->has_value() ? "is source " + **id
+                                     : "has no sluice objects (uninstalled or never prepared)";
+  return Status::Conflict("deployment " + config.deployment + " follows source " + pos->source_id +
+                          " at the sink, but " + config.source.path + " " + file + "; " +
+                          ResyncAdvice(config));
+}
+
+// Prepares the file and the mirror tables; shared by init and resync.
+Result<InstallReport> Prepare(const Config& config, SinkAdmin& admin) {
   // SQLite first: triggers exist before any snapshot is taken, so nothing
   // committed after this point can be missed.
   Result<InstallReport> report = InstallCapture(config.source);
-  if (!report.ok()) return Fail(report.status().Wrap("prepare " + config.source.path));
+  if (!report.ok()) return report.status().Wrap("prepare " + config.source.path);
   if (report->switched_to_wal) {
     std::printf("switched %s to WAL journal mode (as Open WebUI's DATABASE_ENABLE_SQLITE_WAL)\n",
                 config.source.path.c_str());
   }
   std::printf("source %s: id %s, %zu tracked table(s)\n", config.source.path.c_str(),
               report->source_id.c_str(), report->tables.size());
+  Status st = admin.EnsureMirror(report->tables);
+  if (!st.ok()) return st.Wrap("create mirror tables in schema " + config.sink.schema);
+  return report;
+}
 
+Result<std::unique_ptr<SinkAdmin>> ConnectWithControlPlane(const Config& config) {
   Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
-  if (!admin.ok()) return Fail(admin.status());
+  if (!admin.ok()) return admin.status();
   Status st = (*admin)->InstallControlPlane();
-  if (!st.ok()) return Fail(st.Wrap("install control plane"));
-  st = (*admin)->EnsureMirror(report->tables);
-  if (!st.ok()) return Fail(st.Wrap("create mirror tables in schema " + config.sink.schema));
+  if (!st.ok()) return st.Wrap("install control plane");
+  return admin;
+}
+
+}  // namespace
+
+int RunInit(const Config& config) {
+  Result<std::unique_ptr<SinkAdmin>> admin = ConnectWithControlPlane(config);
+  if (!admin.ok()) return Fail(admin.status());
+  Status st = CheckBinding(config, **admin);
+  if (!st.ok()) return Fail(st);
+  Result<InstallReport> report = Prepare(config, **admin);
+  if (!report.ok()) return Fail(report.status());
   st = (*admin)->EnsurePosition(report->source_id);
   if (!st.ok()) return Fail(st);
   std::printf("sink: schema %s ready with %zu mirror table(s); run `sluice run` to sync\n",
               config.sink.schema.c_str(), report->tables.size());
+  return 0;
+}
+
+int RunResync(const Config& config, const std::vector<std::string>& tables) {
+  Result<std::unique_ptr<SinkAdmin>> admin = ConnectWithControlPlane(config);
+  if (!admin.ok()) return Fail(admin.status());
+  if (!tables.empty()) {
+    // One table or a few: the deployment must already follow this file.
+    Status st = CheckBinding(config, **admin);
+    if (!st.ok()) {
+      return Fail(Status::Conflict(st.message() + " (without --table)"));
+    }
+    st = RequestFullRead(config.source, tables);
+    if (!st.ok()) return Fail(st.Wrap("request a full read"));
+    std::printf(
+        "marked %zu table(s) of %s for a full read; the agent resynchronises them with "
+        "its next batch\n",
+        tables.size(), config.source.path.c_str());
+    return 0;
+  }
+  Result<InstallReport> report = Prepare(config, **admin);
+  if (!report.ok()) return Fail(report.status());
+  Status st = (*admin)->Rebind(report->source_id);
+  if (!st.ok()) return Fail(st);
+  std::printf(
+      "deployment %s now follows %s (source %s) from scratch: the next `sluice run` "
+      "reads every table whole; rows the file no longer holds become tombstones\n",
+      config.deployment.c_str(), config.source.path.c_str(), report->source_id.c_str());
   return 0;
 }
 
@@ -54,6 +124,14 @@ int RunStatus(const Config& config, bool json) {
   if (!pos.ok()) return Fail(pos.status());
   Result<int64_t> parked = (*admin)->CountParked();
   if (!parked.ok()) return Fail(parked.status());
+  Status bound = CheckBinding(config, **admin);
+  if (!bound.ok()) {
+    if (json) {
+      std::printf("{\"deployment\":%s,\"state\":\"error\",\"error\":%s}\n",
+                  JsonString(config.deployment).c_str(), JsonString(bound.message()).c_str());
+    }
+    return Fail(bound);
+  }
   Result<std::unique_ptr<JournalReader>> reader = JournalReader::Open(config.source);
   if (!reader.ok()) return Fail(reader.status());
   Result<JournalStats> stats = (*reader)->Stats(pos->applied_seq);

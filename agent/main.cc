@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <string>
+#include <vector>
 
 #include "agent/commands.h"
 #include "agent/config.h"
@@ -46,6 +47,13 @@ int main(int argc, char** argv) {
   CLI::App* run = add("run",
                       "Run the agent: initial sync if needed, then stream changes. "
                       "SIGTERM/SIGINT finish the batch in flight and exit 0.");
+  std::vector<std::string> resync_tables;
+  CLI::App* resync = add("resync",
+                         "Make the deployment follow this SQLite file from scratch (after "
+                         "`uninstall`, a restore, or a file swap): prepare it like init, then "
+                         "the next `run` reads every table whole. With --table: read just those "
+                         "tables whole again (the agent may be running).");
+  resync->add_option("-t,--table", resync_tables, "Tracked table to resynchronise (repeatable)");
   CLI::App* status = add("status", "Show the sink position, the journal backlog and the lag.");
   status->add_flag("--json", json, "Print one JSON object instead of text");
   CLI::App* uninstall =
@@ -71,6 +79,7 @@ int main(int argc, char** argv) {
 
   if (*init) return sluice::RunInit(*config);
   if (*run) return sluice::RunAgent(*config);
+  if (*resync) return sluice::RunResync(*config, resync_tables);
   if (*status) return sluice::RunStatus(*config, json);
   if (*uninstall) return sluice::RunUninstall(*config);
   return 2;

@@ -80,7 +80,8 @@ void Replicator::OpenReader() {
       loop_, [result, opts] { *result = JournalReader::Open(opts); },
       [this, result] {
         if (!result->ok()) {
-          if (result->status().code() == Status::Code::kBusy) {
+          // A file being replaced may be missing for a moment: wait for it.
+          if (result->status().code() == Status::Code::kBusy || reopening_) {
             Backoff(result->status().message(), &Replicator::OpenReader);
           } else {
             Fatal(result->status());
@@ -88,20 +89,41 @@ void Replicator::OpenReader() {
           return;
         }
         reader_ = std::move(result->value());
+        if (reopening_) spdlog::info("reopened {}", config_.source.path);
+        reopening_ = false;
         if (StopIfRequested()) return;
-        std::string wal = config_.source.path + "-wal";
-        uv_fs_event_init(loop_, &wal_event_);
-        wal_event_.data = this;
-        ++open_handles_;
-        wal_event_inited_ = true;
-        if (uv_fs_event_start(&wal_event_, OnWalEvent, wal.c_str(), 0) != 0) {
-          spdlog::warn("cannot watch {}; relying on the {} ms poll", wal,
-                       config_.agent.poll_interval_ms);
-        }
+        WatchWal();
         uint64_t every = static_cast<uint64_t>(config_.agent.poll_interval_ms);
         uv_timer_start(&poll_timer_, OnPollTimer, every, every);
+        // The position and source id are checked again against the new file.
+        if (conn_->connected()) return LoadPosition();
         Connect();
       });
+}
+
+void Replicator::WatchWal() {
+  // uv_fs_event follows the inode it started on: after a replacement, watch anew.
+  std::string wal = config_.source.path + "-wal";
+  if (!wal_event_inited_) {
+    uv_fs_event_init(loop_, &wal_event_);
+    wal_event_.data = this;
+    ++open_handles_;
+    wal_event_inited_ = true;
+  } else {
+    uv_fs_event_stop(&wal_event_);
+  }
+  if (uv_fs_event_start(&wal_event_, OnWalEvent, wal.c_str(), 0) != 0) {
+    spdlog::warn("cannot watch {}; relying on the {} ms poll", wal, config_.agent.poll_interval_ms);
+  }
+}
+
+void Replicator::Reopen(const Status& why) {
+  spdlog::warn("{}; reopening it", why.message());
+  reader_.reset();
+  committed_marks_.clear();  // the new reader re-reads marks it cannot know were covered
+  marks_to_clear_ = false;
+  reopening_ = true;
+  OpenReader();
 }
 
 void Replicator::Connect() {
@@ -120,7 +142,7 @@ void Replicator::Connect() {
 void Replicator::LoadPosition() {
   Transition(State::kLoadingPosition, "reading the applied position");
   PgQuery q{
-      "SELECT source_id::text, applied_seq FROM sync_metadata.source_position "
+      "SELECT source_id::text, applied_seq, position_mark FROM sync_metadata.source_position "
       "WHERE deployment = $1",
       {config_.deployment}};
   conn_->Submit({q}, [this](Status st, std::vector<PgResult> results) {
@@ -140,9 +162,13 @@ void Replicator::LoadPosition() {
     if (source != reader_->source_id()) {
       return Fatal(Status::Corruption("deployment '" + config_.deployment + "' follows source " +
                                       source + " at the sink, but " + config_.source.path +
-                                      " is source " + reader_->source_id()));
+                                      " is source " + reader_->source_id() +
+                                      "; to make the deployment follow this file and "
+                                      "resynchronise every table, run `sluice resync --config "
+                                      "FILE`"));
     }
     position_ = std::stoll(row[1].value_or("-1"));
+    position_mark_ = row[2].value_or("");
     if (prune_to_ < 0) prune_to_ = position_;
     spdlog::info("sink position for {} is {}", config_.deployment, position_);
     // retries_ is reset only by progress (a batch applied, or caught up): a
@@ -170,23 +196,32 @@ void Replicator::StartRead(bool force) {
   wake_pending_ = false;
   struct Work {
     int64_t position;
+    std::string mark;
     bool force;
     bool resync_all;
     std::set<std::string> resync;
+    std::vector<FullReadMark> committed;
     std::unique_ptr<Batch> batch;
     Status status;
     bool empty = true;
   };
   auto w = std::make_shared<Work>();
   w->position = position_;
+  w->mark = position_mark_;
   w->force = force;
   w->resync_all = resync_all_;
   w->resync = resync_tables_;
+  w->committed = std::move(committed_marks_);
+  committed_marks_.clear();
   JournalReader* reader = reader_.get();
   RunOffLoop(
       loop_,
       [w, reader, spool_dir = config_.source.spool_dir,
        spool_limit = config_.source.spool_memory_limit] {
+        w->status = reader->CheckFile();
+        if (!w->status.ok()) return;
+        reader->NoteCommitted(w->committed);
+        reader->ExpectMark(w->position, w->mark);
         Result<bool> changed = reader->Changed();
         if (!changed.ok()) {
           w->status = changed.status();
@@ -197,25 +232,28 @@ void Replicator::StartRead(bool force) {
           w->status = schema.status();
           return;
         }
-        for (const std::string& t : *schema) w->resync.insert(t);
+        // Tables the schema check (re)tracked are marked for a full read in
+        // the file itself (durable across a kill); ReadBatch reads the marks.
         std::vector<std::string> full;
         if (w->position < 0 || w->resync_all) {
           full = reader->TrackedTables();
         } else {
           full.assign(w->resync.begin(), w->resync.end());
         }
-        if (!w->force && !*changed && full.empty()) return;
+        if (!w->force && !*changed && full.empty() && schema->empty()) return;
         w->batch = std::make_unique<Batch>();
         w->batch->changes = ChangeSpool(spool_limit, spool_dir);
         w->status = reader->ReadBatch(w->position, full, w->batch.get());
         if (!w->status.ok()) return;
         w->empty = w->batch->changes.empty() && w->batch->full_tables.empty() &&
+                   w->batch->full_read_marks.empty() &&
                    w->batch->snapshot_seq == w->batch->after_seq;
       },
       [this, w] {
         resync_tables_ = w->resync;
         if (StopIfRequested()) return;
         if (!w->status.ok()) {
+          if (w->status.code() == Status::Code::kNotFound) return Reopen(w->status);
           if (w->status.code() == Status::Code::kCorruption) {
             spdlog::error("{}; resynchronising every table", w->status.message());
             resync_all_ = true;
@@ -237,13 +275,19 @@ void Replicator::StartRead(bool force) {
 }
 
 void Replicator::StartPrune() {
-  if (prune_in_flight_ || prune_to_ <= pruned_to_ || reader_ == nullptr) return;
+  if (prune_in_flight_ || reader_ == nullptr) return;
+  if (prune_to_ <= pruned_to_ && !marks_to_clear_) return;
   prune_in_flight_ = true;
+  marks_to_clear_ = false;
   auto st = std::make_shared<Status>();
   int64_t to = prune_to_;
   JournalReader* reader = reader_.get();
   RunOffLoop(
-      loop_, [reader, to, st] { *st = reader->Prune(to); },
+      loop_,
+      [reader, to, st, committed = std::move(committed_marks_)] {
+        reader->NoteCommitted(committed);
+        *st = reader->Prune(to);
+      },
       [this, to, st] {
         prune_in_flight_ = false;
         if (st->ok()) {
@@ -297,7 +341,11 @@ void Replicator::Apply() {
     spdlog::debug("applied {} upserts, {} deletes, {} journal rows, to seq {}", stats.upserts,
                   stats.deletes, batch->journal_rows, batch->snapshot_seq);
     position_ = batch->snapshot_seq;
+    position_mark_ = batch->snapshot_mark;
     prune_to_ = position_;
+    committed_marks_.insert(committed_marks_.end(), batch->full_read_marks.begin(),
+                            batch->full_read_marks.end());
+    marks_to_clear_ = marks_to_clear_ || !batch->full_read_marks.empty();
     retries_ = 0;
     StartRead(true);
   });

@@ -49,6 +49,8 @@ class Replicator {
  private:
   void Transition(State next, std::string_view why);
   void OpenReader();
+  void WatchWal();
+  void Reopen(const Status& why);  // the file was replaced or deleted
   void Connect();
   void LoadPosition();
   void Wake();
@@ -79,6 +81,8 @@ class Replicator {
   std::unique_ptr<Batch> batch_;
 
   int64_t position_ = -1;         // the sink's applied seq, as last read or written
+  std::string position_mark_;     // the sink's fingerprint of the journal row at position_
+  bool reopening_ = false;        // the source file is being reopened after a replacement
   int64_t prune_to_ = -1;         // journal rows <= this may be deleted
   int64_t pruned_to_ = -1;        // journal rows <= this are deleted
   bool prune_in_flight_ = false;  // the reader is pruning off the loop
@@ -87,6 +91,9 @@ class Replicator {
   bool handles_closing_ = false;
   bool resync_all_ = false;
   std::set<std::string> resync_tables_;
+  // Full-read marks covered by a sink commit, to hand to the reader's next job.
+  std::vector<FullReadMark> committed_marks_;
+  bool marks_to_clear_ = false;  // the reader holds committed marks not yet cleared in the file
   int retries_ = 0;
   void (Replicator::*retry_)() = nullptr;
   int open_handles_ = 0;

@@ -5,8 +5,11 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -16,6 +19,7 @@
 #include "capture/sqlite_db.h"
 #include "capture/table_filter.h"
 #include "capture/table_tracker.h"
+#include "common/fault_point.h"
 
 namespace sluice {
 namespace {
@@ -37,11 +41,32 @@ void CarryStats(const TableShape& old, TableShape* shape) {
 
 class SqliteJournalReader final : public JournalReader {
  public:
-  SqliteJournalReader(CaptureOptions options, std::unique_ptr<SqliteDb> db, std::string source_id)
+  SqliteJournalReader(CaptureOptions options, std::unique_ptr<SqliteDb> db, std::string source_id,
+                      struct stat file)
       : options_(std::move(options)),
         filter_(options_.include, options_.exclude),
         db_(std::move(db)),
-        source_id_(std::move(source_id)) {}
+        source_id_(std::move(source_id)),
+        file_(file) {}
+
+  Status CheckFile() override {
+    struct stat now;
+    if (::stat(options_.path.c_str(), &now) != 0) {
+      return Status::NotFound(fmt::format("source file {} is gone ({}): deleted, or being replaced",
+                                          options_.path, std::strerror(errno)));
+    }
+    if (now.st_dev != file_.st_dev || now.st_ino != file_.st_ino) {
+      return Status::NotFound(fmt::format(
+          "source file {} was replaced by another file (inode {} -> {}), e.g. a restore by mv",
+          options_.path, static_cast<uint64_t>(file_.st_ino), static_cast<uint64_t>(now.st_ino)));
+    }
+    return Status::Ok();
+  }
+
+  void ExpectMark(int64_t seq, std::string mark) override {
+    expected_seq_ = seq;
+    expected_mark_ = std::move(mark);
+  }
 
   const std::string& source_id() const override { return source_id_; }
 
@@ -65,6 +90,13 @@ class SqliteJournalReader final : public JournalReader {
                    Batch* out) override;
   Status Prune(int64_t position) override;
   Result<JournalStats> Stats(int64_t position) override;
+  void NoteCommitted(const std::vector<FullReadMark>& marks) override {
+    for (const FullReadMark& m : marks) {
+      if (std::find(committed_.begin(), committed_.end(), m) == committed_.end()) {
+        committed_.push_back(m);
+      }
+    }
+  }
 
  private:
   // Prepared statements for one table, valid while shapes_ is unchanged.
@@ -93,7 +125,39 @@ class SqliteJournalReader final : public JournalReader {
   int64_t shapes_schema_version_ = -1;   // schema version shapes_ describe
   std::map<std::string, TableShape> shapes_;
   std::map<std::string, std::unique_ptr<TableStatements>> statements_;
+  std::vector<FullReadMark> committed_;  // covered by a sink commit, not yet cleared in the file
+  struct stat file_;                     // the file as opened: a replacement has another inode
+  int64_t expected_seq_ = -1;            // the sink's position, with...
+  std::string expected_mark_;            // ...its fingerprint of the journal row there
+
+  // Fingerprint of journal row `seq`: FNV-1a 64 of (tbl, op, key, at), hex; "" if none.
+  Result<std::string> MarkAt(int64_t seq);
 };
+
+Result<std::string> SqliteJournalReader::MarkAt(int64_t seq) {
+  Result<Statement> s =
+      db_->Prepare("SELECT tbl, op, key, at FROM main._sluice_journal WHERE seq = ?1");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  SLUICE_RETURN_IF_ERROR(s->BindInt64(1, seq));
+  Result<bool> row = s->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::string();
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0x1f;  // field separator
+    h *= 1099511628211ull;
+  };
+  mix(s->ColumnText(0));
+  mix(s->ColumnText(1));
+  mix(s->ColumnText(2));
+  mix(std::to_string(s->ColumnInt64(3)));
+  return fmt::format("{:016x}", h);
+}
 
 void SqliteJournalReader::SetShapes(std::map<std::string, TableShape> shapes,
                                     int64_t schema_version) {
@@ -156,25 +220,46 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     version = SchemaVersion();
     if (!version.ok()) return version.status();
     SLUICE_RETURN_IF_ERROR(txn.Commit());
+    FaultPoint("after-track-commit");
     SLUICE_RETURN_IF_ERROR(FixWalOwnership(options_.path));
   }
 
   std::vector<std::string> resync;
+  std::vector<std::string> rowid_tables;
   std::map<std::string, TableShape> shapes;
   for (TablePlan& t : plan->tables) {
     if (t.action == TablePlan::Action::kUntrack) continue;
+    if (NeedsResync(t.action)) resync.push_back(t.name);  // marked by ApplyTracking
     // VACUUM moves schema_version and may renumber the rowids of tables
     // without an INTEGER PRIMARY KEY: tables keyed by rowid are read whole
     // again whenever the schema version moved (none in Open WebUI's schema).
-    if (NeedsResync(t.action) || t.shape.identity == TableShape::Identity::kRowid) {
-      resync.push_back(t.name);
+    if (!NeedsResync(t.action) && t.shape.identity == TableShape::Identity::kRowid) {
+      rowid_tables.push_back(t.name);
     }
     shapes.emplace(t.name, std::move(t.shape));
   }
   SetShapes(std::move(shapes), *version);
-  if (!resync.empty()) {
+  if (!rowid_tables.empty()) {
+    Transaction txn(db_.get());
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+    for (const std::string& name : rowid_tables) SLUICE_RETURN_IF_ERROR(MarkFullRead(*db_, name));
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+    resync.insert(resync.end(), rowid_tables.begin(), rowid_tables.end());
+  }
+  {
+    // Value stats for every table that will be read whole, including ones
+    // marked before a restart (the marks outlive the process; stats do not).
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
+    Result<std::vector<FullReadMark>> marks = ReadFullReadMarks(*db_);
+    if (!marks.ok()) return marks.status().Wrap("read full-read marks");
+    for (const FullReadMark& m : *marks) {
+      bool done = std::find(committed_.begin(), committed_.end(), m) != committed_.end();
+      if (!done && shapes_.count(m.table) != 0 &&
+          std::find(resync.begin(), resync.end(), m.table) == resync.end()) {
+        resync.push_back(m.table);
+      }
+    }
     for (const std::string& name : resync) {
       Status s = FillValueStats(*db_, &shapes_[name]);
       if (!s.ok()) return s.Wrap(fmt::format("scan table \"{}\"", name));
@@ -271,6 +356,7 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   out->snapshot_seq = after_seq;
   out->tables.clear();
   out->full_tables.clear();
+  out->full_read_marks.clear();
   out->journal_rows = 0;
   out->changes = ChangeSpool(options_.spool_memory_limit, options_.spool_dir);
 
@@ -298,6 +384,17 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
         "commits; a full resync is needed",
         *issued, after_seq));
   }
+  if (!full_resync && after_seq > 0 && after_seq == expected_seq_ && !expected_mark_.empty()) {
+    Result<std::string> mark = MarkAt(after_seq);
+    if (!mark.ok()) return mark.status().Wrap("read batch");
+    if (*mark != expected_mark_) {
+      return Status::Corruption(fmt::format(
+          "the journal row at the sink position {} is not the one the sink applied (fingerprint "
+          "{} at the sink, {} in the file): the SQLite file was restored from a backup or "
+          "replaced; a full resync is needed",
+          after_seq, expected_mark_, mark->empty() ? "none" : *mark));
+    }
+  }
 
   std::map<std::string, uint32_t> index;
   auto table_index = [&](const TableShape& shape) {
@@ -305,8 +402,18 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
     if (inserted) out->tables.push_back(shape);
     return it->second;
   };
+  std::vector<std::string> wanted = full_tables;
+  {
+    Result<std::vector<FullReadMark>> marks = ReadFullReadMarks(*db_);
+    if (!marks.ok()) return marks.status().Wrap("read full-read marks");
+    for (FullReadMark& m : *marks) {
+      if (std::find(committed_.begin(), committed_.end(), m) != committed_.end()) continue;
+      wanted.push_back(m.table);
+      out->full_read_marks.push_back(std::move(m));  // cleared once this batch commits
+    }
+  }
   std::set<std::string> full;
-  for (const std::string& name : full_tables) {
+  for (const std::string& name : wanted) {
     if (shapes_.count(name) == 0) {
       spdlog::warn("capture: full read of \"{}\" skipped: the table is not tracked (dropped?)",
                    name);
@@ -351,8 +458,11 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
     Status s = ReadFull(shape, index.at(name), snapshot_seq, &out->changes);
     if (!s.ok()) return s.Wrap(fmt::format("read table \"{}\"", name));
   }
+  Result<std::string> snapshot_mark = MarkAt(snapshot_seq);
+  if (!snapshot_mark.ok()) return snapshot_mark.status().Wrap("read batch");
   SLUICE_RETURN_IF_ERROR(txn.Commit());
   out->snapshot_seq = snapshot_seq;
+  out->snapshot_mark = std::move(*snapshot_mark);
   return Status::Ok();
 }
 
@@ -361,7 +471,7 @@ constexpr int kPruneBusyMs = 20;
 Status SqliteJournalReader::Prune(int64_t position) {
   Result<Statement> del = db_->Prepare(
       "DELETE FROM main._sluice_journal WHERE seq IN (SELECT seq FROM main._sluice_journal "
-      "WHERE seq <= ?1 ORDER BY seq LIMIT " +
+      "WHERE seq < ?1 ORDER BY seq LIMIT " +
       std::to_string(kPruneChunk) + ")");
   if (!del.ok()) return del.status();
   // Pruning is housekeeping: when the app is writing, give way at once (wait
@@ -372,6 +482,14 @@ Status SqliteJournalReader::Prune(int64_t position) {
     SqliteDb* db;
     ~RestoreTimeout() { sqlite3_busy_timeout(db->handle(), db->busy_timeout_ms()); }
   } restore{db_.get()};
+  if (!committed_.empty()) {
+    Transaction txn(db_.get());
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+    Status s = ClearFullReads(*db_, committed_);
+    if (!s.ok()) return s.Wrap("clear full-read marks");
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+    committed_.clear();
+  }
   for (;;) {
     // One short write transaction per chunk: the app waits a few ms at most.
     Transaction txn(db_.get());
@@ -406,6 +524,12 @@ Result<JournalStats> SqliteJournalReader::Stats(int64_t position) {
 }  // namespace
 
 Result<std::unique_ptr<JournalReader>> JournalReader::Open(const CaptureOptions& options) {
+  // The inode, taken before the open: if the path is renamed over in between,
+  // the first CheckFile reports a replacement and the caller reopens. Harmless.
+  struct stat file;
+  if (::stat(options.path.c_str(), &file) != 0) {
+    return Status::InvalidArgument(fmt::format("source database {} does not exist", options.path));
+  }
   Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(options.path, options.busy_timeout_ms);
   if (!db.ok()) return db.status();
   Result<std::string> mode = (*db)->QueryText("PRAGMA main.journal_mode");
@@ -418,7 +542,7 @@ Result<std::unique_ptr<JournalReader>> JournalReader::Open(const CaptureOptions&
   if (!id.ok()) return id.status();
   SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
   return std::unique_ptr<JournalReader>(
-      new SqliteJournalReader(options, std::move(*db), std::move(*id)));
+      new SqliteJournalReader(options, std::move(*db), std::move(*id), file));
 }
 
 }  // namespace sluice

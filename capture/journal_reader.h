@@ -33,6 +33,17 @@ class JournalReader {
   // Names of the tables tracked now (as of the last CheckSchema).
   virtual std::vector<std::string> TrackedTables() const = 0;
 
+  // Cheap (one stat): kNotFound when the path no longer names the file this
+  // reader opened (deleted, or replaced by `mv`, e.g. a restore): the caller
+  // opens a new reader. Ok otherwise.
+  virtual Status CheckFile() = 0;
+
+  // The sink's fingerprint of the journal row at its position `seq` (as
+  // Batch::snapshot_mark recorded it). The next ReadBatch after `seq` returns
+  // kCorruption if the file's row at `seq` differs: the file was restored or
+  // replaced, even when the app has since written past `seq`. "" = unknown.
+  virtual void ExpectMark(int64_t seq, std::string mark) = 0;
+
   // Cheap: true if the database changed (PRAGMA data_version) since the last call.
   virtual Result<bool> Changed() = 0;
 
@@ -44,14 +55,22 @@ class JournalReader {
 
   // Reads one snapshot into *out: the journal after `after_seq` coalesced per
   // key with the current row (or a delete) for each, plus every row of the
-  // tables in `full_tables`. Sets out->after_seq, snapshot_seq, source_id,
-  // tables. kCorruption if the journal's seq is below after_seq (file restored
-  // or lost commits) — except when full_tables lists every tracked table (a
-  // full resync): then no check, and snapshot_seq is the journal's current max.
+  // tables in `full_tables` and of the tables marked for a full read in the
+  // file (out->full_read_marks lists the marks covered). Sets out->after_seq, snapshot_seq,
+  // source_id, tables. kCorruption if the journal's seq is below after_seq (file restored or lost
+  // commits) — except when full_tables lists every tracked table (a full resync): then no check,
+  // and snapshot_seq is the journal's current max.
   virtual Status ReadBatch(int64_t after_seq, const std::vector<std::string>& full_tables,
                            Batch* out) = 0;
 
-  // Deletes journal rows with seq <= position, in short BEGIN IMMEDIATE transactions.
+  // Tells the reader that a sink commit covered these full-read marks (from
+  // Batch::full_read_marks): ReadBatch no longer acts on them, and the next
+  // Prune clears them in the file (unless a newer mark replaced one).
+  virtual void NoteCommitted(const std::vector<FullReadMark>& marks) = 0;
+
+  // Deletes journal rows with seq < position (the row at `position` stays: it
+  // is the fingerprint a restored file cannot fake) and clears committed
+  // full-read marks, in short BEGIN IMMEDIATE transactions.
   virtual Status Prune(int64_t position) = 0;
 
   virtual Result<JournalStats> Stats(int64_t position) = 0;

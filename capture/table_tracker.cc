@@ -97,8 +97,57 @@ Result<std::string> NewUuid() {
   return out;
 }
 
+Status EnsureFullReadsTable(SqliteDb& db) {
+  return db.Exec(
+      "CREATE TABLE IF NOT EXISTS main._sluice_full_reads(name TEXT PRIMARY KEY, token INTEGER "
+      "NOT NULL)");
+}
+
+Status MarkFullRead(SqliteDb& db, const std::string& table) {
+  SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
+  Result<Statement> s = db.Prepare(
+      "INSERT INTO main._sluice_full_reads(name, token) VALUES (?1, 1) ON CONFLICT(name) DO "
+      "UPDATE SET token = token + 1");
+  if (!s.ok()) return s.status();
+  SLUICE_RETURN_IF_ERROR(s->BindText(1, table));
+  return s->Run();
+}
+
+Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
+  // Files prepared by an older sluice get the table with their next tracking change.
+  Result<int64_t> present = db.QueryInt64(
+      "SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = "
+      "'_sluice_full_reads'");
+  if (!present.ok()) return present.status();
+  if (*present == 0) return std::vector<FullReadMark>{};
+  Result<Statement> s = db.Prepare("SELECT name, token FROM main._sluice_full_reads ORDER BY name");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  std::vector<FullReadMark> out;
+  for (;;) {
+    Result<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({s->ColumnText(0), s->ColumnInt64(1)});
+  }
+  return out;
+}
+
+Status ClearFullReads(SqliteDb& db, const std::vector<FullReadMark>& marks) {
+  Result<Statement> s =
+      db.Prepare("DELETE FROM main._sluice_full_reads WHERE name = ?1 AND token = ?2");
+  if (!s.ok()) return s.status();
+  for (const FullReadMark& m : marks) {
+    SLUICE_RETURN_IF_ERROR(s->BindText(1, m.table));
+    SLUICE_RETURN_IF_ERROR(s->BindInt64(2, m.token));
+    SLUICE_RETURN_IF_ERROR(s->Run());
+  }
+  return Status::Ok();
+}
+
 Status EnsureCaptureTables(SqliteDb& db) {
   for (const std::string& ddl : CaptureTablesDdl()) SLUICE_RETURN_IF_ERROR(db.Exec(ddl));
+  SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
   SLUICE_RETURN_IF_ERROR(db.Exec(
       "INSERT OR IGNORE INTO main._sluice_meta(key, value) VALUES ('format_version', '1')"));
   Result<std::string> version =
@@ -129,7 +178,7 @@ Result<std::string> ReadSourceId(SqliteDb& db) {
   if (*present != 3) {
     return Status::InvalidArgument(fmt::format(
         "{} is not prepared for capture (no _sluice_meta/_sluice_journal): run `sluice init` "
-        "first",
+        "first, or `sluice resync` if the deployment followed this file before an uninstall",
         db.path()));
   }
   Result<std::string> id =
@@ -227,6 +276,7 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
 }
 
 Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
+  SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
   // Every drop before any create: a stale trigger may carry the name another
   // table's new trigger needs (ALTER TABLE ... RENAME keeps trigger names).
   for (const std::string& sql : plan.cleanup) SLUICE_RETURN_IF_ERROR(db.Exec(sql));
@@ -237,6 +287,12 @@ Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
     for (const std::string& sql : t.statements) {
       Status s = db.Exec(sql);
       if (!s.ok()) return s.Wrap(fmt::format("track table \"{}\"", t.name));
+    }
+    // In the same transaction as the triggers: the full read this table needs
+    // is decided durably, so a kill before the sink commit cannot lose it.
+    if (NeedsResync(t.action)) {
+      Status s = MarkFullRead(db, t.name);
+      if (!s.ok()) return s.Wrap(fmt::format("mark table \"{}\" for a full read", t.name));
     }
     if (t.action != TablePlan::Action::kKeep) {
       spdlog::info("capture: table \"{}\": {}", t.name,

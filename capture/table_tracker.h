@@ -10,6 +10,7 @@
 
 #include "capture/sqlite_db.h"
 #include "capture/table_filter.h"
+#include "common/change.h"
 #include "common/status.h"
 #include "common/table_shape.h"
 
@@ -48,6 +49,15 @@ Result<std::string> ReadSourceId(SqliteDb& db);
 // kInvalidArgument when a table to track has a name the sink cannot hold.
 Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter);
 Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan);
+
+// Durable "read this table whole" marks (_sluice_full_reads): set in the same
+// SQLite transaction that starts or repairs tracking (and by `sluice resync`),
+// cleared only after the sink commit of a batch that read the table whole, and
+// only if no newer mark was set meanwhile (the token moved).
+Status EnsureFullReadsTable(SqliteDb& db);  // needs a write transaction
+Status MarkFullRead(SqliteDb& db, const std::string& table);
+Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db);
+Status ClearFullReads(SqliteDb& db, const std::vector<FullReadMark>& marks);
 
 // A random UUID v4 in canonical text form, from /dev/urandom.
 Result<std::string> NewUuid();

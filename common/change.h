@@ -13,16 +13,29 @@
 
 namespace sluice {
 
+// A durable "read this table whole" decision recorded in the source; the
+// token tells a mark from a newer one set for the same table.
+struct FullReadMark {
+  std::string table;
+  int64_t token = 0;
+  bool operator==(const FullReadMark& o) const { return table == o.table && token == o.token; }
+};
+
 struct Batch {
   std::string source_id;     // UUID of the SQLite file (from _sluice_meta)
   int64_t after_seq = 0;     // the sink must hold exactly this position to apply
   int64_t snapshot_seq = 0;  // the position once applied (journal max seq in the snapshot)
+  // Fingerprint of the journal row at snapshot_seq ("" if none): stored at the
+  // sink with the position, so that a restored file cannot pass for this one.
+  std::string snapshot_mark;
   // Shapes of every table the spool refers to; spool records index into this.
   std::vector<TableShape> tables;
   // Indices into `tables` read whole in this snapshot: at the sink, live rows
   // not among this batch's upserts for them become tombstones.
   std::vector<uint32_t> full_tables;
   ChangeSpool changes;
+  // Marks this batch's full reads cover: cleared in the source once it commits.
+  std::vector<FullReadMark> full_read_marks;
   int64_t journal_rows = 0;  // journal rows covered (before coalescing), for metrics
 };
 

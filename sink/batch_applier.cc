@@ -200,6 +200,12 @@ struct BatchApplier::Impl {
                   {options.deployment, batch->source_id, std::to_string(batch->after_seq),
                    std::to_string(batch->snapshot_seq),
                    std::to_string(static_cast<int64_t>(batch->changes.size()))}});
+    // With the position, the fingerprint of the source's journal row there: a
+    // restored file that reuses the seq has another row (capture/journal_reader.h).
+    qs.push_back(
+        {"UPDATE sync_metadata.source_position SET position_mark = $2 WHERE deployment "
+         "= $1",
+         {options.deployment, batch->snapshot_mark}});
     for (uint32_t f : batch->full_tables) {
       qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
     }

@@ -65,6 +65,16 @@ class LibpqSinkAdmin final : public SinkAdmin {
     return Status::Ok();
   }
 
+  Status Rebind(const std::string& source_id) override {
+    Result<PgResultPtr> r = Exec(
+        "INSERT INTO sync_metadata.source_position (deployment, source_id) "
+        "VALUES ($1, $2::uuid) ON CONFLICT (deployment) DO UPDATE "
+        "SET source_id = EXCLUDED.source_id, applied_seq = -1, updated_at = now()",
+        {options_.deployment, source_id});
+    if (!r.ok()) return r.status().Wrap("re-bind deployment " + options_.deployment);
+    return Status::Ok();
+  }
+
   Result<SinkPosition> ReadPosition() override {
     Result<PgResultPtr> r = Exec(
         "SELECT source_id::text, applied_seq, updated_at::text "

@@ -36,6 +36,10 @@ class SinkAdmin {
   // kConflict if the deployment already follows another source_id.
   virtual Status EnsurePosition(const std::string& source_id) = 0;
   virtual Result<SinkPosition> ReadPosition() = 0;
+  // Makes the deployment follow `source_id` from scratch (creating the row if
+  // missing): the position goes back to -1, so the next `sluice run` reads
+  // every table whole and tombstones what the file no longer holds.
+  virtual Status Rebind(const std::string& source_id) = 0;
   // Rows parked in conflict_log for this deployment.
   virtual Result<int64_t> CountParked() = 0;
 };

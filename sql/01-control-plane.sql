@@ -3,7 +3,7 @@
 -- covers), the applied-batch history, the conflict log and schema versions,
 -- plus sync_metadata.sluice_advance(). Plain psql script, re-runnable; run by
 -- an administrator (or by `sluice init`, which embeds this file).
--- version: 1
+-- version: 2
 BEGIN;
 
 SET LOCAL client_min_messages = warning;  -- no "already exists, skipping" noise
@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS sync_metadata.source_position (
   batches     bigint NOT NULL DEFAULT 0,
   updated_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- Fingerprint of the source's journal row at applied_seq (version 2): a
+-- restored SQLite file that reuses the seq has another row there.
+ALTER TABLE sync_metadata.source_position ADD COLUMN IF NOT EXISTS position_mark text;
 
 -- History of applied batches (pruned to about 7 days by sluice_advance).
 CREATE TABLE IF NOT EXISTS sync_metadata.applied_batches (
@@ -137,7 +141,7 @@ REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, 
   FROM PUBLIC;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('control-plane', 1, now())
+VALUES ('control-plane', 2, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

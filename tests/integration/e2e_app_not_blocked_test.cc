@@ -183,7 +183,8 @@ TEST_F(AppNotBlocked, NoBusyAndNoCheckpointByTheAgent) {
   // monitor keeps watching.
   bool caught_up = ExpectCaughtUp(config, agent);
   bool pruned = WaitUntil(
-      [&] { return app.ScalarInt("SELECT count(*) FROM _sluice_journal") == 0; }, seconds(30));
+      // The row at the position stays (the fingerprint a restored file cannot fake).
+      [&] { return app.ScalarInt("SELECT count(*) FROM _sluice_journal") <= 1; }, seconds(30));
   stop_monitor = true;
   monitor.join();
 

@@ -589,7 +589,9 @@ TEST_F(FailingCommands, WrongPasswordFailsQuicklyWithAClearMessage) {
   EXPECT_NE(status.exit_code, 0) << status.Describe();
   EXPECT_TRUE(ContainsNoCase(status.err, "authentication failed")) << status.Describe();
 
-  // `run` must not retry bad credentials forever.
+  // `run` must not retry bad credentials forever (on a file that a good init
+  // prepared: init now checks the sink before it changes the file).
+  ASSERT_EQ(Init(WriteConfig(db_path_, "", nullptr, "good.json")).exit_code, 0);
   AgentProcess* agent = StartAgent(config);
   std::optional<int> code = agent->WaitExit(seconds(10));
   EXPECT_TRUE(code.has_value()) << "sluice run kept running with a wrong password";
