@@ -12,31 +12,9 @@
 
 namespace sluice {
 
-const char* Replicator::StateName(State s) {
-  switch (s) {
-    case State::kStarting:
-      return "starting";
-    case State::kConnecting:
-      return "connecting";
-    case State::kLoadingPosition:
-      return "loading-position";
-    case State::kReading:
-      return "reading";
-    case State::kApplying:
-      return "applying";
-    case State::kIdle:
-      return "idle";
-    case State::kBackoff:
-      return "backoff";
-    case State::kStopping:
-      return "stopping";
-    case State::kStopped:
-      return "stopped";
-  }
-  return "?";
-}
-
-Replicator::Replicator(uv_loop_t* loop, Config config) : loop_(loop), config_(std::move(config)) {
+Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader)
+    : loop_(loop), config_(std::move(config)), open_reader_(std::move(open_reader)) {
+  if (!open_reader_) open_reader_ = &JournalReader::Open;
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
 }
@@ -44,6 +22,19 @@ Replicator::Replicator(uv_loop_t* loop, Config config) : loop_(loop), config_(st
 Replicator::~Replicator() = default;
 
 void Replicator::Transition(State next, std::string_view why) {
+  if (!TransitionAllowed(state_, next)) {
+    // A bug in the loop. Refuse the move, and stop: every completion checks
+    // stop_requested_, and the retry timer fires Shutdown if nothing is in flight.
+    spdlog::error("internal: impossible state move {} -> {} ({}); stopping", StateName(state_),
+                  StateName(next), why);
+    exit_code_ = 1;
+    stop_requested_ = true;
+    if (!handles_closing_) {
+      retry_ = &Replicator::Shutdown;
+      uv_timer_start(&retry_timer_, OnRetryTimer, 0, 0);
+    }
+    return;
+  }
   // Reading/applying/idle alternate once per batch: those moves go to debug so
   // that the info log has one line per real state change, not per batch.
   bool routine =
@@ -77,7 +68,7 @@ void Replicator::OpenReader() {
       std::make_shared<Result<std::unique_ptr<JournalReader>>>(Status::Internal("not run"));
   CaptureOptions opts = config_.source;
   RunOffLoop(
-      loop_, [result, opts] { *result = JournalReader::Open(opts); },
+      loop_, [result, opts, open = open_reader_] { *result = open(opts); },
       [this, result] {
         if (!result->ok()) {
           // A file being replaced may be missing for a moment: wait for it.
@@ -290,6 +281,8 @@ void Replicator::StartPrune() {
       },
       [this, to, st] {
         prune_in_flight_ = false;
+        // A fatal error (or a stop) while the prune ran: Shutdown waited for it.
+        if (state_ == State::kStopping) return Shutdown();
         if (st->ok()) {
           pruned_to_ = to;
         } else {

@@ -8,12 +8,14 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 
 #include "agent/config.h"
+#include "agent/lifecycle.h"
 #include "capture/journal_reader.h"
 #include "sink/batch_applier.h"
 #include "sink/pg_connection.h"
@@ -22,19 +24,13 @@ namespace sluice {
 
 class Replicator {
  public:
-  enum class State {
-    kStarting,         // opening the SQLite file (off loop)
-    kConnecting,       // connecting to PostgreSQL
-    kLoadingPosition,  // reading the applied position from the sink
-    kReading,          // reading one snapshot (off loop)
-    kApplying,         // applying one batch in one PostgreSQL transaction
-    kIdle,             // caught up; waiting for a wake-up
-    kBackoff,          // waiting before a retry
-    kStopping,         // closing handles
-    kStopped,
-  };
+  using State = AgentState;
 
-  Replicator(uv_loop_t* loop, Config config);
+  // Opens the source; JournalReader::Open unless a test supplies a fake.
+  using ReaderFactory =
+      std::function<Result<std::unique_ptr<JournalReader>>(const CaptureOptions&)>;
+
+  Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader = nullptr);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -44,9 +40,12 @@ class Replicator {
   void Stop(std::string_view why);
   // 0 after a requested stop, 1 after a fatal error.
   int exit_code() const { return exit_code_; }
-  static const char* StateName(State s);
+  static const char* StateName(State s) { return AgentStateName(s); }
+  State state() const { return state_; }
 
  private:
+  // The one place the state changes; a move the table (agent/lifecycle.h)
+  // does not allow is an internal error: logged, and the agent stops with exit 1.
   void Transition(State next, std::string_view why);
   void OpenReader();
   void WatchWal();
@@ -70,6 +69,7 @@ class Replicator {
 
   uv_loop_t* loop_;
   Config config_;
+  ReaderFactory open_reader_;
   State state_ = State::kStarting;
   int exit_code_ = 0;
   bool stop_requested_ = false;

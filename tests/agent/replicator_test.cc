@@ -1,0 +1,138 @@
+// Replicator (agent/replicator.h) in-process against the real test server with
+// a fake JournalReader, to drive the loop into states a real file reaches only
+// by chance: here a fatal apply error while a journal prune is still running
+// off the loop, which once left the agent alive and idle forever.
+#include "agent/replicator.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "sink/sink_admin.h"
+#include "tests/test_support.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kSourceId = "11111111-1111-4111-8111-111111111111";
+constexpr const char* kOtherSource = "22222222-2222-4222-8222-222222222222";
+
+// Every batch moves one seq; Prune takes `prune_ms`; ReadBatch labels the
+// batch with `batch_source` (another source than the sink's makes the apply
+// fail with SL003, a fatal error).
+class FakeReader final : public JournalReader {
+ public:
+  FakeReader(std::string batch_source, int prune_ms, std::atomic<int>* prunes)
+      : batch_source_(std::move(batch_source)), prune_ms_(prune_ms), prunes_(prunes) {}
+  const std::string& source_id() const override { return source_id_; }
+  std::vector<std::string> TrackedTables() const override { return {}; }
+  Status CheckFile() override { return Status::Ok(); }
+  void ExpectMark(int64_t, std::string) override {}
+  Result<bool> Changed() override { return true; }
+  Result<std::vector<std::string>> CheckSchema() override { return std::vector<std::string>{}; }
+  Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
+    out->source_id = batch_source_;
+    out->after_seq = after_seq;
+    out->snapshot_seq = after_seq + 1;
+    return Status::Ok();
+  }
+  void NoteCommitted(const std::vector<FullReadMark>&) override {}
+  Status Prune(int64_t) override {
+    prunes_->fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(prune_ms_));
+    return Status::Ok();
+  }
+  Result<JournalStats> Stats(int64_t) override { return JournalStats{}; }
+
+ private:
+  std::string source_id_ = kSourceId;
+  std::string batch_source_;
+  int prune_ms_;
+  std::atomic<int>* prunes_;
+};
+
+class ReplicatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::warn);
+    pg_ = testing::PgConninfoOrSkip();
+    if (pg_.empty()) return;
+    config_.deployment = testing::UniqueName("repl");
+    config_.node = "test";
+    config_.source.path = dir_.file("unused.db");
+    config_.sink.url = pg_;
+    config_.sink.schema = config_.deployment;
+    config_.sink.deployment = config_.deployment;
+    config_.agent.poll_interval_ms = 50;
+    config_.agent.retry_min_ms = 20;
+    config_.agent.retry_max_ms = 100;
+    Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config_.sink);
+    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    ASSERT_TRUE((*admin)->InstallControlPlane().ok());
+    ASSERT_TRUE((*admin)->EnsurePosition(kSourceId).ok());
+  }
+
+  // Runs the loop until the replicator stops; a loop still running after
+  // `limit` is a hang: reported, and the process ends (handles are still open).
+  void RunBounded(Replicator* r, std::chrono::seconds limit) {
+    uv_timer_t watchdog;
+    uv_timer_init(&loop_, &watchdog);
+    watchdog.data = r;
+    uv_timer_start(
+        &watchdog,
+        [](uv_timer_t* t) {
+          auto* rep = static_cast<Replicator*>(t->data);
+          std::fprintf(stderr, "FAIL: the agent is still running (state %s) after the limit\n",
+                       Replicator::StateName(rep->state()));
+          std::_Exit(1);
+        },
+        static_cast<uint64_t>(std::chrono::milliseconds(limit).count()), 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&watchdog));  // does not keep the loop alive
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_close(reinterpret_cast<uv_handle_t*>(&watchdog), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+
+  testing::TempDir dir_;
+  std::string pg_;
+  Config config_;
+  uv_loop_t loop_{};
+};
+
+TEST_F(ReplicatorTest, FatalErrorDuringAPruneExitsNonZero) {
+  if (pg_.empty()) return;
+  // The position must be past -1 so that a prune starts beside the first apply.
+  PGconn* c = PQconnectdb(pg_.c_str());
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  std::string sql =
+      "UPDATE sync_metadata.source_position SET applied_seq = 5 WHERE deployment = '" +
+      config_.deployment + "'";
+  PGresult* res = PQexec(c, sql.c_str());
+  EXPECT_EQ(PQresultStatus(res), PGRES_COMMAND_OK) << PQerrorMessage(c);
+  PQclear(res);
+  PQfinish(c);
+  std::atomic<int> prunes{0};
+  ASSERT_EQ(uv_loop_init(&loop_), 0);
+  {
+    Replicator r(&loop_, config_, [&prunes](const CaptureOptions&) {
+      return Result<std::unique_ptr<JournalReader>>(
+          std::unique_ptr<JournalReader>(new FakeReader(kOtherSource, 500, &prunes)));
+    });
+    r.Start();
+    RunBounded(&r, std::chrono::seconds(20));
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.state(), Replicator::State::kStopped);
+  }
+  EXPECT_GE(prunes.load(), 1) << "no prune ran beside the failing apply: the test proves nothing";
+  EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
+}
+
+}  // namespace
+}  // namespace sluice
