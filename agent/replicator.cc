@@ -30,7 +30,7 @@ void Replicator::Transition(State next, std::string_view why) {
     exit_code_ = 1;
     stop_requested_ = true;
     if (!handles_closing_) {
-      retry_ = &Replicator::Shutdown;
+      retry_ = nullptr;  // OnRetryTimer sees stop_requested_ and shuts down
       uv_timer_start(&retry_timer_, OnRetryTimer, 0, 0);
     }
     return;
@@ -73,6 +73,9 @@ void Replicator::OpenReader() {
         if (!result->ok()) {
           // A file being replaced may be missing for a moment: wait for it.
           if (result->status().code() == Status::Code::kBusy || reopening_) {
+            // Waiting for a replaced file to reappear: say so at warn on every try.
+            if (reopening_)
+              spdlog::warn("cannot reopen the source: {}", result->status().message());
             Backoff(result->status().message(), &Replicator::OpenReader);
           } else {
             Fatal(result->status());
