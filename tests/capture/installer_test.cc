@@ -235,6 +235,50 @@ TEST_F(InstallerTest, RootLeavesWalFilesToTheDatabaseOwner) {
   }
 }
 
+uid_t OwnerOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_uid;
+}
+
+TEST_F(InstallerTest, RootNeverChownsThroughASymlinkOrAHardLink) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)");
+  ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
+  std::string victim = dir_.file("victim"), linked = dir_.file("linked");
+  for (const std::string& v : {victim, linked}) {
+    testing::WriteFile(v, "someone else's file");
+    ASSERT_EQ(::chown(v.c_str(), 12345, 12345), 0);
+  }
+  std::filesystem::remove(path_ + "-wal");
+  std::filesystem::remove(path_ + "-shm");
+  ASSERT_EQ(::symlink(victim.c_str(), (path_ + "-wal").c_str()), 0);
+  ASSERT_EQ(::link(linked.c_str(), (path_ + "-shm").c_str()), 0);
+  Status s = FixWalOwnership(path_);
+  EXPECT_EQ(OwnerOf(victim), 12345u);
+  EXPECT_EQ(OwnerOf(linked), 12345u);
+  EXPECT_TRUE(s.ok()) << s.ToString();  // not ours to fix: left alone, with a warning
+
+  // A plain root-owned -wal is still given to the database's owner.
+  std::filesystem::remove(path_ + "-wal");
+  testing::WriteFile(path_ + "-wal", "");
+  ASSERT_TRUE(FixWalOwnership(path_).ok());
+  EXPECT_EQ(OwnerOf(path_ + "-wal"), 4242u);
+}
+
+TEST_F(InstallerTest, InitAsRootLeavesASymlinkedShmTargetAlone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)", /*wal=*/false);
+  ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
+  std::string victim = dir_.file("victim");
+  testing::WriteFile(victim, "someone else's file");
+  ASSERT_EQ(::chown(victim.c_str(), 12345, 12345), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (path_ + "-shm").c_str()), 0);
+  Result<InstallReport> r = InstallCapture(OptionsFor(path_));  // SQLite refuses the symlink
+  EXPECT_EQ(OwnerOf(victim), 12345u) << (r.ok() ? "init succeeded" : r.status().ToString());
+  EXPECT_EQ(testing::ReadFile(victim), "someone else's file");
+}
+
 TEST_F(InstallerTest, SluiceConnectionsNeverAutoCheckpoint) {
   MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)");
   Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(path_, 1000);
