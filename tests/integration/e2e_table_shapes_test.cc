@@ -1,6 +1,7 @@
 // Tables at the edges of what sluice mirrors, through the real binary: a
-// 300-column table arrives whole (its scan once failed with "too many columns
-// in result set"); a 1,700-column table, more than PostgreSQL holds, fails
+// 300-column table (at init) and a 400-column one (created while the agent
+// runs) arrive whole (their scan once failed with "too many columns in
+// result set"); a 1,700-column table, more than PostgreSQL holds, fails
 // `init` by name and leaves the file untouched; generated columns (VIRTUAL and
 // STORED, one of them the identity) arrive and follow their base column.
 #include <string>
@@ -87,6 +88,15 @@ TEST_F(TableShapes, WideTableArrivesInFull) {
   ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(60)));
   EXPECT_EQ(pg_->Scalar("SELECT c298 FROM " + PgTable(deployment_, "w300") + " WHERE id = 7"),
             std::optional<std::string>("changed"));
+
+  // Created while the agent runs, rows written before its triggers exist:
+  // read whole by the agent's own scan of the new table.
+  app.Exec("BEGIN; " + WideTableSql("w400", 400) + "; COMMIT;");
+  InsertWideRows(app, "w400", 400, 5);
+  ASSERT_TRUE(WaitUntil([&] { return pg_->TableExists(deployment_, "w400"); }, seconds(30)))
+      << AgentLogs();
+  ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(60)));
+  EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM " + PgTable(deployment_, "w400")), 5);
   ExpectMirrorEqual(app);
 }
 
