@@ -177,6 +177,12 @@ Status CheckLimits(const std::vector<TableShape>& tables, int sqlite_column_limi
           fmt::format("table \"{}\" has {} columns{}; this SQLite returns at most {} columns a row",
                       t.name, n, rowid, select_limit));
     }
+    const size_t keys = t.KeyColumns().size();
+    if (keys > kSinkMaxKeyColumns) {
+      problems.push_back(
+          fmt::format("table \"{}\" is keyed by {} columns; a PostgreSQL index holds at most {}",
+                      t.name, keys, kSinkMaxKeyColumns));
+    }
   }
   if (problems.empty()) return Status::Ok();
   std::string m = "cannot mirror these tables: ";

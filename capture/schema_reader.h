@@ -57,10 +57,14 @@ Status CheckNames(const std::vector<TableShape>& tables);
 // TableShape column already and counts as one of the table's).
 inline constexpr size_t kSinkMaxColumns = 1600;
 inline constexpr size_t kSinkReservedColumns = 4;
+// PostgreSQL's INDEX_MAX_KEYS: the mirror's key is an index at the sink (and
+// the trigger's key expression stays well within SQLite's expression depth).
+inline constexpr size_t kSinkMaxKeyColumns = 32;
 
 // Refuses tables the engines cannot hold or read whole: more columns than
-// kSinkMaxColumns - kSinkReservedColumns, or a select list (rowid included)
-// wider than SQLite's result-column limit `sqlite_column_limit`. The message
+// kSinkMaxColumns - kSinkReservedColumns, a select list (rowid included)
+// wider than SQLite's result-column limit `sqlite_column_limit`, or a row
+// identity of more than kSinkMaxKeyColumns columns. The message
 // names every offender and suggests source.exclude (kInvalidArgument).
 Status CheckLimits(const std::vector<TableShape>& tables, int sqlite_column_limit);
 

@@ -262,15 +262,15 @@ namespace {
 
 // Gives `side` to uid/gid if it is a regular file with one link; a symlink,
 // a hard link or anything else is not the app's -wal/-shm and is left alone.
+// O_PATH | O_NOFOLLOW pins the inode without following a final symlink, so
+// the check and the chown see the same file; and closing an O_PATH
+// descriptor, unlike any other, leaves this process's POSIX locks on the file
+// alone (closing a plain descriptor would drop the locks SQLite holds on the
+// -shm, and another connection would then reset the shared memory under it).
 Status FixOwner(const std::string& side, uid_t uid, gid_t gid) {
-  int fd = ::open(side.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  int fd = ::open(side.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::Ok();  // not there (yet): nothing to fix
-    if (errno == ELOOP) {
-      spdlog::warn("capture: {} is a symlink, not SQLite's own file: its owner is left alone",
-                   side);
-      return Status::Ok();
-    }
     return Status::Internal(fmt::format("open {}: {}", side, std::strerror(errno)));
   }
   struct stat st;
@@ -278,8 +278,12 @@ Status FixOwner(const std::string& side, uid_t uid, gid_t gid) {
   if (::fstat(fd, &st) != 0) {
     result = Status::Internal(fmt::format("stat {}: {}", side, std::strerror(errno)));
   } else if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
-    spdlog::warn("capture: {} is not a regular file with one link: its owner is left alone", side);
-  } else if ((st.st_uid != uid || st.st_gid != gid) && ::fchown(fd, uid, gid) != 0) {
+    spdlog::warn(
+        "capture: {} is not a regular file with one link (a symlink?): its owner is left "
+        "alone",
+        side);
+  } else if ((st.st_uid != uid || st.st_gid != gid) &&
+             ::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) {
     result = Status::Internal(fmt::format("chown {}: {}", side, std::strerror(errno)));
   }
   ::close(fd);

@@ -127,9 +127,10 @@ class Transaction {
 
 // If this process runs as root, gives `path`-wal and `path`-shm to the owner
 // of `path`, so the app can still open them. No-op otherwise. Only a regular
-// file with one link is changed, opened without following a symlink
-// (O_NOFOLLOW + fchown): anything else at those names is left alone with a
-// warning, so a planted link cannot make root chown another file.
+// file with one link is changed, through an O_PATH | O_NOFOLLOW descriptor
+// (fstat + fchownat on it): anything else at those names is left alone with
+// a warning, so a planted link cannot make root chown another file. Safe
+// while this process has SQLite connections on the file (its locks stay).
 Status FixWalOwnership(const std::string& path);
 
 }  // namespace sluice

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <sstream>
 
 #include "capture/journal_reader.h"
 #include "capture/sqlite_db.h"
@@ -277,6 +278,38 @@ TEST_F(InstallerTest, InitAsRootLeavesASymlinkedShmTargetAlone) {
   Result<InstallReport> r = InstallCapture(OptionsFor(path_));  // SQLite refuses the symlink
   EXPECT_EQ(OwnerOf(victim), 12345u) << (r.ok() ? "init succeeded" : r.status().ToString());
   EXPECT_EQ(testing::ReadFile(victim), "someone else's file");
+}
+
+// POSIX locks this process holds on `path` (from /proc/locks).
+int LocksHeldOn(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  std::string inode = ":" + std::to_string(st.st_ino) + " ";
+  std::string pid = " " + std::to_string(::getpid()) + " ";
+  std::istringstream locks(testing::ReadFile("/proc/locks"));
+  int n = 0;
+  for (std::string line; std::getline(locks, line);) {
+    if (line.find("POSIX") != std::string::npos && line.find(pid) != std::string::npos &&
+        line.find(inode) != std::string::npos)
+      ++n;
+  }
+  return n;
+}
+
+TEST_F(InstallerTest, FixingWalOwnershipKeepsTheLocksSqliteHolds) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)");
+  ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(path_, 1000);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->QueryInt64("SELECT count(*) FROM t").ok());  // maps the -shm, locks it
+  int held = LocksHeldOn(path_ + "-shm");
+  ASSERT_GT(held, 0);
+  ASSERT_EQ(::chown((path_ + "-shm").c_str(), 0, 0), 0);
+  ASSERT_TRUE(FixWalOwnership(path_).ok());
+  EXPECT_EQ(OwnerOf(path_ + "-shm"), 4242u);
+  // Closing a plain descriptor on the -shm would have dropped them all.
+  EXPECT_EQ(LocksHeldOn(path_ + "-shm"), held);
 }
 
 TEST_F(InstallerTest, SluiceConnectionsNeverAutoCheckpoint) {

@@ -140,6 +140,17 @@ TEST(CheckLimits, PostgresColumnLimitLessSluiceColumns) {
   EXPECT_NE(s.message().find("\"r\""), std::string::npos) << s.message();
 }
 
+TEST(CheckLimits, KeyOfAtMost32Columns) {
+  TableShape t = ShapeWithColumns("k", 40, false);
+  for (int i = 0; i < 32; ++i) t.columns[static_cast<size_t>(i)].key_position = i + 1;
+  EXPECT_TRUE(CheckLimits({t}, 2000).ok());
+  t.columns[32].key_position = 33;
+  Status s = CheckLimits({t}, 2000);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("table \"k\" is keyed by 33 columns"), std::string::npos)
+      << s.message();
+}
+
 TEST(ValueStatsSql, SplitIntoGroupsWithinTheColumnLimit) {
   TableShape t = ShapeWithColumns("t", 1500, true);
   std::vector<std::pair<size_t, size_t>> groups = ValueStatsGroups(t, 2000);

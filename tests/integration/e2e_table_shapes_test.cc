@@ -1,9 +1,11 @@
 // Tables at the edges of what sluice mirrors, through the real binary: a
 // 300-column table (at init) and a 400-column one (created while the agent
 // runs) arrive whole (their scan once failed with "too many columns in
-// result set"); a 1,700-column table, more than PostgreSQL holds, fails
-// `init` by name and leaves the file untouched; generated columns (VIRTUAL and
+// result set"); a 1,700-column table (PostgreSQL holds 1,600) or a 33-column
+// key (a PostgreSQL index holds 32) fails `init` by name and leaves the file
+// untouched; generated columns (VIRTUAL and
 // STORED, one of them the identity) arrive and follow their base column.
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -100,34 +102,63 @@ TEST_F(TableShapes, WideTableArrivesInFull) {
   ExpectMirrorEqual(app);
 }
 
-TEST_F(TableShapes, TableTooWideForPostgresFailsInitByName) {
+struct Refusal {
+  std::string name;      // test name suffix
+  std::string bad_sql;   // CREATE TABLE bad(...)
+  std::string expected;  // in init's message
+};
+void PrintTo(const Refusal& r, std::ostream* os) { *os << r.name; }
+
+class TableShapesRefused : public E2eTest, public ::testing::WithParamInterface<Refusal> {};
+
+// A file with table `ok` and the refused table "bad": `init` fails by name
+// (exit 2) before writing anything; with "bad" excluded, `ok` is mirrored.
+TEST_P(TableShapesRefused, InitFailsByNameAndLeavesTheFileUntouched) {
   if (skipped_) return;
-  std::string db_path = dir_->file("too_wide.db");
+  const Refusal& refusal = GetParam();
+  std::string db_path = dir_->file("refused.db");
   std::string before;
   {
     Sqlite app(db_path);
     app.Exec("CREATE TABLE ok(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO ok VALUES (1, 'a');");
-    app.Exec(WideTableSql("w1700", 1700));
+    app.Exec(refusal.bad_sql);
     before = SchemaDump(app);
   }
   std::string config = WriteConfig(db_path);
   CommandResult r = RunSluice({"init", "--config", config}, seconds(60));
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.exit_code, 2) << "a table to leave out with source.exclude is a config matter";
-  EXPECT_NE(r.err.find("\"w1700\" has 1701 columns"), std::string::npos) << r.Describe();
+  EXPECT_NE(r.err.find(refusal.expected), std::string::npos) << r.Describe();
   EXPECT_NE(r.err.find("source.exclude"), std::string::npos) << r.Describe();
   Sqlite app(db_path);
   EXPECT_TRUE(SchemaDump(app) == before) << "init changed sqlite_master";
   EXPECT_EQ(app.ScalarInt("SELECT count(*) FROM sqlite_master WHERE name LIKE '%sluice%'"), 0);
   EXPECT_FALSE(pg_->TableExists(deployment_, "ok")) << "init went on to the sink";
 
-  // Excluded, the rest is mirrored.
-  config = WriteConfig(db_path, "", [](AgentConfig& c) { c.exclude = {"w1700"}; });
+  config = WriteConfig(db_path, "", [](AgentConfig& c) { c.exclude = {"bad"}; });
   ASSERT_EQ(Init(config).exit_code, 0);
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(60)));
   ExpectMirrorEqual(app, {.tables = {"ok"}, .is_parked = nullptr});
 }
+
+std::string KeyOf33Columns() {
+  std::string cols, key;
+  for (int i = 0; i < 33; ++i) {
+    cols += "k" + std::to_string(i) + " INTEGER, ";
+    key += (i ? ", k" : "k") + std::to_string(i);
+  }
+  return "CREATE TABLE bad(" + cols + "PRIMARY KEY (" + key + "))";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Limits, TableShapesRefused,
+    ::testing::Values(
+        // PostgreSQL holds 1,600 columns a table, sluice keeps 4 of them.
+        Refusal{"TooManyColumns", WideTableSql("bad", 1700), "table \"bad\" has 1701 columns"},
+        // A PostgreSQL index holds 32 columns.
+        Refusal{"KeyTooWide", KeyOf33Columns(), "table \"bad\" is keyed by 33 columns"}),
+    [](const ::testing::TestParamInfo<Refusal>& p) { return p.param.name; });
 
 TEST_F(TableShapes, GeneratedColumnsArriveAndFollowTheirBase) {
   if (skipped_) return;
