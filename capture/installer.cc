@@ -1,11 +1,14 @@
 // InstallCapture / UninstallCapture: the `sluice init` and `sluice uninstall`
-// work. The only write transaction is short: DDL and a handful of rows; the
-// value-stats scan runs afterwards in a read transaction.
+// work. Everything that can refuse a table (names, limits, the value-stats
+// scan) runs first, in one read transaction; the only write transaction is
+// short: DDL and a handful of rows. A failed init leaves the file as it was.
 #include "capture/installer.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <thread>
 
@@ -55,6 +58,92 @@ Status CheckEncoding(SqliteDb& db) {
   return Status::Ok();
 }
 
+// Best effort: the mode the file had before EnsureWal switched it.
+void RestoreJournalMode(SqliteDb& db, const std::string& mode) {
+  bool word = !mode.empty() && std::all_of(mode.begin(), mode.end(), [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) != 0;
+  });
+  Result<std::string> now =
+      word ? db.QueryText("PRAGMA main.journal_mode=" + mode) : Result<std::string>(mode);
+  if (!word || !now.ok() || Lower(*now) != Lower(mode)) {
+    spdlog::warn("capture: {} stays in WAL journal mode (was {})", db.path(), mode);
+  }
+}
+
+// Copies the value stats of `scanned` into the plan's shapes. False if a
+// table to track is missing there or has another structure: the schema moved
+// between the scan and the write lock.
+bool TakeStats(const std::vector<TableShape>& scanned, TrackingPlan* plan) {
+  for (TablePlan& t : plan->tables) {
+    if (t.action == TablePlan::Action::kUntrack) continue;
+    auto it = std::find_if(scanned.begin(), scanned.end(),
+                           [&](const TableShape& s) { return s.name == t.name; });
+    if (it == scanned.end() || !it->SameStructure(t.shape)) return false;
+    for (size_t i = 0; i < t.shape.columns.size(); ++i) {
+      ColumnShape& c = t.shape.columns[i];
+      c.seen_kinds = it->columns[i].seen_kinds;
+      c.text_all_json = it->columns[i].text_all_json;
+      c.integers_all_bool = it->columns[i].integers_all_bool;
+    }
+  }
+  return true;
+}
+
+// Describes, checks and scans every table to track in one read transaction
+// (one snapshot): whatever can refuse a table does so before anything is
+// written, and the scan holds no write lock.
+Result<std::vector<TableShape>> DescribeAndScan(SqliteDb& db, const TableFilter& filter) {
+  Transaction txn(&db);
+  SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
+  Result<std::vector<TableShape>> shapes = DescribeTables(db, filter);
+  if (!shapes.ok()) return shapes.status();
+  for (TableShape& shape : *shapes) {
+    Status s = FillValueStats(db, &shape);
+    if (!s.ok()) return s.Wrap(fmt::format("scan table \"{}\"", shape.name));
+  }
+  SLUICE_RETURN_IF_ERROR(txn.Commit());
+  return shapes;
+}
+
+// The install proper, once the file is in WAL mode. *committed tells the
+// caller whether the file was changed.
+Result<InstallReport> Install(SqliteDb& db, const CaptureOptions& options, bool* committed) {
+  TableFilter filter(options.include, options.exclude);
+  InstallReport report;
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    Result<std::vector<TableShape>> scanned = DescribeAndScan(db, filter);
+    if (!scanned.ok()) return scanned.status();
+
+    Transaction txn(&db);
+    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
+    SLUICE_RETURN_IF_ERROR(EnsureCaptureTables(db));
+    Result<TrackingPlan> plan = PlanTracking(db, filter);
+    if (!plan.ok()) return plan.status();
+    if (!TakeStats(*scanned, &*plan)) {
+      if (attempt == kAttempts) {
+        return Status::Busy(
+            "the file's schema kept changing while `sluice init` read it: run it again");
+      }
+      continue;  // rolls back: describe and scan again
+    }
+    SLUICE_RETURN_IF_ERROR(ApplyTracking(db, *plan));
+    Result<std::string> id = ReadSourceId(db);
+    if (!id.ok()) return id.status();
+    report.source_id = *id;
+    SLUICE_RETURN_IF_ERROR(txn.Commit());
+    *committed = true;
+    for (TablePlan& t : plan->tables) {
+      if (t.action == TablePlan::Action::kUntrack) continue;
+      if (t.action == TablePlan::Action::kTrack || t.action == TablePlan::Action::kRepair) {
+        report.newly_tracked.push_back(t.name);
+      }
+      report.tables.push_back(std::move(t.shape));
+    }
+    return report;
+  }
+}
+
 }  // namespace
 
 Result<InstallReport> InstallCapture(const CaptureOptions& options) {
@@ -63,47 +152,24 @@ Result<InstallReport> InstallCapture(const CaptureOptions& options) {
   SqliteDb& db = **opened;
   SLUICE_RETURN_IF_ERROR(CheckEncoding(db));
 
-  InstallReport report;
+  Result<std::string> old_mode = db.QueryText("PRAGMA main.journal_mode");
+  if (!old_mode.ok()) return old_mode.status();
   Result<bool> switched = EnsureWal(db);
   if (!switched.ok()) return switched.status();
-  report.switched_to_wal = *switched;
   SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
 
-  TableFilter filter(options.include, options.exclude);
-  std::vector<TableShape> shapes;
-  {
-    Transaction txn(&db);
-    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
-    SLUICE_RETURN_IF_ERROR(EnsureCaptureTables(db));
-    Result<TrackingPlan> plan = PlanTracking(db, filter);
-    if (!plan.ok()) return plan.status();
-    SLUICE_RETURN_IF_ERROR(ApplyTracking(db, *plan));
-    Result<std::string> id = ReadSourceId(db);
-    if (!id.ok()) return id.status();
-    report.source_id = *id;
-    SLUICE_RETURN_IF_ERROR(txn.Commit());
-    for (TablePlan& t : plan->tables) {
-      if (t.action == TablePlan::Action::kUntrack) continue;
-      if (t.action == TablePlan::Action::kTrack || t.action == TablePlan::Action::kRepair) {
-        report.newly_tracked.push_back(t.name);
-      }
-      shapes.push_back(std::move(t.shape));
-    }
+  bool committed = false;
+  Result<InstallReport> report = Install(db, options, &committed);
+  if (!report.ok()) {
+    // A refused init leaves the file as it found it, journal mode included.
+    if (*switched && !committed) RestoreJournalMode(db, *old_mode);
+    return report.status();
   }
+  report->switched_to_wal = *switched;
   SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
-
-  {
-    Transaction txn(&db);
-    SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
-    for (TableShape& shape : shapes) {
-      Status s = FillValueStats(db, &shape);
-      if (!s.ok()) return s.Wrap(fmt::format("scan table \"{}\"", shape.name));
-    }
-    SLUICE_RETURN_IF_ERROR(txn.Commit());
-  }
-  report.tables = std::move(shapes);
   spdlog::info("capture: installed on {} (source {}): {} tables tracked, {} (re)installed",
-               options.path, report.source_id, report.tables.size(), report.newly_tracked.size());
+               options.path, report->source_id, report->tables.size(),
+               report->newly_tracked.size());
   return report;
 }
 

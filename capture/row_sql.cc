@@ -1,6 +1,8 @@
 // Row-reading SQL generation.
 #include "capture/row_sql.h"
 
+#include <algorithm>
+
 #include "capture/trigger_sql.h"
 
 namespace sluice {
@@ -47,11 +49,11 @@ std::string LookupByEncodedKeySql(const TableShape& shape) {
   return FullScanSql(shape) + " WHERE " + KeyExpr(shape, "") + " = ?1 LIMIT 1";
 }
 
-std::string ValueStatsSql(const TableShape& shape) {
+std::string ValueStatsSql(const TableShape& shape, size_t first, size_t count) {
   std::string out = "SELECT ";
-  for (size_t i = 0; i < shape.columns.size(); ++i) {
+  for (size_t i = first; i < first + count && i < shape.columns.size(); ++i) {
     const std::string c = ColumnRef(shape, i);
-    if (i > 0) out += ", ";
+    if (i > first) out += ", ";
     out += "max(typeof(" + c + ")='null'), max(typeof(" + c + ")='integer'), max(typeof(" + c +
            ")='real'), max(typeof(" + c + ")='text'), max(typeof(" + c + ")='blob'), min(typeof(" +
            c + ")<>'text' OR json_valid(" + c + ")), min(typeof(" + c + ")<>'integer' OR " + c +
@@ -59,6 +61,16 @@ std::string ValueStatsSql(const TableShape& shape) {
   }
   out += " FROM main." + QuoteIdent(shape.name);
   return out;
+}
+
+std::vector<std::pair<size_t, size_t>> ValueStatsGroups(const TableShape& shape, int column_limit) {
+  size_t per_query = std::max<size_t>(
+      1, static_cast<size_t>(std::max(column_limit, 0)) / static_cast<size_t>(kStatsPerColumn));
+  std::vector<std::pair<size_t, size_t>> groups;
+  for (size_t first = 0; first < shape.columns.size(); first += per_query) {
+    groups.emplace_back(first, std::min(per_query, shape.columns.size() - first));
+  }
+  return groups;
 }
 
 }  // namespace sluice

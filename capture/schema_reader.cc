@@ -159,12 +159,52 @@ Status CheckNames(const std::vector<TableShape>& tables) {
   return Status::InvalidArgument(std::move(m));
 }
 
+Status CheckLimits(const std::vector<TableShape>& tables, int sqlite_column_limit) {
+  constexpr size_t kMaxTableColumns = kSinkMaxColumns - kSinkReservedColumns;
+  const size_t select_limit = static_cast<size_t>(std::max(sqlite_column_limit, 0));
+  std::vector<std::string> problems;
+  for (const TableShape& t : tables) {
+    const size_t n = t.columns.size();
+    const char* rowid =
+        t.identity == TableShape::Identity::kRowid ? " (with the rowid as _sluice_rowid)" : "";
+    if (n > kMaxTableColumns) {
+      problems.push_back(fmt::format(
+          "table \"{}\" has {} columns{}; a PostgreSQL table holds at most {} and the mirror "
+          "keeps {} of them for sluice's own columns, so at most {}",
+          t.name, n, rowid, kSinkMaxColumns, kSinkReservedColumns, kMaxTableColumns));
+    } else if (n > select_limit) {
+      problems.push_back(
+          fmt::format("table \"{}\" has {} columns{}; this SQLite returns at most {} columns a row",
+                      t.name, n, rowid, select_limit));
+    }
+    const size_t keys = t.KeyColumns().size();
+    if (keys > kSinkMaxKeyColumns) {
+      problems.push_back(
+          fmt::format("table \"{}\" is keyed by {} columns; a PostgreSQL index holds at most {}",
+                      t.name, keys, kSinkMaxKeyColumns));
+    }
+  }
+  if (problems.empty()) return Status::Ok();
+  std::string m = "cannot mirror these tables: ";
+  for (size_t i = 0; i < problems.size(); ++i) {
+    if (i > 0) m += "; ";
+    m += problems[i];
+  }
+  m += ". Leave them out with source.exclude, or split them in the app";
+  return Status::InvalidArgument(std::move(m));
+}
+
 Result<RawTable> ReadRawTable(SqliteDb& db, const std::string& name) {
   RawTable raw;
   raw.name = name;
   {
     Result<Statement> s = db.Prepare(
-        "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, 'main') ORDER BY cid");
+        // table_xinfo, not table_info: the latter hides generated columns
+        // (hidden 2 = VIRTUAL, 3 = STORED) and numbers the others without
+        // them, out of step with pragma_index_info's column numbers.
+        // hidden 1 (a virtual table's hidden column) is not a table column.
+        "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?1, 'main') "
+        "WHERE hidden <> 1 ORDER BY cid");
     if (!s.ok()) return s.status();
     ScopedReset reset(&*s);
     SLUICE_RETURN_IF_ERROR(s->BindText(1, name));
@@ -235,27 +275,44 @@ Result<TableShape> DescribeTable(SqliteDb& db, const std::string& name) {
 }
 
 Status FillValueStats(SqliteDb& db, TableShape* shape) {
-  Result<Statement> s = db.Prepare(ValueStatsSql(*shape));
-  if (!s.ok()) return s.status();
-  ScopedReset reset(&*s);
-  Result<bool> row = s->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::Internal("value stats query returned no row");
   static constexpr Value::Kind kKinds[] = {Value::Kind::kNull, Value::Kind::kInteger,
                                            Value::Kind::kReal, Value::Kind::kText,
                                            Value::Kind::kBlob};
-  for (size_t i = 0; i < shape->columns.size(); ++i) {
-    ColumnShape& c = shape->columns[i];
-    int base = static_cast<int>(i) * kStatsPerColumn;
-    c.seen_kinds = 0;
-    for (int k = 0; k < 5; ++k) {
-      if (s->ColumnInt64(base + k) != 0) c.seen_kinds |= Value::Bit(kKinds[k]);
+  for (const auto& [first, count] : ValueStatsGroups(*shape, db.column_limit())) {
+    Result<Statement> s = db.Prepare(ValueStatsSql(*shape, first, count));
+    if (!s.ok()) return s.status();
+    ScopedReset reset(&*s);
+    Result<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::Internal("value stats query returned no row");
+    for (size_t i = 0; i < count; ++i) {
+      ColumnShape& c = shape->columns[first + i];
+      int base = static_cast<int>(i) * kStatsPerColumn;
+      c.seen_kinds = 0;
+      for (int k = 0; k < 5; ++k) {
+        if (s->ColumnInt64(base + k) != 0) c.seen_kinds |= Value::Bit(kKinds[k]);
+      }
+      // min(...) is NULL on an empty table: vacuously true.
+      c.text_all_json = s->ColumnIsNull(base + 5) || s->ColumnInt64(base + 5) != 0;
+      c.integers_all_bool = s->ColumnIsNull(base + 6) || s->ColumnInt64(base + 6) != 0;
     }
-    // min(...) is NULL on an empty table: vacuously true.
-    c.text_all_json = s->ColumnIsNull(base + 5) || s->ColumnInt64(base + 5) != 0;
-    c.integers_all_bool = s->ColumnIsNull(base + 6) || s->ColumnInt64(base + 6) != 0;
   }
   return Status::Ok();
+}
+
+Result<std::vector<TableShape>> DescribeTables(SqliteDb& db, const TableFilter& filter) {
+  Result<std::vector<std::string>> names = ListUserTables(db);
+  if (!names.ok()) return names.status();
+  std::vector<TableShape> shapes;
+  for (const std::string& name : *names) {
+    if (!filter.Matches(name)) continue;
+    Result<TableShape> shape = DescribeTable(db, name);
+    if (!shape.ok()) return shape.status();
+    shapes.push_back(std::move(*shape));
+  }
+  SLUICE_RETURN_IF_ERROR(CheckNames(shapes));
+  SLUICE_RETURN_IF_ERROR(CheckLimits(shapes, db.column_limit()));
+  return shapes;
 }
 
 Result<std::vector<std::string>> ListUserTables(SqliteDb& db) {

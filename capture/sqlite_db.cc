@@ -1,7 +1,9 @@
 // SqliteDb, Statement and Transaction: RAII over the SQLite C API.
 #include "capture/sqlite_db.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -256,6 +258,40 @@ void Transaction::Rollback() {
 
 // ---- ownership ----
 
+namespace {
+
+// Gives `side` to uid/gid if it is a regular file with one link; a symlink,
+// a hard link or anything else is not the app's -wal/-shm and is left alone.
+// O_PATH | O_NOFOLLOW pins the inode without following a final symlink, so
+// the check and the chown see the same file; and closing an O_PATH
+// descriptor, unlike any other, leaves this process's POSIX locks on the file
+// alone (closing a plain descriptor would drop the locks SQLite holds on the
+// -shm, and another connection would then reset the shared memory under it).
+Status FixOwner(const std::string& side, uid_t uid, gid_t gid) {
+  int fd = ::open(side.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::Ok();  // not there (yet): nothing to fix
+    return Status::Internal(fmt::format("open {}: {}", side, std::strerror(errno)));
+  }
+  struct stat st;
+  Status result = Status::Ok();
+  if (::fstat(fd, &st) != 0) {
+    result = Status::Internal(fmt::format("stat {}: {}", side, std::strerror(errno)));
+  } else if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    spdlog::warn(
+        "capture: {} is not a regular file with one link (a symlink?): its owner is left "
+        "alone",
+        side);
+  } else if ((st.st_uid != uid || st.st_gid != gid) &&
+             ::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) {
+    result = Status::Internal(fmt::format("chown {}: {}", side, std::strerror(errno)));
+  }
+  ::close(fd);
+  return result;
+}
+
+}  // namespace
+
 Status FixWalOwnership(const std::string& path) {
   if (::geteuid() != 0) return Status::Ok();
   struct stat st;
@@ -263,13 +299,7 @@ Status FixWalOwnership(const std::string& path) {
     return Status::Internal(fmt::format("stat {}: {}", path, std::strerror(errno)));
   }
   for (const char* suffix : {"-wal", "-shm"}) {
-    std::string side = path + suffix;
-    struct stat sst;
-    if (::stat(side.c_str(), &sst) != 0) continue;  // not there (yet): nothing to fix
-    if (sst.st_uid == st.st_uid && sst.st_gid == st.st_gid) continue;
-    if (::chown(side.c_str(), st.st_uid, st.st_gid) != 0) {
-      return Status::Internal(fmt::format("chown {}: {}", side, std::strerror(errno)));
-    }
+    SLUICE_RETURN_IF_ERROR(FixOwner(path + suffix, st.st_uid, st.st_gid));
   }
   return Status::Ok();
 }

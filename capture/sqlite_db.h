@@ -85,6 +85,8 @@ class SqliteDb {
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
   int busy_timeout_ms() const { return busy_timeout_ms_; }
+  // SQLITE_LIMIT_COLUMN of this connection: the widest result row (2,000 by default).
+  int column_limit() const { return sqlite3_limit(db_, SQLITE_LIMIT_COLUMN, -1); }
 
   // Runs one or more statements without results.
   Status Exec(std::string_view sql);
@@ -124,7 +126,11 @@ class Transaction {
 };
 
 // If this process runs as root, gives `path`-wal and `path`-shm to the owner
-// of `path`, so the app can still open them. No-op otherwise.
+// of `path`, so the app can still open them. No-op otherwise. Only a regular
+// file with one link is changed, through an O_PATH | O_NOFOLLOW descriptor
+// (fstat + fchownat on it): anything else at those names is left alone with
+// a warning, so a planted link cannot make root chown another file. Safe
+// while this process has SQLite connections on the file (its locks stay).
 Status FixWalOwnership(const std::string& path);
 
 }  // namespace sluice

@@ -195,17 +195,10 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
   if (!tracked.ok()) return tracked.status();
   Result<std::vector<ExistingTrigger>> triggers = ReadSluiceTriggers(db);
   if (!triggers.ok()) return triggers.status();
-  Result<std::vector<std::string>> names = ListUserTables(db);
-  if (!names.ok()) return names.status();
-
-  std::vector<TableShape> shapes;
-  for (const std::string& name : *names) {
-    if (!filter.Matches(name)) continue;
-    Result<TableShape> shape = DescribeTable(db, name);
-    if (!shape.ok()) return shape.status();
-    shapes.push_back(std::move(*shape));
-  }
-  SLUICE_RETURN_IF_ERROR(CheckNames(shapes));
+  // Refuses names and widths the sink cannot hold (CheckNames, CheckLimits).
+  Result<std::vector<TableShape>> described = DescribeTables(db, filter);
+  if (!described.ok()) return described.status();
+  std::vector<TableShape> shapes = std::move(*described);
 
   TrackingPlan plan;
   std::set<std::string> handled;  // folded table names whose triggers were examined

@@ -142,6 +142,12 @@ inline std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+inline void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  EXPECT_TRUE(out.good()) << "cannot write " << path;
+}
+
 // The Open WebUI schema fixture's text (SLUICE_SCHEMA_FIXTURE).
 inline std::string OpenWebuiSchema() {
   const char* p = std::getenv("SLUICE_SCHEMA_FIXTURE");

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <sstream>
 
 #include "capture/journal_reader.h"
 #include "capture/sqlite_db.h"
@@ -233,6 +234,82 @@ TEST_F(InstallerTest, RootLeavesWalFilesToTheDatabaseOwner) {
     EXPECT_EQ(st.st_uid, 4321u) << suffix;
     EXPECT_EQ(st.st_gid, 4321u) << suffix;
   }
+}
+
+uid_t OwnerOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_uid;
+}
+
+TEST_F(InstallerTest, RootNeverChownsThroughASymlinkOrAHardLink) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)");
+  ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
+  std::string victim = dir_.file("victim"), linked = dir_.file("linked");
+  for (const std::string& v : {victim, linked}) {
+    testing::WriteFile(v, "someone else's file");
+    ASSERT_EQ(::chown(v.c_str(), 12345, 12345), 0);
+  }
+  std::filesystem::remove(path_ + "-wal");
+  std::filesystem::remove(path_ + "-shm");
+  ASSERT_EQ(::symlink(victim.c_str(), (path_ + "-wal").c_str()), 0);
+  ASSERT_EQ(::link(linked.c_str(), (path_ + "-shm").c_str()), 0);
+  Status s = FixWalOwnership(path_);
+  EXPECT_EQ(OwnerOf(victim), 12345u);
+  EXPECT_EQ(OwnerOf(linked), 12345u);
+  EXPECT_TRUE(s.ok()) << s.ToString();  // not ours to fix: left alone, with a warning
+
+  // A plain root-owned -wal is still given to the database's owner.
+  std::filesystem::remove(path_ + "-wal");
+  testing::WriteFile(path_ + "-wal", "");
+  ASSERT_TRUE(FixWalOwnership(path_).ok());
+  EXPECT_EQ(OwnerOf(path_ + "-wal"), 4242u);
+}
+
+TEST_F(InstallerTest, InitAsRootLeavesASymlinkedShmTargetAlone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)", /*wal=*/false);
+  ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
+  std::string victim = dir_.file("victim");
+  testing::WriteFile(victim, "someone else's file");
+  ASSERT_EQ(::chown(victim.c_str(), 12345, 12345), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (path_ + "-shm").c_str()), 0);
+  Result<InstallReport> r = InstallCapture(OptionsFor(path_));  // SQLite refuses the symlink
+  EXPECT_EQ(OwnerOf(victim), 12345u) << (r.ok() ? "init succeeded" : r.status().ToString());
+  EXPECT_EQ(testing::ReadFile(victim), "someone else's file");
+}
+
+// POSIX locks this process holds on `path` (from /proc/locks).
+int LocksHeldOn(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  std::string inode = ":" + std::to_string(st.st_ino) + " ";
+  std::string pid = " " + std::to_string(::getpid()) + " ";
+  std::istringstream locks(testing::ReadFile("/proc/locks"));
+  int n = 0;
+  for (std::string line; std::getline(locks, line);) {
+    if (line.find("POSIX") != std::string::npos && line.find(pid) != std::string::npos &&
+        line.find(inode) != std::string::npos)
+      ++n;
+  }
+  return n;
+}
+
+TEST_F(InstallerTest, FixingWalOwnershipKeepsTheLocksSqliteHolds) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  MakeDb("CREATE TABLE t(id INTEGER PRIMARY KEY)");
+  ASSERT_EQ(::chown(path_.c_str(), 4242, 4242), 0);
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(path_, 1000);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->QueryInt64("SELECT count(*) FROM t").ok());  // maps the -shm, locks it
+  int held = LocksHeldOn(path_ + "-shm");
+  ASSERT_GT(held, 0);
+  ASSERT_EQ(::chown((path_ + "-shm").c_str(), 0, 0), 0);
+  ASSERT_TRUE(FixWalOwnership(path_).ok());
+  EXPECT_EQ(OwnerOf(path_ + "-shm"), 4242u);
+  // Closing a plain descriptor on the -shm would have dropped them all.
+  EXPECT_EQ(LocksHeldOn(path_ + "-shm"), held);
 }
 
 TEST_F(InstallerTest, SluiceConnectionsNeverAutoCheckpoint) {

@@ -437,6 +437,39 @@ TEST_F(JournalReaderTest, WithoutRowidAndRowidTables) {
   EXPECT_EQ(changes[2].values, (std::vector<Value>{I(1)}));
 }
 
+TEST_F(JournalReaderTest, GeneratedColumnsAreReadAndCanBeTheKey) {
+  Setup(
+      "CREATE TABLE g(b TEXT NOT NULL, v INT AS (length(b)) VIRTUAL,"
+      " s TEXT AS ('k'||b) STORED UNIQUE NOT NULL, z);"
+      "CREATE TABLE h(id INTEGER PRIMARY KEY, b TEXT, v TEXT AS (upper(b)));");
+  app_->Exec("INSERT INTO g(b, z) VALUES ('abc', 1); INSERT INTO h(b) VALUES ('x');");
+  auto changes = Next();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].table, "g");
+  EXPECT_EQ(changes[0].values, (std::vector<Value>{T("abc"), I(3), T("kabc"), I(1)}));
+  EXPECT_EQ(changes[1].values, (std::vector<Value>{I(1), T("x"), T("X")}));
+
+  // The key is the STORED column: changing its base column moves the key.
+  app_->Exec("UPDATE g SET b = 'de'; UPDATE h SET b = 'y';");
+  changes = Next();
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].kind, Change::Kind::kDelete);
+  EXPECT_EQ(changes[0].values, (std::vector<Value>{T("kabc")}));
+  EXPECT_EQ(changes[1].kind, Change::Kind::kUpsert);
+  EXPECT_EQ(changes[1].values, (std::vector<Value>{T("de"), I(2), T("kde"), I(1)}));
+  EXPECT_EQ(changes[2].values, (std::vector<Value>{I(1), T("y"), T("Y")}));
+
+  app_->Exec("DELETE FROM g");
+  changes = Next();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, Change::Kind::kDelete);
+  EXPECT_EQ(changes[0].values, (std::vector<Value>{T("kde")}));
+
+  auto full = Next({"g", "h"});
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_EQ(full[0].values, (std::vector<Value>{I(1), T("y"), T("Y")}));
+}
+
 TEST_F(JournalReaderTest, VacuumMakesRowidTablesResync) {
   Setup(
       "CREATE TABLE r(v TEXT);"  // keyed by rowid: VACUUM may renumber it

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "capture/row_sql.h"
 #include "capture/sqlite_db.h"
 #include "tests/capture/capture_test_util.h"
 
@@ -108,6 +109,62 @@ TEST(CheckNames, RefusesLongCollidingAndReservedNames) {
   EXPECT_TRUE(CheckNames({r}).ok());  // the synthetic _sluice_rowid is ours
 }
 
+TableShape ShapeWithColumns(const std::string& name, size_t n, bool rowid) {
+  TableShape t;
+  t.name = name;
+  if (rowid) {
+    t.identity = TableShape::Identity::kRowid;
+    t.columns.push_back({kRowidColumn, "INTEGER", true, 1});
+  }
+  for (size_t i = 0; i < n; ++i) t.columns.push_back({"c" + std::to_string(i), "", false, 0});
+  return t;
+}
+
+TEST(CheckLimits, PostgresColumnLimitLessSluiceColumns) {
+  EXPECT_TRUE(CheckLimits({ShapeWithColumns("fits", 1596, false)}, 2000).ok());
+  EXPECT_TRUE(CheckLimits({ShapeWithColumns("fits", 1595, true)}, 2000).ok());
+  Status s = CheckLimits({ShapeWithColumns("a", 10, false), ShapeWithColumns("wide", 1597, false),
+                          ShapeWithColumns("wider", 1596, true)},
+                         2000);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("table \"wide\" has 1597 columns"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("table \"wider\" has 1597 columns"), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("\"a\""), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("source.exclude"), std::string::npos);
+  // A build of SQLite with a lower result-column limit: the select list with
+  // the rowid must fit too.
+  EXPECT_TRUE(CheckLimits({ShapeWithColumns("r", 9, true)}, 10).ok());
+  s = CheckLimits({ShapeWithColumns("r", 10, true)}, 10);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("\"r\""), std::string::npos) << s.message();
+}
+
+TEST(CheckLimits, KeyOfAtMost32Columns) {
+  TableShape t = ShapeWithColumns("k", 40, false);
+  for (int i = 0; i < 32; ++i) t.columns[static_cast<size_t>(i)].key_position = i + 1;
+  EXPECT_TRUE(CheckLimits({t}, 2000).ok());
+  t.columns[32].key_position = 33;
+  Status s = CheckLimits({t}, 2000);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("table \"k\" is keyed by 33 columns"), std::string::npos)
+      << s.message();
+}
+
+TEST(ValueStatsSql, SplitIntoGroupsWithinTheColumnLimit) {
+  TableShape t = ShapeWithColumns("t", 1500, true);
+  std::vector<std::pair<size_t, size_t>> groups = ValueStatsGroups(t, 2000);
+  ASSERT_EQ(groups.size(), 6u);  // 285 columns x 7 per query
+  size_t next = 0;
+  for (const auto& [first, count] : groups) {
+    EXPECT_EQ(first, next);
+    EXPECT_LE(count * kStatsPerColumn, 2000u);
+    next = first + count;
+  }
+  EXPECT_EQ(next, t.columns.size());
+  EXPECT_EQ(ValueStatsGroups(ShapeWithColumns("e", 0, false), 2000).size(), 0u);
+}
+
 TEST(SchemaReader, OpenWebuiIdentities) {
   Result<std::unique_ptr<SqliteDb>> db = SqliteDb::OpenMemory();
   ASSERT_TRUE(db.ok());
@@ -202,6 +259,44 @@ TEST(SchemaReader, ValueStats) {
   EXPECT_EQ(s->columns[3].seen_kinds, 0);
   EXPECT_TRUE(s->columns[3].text_all_json);
   EXPECT_TRUE(s->columns[0].integers_all_bool);
+}
+
+TEST(SchemaReader, GeneratedColumnsAreColumnsAndCanBeTheIdentity) {
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::OpenMemory();
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)
+                  ->Exec("CREATE TABLE g(b TEXT, v INT GENERATED ALWAYS AS (length(b)) VIRTUAL,"
+                         " s TEXT GENERATED ALWAYS AS ('k'||b) STORED UNIQUE NOT NULL, z);"
+                         "CREATE TABLE h(b TEXT NOT NULL, v TEXT AS ('v'||b) NOT NULL, z);"
+                         "CREATE UNIQUE INDEX h_v ON h(v);"
+                         // The generated column before k shifts index column numbers.
+                         "CREATE TABLE p(a, x AS (a+1), k TEXT NOT NULL UNIQUE);")
+                  .ok());
+  Result<TableShape> g = DescribeTable(**db, "g");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_EQ(g->columns.size(), 4u);
+  EXPECT_EQ(g->columns[1].name, "v");
+  EXPECT_EQ(g->columns[1].declared_type, "INT");
+  EXPECT_EQ(g->columns[2].name, "s");
+  EXPECT_TRUE(g->columns[2].not_null);
+  EXPECT_EQ(g->identity, TableShape::Identity::kUniqueIndex);  // the STORED one
+  EXPECT_EQ(KeyNames(*g), (std::vector<std::string>{"s"}));
+
+  Result<TableShape> h = DescribeTable(**db, "h");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_EQ(h->columns.size(), 3u);
+  EXPECT_EQ(h->identity, TableShape::Identity::kUniqueIndex);  // a VIRTUAL one
+  EXPECT_EQ(KeyNames(*h), (std::vector<std::string>{"v"}));
+
+  Result<TableShape> p = DescribeTable(**db, "p");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->columns.size(), 3u);
+  EXPECT_EQ(KeyNames(*p), (std::vector<std::string>{"k"}));
+
+  ASSERT_TRUE((*db)->Exec("INSERT INTO g(b, z) VALUES ('abc', 1)").ok());
+  ASSERT_TRUE(FillValueStats(**db, &*g).ok());
+  EXPECT_EQ(g->columns[1].seen_kinds, Value::Bit(Value::Kind::kInteger));
+  EXPECT_EQ(g->columns[2].seen_kinds, Value::Bit(Value::Kind::kText));
 }
 
 }  // namespace

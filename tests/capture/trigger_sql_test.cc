@@ -71,7 +71,7 @@ TEST_P(HostileNames, TriggersParseAndJournalTheName) {
   }
   ASSERT_TRUE(db->Prepare(LookupSql(*shape)).ok());
   ASSERT_TRUE(db->Prepare(LookupByEncodedKeySql(*shape)).ok());
-  ASSERT_TRUE(db->Prepare(ValueStatsSql(*shape)).ok());
+  ASSERT_TRUE(db->Prepare(ValueStatsSql(*shape, 0, shape->columns.size())).ok());
   const std::string q = QuoteIdent(name);
   const std::string c = QuoteIdent(col);
   ASSERT_TRUE(db->Exec("INSERT INTO " + q + " VALUES ('k', 1)").ok());
