@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,6 +66,7 @@ struct BatchApplier::Impl {
     int64_t parked = 0;
     bool last = false;
     bool had_rows = false;
+    std::string tables;  // names of the tables whose rows it writes, for messages
   };
 
   PreparedChunk next_chunk;  // encoded while the previous chunk is at the server
@@ -221,6 +223,7 @@ struct BatchApplier::Impl {
     p.last = spool_done;
     if (p.last) qs.push_back({"COMMIT", {}});
     p.had_rows = !rows.empty();
+    p.tables = TableNames(0, rows.size());
     p.qs = std::move(qs);
     return p;
   }
@@ -243,7 +246,7 @@ struct BatchApplier::Impl {
           if (last) return Finish(Status::Ok());
           SendChunk(std::move(next_chunk));
         },
-        p.had_rows);
+        p.had_rows, p.tables);
     if (!last) next_chunk = PrepareChunk({});
   }
 
@@ -282,7 +285,9 @@ struct BatchApplier::Impl {
         stats.deletes += del;
         return SlowRange();
       }
-      if (st.code() != Status::Code::kDataError) return Fail(st);
+      if (st.code() != Status::Code::kDataError) {
+        return Fail(st.Wrap("write rows of table(s) " + TableNames(lo, hi)));
+      }
       std::vector<PgQuery> undo;
       undo.push_back({"ROLLBACK TO SAVEPOINT sluice_rows", {}});
       undo.push_back({"RELEASE SAVEPOINT sluice_rows", {}});
@@ -349,6 +354,20 @@ struct BatchApplier::Impl {
     return Status::Ok();
   }
 
+  // "a, b": the distinct tables of rows[lo, hi), for error messages.
+  std::string TableNames(size_t lo, size_t hi) const {
+    std::vector<uint32_t> seen;
+    std::string out;
+    for (size_t i = lo; i < hi; ++i) {
+      uint32_t t = rows[i].table;
+      if (std::find(seen.begin(), seen.end(), t) != seen.end()) continue;
+      seen.push_back(t);
+      if (!out.empty()) out += ", ";
+      out += batch->tables[t].name;
+    }
+    return out;
+  }
+
   // One statement per (table, kind) among rows[lo, hi), in order of first appearance.
   void AppendRowStatements(size_t lo, size_t hi, std::vector<PgQuery>* qs, int64_t* upserts,
                            int64_t* deletes) {
@@ -391,12 +410,14 @@ struct BatchApplier::Impl {
   // -------------------------------------------------------------- plumbing
   // Submits; on success calls next(results); on error rolls back and either
   // switches to slow mode (a row refused while sending rows) or fails.
+  // `tables`: the tables whose rows `qs` writes, named in messages.
   void Submit(std::vector<PgQuery> qs, std::function<void(std::vector<PgResult>)> next,
-              bool sends_rows = false) {
-    SubmitRaw(std::move(qs), [this, next = std::move(next), sends_rows](Status st,
-                                                                        std::vector<PgResult> res) {
+              bool sends_rows = false, std::string tables = "") {
+    SubmitRaw(std::move(qs), [this, next = std::move(next), sends_rows, tables = std::move(tables)](
+                                 Status st, std::vector<PgResult> res) {
       stats.round_trips++;
       if (st.ok()) return next(std::move(res));
+      if (!tables.empty()) st = st.Wrap("write rows of table(s) " + tables);
       if (st.code() == Status::Code::kDataError && sends_rows && !slow) {
         spdlog::info("sink: {}; applying the batch again row by row to isolate it", st.message());
         return Rollback([this] {
