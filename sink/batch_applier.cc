@@ -81,6 +81,11 @@ struct BatchApplier::Impl {
   std::vector<EncodedRow> rows;
   std::vector<std::string> parked;
   std::vector<std::pair<size_t, size_t>> ranges;  // slow mode: row ranges still to try
+  // The header (BEGIN, advance, LostMirrorsSql, ...) went out with the next
+  // Submit and its results are not read yet.
+  bool header_pending = false;
+  static constexpr size_t kLostMirrorsQuery = 2;
+  std::vector<std::string> lost;  // mirrors the header found lost, not read whole now
 
   // -------------------------------------------------------------- entry
   void Start(PgConnection* c, Batch* b, std::function<void(Status, ApplyStats)> d) {
@@ -115,8 +120,8 @@ struct BatchApplier::Impl {
     for (size_t i : unknown) {
       const TableShape& shape = batch->tables[i];
       // Refuse names PostgreSQL cannot hold before they reach any statement.
-      Result<MirrorTable> check = PlanMirror(
-          options.schema, shape, OverridesFor(options.column_types, shape.name), {}, false);
+      Result<MirrorTable> check =
+          PlanMirror(options.schema, shape, OverridesFor(options.column_types, shape.name), {});
       if (!check.ok()) return Fail(check.status().Wrap("prepare mirror table"));
       std::string keys = "[";
       for (size_t k : check->key) {
@@ -126,6 +131,7 @@ struct BatchApplier::Impl {
       keys += "]";
       qs.push_back({CatalogColumnsSql(), {check->qualified}});
       qs.push_back({KeyIndexExistsSql(), {check->qualified, keys}});
+      qs.push_back({TableIndexesSql(), {check->qualified}});
     }
     Submit(std::move(qs), [this](std::vector<PgResult> res) { OnCatalog(std::move(res)); });
   }
@@ -135,15 +141,26 @@ struct BatchApplier::Impl {
     std::vector<PgQuery> ddl;
     for (size_t n = 0; n < unknown.size(); ++n) {
       const TableShape& shape = batch->tables[unknown[n]];
-      std::vector<ExistingColumn> existing;
-      for (const auto& row : res[2 * n].rows) {
-        existing.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
+      ExistingTable existing;
+      for (const auto& row : res[3 * n].rows) {
+        existing.columns.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
       }
-      bool index_exists = !res[2 * n + 1].rows.empty() && res[2 * n + 1].rows[0][0] == "t";
-      Result<MirrorTable> plan =
-          PlanMirror(options.schema, shape, OverridesFor(options.column_types, shape.name),
-                     existing, index_exists);
+      existing.key_index_exists = !res[3 * n + 1].rows.empty() && res[3 * n + 1].rows[0][0] == "t";
+      for (const auto& row : res[3 * n + 2].rows) {
+        existing.relid = row[0].value_or("");
+        if (row[1]) existing.index_names.push_back(*row[1]);
+      }
+      Result<MirrorTable> plan = PlanMirror(
+          options.schema, shape, OverridesFor(options.column_types, shape.name), existing);
       if (!plan.ok()) return Fail(plan.status().Wrap("prepare mirror table"));
+      if (!plan->set_aside_as.empty()) {
+        // The new mirror has another oid than the registered one: the header's
+        // LostMirrorsSql reports it, and the agent reads it whole.
+        spdlog::warn(
+            "sink: mirror {} has another key than table \"{}\" now has: kept as {} (its rows "
+            "tombstoned), a new mirror is created and resynchronised",
+            plan->qualified, shape.name, plan->set_aside_as);
+      }
       for (const std::string& s : plan->ddl) ddl.push_back({s, {}});
       plans.push_back(std::move(plan.value()));
     }
@@ -202,13 +219,45 @@ struct BatchApplier::Impl {
                   {options.deployment, batch->source_id, std::to_string(batch->after_seq),
                    std::to_string(batch->snapshot_seq),
                    std::to_string(static_cast<int64_t>(batch->changes.size()))}});
+    std::string names = "[", full_names = "[";
+    for (const TableShape& t : batch->tables) {
+      if (names.size() > 1) names += ",";
+      AppendJsonString(&names, t.name);
+    }
+    qs.push_back({LostMirrorsSql(), {options.deployment, options.schema, names + "]"}});
     for (uint32_t f : batch->full_tables) {
       qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
+      if (full_names.size() > 1) full_names += ",";
+      AppendJsonString(&full_names, batch->tables[f].name);
     }
+    if (!batch->full_tables.empty()) {
+      qs.push_back({RegisterMirrorsSql(),
+                    {options.deployment, options.schema, full_names + "]",
+                     std::to_string(batch->snapshot_seq)}});
+    }
+    header_pending = true;
     if (slow) {
-      return Submit(std::move(qs), [this](std::vector<PgResult>) { SlowChunk(); });
+      return Submit(std::move(qs), [this](std::vector<PgResult> res) {
+        TakeHeader(res);
+        SlowChunk();
+      });
     }
     FastChunk(std::move(qs));
+  }
+
+  // Reads the header's LostMirrorsSql result (query kLostMirrorsQuery of the
+  // first Submit): mirrors to read whole again, except those read whole now.
+  void TakeHeader(const std::vector<PgResult>& res) {
+    if (!header_pending) return;
+    header_pending = false;
+    lost.clear();
+    if (res.size() <= kLostMirrorsQuery) return;
+    for (const auto& row : res[kLostMirrorsQuery].rows) {
+      std::string name = row[0].value_or("");
+      bool full = false;
+      for (uint32_t f : batch->full_tables) full = full || batch->tables[f].name == name;
+      if (!full) lost.push_back(std::move(name));
+    }
   }
 
   // -------------------------------------------------------------- fast path
@@ -239,7 +288,8 @@ struct BatchApplier::Impl {
     bool last = p.last;
     Submit(
         std::move(p.qs),
-        [this, up, del, parked_now, last](std::vector<PgResult>) {
+        [this, up, del, parked_now, last](std::vector<PgResult> res) {
+          TakeHeader(res);
           stats.upserts += up;
           stats.deletes += del;
           stats.parked += parked_now;
@@ -454,6 +504,18 @@ struct BatchApplier::Impl {
   }
 
   void Finish(Status st) {
+    if (st.ok() && !lost.empty()) {
+      for (const std::string& name : lost) {
+        spdlog::warn(
+            "sink: mirror table {}.{} is not the one sluice last filled (dropped, recreated or "
+            "truncated at the sink, or never read whole): reading it whole again",
+            options.schema, name);
+        catalog.erase(name);  // it may be gone: plan it again
+      }
+      stats.resync_tables = lost;
+    }
+    lost.clear();
+    header_pending = false;
     auto cb = std::move(done);
     done = nullptr;
     conn = nullptr;
@@ -478,5 +540,27 @@ void BatchApplier::Apply(PgConnection* conn, Batch* batch,
 }
 
 void BatchApplier::InvalidateCatalog() { impl_->catalog.clear(); }
+
+void BatchApplier::FindLostMirrors(PgConnection* conn,
+                                   std::function<void(Status, std::vector<std::string>)> done) {
+  const SinkOptions& o = impl_->options;
+  conn->Submit({{LostMirrorsSql(), {o.deployment, o.schema, "[]"}}},
+               [done = std::move(done), schema = o.schema](Status st, std::vector<PgResult> res) {
+                 std::vector<std::string> lost;
+                 if (!st.ok()) {
+                   return done(st.Wrap("check mirror tables (sync_metadata.mirror_tables: after "
+                                       "an upgrade, run `sluice init`)"),
+                               lost);
+                 }
+                 for (const auto& row : res[0].rows) lost.push_back(row[0].value_or(""));
+                 for (const std::string& name : lost) {
+                   spdlog::warn(
+                       "sink: mirror table {}.{} is not the one sluice last filled (dropped, "
+                       "recreated or truncated at the sink): reading it whole again",
+                       schema, name);
+                 }
+                 done(Status::Ok(), std::move(lost));
+               });
+}
 
 }  // namespace sluice
