@@ -167,7 +167,13 @@ void Replicator::LoadPosition() {
     spdlog::info("sink position for {} is {}", config_.deployment, position_);
     // retries_ is reset only by progress (a batch applied, or caught up): a
     // batch that keeps failing after a good connect must still back off.
-    StartRead(true);
+    // Mirrors lost while no agent ran are read whole, even if the app is quiet.
+    applier_->FindLostMirrors(conn_.get(), [this](Status lost_st, std::vector<std::string> lost) {
+      if (StopIfRequested()) return;
+      if (!lost_st.ok()) return Backoff(lost_st.ToString(), &Replicator::Connect);
+      resync_tables_.insert(lost.begin(), lost.end());
+      StartRead(true);
+    });
   });
 }
 
@@ -228,6 +234,10 @@ void Replicator::StartRead(bool force) {
         }
         // Tables the schema check (re)tracked are marked for a full read in
         // the file itself (durable across a kill); ReadBatch reads the marks.
+        std::vector<std::string> tracked = reader->TrackedTables();  // nothing to read of others
+        std::erase_if(w->resync, [&](const std::string& t) {
+          return std::find(tracked.begin(), tracked.end(), t) == tracked.end();
+        });
         std::vector<std::string> full;
         if (w->position < 0 || w->resync_all) {
           full = reader->TrackedTables();
@@ -330,6 +340,7 @@ void Replicator::Apply() {
       for (uint32_t i : batch->full_tables) resync_tables_.erase(batch->tables[i].name);
       resync_all_ = false;
     }
+    resync_tables_.insert(stats.resync_tables.begin(), stats.resync_tables.end());
     if (stats.parked > 0) {
       spdlog::warn("batch to {}: {} row(s) parked in sync_metadata.conflict_log",
                    batch->snapshot_seq, stats.parked);

@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,6 +66,7 @@ struct BatchApplier::Impl {
     int64_t parked = 0;
     bool last = false;
     bool had_rows = false;
+    std::string tables;  // names of the tables whose rows it writes, for messages
   };
 
   PreparedChunk next_chunk;  // encoded while the previous chunk is at the server
@@ -79,6 +81,11 @@ struct BatchApplier::Impl {
   std::vector<EncodedRow> rows;
   std::vector<std::string> parked;
   std::vector<std::pair<size_t, size_t>> ranges;  // slow mode: row ranges still to try
+  // The header (BEGIN, advance, LostMirrorsSql, ...) went out with the next
+  // Submit and its results are not read yet.
+  bool header_pending = false;
+  static constexpr size_t kLostMirrorsQuery = 2;
+  std::vector<std::string> lost;  // mirrors the header found lost, not read whole now
 
   // -------------------------------------------------------------- entry
   void Start(PgConnection* c, Batch* b, std::function<void(Status, ApplyStats)> d) {
@@ -113,8 +120,8 @@ struct BatchApplier::Impl {
     for (size_t i : unknown) {
       const TableShape& shape = batch->tables[i];
       // Refuse names PostgreSQL cannot hold before they reach any statement.
-      Result<MirrorTable> check = PlanMirror(
-          options.schema, shape, OverridesFor(options.column_types, shape.name), {}, false);
+      Result<MirrorTable> check =
+          PlanMirror(options.schema, shape, OverridesFor(options.column_types, shape.name), {});
       if (!check.ok()) return Fail(check.status().Wrap("prepare mirror table"));
       std::string keys = "[";
       for (size_t k : check->key) {
@@ -124,6 +131,7 @@ struct BatchApplier::Impl {
       keys += "]";
       qs.push_back({CatalogColumnsSql(), {check->qualified}});
       qs.push_back({KeyIndexExistsSql(), {check->qualified, keys}});
+      qs.push_back({TableIndexesSql(), {check->qualified}});
     }
     Submit(std::move(qs), [this](std::vector<PgResult> res) { OnCatalog(std::move(res)); });
   }
@@ -133,15 +141,26 @@ struct BatchApplier::Impl {
     std::vector<PgQuery> ddl;
     for (size_t n = 0; n < unknown.size(); ++n) {
       const TableShape& shape = batch->tables[unknown[n]];
-      std::vector<ExistingColumn> existing;
-      for (const auto& row : res[2 * n].rows) {
-        existing.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
+      ExistingTable existing;
+      for (const auto& row : res[3 * n].rows) {
+        existing.columns.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
       }
-      bool index_exists = !res[2 * n + 1].rows.empty() && res[2 * n + 1].rows[0][0] == "t";
-      Result<MirrorTable> plan =
-          PlanMirror(options.schema, shape, OverridesFor(options.column_types, shape.name),
-                     existing, index_exists);
+      existing.key_index_exists = !res[3 * n + 1].rows.empty() && res[3 * n + 1].rows[0][0] == "t";
+      for (const auto& row : res[3 * n + 2].rows) {
+        existing.relid = row[0].value_or("");
+        if (row[1]) existing.index_names.push_back(*row[1]);
+      }
+      Result<MirrorTable> plan = PlanMirror(
+          options.schema, shape, OverridesFor(options.column_types, shape.name), existing);
       if (!plan.ok()) return Fail(plan.status().Wrap("prepare mirror table"));
+      if (!plan->set_aside_as.empty()) {
+        // The new mirror has another oid than the registered one: the header's
+        // LostMirrorsSql reports it, and the agent reads it whole.
+        spdlog::warn(
+            "sink: mirror {} has another key than table \"{}\" now has: kept as {} (its rows "
+            "tombstoned), a new mirror is created and resynchronised",
+            plan->qualified, shape.name, plan->set_aside_as);
+      }
       for (const std::string& s : plan->ddl) ddl.push_back({s, {}});
       plans.push_back(std::move(plan.value()));
     }
@@ -206,13 +225,45 @@ struct BatchApplier::Impl {
         {"UPDATE sync_metadata.source_position SET position_mark = $2 WHERE deployment "
          "= $1",
          {options.deployment, batch->snapshot_mark}});
+    std::string names = "[", full_names = "[";
+    for (const TableShape& t : batch->tables) {
+      if (names.size() > 1) names += ",";
+      AppendJsonString(&names, t.name);
+    }
+    qs.push_back({LostMirrorsSql(), {options.deployment, options.schema, names + "]"}});
     for (uint32_t f : batch->full_tables) {
       qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
+      if (full_names.size() > 1) full_names += ",";
+      AppendJsonString(&full_names, batch->tables[f].name);
     }
+    if (!batch->full_tables.empty()) {
+      qs.push_back({RegisterMirrorsSql(),
+                    {options.deployment, options.schema, full_names + "]",
+                     std::to_string(batch->snapshot_seq)}});
+    }
+    header_pending = true;
     if (slow) {
-      return Submit(std::move(qs), [this](std::vector<PgResult>) { SlowChunk(); });
+      return Submit(std::move(qs), [this](std::vector<PgResult> res) {
+        TakeHeader(res);
+        SlowChunk();
+      });
     }
     FastChunk(std::move(qs));
+  }
+
+  // Reads the header's LostMirrorsSql result (query kLostMirrorsQuery of the
+  // first Submit): mirrors to read whole again, except those read whole now.
+  void TakeHeader(const std::vector<PgResult>& res) {
+    if (!header_pending) return;
+    header_pending = false;
+    lost.clear();
+    if (res.size() <= kLostMirrorsQuery) return;
+    for (const auto& row : res[kLostMirrorsQuery].rows) {
+      std::string name = row[0].value_or("");
+      bool full = false;
+      for (uint32_t f : batch->full_tables) full = full || batch->tables[f].name == name;
+      if (!full) lost.push_back(std::move(name));
+    }
   }
 
   // -------------------------------------------------------------- fast path
@@ -227,6 +278,7 @@ struct BatchApplier::Impl {
     p.last = spool_done;
     if (p.last) qs.push_back({"COMMIT", {}});
     p.had_rows = !rows.empty();
+    p.tables = TableNames(0, rows.size());
     p.qs = std::move(qs);
     return p;
   }
@@ -242,14 +294,15 @@ struct BatchApplier::Impl {
     bool last = p.last;
     Submit(
         std::move(p.qs),
-        [this, up, del, parked_now, last](std::vector<PgResult>) {
+        [this, up, del, parked_now, last](std::vector<PgResult> res) {
+          TakeHeader(res);
           stats.upserts += up;
           stats.deletes += del;
           stats.parked += parked_now;
           if (last) return Finish(Status::Ok());
           SendChunk(std::move(next_chunk));
         },
-        p.had_rows);
+        p.had_rows, p.tables);
     if (!last) next_chunk = PrepareChunk({});
   }
 
@@ -288,7 +341,9 @@ struct BatchApplier::Impl {
         stats.deletes += del;
         return SlowRange();
       }
-      if (st.code() != Status::Code::kDataError) return Fail(st);
+      if (st.code() != Status::Code::kDataError) {
+        return Fail(st.Wrap("write rows of table(s) " + TableNames(lo, hi)));
+      }
       std::vector<PgQuery> undo;
       undo.push_back({"ROLLBACK TO SAVEPOINT sluice_rows", {}});
       undo.push_back({"RELEASE SAVEPOINT sluice_rows", {}});
@@ -355,6 +410,20 @@ struct BatchApplier::Impl {
     return Status::Ok();
   }
 
+  // "a, b": the distinct tables of rows[lo, hi), for error messages.
+  std::string TableNames(size_t lo, size_t hi) const {
+    std::vector<uint32_t> seen;
+    std::string out;
+    for (size_t i = lo; i < hi; ++i) {
+      uint32_t t = rows[i].table;
+      if (std::find(seen.begin(), seen.end(), t) != seen.end()) continue;
+      seen.push_back(t);
+      if (!out.empty()) out += ", ";
+      out += batch->tables[t].name;
+    }
+    return out;
+  }
+
   // One statement per (table, kind) among rows[lo, hi), in order of first appearance.
   void AppendRowStatements(size_t lo, size_t hi, std::vector<PgQuery>* qs, int64_t* upserts,
                            int64_t* deletes) {
@@ -397,12 +466,14 @@ struct BatchApplier::Impl {
   // -------------------------------------------------------------- plumbing
   // Submits; on success calls next(results); on error rolls back and either
   // switches to slow mode (a row refused while sending rows) or fails.
+  // `tables`: the tables whose rows `qs` writes, named in messages.
   void Submit(std::vector<PgQuery> qs, std::function<void(std::vector<PgResult>)> next,
-              bool sends_rows = false) {
-    SubmitRaw(std::move(qs), [this, next = std::move(next), sends_rows](Status st,
-                                                                        std::vector<PgResult> res) {
+              bool sends_rows = false, std::string tables = "") {
+    SubmitRaw(std::move(qs), [this, next = std::move(next), sends_rows, tables = std::move(tables)](
+                                 Status st, std::vector<PgResult> res) {
       stats.round_trips++;
       if (st.ok()) return next(std::move(res));
+      if (!tables.empty()) st = st.Wrap("write rows of table(s) " + tables);
       if (st.code() == Status::Code::kDataError && sends_rows && !slow) {
         spdlog::info("sink: {}; applying the batch again row by row to isolate it", st.message());
         return Rollback([this] {
@@ -439,6 +510,18 @@ struct BatchApplier::Impl {
   }
 
   void Finish(Status st) {
+    if (st.ok() && !lost.empty()) {
+      for (const std::string& name : lost) {
+        spdlog::warn(
+            "sink: mirror table {}.{} is not the one sluice last filled (dropped, recreated or "
+            "truncated at the sink, or never read whole): reading it whole again",
+            options.schema, name);
+        catalog.erase(name);  // it may be gone: plan it again
+      }
+      stats.resync_tables = lost;
+    }
+    lost.clear();
+    header_pending = false;
     auto cb = std::move(done);
     done = nullptr;
     conn = nullptr;
@@ -463,5 +546,27 @@ void BatchApplier::Apply(PgConnection* conn, Batch* batch,
 }
 
 void BatchApplier::InvalidateCatalog() { impl_->catalog.clear(); }
+
+void BatchApplier::FindLostMirrors(PgConnection* conn,
+                                   std::function<void(Status, std::vector<std::string>)> done) {
+  const SinkOptions& o = impl_->options;
+  conn->Submit({{LostMirrorsSql(), {o.deployment, o.schema, "[]"}}},
+               [done = std::move(done), schema = o.schema](Status st, std::vector<PgResult> res) {
+                 std::vector<std::string> lost;
+                 if (!st.ok()) {
+                   return done(st.Wrap("check mirror tables (sync_metadata.mirror_tables: after "
+                                       "an upgrade, run `sluice init`)"),
+                               lost);
+                 }
+                 for (const auto& row : res[0].rows) lost.push_back(row[0].value_or(""));
+                 for (const std::string& name : lost) {
+                   spdlog::warn(
+                       "sink: mirror table {}.{} is not the one sluice last filled (dropped, "
+                       "recreated or truncated at the sink): reading it whole again",
+                       schema, name);
+                 }
+                 done(Status::Ok(), std::move(lost));
+               });
+}
 
 }  // namespace sluice

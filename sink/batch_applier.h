@@ -4,12 +4,16 @@
 // tables read whole, upsert rows and tombstone deletes chunk by chunk from the
 // spool, park rows whose values cannot be converted in conflict_log, COMMIT.
 // A row the sink itself rejects (SQLSTATE 22/23) sends the batch through a
-// slow path that isolates it with savepoints and parks it. Loop thread only.
+// slow path that isolates it with savepoints and parks it. Every batch also
+// checks the mirror registry (pg_sql's LostMirrorsSql) and registers the tables
+// it reads whole. Loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/change.h"
 #include "common/status.h"
@@ -23,6 +27,12 @@ struct ApplyStats {
   int64_t deletes = 0;
   int64_t parked = 0;  // rows recorded in conflict_log instead of applied
   int64_t round_trips = 0;
+  // Tables whose mirror is not the one sluice last read whole (dropped,
+  // recreated, truncated at the sink, set aside after a key change, or never
+  // read whole): the caller must list them in a later batch's full_tables.
+  // The batch itself committed; the sink keeps the mismatch until that full
+  // read commits, so the list can be rebuilt after a crash (FindLostMirrors).
+  std::vector<std::string> resync_tables;
 };
 
 class BatchApplier {
@@ -38,6 +48,13 @@ class BatchApplier {
 
   // Forget cached knowledge of sink tables (after a reconnect or a DDL error).
   void InvalidateCatalog();
+
+  // The registered mirror tables of this deployment that are no longer the ones
+  // sluice last read whole (see ApplyStats::resync_tables): run after each
+  // connect, before the first batch, so a mirror lost while no agent ran is
+  // found even when the app writes nothing. `conn` must outlive `done`.
+  void FindLostMirrors(PgConnection* conn,
+                       std::function<void(Status, std::vector<std::string>)> done);
 
  private:
   struct Impl;

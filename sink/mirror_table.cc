@@ -29,6 +29,31 @@ bool IsSluiceColumn(const std::string& name) {
   return name == kSeqColumn || name == kDeletedAtColumn || name == kUpdatedAtColumn;
 }
 
+bool HasSluiceColumns(const std::vector<ExistingColumn>& columns) {
+  for (const ExistingColumn& e : columns) {
+    if (e.name == kSeqColumn) return true;
+  }
+  return false;
+}
+
+// EvictSql matches on every column of a UNIQUE key: an index on the first one
+// narrows it to a few rows. Hash, so that no value is too large to index;
+// skipped for types that may have no hash operator class.
+void AppendEvictIndexes(MirrorTable& t, const TableShape& shape, const ExistingTable& existing) {
+  for (const std::vector<size_t>& unique : shape.unique_keys) {
+    if (unique.empty() || unique[0] >= t.columns.size()) continue;
+    const MirrorColumn& c = t.columns[unique[0]];
+    if (c.kind == TargetKind::kOther) continue;
+    std::string name = EvictIndexName(t.table, c.name);
+    bool present = false;
+    for (const std::string& n : existing.index_names) present = present || n == name;
+    std::string sql = CreateEvictIndexSql(t.schema, t.table, c.name);
+    bool planned = false;
+    for (const std::string& d : t.ddl) planned = planned || d == sql;
+    if (!present && !planned) t.ddl.push_back(std::move(sql));
+  }
+}
+
 }  // namespace
 
 const std::map<std::string, std::string>* OverridesFor(
@@ -40,7 +65,13 @@ const std::map<std::string, std::string>* OverridesFor(
 
 Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shape,
                                const std::map<std::string, std::string>* overrides,
-                               const std::vector<ExistingColumn>& existing, bool key_index_exists) {
+                               const ExistingTable& table) {
+  // A mirror whose key changed is set aside; the new one is planned from scratch.
+  const bool set_aside =
+      !table.columns.empty() && !table.key_index_exists && HasSluiceColumns(table.columns);
+  static const ExistingTable kNone;
+  const ExistingTable& found_table = set_aside ? kNone : table;
+  const std::vector<ExistingColumn>& existing = found_table.columns;
   SLUICE_RETURN_IF_ERROR(CheckIdentifier(schema, "schema"));
   SLUICE_RETURN_IF_ERROR(CheckIdentifier(shape.name, "table"));
   const std::string where = "table \"" + shape.name + "\"";
@@ -85,10 +116,19 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shap
   std::vector<std::string> key_names;
   for (size_t k : t.key) key_names.push_back(t.columns[k].name);
 
+  if (set_aside) {
+    t.set_aside_as = AsideName(shape.name, table.relid);
+    t.ddl.push_back(TombstoneAllSql(t.qualified));
+    for (const std::string& index : table.index_names) {
+      t.ddl.push_back(RenameIndexSql(schema, index, AsideName(index, table.relid)));
+    }
+    t.ddl.push_back(RenameTableSql(schema, shape.name, t.set_aside_as));
+  }
   if (existing.empty()) {
     std::vector<SqlColumn> cols;
     for (const MirrorColumn& m : t.columns) cols.push_back({m.name, m.pg_type});
     t.ddl.push_back(CreateTableSql(schema, shape.name, cols, key_names));
+    AppendEvictIndexes(t, shape, found_table);
     return t;
   }
 
@@ -102,7 +142,10 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shap
     if (!present) missing.push_back(s);
   }
   if (!missing.empty()) t.ddl.push_back(AddColumnsSql(schema, shape.name, missing));
-  if (!key_index_exists) t.ddl.push_back(CreateKeyIndexSql(schema, shape.name, key_names));
+  if (!found_table.key_index_exists) {
+    t.ddl.push_back(CreateKeyIndexSql(schema, shape.name, key_names));
+  }
+  AppendEvictIndexes(t, shape, found_table);
   return t;
 }
 

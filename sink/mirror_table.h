@@ -22,6 +22,14 @@ struct ExistingColumn {
   std::string base_type;  // format_type without typmod, e.g. "character varying"
 };
 
+// What the sink's catalog says about a mirror table.
+struct ExistingTable {
+  std::vector<ExistingColumn> columns;   // empty: the table does not exist
+  bool key_index_exists = false;         // a unique index covers exactly the key columns
+  std::vector<std::string> index_names;  // every index on it (pg_sql's TableIndexesSql)
+  std::string relid;                     // its pg_class oid, decimal
+};
+
 struct MirrorColumn {
   std::string name;
   std::string pg_type;    // as created, or as found at the sink
@@ -39,17 +47,26 @@ struct MirrorTable {
   std::vector<size_t> key;            // indices into columns, in key order
   // Statements that create or extend the table; empty when it is ready.
   std::vector<std::string> ddl;
+  // Set when the table at the sink is a mirror whose key is not the shape's
+  // (the app dropped the table and created it again with another key): `ddl`
+  // then tombstones its rows, renames it (and its indexes) to this name and
+  // creates the new mirror, which needs a full read.
+  std::string set_aside_as;
 };
 
 // `overrides`: column -> PostgreSQL type for this table (may be null).
-// `existing`: the table's columns at the sink; empty when it does not exist.
-// `key_index_exists`: a unique index covers exactly the key columns (only
-// looked at when the table exists).
+// `existing`: the table at the sink (no columns when it does not exist).
+// A table that exists without sluice's columns is adopted: columns and a
+// unique index on the key are added. One that already has them is an earlier
+// mirror: if no unique index covers exactly the key, the key changed and the
+// table is set aside (see MirrorTable::set_aside_as), never deleted.
+// Every UNIQUE key of the shape gets an index for EvictSql (on its first
+// column) unless `existing` has it.
 // InvalidArgument for names PostgreSQL cannot hold faithfully, a table without
 // key, a source column named like a sluice column, or an unsafe override.
 Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shape,
                                const std::map<std::string, std::string>* overrides,
-                               const std::vector<ExistingColumn>& existing, bool key_index_exists);
+                               const ExistingTable& existing);
 
 // The overrides for `table` in SinkOptions::column_types form, or null.
 const std::map<std::string, std::string>* OverridesFor(

@@ -22,7 +22,12 @@ Status::Code CodeForSqlState(std::string_view s) {
   }
   // 21000 (cardinality violation): an upsert touched one row twice, i.e. two
   // source keys collided at the sink; the applier's slow path isolates them.
-  if (cls == "22" || cls == "23" || s == "21000") return Status::Code::kDataError;
+  // 54000 (program limit exceeded): e.g. "index row requires 1048592 bytes",
+  // a key too large for a btree entry. P0001 (RAISE EXCEPTION): a trigger on
+  // an adopted table rejecting a row. Either way that row is parked.
+  if (cls == "22" || cls == "23" || s == "21000" || s == "54000" || s == "P0001") {
+    return Status::Code::kDataError;
+  }
   if (s == "SL001") return Status::Code::kConflict;
   if (s == "SL002") return Status::Code::kFenced;
   if (s == "SL003") return Status::Code::kCorruption;

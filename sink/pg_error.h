@@ -11,7 +11,7 @@
 namespace sluice::pg {
 
 // SQLSTATE → what the caller does next: class 08 and 57P01..57P03 →
-// kUnavailable, classes 22/23 → kDataError, SL001 → kConflict, SL002 →
+// kUnavailable, classes 22/23, 21000, 54000 and P0001 → kDataError, SL001 → kConflict, SL002 →
 // kFenced, SL003 → kCorruption, anything else (or empty) → kInternal.
 Status::Code CodeForSqlState(std::string_view sqlstate);
 

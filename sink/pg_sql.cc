@@ -17,6 +17,16 @@ std::string JoinQuoted(const std::vector<std::string>& names) {
   return out;
 }
 
+// 8 hex digits of FNV-1a: short, stable names for long identifiers.
+std::string Hash8(std::string_view text) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : text) h = (h ^ c) * 16777619u;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(8, '0');
+  for (int i = 7; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 15];
+  return out;
+}
+
 // (e->>i)::type
 std::string Element(size_t index, std::string_view type) {
   return "(e->>" + std::to_string(index) + ")::" + std::string(type);
@@ -75,20 +85,40 @@ std::vector<SqlColumn> SluiceColumnsForAdoption() {
           {kUpdatedAtColumn, "timestamptz NOT NULL DEFAULT now()"}};
 }
 
-std::string KeyIndexName(std::string_view table) {
-  constexpr std::string_view kSuffix = "_sluice_key";
-  std::string name = std::string(table) + std::string(kSuffix);
+std::string NameWithSuffix(std::string_view base, std::string_view suffix) {
+  std::string name = std::string(base) + std::string(suffix);
   if (name.size() <= kMaxIdentifierBytes) return name;
-  // FNV-1a of the full table name keeps shortened names of long tables apart.
-  uint32_t h = 2166136261u;
-  for (unsigned char c : table) h = (h ^ c) * 16777619u;
-  char hash[9];
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 7; i >= 0; --i, h >>= 4) hash[i] = kHex[h & 15];
-  hash[8] = '\0';
-  size_t keep = kMaxIdentifierBytes - kSuffix.size() - 9;  // "_" + 8 hex digits
-  while (keep > 0 && (static_cast<unsigned char>(table[keep]) & 0xC0) == 0x80) --keep;
-  return std::string(table.substr(0, keep)) + "_" + hash + std::string(kSuffix);
+  // Suffixes are sluice's own, a few bytes long.
+  size_t keep = kMaxIdentifierBytes - suffix.size() - 9;  // "_" + 8 hex digits
+  while (keep > 0 && (static_cast<unsigned char>(base[keep]) & 0xC0) == 0x80) --keep;
+  return std::string(base.substr(0, keep)) + "_" + Hash8(base) + std::string(suffix);
+}
+
+std::string KeyIndexName(std::string_view table) { return NameWithSuffix(table, "_sluice_key"); }
+
+std::string EvictIndexName(std::string_view table, std::string_view column) {
+  std::string both = std::string(table) + '\0' + std::string(column);
+  return NameWithSuffix(std::string(table) + "_" + std::string(column) + "_" + Hash8(both),
+                        "_sluice_evict");
+}
+
+std::string CreateEvictIndexSql(std::string_view schema, std::string_view table,
+                                std::string_view column) {
+  return "CREATE INDEX IF NOT EXISTS " + QuoteIdent(EvictIndexName(table, column)) + " ON " +
+         QualifiedName(schema, table) + " USING hash (" + QuoteIdent(column) + ") WHERE " +
+         QuoteIdent(kDeletedAtColumn) + " IS NULL";
+}
+
+std::string AsideName(std::string_view name, std::string_view relid) {
+  return NameWithSuffix(name, "__old_" + std::string(relid));
+}
+
+std::string RenameTableSql(std::string_view schema, std::string_view from, std::string_view to) {
+  return "ALTER TABLE " + QualifiedName(schema, from) + " RENAME TO " + QuoteIdent(to);
+}
+
+std::string RenameIndexSql(std::string_view schema, std::string_view from, std::string_view to) {
+  return "ALTER INDEX " + QualifiedName(schema, from) + " RENAME TO " + QuoteIdent(to);
 }
 
 std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
@@ -101,6 +131,13 @@ std::string CatalogColumnsSql() {
   return "SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL) "
          "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
          "AND NOT a.attisdropped ORDER BY a.attnum";
+}
+
+std::string TableIndexesSql() {
+  return "SELECT c.oid::text, ic.relname::text FROM pg_class c "
+         "LEFT JOIN pg_index i ON i.indrelid = c.oid LEFT JOIN pg_class ic ON ic.oid = "
+         "i.indexrelid "
+         "WHERE c.oid = to_regclass($1) ORDER BY 2";
 }
 
 std::string KeyIndexExistsSql() {
@@ -185,6 +222,28 @@ std::string TombstoneAllSql(std::string_view qualified) {
 
 std::string AdvanceSql() {
   return "SELECT sync_metadata.sluice_advance($1, $2::uuid, $3::bigint, $4::bigint, $5::bigint)";
+}
+
+std::string LostMirrorsSql() {
+  return "SELECT m.table_name FROM sync_metadata.mirror_tables m "
+         "LEFT JOIN pg_class c ON c.oid = to_regclass(quote_ident($2) || '.' || "
+         "quote_ident(m.table_name)) "
+         "WHERE m.deployment = $1 AND (m.schema_name IS DISTINCT FROM $2 OR c.oid IS DISTINCT "
+         "FROM m.relid OR c.relfilenode IS DISTINCT FROM m.relfilenode) "
+         "UNION SELECT t FROM jsonb_array_elements_text($3::jsonb) AS t WHERE NOT EXISTS "
+         "(SELECT 1 FROM sync_metadata.mirror_tables m WHERE m.deployment = $1 AND "
+         "m.table_name = t) ORDER BY 1";
+}
+
+std::string RegisterMirrorsSql() {
+  return "INSERT INTO sync_metadata.mirror_tables AS m (deployment, table_name, schema_name, "
+         "relid, relfilenode, synced_seq, synced_at) "
+         "SELECT $1, t, $2, c.oid, c.relfilenode, $4::bigint, now() "
+         "FROM jsonb_array_elements_text($3::jsonb) AS t "
+         "JOIN pg_class c ON c.oid = to_regclass(quote_ident($2) || '.' || quote_ident(t)) "
+         "ON CONFLICT (deployment, table_name) DO UPDATE SET schema_name = EXCLUDED.schema_name, "
+         "relid = EXCLUDED.relid, relfilenode = EXCLUDED.relfilenode, "
+         "synced_seq = EXCLUDED.synced_seq, synced_at = EXCLUDED.synced_at";
 }
 
 std::string ParkSql() {

@@ -44,9 +44,26 @@ std::string CreateTableSql(std::string_view schema, std::string_view table,
 // One ALTER TABLE adding each column IF NOT EXISTS.
 std::string AddColumnsSql(std::string_view schema, std::string_view table,
                           const std::vector<SqlColumn>& columns);
+// base + suffix, or, when that would exceed 63 bytes, base cut (at a UTF-8
+// boundary) + "_" + 8 hex digits of a hash of the whole base + suffix, so that
+// shortened names of long bases stay apart.
+std::string NameWithSuffix(std::string_view base, std::string_view suffix);
 // Name of the unique index sluice creates on an adopted table: "<table>_sluice_key",
 // shortened with a hash when that would exceed 63 bytes.
 std::string KeyIndexName(std::string_view table);
+// Name of the index that serves EvictSql on `column`: "<table>_<column>_<hash>_sluice_evict"
+// (the hash of table and column keeps "a_b"."c" and "a"."b_c" apart), shortened as above.
+std::string EvictIndexName(std::string_view table, std::string_view column);
+// A hash index (no size limit on the value, unlike a btree entry: a huge value
+// never makes a row unstorable) on the live rows' `column`, for EvictSql.
+std::string CreateEvictIndexSql(std::string_view schema, std::string_view table,
+                                std::string_view column);
+// Where a mirror whose key changed is kept: "<table>__old_<relid>" (relid: its
+// pg_class oid, unique among live tables), shortened as above. Also used for
+// its indexes, whose names must make room for the new mirror's.
+std::string AsideName(std::string_view name, std::string_view relid);
+std::string RenameTableSql(std::string_view schema, std::string_view from, std::string_view to);
+std::string RenameIndexSql(std::string_view schema, std::string_view from, std::string_view to);
 std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
                               const std::vector<std::string>& key);
 // The sluice columns' definitions for ALTER TABLE on an adopted table (no NOT
@@ -58,6 +75,9 @@ std::vector<SqlColumn> SluiceColumnsForAdoption();
 // format_type without typmod (the cast target), in column order. No rows when
 // the table does not exist.
 std::string CatalogColumnsSql();
+// $1 = QualifiedName. Rows: the table's pg_class oid, then the name of one of its
+// indexes (NULL when it has none). No rows when the table does not exist.
+std::string TableIndexesSql();
 // $1 = QualifiedName, $2 = JSON array of the key column names. One row, "t"
 // when a valid, immediate, non-partial unique index covers exactly those columns.
 std::string KeyIndexExistsSql();
@@ -78,6 +98,20 @@ std::string EvictSql(std::string_view qualified, const std::vector<SqlColumn>& c
 std::string TombstoneAllSql(std::string_view qualified);
 // $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows.
 std::string AdvanceSql();
+// --- mirror registry (sync_metadata.mirror_tables): which physical table
+// (pg_class oid and relfilenode) holds each mirror since its last full read.
+// A DROP / re-CREATE changes the oid, a TRUNCATE the relfilenode. ---
+// $1 deployment, $2 schema, $3 JSON array of table names. Rows: names of the
+// registered tables of the deployment whose mirror is no longer the one
+// registered (dropped, recreated, truncated, or in another schema), plus the
+// tables of $3 that were never registered (never read whole).
+std::string LostMirrorsSql();
+// $1 deployment, $2 schema, $3 JSON array of the table names read whole in
+// this transaction, $4 the snapshot seq: registers their current oid and
+// relfilenode. Run after the full reads' TombstoneAllSql, whose lock keeps a
+// TRUNCATE out until the commit.
+std::string RegisterMirrorsSql();
+
 // $1 deployment, $2 source uuid, $3: [[table, row_key json, seq, reason, source_data json], ...]
 std::string ParkSql();
 

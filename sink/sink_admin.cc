@@ -115,13 +115,12 @@ class LibpqSinkAdmin final : public SinkAdmin {
     const std::string qualified = QualifiedName(options_.schema, shape.name);
     Result<PgResultPtr> cols = Exec(CatalogColumnsSql(), {qualified});
     if (!cols.ok()) return cols.status();
-    std::vector<ExistingColumn> existing;
+    ExistingTable existing;
     for (int i = 0; i < PQntuples(cols->get()); ++i) {
-      existing.push_back({PQgetvalue(cols->get(), i, 0), PQgetvalue(cols->get(), i, 1),
-                          PQgetvalue(cols->get(), i, 2)});
+      existing.columns.push_back({PQgetvalue(cols->get(), i, 0), PQgetvalue(cols->get(), i, 1),
+                                  PQgetvalue(cols->get(), i, 2)});
     }
-    bool index_exists = false;
-    if (!existing.empty()) {
+    if (!existing.columns.empty()) {
       std::string keys = "[";
       for (size_t k : shape.KeyColumns()) {
         if (keys.size() > 1) keys += ",";
@@ -130,12 +129,25 @@ class LibpqSinkAdmin final : public SinkAdmin {
       keys += "]";
       Result<PgResultPtr> idx = Exec(KeyIndexExistsSql(), {qualified, keys});
       if (!idx.ok()) return idx.status();
-      index_exists = std::string(PQgetvalue(idx->get(), 0, 0)) == "t";
+      existing.key_index_exists = std::string(PQgetvalue(idx->get(), 0, 0)) == "t";
+      Result<PgResultPtr> indexes = Exec(TableIndexesSql(), {qualified});
+      if (!indexes.ok()) return indexes.status();
+      for (int i = 0; i < PQntuples(indexes->get()); ++i) {
+        existing.relid = PQgetvalue(indexes->get(), i, 0);
+        if (!PQgetisnull(indexes->get(), i, 1)) {
+          existing.index_names.push_back(PQgetvalue(indexes->get(), i, 1));
+        }
+      }
     }
-    Result<MirrorTable> plan =
-        PlanMirror(options_.schema, shape, OverridesFor(options_.column_types, shape.name),
-                   existing, index_exists);
+    Result<MirrorTable> plan = PlanMirror(
+        options_.schema, shape, OverridesFor(options_.column_types, shape.name), existing);
     if (!plan.ok()) return plan.status();
+    if (!plan->set_aside_as.empty()) {
+      spdlog::warn(
+          "sink: mirror {} has another key than table \"{}\" now has: kept as {} "
+          "(rows tombstoned), a new mirror is created and filled by a full read",
+          plan->qualified, shape.name, plan->set_aside_as);
+    }
     for (const std::string& ddl : plan->ddl) {
       Result<PgResultPtr> r = Exec(ddl, {});
       // E.g. duplicate keys in an adopted table: an operator has to act.

@@ -3,7 +3,7 @@
 -- covers), the applied-batch history, the conflict log and schema versions,
 -- plus sync_metadata.sluice_advance(). Plain psql script, re-runnable; run by
 -- an administrator (or by `sluice init`, which embeds this file).
--- version: 2
+-- version: 3 (2: source_position.position_mark; 3: mirror_tables)
 BEGIN;
 
 SET LOCAL client_min_messages = warning;  -- no "already exists, skipping" noise
@@ -63,6 +63,22 @@ CREATE TABLE IF NOT EXISTS sync_metadata.conflict_log (
 );
 CREATE INDEX IF NOT EXISTS conflict_log_deployment_created_at_idx
   ON sync_metadata.conflict_log (deployment, created_at);
+
+-- Which physical table holds each mirror since sluice last read it whole (in
+-- the transaction of that full read; version 3). A mirror dropped and recreated has
+-- another relid, a truncated one another relfilenode: the agent compares on
+-- every apply and at start, and reads such a table whole again. The mismatch
+-- itself is the durable record that the resync is still owed.
+CREATE TABLE IF NOT EXISTS sync_metadata.mirror_tables (
+  deployment  text NOT NULL,
+  table_name  text NOT NULL,
+  schema_name text NOT NULL,
+  relid       oid NOT NULL,
+  relfilenode oid NOT NULL,
+  synced_seq  bigint,  -- snapshot seq of that full read
+  synced_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (deployment, table_name)
+);
 
 -- Deletes this deployment's applied_batches rows older than 7 days. SECURITY
 -- DEFINER because the sync role has no DELETE privilege anywhere; this is the
@@ -141,7 +157,7 @@ REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, 
   FROM PUBLIC;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('control-plane', 2, now())
+VALUES ('control-plane', 3, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

@@ -335,6 +335,54 @@ TEST_F(ApplierTest, SlowModeParksRowsTheSinkRefuses) {
   EXPECT_NE(parked[2].find("SQLSTATE 22001"), std::string::npos) << parked[2];
 }
 
+// Per-row refusals beyond classes 22/23: a key too large for a btree entry
+// (54000) and a sink-side trigger rejecting a row (RAISE EXCEPTION: P0001),
+// in a full read (TombstoneAll first) and in an incremental batch.
+TEST_F(ApplierTest, ParksRowsTooLargeToIndexOrRejectedByATrigger) {
+  if (pg_.empty()) return;
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() +
+    ".note (id text PRIMARY KEY, body text);"
+    "CREATE FUNCTION " +
+    S() +
+    ".no_forbidden() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF NEW.body = 'forbidden' THEN RAISE EXCEPTION 'body is forbidden'; END IF; RETURN NEW; "
+    "END $$;"
+    "CREATE TRIGGER no_forbidden BEFORE INSERT OR UPDATE ON " +
+    S() + ".note FOR EACH ROW EXECUTE FUNCTION " + S() + ".no_forbidden()");
+  TableShape note;
+  note.name = "note";
+  note.columns = {Col("id", "TEXT", 1, kText), Col("body", "TEXT", 0, kText)};
+  std::string huge;
+  uint32_t x = 7;
+  for (int i = 0; i < (1 << 20); ++i)
+    huge += static_cast<char>('a' + (x = x * 1103515245 + 12345) % 26);
+  for (int round = 0; round < 2; ++round) {
+    Batch b = NewBatch(round == 0 ? -1 : 10, round == 0 ? 10 : 20, {note});
+    if (round == 0) b.full_tables = {0};
+    for (int i = 0; i < 10; ++i) {
+      std::string id = std::to_string(round) + "-" + std::to_string(i);
+      if (i == 3) id = huge + id;
+      ASSERT_TRUE(b.changes
+                      .Append(Upsert(0, round * 10 + i,
+                                     {Value::Text(id), T(i == 6 ? "forbidden" : "fine")}))
+                      .ok());
+    }
+    ApplyStats stats;
+    Status st = Apply(&b, &stats);
+    ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.ToString();
+    EXPECT_EQ(stats.upserts, 8);
+    EXPECT_EQ(stats.parked, 2);
+  }
+  EXPECT_EQ(Q("SELECT count(*) FROM " + S() + ".note"), std::vector<std::string>{"16"});
+  EXPECT_EQ(Q("SELECT table_name, seq FROM sync_metadata.conflict_log WHERE deployment = '" +
+              name_ + "' ORDER BY seq"),
+            (std::vector<std::string>{"note|3", "note|6", "note|13", "note|16"}));
+  EXPECT_EQ(Q("SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = '" + name_ +
+              "' AND (reason LIKE '%SQLSTATE 54000%' OR reason LIKE '%SQLSTATE P0001: body is "
+              "forbidden%')"),
+            std::vector<std::string>{"4"});
+}
+
 TEST_F(ApplierTest, LargeSpilledBatchAppliesInChunks) {
   if (pg_.empty()) return;
   constexpr int kRows = 100000;

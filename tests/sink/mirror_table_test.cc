@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "common/value.h"
+#include "sink/pg_sql.h"
 
 namespace sluice {
 namespace {
@@ -28,7 +29,7 @@ TableShape Chat() {
 }
 
 TEST(MirrorTable, NewTable) {
-  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {}, false);
+  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {});
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->qualified, "\"app\".\"chat\"");
   ASSERT_EQ(m->columns.size(), 4u);
@@ -45,13 +46,12 @@ TEST(MirrorTable, NewTable) {
 
 TEST(MirrorTable, OverrideWins) {
   std::map<std::string, std::string> o = {{"created_at", "timestamptz"}};
-  Result<MirrorTable> m = PlanMirror("app", Chat(), &o, {}, false);
+  Result<MirrorTable> m = PlanMirror("app", Chat(), &o, {});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->columns[1].pg_type, "timestamptz");
   EXPECT_EQ(m->columns[1].kind, TargetKind::kOther);
   std::map<std::string, std::string> bad = {{"chat", "text); DROP TABLE x; --"}};
-  EXPECT_EQ(PlanMirror("app", Chat(), &bad, {}, false).status().code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(PlanMirror("app", Chat(), &bad, {}).status().code(), Status::Code::kInvalidArgument);
 }
 
 TEST(MirrorTable, AdoptsExistingTable) {
@@ -59,7 +59,7 @@ TEST(MirrorTable, AdoptsExistingTable) {
       {"id", "character varying(255)", "character varying"},
       {"created_at", "timestamp with time zone", "timestamp with time zone"},
       {"extra", "integer", "integer"}};
-  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, existing, false);
+  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {existing, false, {}, ""});
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(m->columns[0].exists);
   EXPECT_EQ(m->columns[0].cast_type, "character varying");  // typmod left to assignment
@@ -83,23 +83,87 @@ TEST(MirrorTable, ReadyTableNeedsNoDdl) {
                                           {"_sluice_seq", "bigint", "bigint"},
                                           {"_sluice_deleted_at", "timestamptz", "timestamptz"},
                                           {"_sluice_updated_at", "timestamptz", "timestamptz"}};
-  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, existing, true);
+  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {existing, true, {}, ""});
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(m->ddl.empty());
+}
+
+// The sluice columns and the shape's columns, as an earlier run created them.
+std::vector<ExistingColumn> EarlierMirror() {
+  return {{"id", "text", "text"},
+          {"created_at", "bigint", "bigint"},
+          {"chat", "jsonb", "jsonb"},
+          {"pinned", "boolean", "boolean"},
+          {"share_id", "text", "text"},
+          {"_sluice_seq", "bigint", "bigint"},
+          {"_sluice_deleted_at", "timestamptz", "timestamptz"},
+          {"_sluice_updated_at", "timestamptz", "timestamptz"}};
+}
+
+TableShape ChatWithShareId() {
+  TableShape t = Chat();
+  t.columns.push_back(Col("share_id", "VARCHAR(255)"));
+  t.unique_keys = {{4}};
+  return t;
+}
+
+TEST(MirrorTable, UniqueKeysGetAnEvictIndexOnce) {
+  Result<MirrorTable> m = PlanMirror("app", ChatWithShareId(), nullptr, {});
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->ddl.size(), 2u);
+  EXPECT_EQ(m->ddl[1], "CREATE INDEX IF NOT EXISTS \"" + EvictIndexName("chat", "share_id") +
+                           "\" ON \"app\".\"chat\" USING hash (\"share_id\") WHERE "
+                           "\"_sluice_deleted_at\" IS NULL");
+  // An existing mirror without it gets it; with it, nothing to do.
+  ExistingTable existing{EarlierMirror(), true, {"chat_pkey"}, "123"};
+  m = PlanMirror("app", ChatWithShareId(), nullptr, existing);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->ddl, std::vector<std::string>{CreateEvictIndexSql("app", "chat", "share_id")});
+  existing.index_names.push_back(EvictIndexName("chat", "share_id"));
+  m = PlanMirror("app", ChatWithShareId(), nullptr, existing);
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->ddl.empty());
+  EXPECT_TRUE(m->set_aside_as.empty());
+}
+
+TEST(MirrorTable, MirrorWithAnotherKeyIsSetAsideNotDeleted) {
+  TableShape rekeyed = ChatWithShareId();
+  rekeyed.columns[0].key_position = 0;
+  rekeyed.columns[4].key_position = 1;  // share_id is the key now
+  rekeyed.unique_keys.clear();
+  ExistingTable existing{EarlierMirror(), false, {"chat_pkey", "chat_sluice_key"}, "4242"};
+  Result<MirrorTable> m = PlanMirror("app", rekeyed, nullptr, existing);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->set_aside_as, "chat__old_4242");
+  ASSERT_EQ(m->ddl.size(), 5u);
+  EXPECT_EQ(m->ddl[0], TombstoneAllSql("\"app\".\"chat\""));
+  EXPECT_EQ(m->ddl[1], "ALTER INDEX \"app\".\"chat_pkey\" RENAME TO \"chat_pkey__old_4242\"");
+  EXPECT_EQ(m->ddl[2],
+            "ALTER INDEX \"app\".\"chat_sluice_key\" RENAME TO \"chat_sluice_key__old_4242\"");
+  EXPECT_EQ(m->ddl[3], "ALTER TABLE \"app\".\"chat\" RENAME TO \"chat__old_4242\"");
+  EXPECT_EQ(m->ddl[4].rfind("CREATE TABLE IF NOT EXISTS \"app\".\"chat\" (", 0), 0u);
+  EXPECT_NE(m->ddl[4].find("PRIMARY KEY (\"share_id\")"), std::string::npos) << m->ddl[4];
+  for (const MirrorColumn& c : m->columns) EXPECT_FALSE(c.exists) << c.name;
+  // A table without sluice's columns is adopted instead: only a key index is added.
+  std::vector<ExistingColumn> app_owned = EarlierMirror();
+  app_owned.resize(5);
+  m = PlanMirror("app", rekeyed, nullptr, {app_owned, false, {"chat_pkey"}, "4242"});
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->set_aside_as.empty());
+  EXPECT_EQ(m->ddl.back(), CreateKeyIndexSql("app", "chat", {"share_id"}));
 }
 
 TEST(MirrorTable, Refusals) {
   TableShape t = Chat();
   t.columns[2].name = std::string(64, 'c');
-  EXPECT_EQ(PlanMirror("app", t, nullptr, {}, false).status().code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(PlanMirror("app", t, nullptr, {}).status().code(), Status::Code::kInvalidArgument);
   t = Chat();
   t.columns[2].name = "_sluice_seq";
-  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}, false).ok());
+  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}).ok());
   t = Chat();
   t.columns[0].key_position = 0;
-  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}, false).ok());
-  EXPECT_FALSE(PlanMirror(std::string(64, 's'), Chat(), nullptr, {}, false).ok());
+  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}).ok());
+  EXPECT_FALSE(PlanMirror(std::string(64, 's'), Chat(), nullptr, {}).ok());
 }
 
 TEST(MirrorTable, RowidTable) {
@@ -107,7 +171,7 @@ TEST(MirrorTable, RowidTable) {
   t.name = "log";
   t.identity = TableShape::Identity::kRowid;
   t.columns = {Col(kRowidColumn, "INTEGER", 1), Col("msg", "")};
-  Result<MirrorTable> m = PlanMirror("app", t, nullptr, {}, false);
+  Result<MirrorTable> m = PlanMirror("app", t, nullptr, {});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->columns[0].pg_type, "bigint");
   EXPECT_EQ(m->key, std::vector<size_t>{0});

@@ -43,6 +43,19 @@ TEST(PgSql, KeyIndexNameStaysWithinLimit) {
   EXPECT_LE(name.size(), kMaxIdentifierBytes);
 }
 
+TEST(PgSql, DerivedNamesStayDistinctAndWithinLimit) {
+  EXPECT_EQ(AsideName("t", "16384"), "t__old_16384");
+  // "a_b"."c" and "a"."b_c" would read alike without the hash of both parts.
+  EXPECT_NE(EvictIndexName("a_b", "c"), EvictIndexName("a", "b_c"));
+  std::string long_table(63, 't');
+  for (const std::string& n :
+       {AsideName(long_table, "4294967295"), EvictIndexName(long_table, long_table)}) {
+    EXPECT_LE(n.size(), kMaxIdentifierBytes) << n;
+  }
+  EXPECT_NE(AsideName(long_table, "1"), AsideName(long_table + "x", "1"));
+  EXPECT_NE(EvictIndexName(long_table, "a"), EvictIndexName(long_table, "b"));
+}
+
 TEST(PgSql, UpsertForCompositeKey) {
   // Open WebUI's tag: PRIMARY KEY (id, user_id).
   std::vector<SqlColumn> cols = {

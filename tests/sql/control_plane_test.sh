@@ -70,6 +70,7 @@ DROP SCHEMA IF EXISTS "$schema" CASCADE;
 DELETE FROM sync_metadata.applied_batches WHERE deployment = '$dep';
 DELETE FROM sync_metadata.source_position WHERE deployment = '$dep';
 DELETE FROM sync_metadata.conflict_log WHERE deployment = '$dep';
+DELETE FROM sync_metadata.mirror_tables WHERE deployment = '$dep';
 DROP OWNED BY "$member";
 DROP ROLE IF EXISTS "$member";
 DROP ROLE IF EXISTS "$outsider";
@@ -91,7 +92,7 @@ for round in 1 2; do
     fi
   done
 done
-expect_value "schema_version rows" $'control-plane|2\nsync-role|1' \
+expect_value "schema_version rows" $'control-plane|3\nsync-role|1' \
   "SELECT component || '|' || version FROM sync_metadata.schema_version
     WHERE component IN ('control-plane', 'sync-role') ORDER BY component"
 expect_value "sluice_sync is NOLOGIN" "f" \
@@ -152,6 +153,12 @@ expect_error "member cannot DELETE from applied_batches" "42501" "permission den
 expect_ok "member can park a row in conflict_log" "$(as_member "
   INSERT INTO sync_metadata.conflict_log (deployment, table_name, kind, reason, source_data)
   VALUES ('$dep', 'chat', 'rejected', 'test', '{\"id\": 1}')")"
+expect_ok "member can register a mirror table" "$(as_member "
+  INSERT INTO sync_metadata.mirror_tables (deployment, table_name, schema_name, relid, relfilenode)
+  VALUES ('$dep', 'chat', '$schema', 1, 1);
+  UPDATE sync_metadata.mirror_tables SET relfilenode = 2 WHERE deployment = '$dep'")"
+expect_error "member cannot DELETE from mirror_tables" "42501" "permission denied" \
+  "$(as_member "DELETE FROM sync_metadata.mirror_tables WHERE deployment = '$dep'")"
 expect_error "member cannot run grant_deployment" "42501" "permission denied" \
   "$(as_member "SELECT sync_metadata.grant_deployment('$schema')")"
 expect_error "a role outside sluice_sync cannot advance" "42501" "permission denied" \
