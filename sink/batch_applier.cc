@@ -84,7 +84,7 @@ struct BatchApplier::Impl {
   // The header (BEGIN, advance, LostMirrorsSql, ...) went out with the next
   // Submit and its results are not read yet.
   bool header_pending = false;
-  static constexpr size_t kLostMirrorsQuery = 2;
+  size_t lost_mirrors_query = 0;  // index of LostMirrorsSql among the header's queries
   std::vector<std::string> lost;  // mirrors the header found lost, not read whole now
 
   // -------------------------------------------------------------- entry
@@ -230,6 +230,7 @@ struct BatchApplier::Impl {
       if (names.size() > 1) names += ",";
       AppendJsonString(&names, t.name);
     }
+    lost_mirrors_query = qs.size();
     qs.push_back({LostMirrorsSql(), {options.deployment, options.schema, names + "]"}});
     for (uint32_t f : batch->full_tables) {
       qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
@@ -251,14 +252,14 @@ struct BatchApplier::Impl {
     FastChunk(std::move(qs));
   }
 
-  // Reads the header's LostMirrorsSql result (query kLostMirrorsQuery of the
+  // Reads the header's LostMirrorsSql result (query lost_mirrors_query of the
   // first Submit): mirrors to read whole again, except those read whole now.
   void TakeHeader(const std::vector<PgResult>& res) {
     if (!header_pending) return;
     header_pending = false;
     lost.clear();
-    if (res.size() <= kLostMirrorsQuery) return;
-    for (const auto& row : res[kLostMirrorsQuery].rows) {
+    if (res.size() <= lost_mirrors_query) return;
+    for (const auto& row : res[lost_mirrors_query].rows) {
       std::string name = row[0].value_or("");
       bool full = false;
       for (uint32_t f : batch->full_tables) full = full || batch->tables[f].name == name;
