@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "sink/type_mapping.h"
+
 namespace sluice {
 namespace {
 
@@ -113,7 +115,14 @@ Status ParseTables(element e, Config* c) {
       SLUICE_RETURN_IF_ERROR(GetObject(field.value, key, &cols));
       for (auto col : cols) {
         std::string type;
-        SLUICE_RETURN_IF_ERROR(GetString(col.value, key + "." + std::string(col.key), &type));
+        std::string ckey = key + "." + std::string(col.key);
+        SLUICE_RETURN_IF_ERROR(GetString(col.value, ckey, &type));
+        // The type is spliced into CREATE / ALTER TABLE: refuse anything but a type name.
+        Status valid = CheckPgTypeName(type);
+        if (!valid.ok()) {
+          return Status::InvalidArgument("config: '" + ckey + "' (\"" + type + "\") is " +
+                                         valid.message());
+        }
         c->sink.column_types[std::string(table.key)][std::string(col.key)] = type;
       }
     }

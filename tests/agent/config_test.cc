@@ -90,6 +90,17 @@ TEST(Config, ErrorsNameTheKey) {
               "sync_metadata");
 }
 
+TEST(Config, TypeOverrideMustBeATypeName) {
+  auto with_type = [](const std::string& type) {
+    return R"({"deployment":"a","source":{"path":"/x"},"tables":{"chat":{"columns":{"created_at":)" +
+           std::string("\"") + type + "\"}}}}";
+  };
+  EXPECT_TRUE(Parse(with_type("timestamp(3) with time zone")).ok());
+  ExpectError(with_type("bigint DEFAULT (pg_sleep(1))"), "'tables.chat.columns.created_at'");
+  ExpectError(with_type("text, extra text"), "'tables.chat.columns.created_at'");
+  ExpectError(with_type("text, extra text"), "not a PostgreSQL type name");
+}
+
 TEST(Config, MissingFileIsAClearError) {
   Result<Config> c = LoadConfig("/nonexistent/sluice.json");
   ASSERT_FALSE(c.ok());
