@@ -93,6 +93,8 @@ Status ParseSink(element e, Config* c) {
       SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.url));
     } else if (field.key == "schema") {
       SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.schema));
+    } else if (field.key == "query_timeout_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 100, 3600000, &c->sink.query_timeout_ms));
     } else {
       return Unknown(key);
     }

@@ -37,7 +37,7 @@ const char* Replicator::StateName(State s) {
 }
 
 Replicator::Replicator(uv_loop_t* loop, Config config) : loop_(loop), config_(std::move(config)) {
-  conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url);
+  conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
 }
 

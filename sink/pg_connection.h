@@ -29,17 +29,27 @@ struct PgResult {
 
 class PgConnection {
  public:
+  static constexpr int kDefaultQueryTimeoutMs = 30000;
+
   using ConnectCallback = std::function<void(Status)>;
   using SubmitCallback = std::function<void(Status, std::vector<PgResult>)>;
 
-  // conninfo: a libpq keyword/value string or URI; PG* variables and .pgpass apply.
-  PgConnection(uv_loop_t* loop, std::string conninfo);
+  // conninfo: a libpq keyword/value string or URI; PG* variables and .pgpass
+  // apply, and sluice's defaults (TCP keepalives, tcp_user_timeout =
+  // query_timeout_ms, see pg_conninfo.h) fill what the user left unset.
+  // query_timeout_ms: a Submit that gets no byte from the server for this
+  // long fails with kUnavailable and the connection is dropped (0 = never).
+  PgConnection(uv_loop_t* loop, std::string conninfo,
+               int query_timeout_ms = kDefaultQueryTimeoutMs);
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // Connects (or reconnects after a failure). Errors: kUnavailable (network,
-  // server down), kInvalidArgument (bad conninfo, authentication failed).
+  // Connects (or reconnects after a failure). Host names are resolved off the
+  // loop. Errors: kUnavailable (network, server down, DNS, connect timeout:
+  // retry), kInvalidArgument (bad conninfo or option, authentication failed,
+  // database does not exist, no CONNECT privilege, TLS setup: stop); see
+  // pg::ConnectError.
   void Connect(ConnectCallback done);
 
   // Sends all queries in one pipeline ending with a single Sync, then calls

@@ -24,6 +24,7 @@ TEST(Config, MinimalGetsDefaults) {
   EXPECT_EQ(c->sink.schema, "acme");  // schema defaults to the deployment name
   EXPECT_EQ(c->sink.deployment, "acme");
   EXPECT_EQ(c->source.busy_timeout_ms, 5000);
+  EXPECT_EQ(c->sink.query_timeout_ms, 30000);
   EXPECT_FALSE(c->node.empty());
   EXPECT_TRUE(c->source.include.empty());
 }
@@ -33,7 +34,7 @@ TEST(Config, FullFile) {
     "deployment": "acme", "node": "a",
     "source": {"path": "/x.db", "include": ["chat", "user*"], "exclude": ["tmp_*"],
                "busy_timeout_ms": 100, "spool_dir": "/var/tmp"},
-    "sink": {"url": "postgresql://u@h/db", "schema": "tenant_acme"},
+    "sink": {"url": "postgresql://u@h/db", "schema": "tenant_acme", "query_timeout_ms": 2000},
     "tables": {"chat": {"columns": {"created_at": "bigint"}}},
     "agent": {"poll_interval_ms": 50, "retry_min_ms": 10, "retry_max_ms": 1000,
               "log_level": "debug"}})");
@@ -41,6 +42,7 @@ TEST(Config, FullFile) {
   EXPECT_EQ(c->source.include, (std::vector<std::string>{"chat", "user*"}));
   EXPECT_EQ(c->source.exclude, (std::vector<std::string>{"tmp_*"}));
   EXPECT_EQ(c->sink.schema, "tenant_acme");
+  EXPECT_EQ(c->sink.query_timeout_ms, 2000);
   EXPECT_EQ(c->sink.column_types["chat"]["created_at"], "bigint");
   EXPECT_EQ(c->agent.poll_interval_ms, 50);
   EXPECT_EQ(c->agent.log_level, "debug");
