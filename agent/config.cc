@@ -2,13 +2,16 @@
 #include "agent/config.h"
 
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "sink/pg_conninfo.h"
 #include "sink/type_mapping.h"
 
 namespace sluice {
@@ -200,6 +203,7 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
     }
   }
 
+  if (pg::ConninfoHasPassword(c.sink.url)) c.secret_keys.push_back("sink.url");
   Override(env, "SLUICE_DEPLOYMENT", &c.deployment);
   Override(env, "SLUICE_NODE", &c.node);
   Override(env, "SLUICE_SOURCE_PATH", &c.source.path);
@@ -241,6 +245,48 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
   return c;
 }
 
+namespace {
+
+// "mode 0644" when `path` is readable by group or others, else "".
+std::string ReadableByOthers(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return std::string("mode ") + mode;
+}
+
+}  // namespace
+
+std::vector<std::string> SecretPermissionWarnings(const std::string& config_path,
+                                                  const Config& config, const EnvLookup& env) {
+  std::vector<std::string> out;
+  if (!config.secret_keys.empty()) {
+    std::string mode = ReadableByOthers(config_path);
+    if (!mode.empty()) {
+      std::string keys;
+      for (const std::string& k : config.secret_keys) keys += (keys.empty() ? "" : ", ") + k;
+      out.push_back(config_path + " holds a secret (" + keys +
+                    " has a password) and is readable by group or others (" + mode +
+                    "): chmod 600 " + config_path +
+                    ", or keep the password in a password file (passfile) or PGPASSWORD");
+    }
+  }
+  std::string passfile = pg::ConninfoPassfile(config.sink.url);
+  if (passfile.empty()) {
+    const char* v = env("PGPASSFILE");
+    if (v != nullptr) passfile = v;
+  }
+  if (!passfile.empty()) {
+    std::string mode = ReadableByOthers(passfile);
+    if (!mode.empty()) {
+      out.push_back("password file " + passfile + " is readable by group or others (" + mode +
+                    "): chmod 600 " + passfile + " (libpq ignores a password file in that state)");
+    }
+  }
+  return out;
+}
+
 Result<Config> LoadConfig(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -250,6 +296,9 @@ Result<Config> LoadConfig(const std::string& path) {
   text << in.rdbuf();
   Result<Config> c = ParseConfig(text.str(), [](const char* n) { return std::getenv(n); });
   if (!c.ok()) return c.status().Wrap(path);
+  for (const std::string& w : SecretPermissionWarnings(path, *c, std::getenv)) {
+    std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
+  }
   return c;
 }
 
