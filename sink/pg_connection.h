@@ -38,7 +38,11 @@ class PgConnection {
   // apply, and sluice's defaults (TCP keepalives, tcp_user_timeout =
   // query_timeout_ms, see pg_conninfo.h) fill what the user left unset.
   // query_timeout_ms: a Submit that gets no byte from the server for this
-  // long fails with kUnavailable and the connection is dropped (0 = never).
+  // long fails with kUnavailable ("no reply from PostgreSQL ...") and the
+  // connection is dropped (0 = never). PostgreSQL sends a pipeline's results
+  // when it reaches the Sync (or when they overflow its output buffer), so in
+  // practice one Submit must complete within the deadline: keep Submits
+  // small (the applier's chunks are).
   PgConnection(uv_loop_t* loop, std::string conninfo,
                int query_timeout_ms = kDefaultQueryTimeoutMs);
   ~PgConnection();
@@ -56,9 +60,10 @@ class PgConnection {
   // done with one PgResult per query, or the first error mapped to a Status:
   // SQLSTATE class 08/57P → kUnavailable, 22/23 → kDataError, 'SL001' →
   // kConflict, 'SL002' → kFenced, others → kInternal; the message names the
-  // SQLSTATE and the index of the failing query. Without an explicit BEGIN the
-  // queries form one implicit transaction (all or nothing); an explicit BEGIN
-  // keeps the transaction open across Submits.
+  // SQLSTATE and the index of the failing query, and pg::ActionOf(status)
+  // tells the caller what to do next (retry, stop, split, park the row). Without an explicit BEGIN
+  // the queries form one implicit transaction (all or nothing); an explicit BEGIN keeps the
+  // transaction open across Submits.
   void Submit(std::vector<PgQuery> queries, SubmitCallback done);
 
   bool connected() const;

@@ -353,6 +353,54 @@ TEST_F(PgConnectionTest, SilentServerHitsConnectTimeout) {
   close(fd);
 }
 
+// Host names are resolved off the loop (uv_getaddrinfo) and handed to libpq
+// as hostaddr; a name that does not resolve is an outage, retried.
+TEST_F(PgConnectionTest, HostNamesAreResolvedBeforeLibpqConnects) {
+  std::string pg = testing::PgConninfoOrSkip();
+  if (pg.empty()) return;
+  PgConnection c(&loop_, WithOption(pg, "host", "localhost"));
+  Status s = ConnectSync(c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto [q, r] = SubmitSync(c, {Q("SELECT inet_client_addr() IS NOT NULL")});
+  ASSERT_TRUE(q.ok()) << q.ToString();
+  EXPECT_EQ(r.at(0).rows.at(0).at(0), "t");  // TCP, not the Unix socket
+  CloseSync(c);
+
+  PgConnection bad(&loop_, "host=no-such-host.invalid port=5432 connect_timeout=5");
+  Status b = ConnectSync(bad);
+  EXPECT_EQ(b.code(), Status::Code::kUnavailable) << b.ToString();
+  EXPECT_NE(b.message().find("cannot resolve host name no-such-host.invalid"), std::string::npos)
+      << b.message();
+  CloseSync(bad);
+}
+
+// A Submit that gets no reply within the deadline fails (kUnavailable), the
+// connection is dropped, and a new Connect works.
+TEST_F(PgConnectionTest, ReplyDeadlineDropsASilentConnection) {
+  std::string pg = testing::PgConninfoOrSkip();
+  if (pg.empty()) return;
+  PgConnection c(&loop_, pg, /*query_timeout_ms=*/400);
+  ASSERT_TRUE(ConnectSync(c).ok());
+  auto start = steady_clock::now();
+  auto [s, r] = SubmitSync(c, {Q("SELECT pg_sleep(5)")});
+  auto took = steady_clock::now() - start;
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("no reply from PostgreSQL"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("within 400 ms (sink.query_timeout_ms)"), std::string::npos)
+      << s.message();
+  EXPECT_GE(took, milliseconds(380));
+  EXPECT_LT(took, milliseconds(2000));
+  EXPECT_FALSE(c.connected());
+  // Reconnected, a Submit that answers in time is not cut, and the deadline
+  // restarts for each Submit.
+  ASSERT_TRUE(ConnectSync(c).ok());
+  for (int i = 0; i < 3; ++i) {
+    auto [s2, r2] = SubmitSync(c, {Q("SELECT pg_sleep(0.25)")});
+    EXPECT_TRUE(s2.ok()) << s2.ToString();
+  }
+  CloseSync(c);
+}
+
 TEST_F(PgConnectionTest, TerminatedBackendGivesUnavailableAndReconnects) {
   std::string pg = testing::PgConninfoOrSkip();
   if (pg.empty()) return;
