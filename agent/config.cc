@@ -2,12 +2,17 @@
 #include "agent/config.h"
 
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "sink/pg_conninfo.h"
+#include "sink/type_mapping.h"
 
 namespace sluice {
 namespace {
@@ -91,6 +96,8 @@ Status ParseSink(element e, Config* c) {
       SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.url));
     } else if (field.key == "schema") {
       SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.schema));
+    } else if (field.key == "query_timeout_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 100, 3600000, &c->sink.query_timeout_ms));
     } else {
       return Unknown(key);
     }
@@ -113,7 +120,14 @@ Status ParseTables(element e, Config* c) {
       SLUICE_RETURN_IF_ERROR(GetObject(field.value, key, &cols));
       for (auto col : cols) {
         std::string type;
-        SLUICE_RETURN_IF_ERROR(GetString(col.value, key + "." + std::string(col.key), &type));
+        std::string ckey = key + "." + std::string(col.key);
+        SLUICE_RETURN_IF_ERROR(GetString(col.value, ckey, &type));
+        // The type is spliced into CREATE / ALTER TABLE: refuse anything but a type name.
+        Status valid = CheckPgTypeName(type);
+        if (!valid.ok()) {
+          return Status::InvalidArgument("config: '" + ckey + "' (\"" + type + "\") is " +
+                                         valid.message());
+        }
         c->sink.column_types[std::string(table.key)][std::string(col.key)] = type;
       }
     }
@@ -189,6 +203,7 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
     }
   }
 
+  if (pg::ConninfoHasPassword(c.sink.url)) c.secret_keys.push_back("sink.url");
   Override(env, "SLUICE_DEPLOYMENT", &c.deployment);
   Override(env, "SLUICE_NODE", &c.node);
   Override(env, "SLUICE_SOURCE_PATH", &c.source.path);
@@ -230,6 +245,48 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
   return c;
 }
 
+namespace {
+
+// "mode 0644" when `path` is readable by group or others, else "".
+std::string ReadableByOthers(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return std::string("mode ") + mode;
+}
+
+}  // namespace
+
+std::vector<std::string> SecretPermissionWarnings(const std::string& config_path,
+                                                  const Config& config, const EnvLookup& env) {
+  std::vector<std::string> out;
+  if (!config.secret_keys.empty()) {
+    std::string mode = ReadableByOthers(config_path);
+    if (!mode.empty()) {
+      std::string keys;
+      for (const std::string& k : config.secret_keys) keys += (keys.empty() ? "" : ", ") + k;
+      out.push_back(config_path + " holds a secret (" + keys +
+                    " has a password) and is readable by group or others (" + mode +
+                    "): chmod 600 " + config_path +
+                    ", or keep the password in a password file (passfile) or PGPASSWORD");
+    }
+  }
+  std::string passfile = pg::ConninfoPassfile(config.sink.url);
+  if (passfile.empty()) {
+    const char* v = env("PGPASSFILE");
+    if (v != nullptr) passfile = v;
+  }
+  if (!passfile.empty()) {
+    std::string mode = ReadableByOthers(passfile);
+    if (!mode.empty()) {
+      out.push_back("password file " + passfile + " is readable by group or others (" + mode +
+                    "): chmod 600 " + passfile + " (libpq ignores a password file in that state)");
+    }
+  }
+  return out;
+}
+
 Result<Config> LoadConfig(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -239,6 +296,9 @@ Result<Config> LoadConfig(const std::string& path) {
   text << in.rdbuf();
   Result<Config> c = ParseConfig(text.str(), [](const char* n) { return std::getenv(n); });
   if (!c.ok()) return c.status().Wrap(path);
+  for (const std::string& w : SecretPermissionWarnings(path, *c, std::getenv)) {
+    std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
+  }
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "capture/capture_options.h"
 #include "common/status.h"
@@ -26,6 +27,9 @@ struct Config {
   CaptureOptions source;
   SinkOptions sink;
   AgentOptions agent;
+  // Keys whose value in the file itself (not from the environment) is a
+  // secret: "sink.url" when it carries a password. For the permission warning.
+  std::vector<std::string> secret_keys;
 };
 
 // Returns the value of an environment variable, or nullptr.
@@ -35,7 +39,14 @@ using EnvLookup = std::function<const char*(const char*)>;
 // Errors name the offending key: "config: unknown key 'source.pathh'".
 Result<Config> ParseConfig(std::string_view json, const EnvLookup& env);
 
-// Reads the file and parses it with the process environment.
+// Secrets readable by group or others, one line each saying what to do: the
+// config file when it holds one (Config::secret_keys), and the password file
+// named by sink.url's passfile or PGPASSFILE. A warning, not a refusal.
+std::vector<std::string> SecretPermissionWarnings(const std::string& config_path,
+                                                  const Config& config, const EnvLookup& env);
+
+// Reads the file and parses it with the process environment; prints
+// SecretPermissionWarnings on stderr ("sluice: warning: ...").
 Result<Config> LoadConfig(const std::string& path);
 
 }  // namespace sluice

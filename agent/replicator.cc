@@ -15,7 +15,7 @@ namespace sluice {
 Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader)
     : loop_(loop), config_(std::move(config)), open_reader_(std::move(open_reader)) {
   if (!open_reader_) open_reader_ = &JournalReader::Open;
-  conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url);
+  conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
 }
 

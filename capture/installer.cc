@@ -6,10 +6,12 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "capture/schema_reader.h"
@@ -24,6 +26,51 @@ namespace {
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// Why the switch to WAL failed, in words that say what to fix: a file or a
+// directory this user cannot write (SQLite must create <db>-wal and -shm next
+// to the database), or another connection that holds the file. Only lock
+// contention is kBusy; the rest is kUnavailable: a runtime problem (exit 1),
+// not a mistake in the config (exit 2).
+Status WalSwitchError(SqliteDb& db, const Result<std::string>& mode) {
+  const std::string& path = db.path();
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  const std::string who = fmt::format("this user (uid {})", ::geteuid());
+  const std::string why =
+      mode.ok() ? "journal mode stays " + mode.value() : mode.status().message();
+  int ext = sqlite3_extended_errcode(db.handle());
+  bool readonly = !mode.ok() && (ext & 0xff) == SQLITE_READONLY;
+  bool cantopen = !mode.ok() && (ext & 0xff) == SQLITE_CANTOPEN;
+  if ((readonly || cantopen) &&
+      (ext == SQLITE_READONLY_DIRECTORY || ::access(dir.c_str(), W_OK) != 0)) {
+    return Status::Unavailable(fmt::format(
+        "cannot switch {} to WAL journal mode ({}): the directory {} is not writable by {}, and "
+        "SQLite must create {}-wal and {}-shm there; fix the directory's permissions or run "
+        "`sluice init` as the app's user",
+        path, why, dir, who, path, path));
+  }
+  if (readonly || sqlite3_db_readonly(db.handle(), "main") == 1 ||
+      ::access(path.c_str(), W_OK) != 0) {
+    return Status::Unavailable(fmt::format(
+        "cannot switch {} to WAL journal mode ({}): the file {} is not writable by {} (read-only "
+        "file, mount or ownership); fix its permissions or run `sluice init` as the app's user",
+        path, why, path, who));
+  }
+  if (cantopen) {
+    return Status::Unavailable(fmt::format(
+        "cannot switch {} to WAL journal mode ({}): SQLite cannot open {}-wal or {}-shm: {}", path,
+        why, path, path, std::strerror(sqlite3_system_errno(db.handle()))));
+  }
+  if (mode.ok() || mode.status().code() == Status::Code::kBusy) {
+    return Status::Busy(fmt::format(
+        "cannot switch {} to WAL journal mode ({}): sluice needs WAL so that reading never blocks "
+        "the app; close other connections that hold it open in exclusive or rollback mode and run "
+        "`sluice init` again",
+        path, why));
+  }
+  return Status::Unavailable(fmt::format("cannot switch {} to WAL journal mode: {}", path, why));
 }
 
 // Switches the file to WAL, retrying while another connection holds it.
@@ -41,11 +88,7 @@ Result<bool> EnsureWal(SqliteDb& db) {
     if ((!busy && !not_yet) || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return Status::InvalidArgument(fmt::format(
-      "cannot switch {} to WAL journal mode ({}): sluice needs WAL so that reading never blocks "
-      "the app; close other connections that hold it open in exclusive or rollback mode and run "
-      "`sluice init` again",
-      db.path(), mode.ok() ? "journal mode stays " + *mode : mode.status().message()));
+  return WalSwitchError(db, mode);
 }
 
 Status CheckEncoding(SqliteDb& db) {

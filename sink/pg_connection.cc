@@ -1,39 +1,56 @@
 // PgConnection: libpq in nonblocking pipeline mode, driven by uv_poll on its socket.
 //
 // State table (Transition() logs every move at debug level):
-//   idle       --Connect-------------------------------> connecting
+//   idle       --Connect, host names to resolve--------> resolving
+//   idle       --Connect, nothing to resolve-----------> connecting
+//   resolving  --every name answered-------------------> connecting
+//   resolving  --no address / connect timeout----------> idle
 //   connecting --PQconnectPoll OK----------------------> ready
 //   connecting --failure / connect timeout-------------> idle        (Connect may be retried)
 //   ready      --Submit--------------------------------> busy
 //   busy       --PGRES_PIPELINE_SYNC-------------------> ready
+//   busy       --no byte for query_timeout_ms----------> idle        (Submit gets kUnavailable)
 //   ready|busy --connection lost-----------------------> idle
 //   any        --Close---------------------------------> closing --handles closed--> idle
 //
+// Host names are resolved with uv_getaddrinfo (libuv's thread pool) and given
+// to libpq as hostaddr, because libpq resolves them synchronously inside
+// PQconnectStart / PQconnectPoll, i.e. on the loop: a slow DNS server would
+// stall the whole agent. (Running the handshake in the pool instead would
+// hold a pool thread, which the SQLite reads need, for a whole connect
+// timeout and could not be cancelled by Close.)
+//
 // Handles live in HandleBox allocations that only their close callback frees;
-// `live` counts them (open or closing), so Close's done runs after the last one.
+// `live` counts them (open or closing) and `resolves` the getaddrinfo requests
+// in flight, so Close's done runs after the last of either.
 #include "sink/pg_connection.h"
 
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
 
+#include "sink/pg_conninfo.h"
 #include "sink/pg_error.h"
 
 namespace sluice {
 
 namespace {
 
-enum class State { kIdle, kConnecting, kReady, kBusy, kClosing };
+enum class State { kIdle, kResolving, kConnecting, kReady, kBusy, kClosing };
 
 const char* StateName(State s) {
   switch (s) {
     case State::kIdle:
       return "idle";
+    case State::kResolving:
+      return "resolving";
     case State::kConnecting:
       return "connecting";
     case State::kReady:
@@ -54,11 +71,6 @@ constexpr int kDefaultConnectTimeoutSec = 15;
 
 // libpq's own limit on the number of parameters of one statement.
 constexpr size_t kMaxParams = 65535;
-
-bool LooksLikeConninfo(const std::string& s) {
-  return s.find('=') != std::string::npos || s.rfind("postgresql://", 0) == 0 ||
-         s.rfind("postgres://", 0) == 0;
-}
 
 const char* OrEmpty(const char* s) { return s != nullptr ? s : ""; }
 
@@ -81,7 +93,17 @@ struct PgConnection::Impl {
     Impl* owner = nullptr;
   };
 
-  Impl(uv_loop_t* l, std::string ci) : loop(l), conninfo(std::move(ci)) {}
+  // One uv_getaddrinfo request; freed by its callback, which ignores answers
+  // for an older attempt or a dead owner.
+  struct ResolveReq {
+    uv_getaddrinfo_t req;
+    Impl* owner = nullptr;
+    uint64_t attempt = 0;
+    std::string name;
+  };
+
+  Impl(uv_loop_t* l, std::string ci, int timeout_ms)
+      : loop(l), conninfo(std::move(ci)), query_timeout_ms(timeout_ms) {}
   ~Impl();
 
   void Connect(ConnectCallback done);
@@ -97,6 +119,8 @@ struct PgConnection::Impl {
   static void OnPollEvent(uv_poll_t* h, int status, int events) noexcept;
   static void OnDeferTimer(uv_timer_t* h) noexcept;
   static void OnConnectTimer(uv_timer_t* h) noexcept;
+  static void OnQueryTimer(uv_timer_t* h) noexcept;
+  static void OnResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) noexcept;
   static void OnNotice(void* arg, const PGresult* r) noexcept;
 
   void Transition(State to, std::string_view why);
@@ -107,6 +131,11 @@ struct PgConnection::Impl {
   void Defer(std::function<void()> fn);
   void Drop(std::string_view why);
 
+  void FinishCloseIfDone();
+  void Resolve(const std::vector<std::string>& names);
+  void OnAddresses(const std::string& name, std::vector<std::string> addrs, int status);
+  std::optional<Status> StartLibpq(const pg::ConnParams& params);
+  void ArmQueryTimer();
   std::optional<Status> StepConnect(bool first);
   std::optional<Status> FinishConnectOk();
   Status ConnectFailure();
@@ -118,10 +147,12 @@ struct PgConnection::Impl {
   void CollectResult(PGresult* r);
   void FinishSubmit();
   void FailSubmitLost();
+  void FailSubmit(Status s);
   std::string LostReason() const;
 
   uv_loop_t* loop;
   std::string conninfo;
+  int query_timeout_ms;
   PGconn* conn = nullptr;
   State state = State::kIdle;
   std::string label = "PostgreSQL";  // host:port, for logs
@@ -132,7 +163,16 @@ struct PgConnection::Impl {
   int poll_events = 0;
   HandleBox* connect_timer = nullptr;
   HandleBox* defer_timer = nullptr;
+  HandleBox* query_timer = nullptr;  // reply deadline of the Submit in flight
   std::unordered_set<HandleBox*> live;
+  std::unordered_set<ResolveReq*> resolves;  // in flight, for Close and the destructor
+
+  // The Connect in flight: its parameters and the answers of its lookups.
+  uint64_t attempt = 0;  // bumped by Connect and Drop: stale lookups are ignored
+  pg::ConnParams params;
+  std::map<std::string, std::vector<std::string>> addresses;
+  std::map<std::string, std::string> resolve_errors;
+  size_t resolves_left = 0;
 
   ConnectCallback connect_cb;
   SubmitCallback submit_cb;
@@ -159,6 +199,11 @@ PgConnection::Impl::~Impl() {
     if (!uv_is_closing(&b->u.handle)) uv_close(&b->u.handle, OnClosed);
   }
   live.clear();
+  for (ResolveReq* r : resolves) {
+    r->owner = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
+  }
+  resolves.clear();
   if (conn != nullptr) PQfinish(conn);
 }
 
@@ -186,14 +231,17 @@ void PgConnection::Impl::OnClosed(uv_handle_t* h) noexcept {
   Impl* owner = box->owner;
   if (owner != nullptr) owner->live.erase(box);
   delete box;
-  if (owner == nullptr || owner->state != State::kClosing || !owner->live.empty()) return;
+  if (owner != nullptr) owner->FinishCloseIfDone();
+}
 
-  owner->Transition(State::kIdle, "closed");
+void PgConnection::Impl::FinishCloseIfDone() {
+  if (state != State::kClosing || !live.empty() || !resolves.empty()) return;
+  Transition(State::kIdle, "closed");
   // Calls made while closing were answered "connection closed" but held until now.
-  auto late = std::move(owner->deferred);
-  owner->deferred.clear();
-  auto dones = std::move(owner->close_dones);
-  owner->close_dones.clear();
+  auto late = std::move(deferred);
+  deferred.clear();
+  auto dones = std::move(close_dones);
+  close_dones.clear();
   for (auto& f : late) f();
   // A done may destroy the PgConnection: touch only locals from here on.
   for (auto& d : dones) {
@@ -262,6 +310,8 @@ void PgConnection::Impl::Drop(std::string_view why) {
   poll_events = 0;
   flushing = false;
   if (connect_timer != nullptr) uv_timer_stop(&connect_timer->u.timer);
+  if (query_timer != nullptr) uv_timer_stop(&query_timer->u.timer);
+  ++attempt;
   if (conn != nullptr) {
     PQfinish(conn);
     conn = nullptr;
@@ -280,44 +330,32 @@ void PgConnection::Impl::Connect(ConnectCallback done) {
     Defer([done = std::move(done), s] { done(s); });
     return;
   }
-  if (LooksLikeConninfo(conninfo)) {
-    // Parse errors are configuration errors, not outages; libpq quotes pieces
-    // of the string in them, so those are blanked (they may be a password).
-    char* err = nullptr;
-    PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
-    if (opts == nullptr) {
-      std::string m = err != nullptr ? pg::RedactQuoted(pg::OneLine(err)) : "out of memory";
-      if (err != nullptr) PQfreemem(err);
-      Status s = Status::InvalidArgument("invalid connection string: " + m);
-      Defer([done = std::move(done), s] { done(s); });
-      return;
-    }
-    PQconninfoFree(opts);
-  }
-  // Keywords before "dbname" are defaults that the expanded conninfo overrides.
-  const char* keywords[] = {"client_encoding", "fallback_application_name", "dbname", nullptr};
-  const char* values[] = {"UTF8", "sluice", conninfo.c_str(), nullptr};
-  conn = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
-  if (conn == nullptr) {
-    Defer([done = std::move(done)] { done(Status::Unavailable("libpq: out of memory")); });
+  // A conninfo that does not parse, or an option libpq would ignore, is a
+  // configuration error, not an outage: the caller stops instead of retrying.
+  const pg::EnvLookup env = pg::ProcessEnv();
+  Result<pg::ConnParams> built = pg::BuildConnParams(conninfo, query_timeout_ms, env);
+  if (!built.ok()) {
+    Defer([done = std::move(done), s = built.status()] { done(s); });
     return;
   }
-  PQsetNoticeReceiver(conn, OnNotice, this);
-  label = std::string(OrEmpty(PQhost(conn))) + ":" + OrEmpty(PQport(conn));
+  params = std::move(built.value());
+  ++attempt;
   last_server_error.clear();
+  label = pg::EffectiveValue(params, "host", env) + ":" + pg::EffectiveValue(params, "port", env);
   connect_cb = std::move(done);
-  Transition(State::kConnecting, "");
-  std::optional<Status> finished;
-  if (PQstatus(conn) == CONNECTION_BAD) {
-    finished = ConnectFailure();
-  } else {
-    StartConnectTimer();
-    finished = StepConnect(/*first=*/true);
+  StartConnectTimer();  // covers resolution and handshake
+  std::vector<std::string> names = pg::NamesToResolve(params, env);
+  if (!names.empty()) {
+    Transition(State::kResolving, "");
+    Resolve(names);
+    return;
   }
+  Transition(State::kConnecting, "");
+  std::optional<Status> finished = StartLibpq(params);
   if (finished) {
-    // Failed before any I/O (refused on loopback, bad host name): answer from
-    // the loop, with the callback taken out of the slot so a new Connect from
-    // elsewhere cannot receive this answer.
+    // Failed before any I/O (refused on loopback): answer from the loop, with
+    // the callback taken out of the slot so a new Connect from elsewhere
+    // cannot receive this answer.
     spdlog::warn("pg {}: {}", label, finished->ToString());
     auto cb = std::move(connect_cb);
     connect_cb = nullptr;
@@ -325,28 +363,124 @@ void PgConnection::Impl::Connect(ConnectCallback done) {
   }
 }
 
-void PgConnection::Impl::StartConnectTimer() {
-  int seconds = kDefaultConnectTimeoutSec;
-  if (PQconninfoOption* opts = PQconninfo(conn)) {
-    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-      if (std::strcmp(o->keyword, "connect_timeout") == 0 && o->val != nullptr && *o->val) {
-        seconds = std::atoi(o->val);
-        if (seconds > 0 && seconds < 2) seconds = 2;  // as libpq does
-      }
+void PgConnection::Impl::Resolve(const std::vector<std::string>& names) {
+  addresses.clear();
+  resolve_errors.clear();
+  resolves_left = names.size();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  for (const std::string& name : names) {
+    auto* r = new ResolveReq();
+    r->owner = this;
+    r->attempt = attempt;
+    r->name = name;
+    int rc = uv_getaddrinfo(loop, &r->req, OnResolved, r->name.c_str(), nullptr, &hints);
+    if (rc != 0) {
+      delete r;
+      resolve_errors[name] = uv_strerror(rc);
+      addresses[name] = {};
+      --resolves_left;
+      continue;
     }
-    PQconninfoFree(opts);
+    resolves.insert(r);
   }
+  if (resolves_left == 0) {  // every request failed to start: answer from the loop
+    uint64_t a = attempt;
+    Defer([this, a] {
+      if (attempt == a && state == State::kResolving) OnAddresses("", {}, 0);
+    });
+  }
+}
+
+void PgConnection::Impl::OnResolved(uv_getaddrinfo_t* req, int status,
+                                    struct addrinfo* res) noexcept {
+  auto* r = reinterpret_cast<ResolveReq*>(req);
+  Impl* self = r->owner;
+  std::vector<std::string> addrs;
+  for (addrinfo* ai = status == 0 ? res : nullptr; ai != nullptr; ai = ai->ai_next) {
+    char buf[64] = {0};
+    int rc = -1;
+    if (ai->ai_family == AF_INET) {
+      rc = uv_ip4_name(reinterpret_cast<const sockaddr_in*>(ai->ai_addr), buf, sizeof buf);
+    } else if (ai->ai_family == AF_INET6) {
+      rc = uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(ai->ai_addr), buf, sizeof buf);
+    }
+    if (rc == 0 && std::find(addrs.begin(), addrs.end(), buf) == addrs.end()) addrs.push_back(buf);
+  }
+  uv_freeaddrinfo(res);
+  std::string name = std::move(r->name);
+  bool current = self != nullptr && r->attempt == self->attempt;
+  if (self != nullptr) self->resolves.erase(r);
+  delete r;
+  if (self == nullptr) return;
+  if (self->state == State::kClosing) return self->FinishCloseIfDone();
+  if (current && self->state == State::kResolving) {
+    self->OnAddresses(name, std::move(addrs), status);
+  }
+}
+
+void PgConnection::Impl::OnAddresses(const std::string& name, std::vector<std::string> addrs,
+                                     int status) {
+  if (!name.empty()) {
+    if (status != 0) resolve_errors[name] = uv_strerror(status);
+    addresses[name] = std::move(addrs);
+    if (--resolves_left > 0) return;
+  }
+  Result<pg::ConnParams> resolved = pg::WithResolvedAddresses(params, pg::ProcessEnv(), addresses);
+  if (!resolved.ok()) {
+    std::string why;
+    for (const auto& [n, e] : resolve_errors) why += (why.empty() ? "" : "; ") + n + ": " + e;
+    std::string m = "cannot reach PostgreSQL at " + label + ": " + resolved.status().message() +
+                    (why.empty() ? "" : " (" + why + ")");
+    Drop("host name resolution failed");
+    return CompleteConnect(Status::Unavailable(m));
+  }
+  for (const auto& [n, e] : resolve_errors) {
+    spdlog::warn("pg {}: cannot resolve host name {}: {}; trying the other hosts", label, n, e);
+  }
+  Transition(State::kConnecting, "host names resolved");
+  std::optional<Status> finished = StartLibpq(*resolved);
+  if (finished) CompleteConnect(*finished);
+}
+
+std::optional<Status> PgConnection::Impl::StartLibpq(const pg::ConnParams& p) {
+  std::vector<const char*> keywords;
+  std::vector<const char*> values;
+  for (const auto& [k, v] : p) {
+    keywords.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  // expand_dbname=0: the user's conninfo was expanded into p already.
+  conn = PQconnectStartParams(keywords.data(), values.data(), /*expand_dbname=*/0);
+  if (conn == nullptr) {
+    Drop("libpq: out of memory");
+    return Status::Unavailable("libpq: out of memory");
+  }
+  PQsetNoticeReceiver(conn, OnNotice, this);
+  label = std::string(OrEmpty(PQhost(conn))) + ":" + OrEmpty(PQport(conn));
+  if (PQstatus(conn) == CONNECTION_BAD) return ConnectFailure();
+  return StepConnect(/*first=*/true);
+}
+
+void PgConnection::Impl::StartConnectTimer() {
+  int seconds = pg::ConnectTimeoutSeconds(params, pg::ProcessEnv(), kDefaultConnectTimeoutSec);
   if (seconds <= 0) return;
   uv_timer_start(&Timer(connect_timer)->u.timer, OnConnectTimer, uint64_t(seconds) * 1000, 0);
 }
 
 void PgConnection::Impl::OnConnectTimer(uv_timer_t* h) noexcept {
   Impl* self = static_cast<HandleBox*>(h->data)->owner;
-  if (self == nullptr || self->state != State::kConnecting) return;
+  if (self == nullptr) return;
+  if (self->state != State::kConnecting && self->state != State::kResolving) return;
   std::string where = self->label;
+  bool resolving = self->state == State::kResolving;
   self->Drop("connect timeout");
   self->CompleteConnect(
-      Status::Unavailable("cannot reach PostgreSQL at " + where + ": connect timed out"));
+      Status::Unavailable("cannot reach PostgreSQL at " + where + ": " +
+                          (resolving ? "host name resolution timed out" : "connect timed out")));
 }
 
 // One handshake step. first: libpq wants "writable" before its first poll.
@@ -440,6 +574,9 @@ void PgConnection::Impl::OnIo(int status, int events) {
       }
       return;
     case State::kBusy:
+      // Any event is the server (or the socket) moving: the reply deadline
+      // restarts, so a long pipeline that keeps answering is never cut.
+      ArmQueryTimer();
       if ((events & UV_READABLE) != 0) PQconsumeInput(conn);  // failure shows in PQstatus
       if (flushing && PQstatus(conn) != CONNECTION_BAD) {
         int rc = PQflush(conn);
@@ -453,6 +590,7 @@ void PgConnection::Impl::OnIo(int status, int events) {
       if (status < 0 && state == State::kBusy) FailSubmitLost();
       return;
     case State::kIdle:
+    case State::kResolving:
     case State::kClosing:
       return;
   }
@@ -547,6 +685,7 @@ void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback don
   first_error.reset();
   submit_cb = std::move(done);
   Transition(State::kBusy, "");
+  ArmQueryTimer();
   int rc = PQflush(conn);  // a large pipeline may need several writable turns
   flushing = rc == 1;
   Status s = Watch(flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE, false);
@@ -651,6 +790,7 @@ void PgConnection::Impl::FinishSubmit() {
   results.clear();
   first_error.reset();
   flushing = false;
+  if (query_timer != nullptr) uv_timer_stop(&query_timer->u.timer);
   if (protocol_lost) {
     protocol_lost = false;
     Drop("unsupported result");
@@ -665,11 +805,33 @@ void PgConnection::Impl::FinishSubmit() {
 }
 
 void PgConnection::Impl::FailSubmitLost() {
-  Status s = first_error && first_error->code() == Status::Code::kUnavailable
+  FailSubmit(first_error && first_error->code() == Status::Code::kUnavailable
                  ? *first_error
                  : Status::Unavailable("connection lost during query " +
                                        std::to_string(std::min(index + 1, total)) + " of " +
-                                       std::to_string(total) + ": " + LostReason());
+                                       std::to_string(total) + ": " + LostReason()));
+}
+
+// The reply deadline: a server (or a middlebox) that keeps the TCP session
+// open but sends nothing would otherwise hold the Submit, and the agent,
+// forever; TCP keepalives cannot see it because the peer's kernel still ACKs.
+void PgConnection::Impl::ArmQueryTimer() {
+  if (query_timeout_ms <= 0) return;
+  uv_timer_start(&Timer(query_timer)->u.timer, OnQueryTimer,
+                 static_cast<uint64_t>(query_timeout_ms), 0);
+}
+
+void PgConnection::Impl::OnQueryTimer(uv_timer_t* h) noexcept {
+  Impl* self = static_cast<HandleBox*>(h->data)->owner;
+  if (self == nullptr || self->state != State::kBusy) return;
+  self->FailSubmit(Status::Unavailable(
+      "no reply from PostgreSQL at " + self->label + " within " +
+      std::to_string(self->query_timeout_ms) + " ms (sink.query_timeout_ms) during query " +
+      std::to_string(std::min(self->index + 1, self->total)) + " of " +
+      std::to_string(self->total) + "; connection dropped"));
+}
+
+void PgConnection::Impl::FailSubmit(Status s) {
   spdlog::warn("pg {}: {}", label, s.message());
   results.clear();
   first_error.reset();
@@ -699,11 +861,13 @@ void PgConnection::Impl::Close(std::function<void()> done) {
   CloseBox(poll);
   CloseBox(connect_timer);
   CloseBox(defer_timer);
+  CloseBox(query_timer);
+  for (ResolveReq* r : resolves) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
   if (conn != nullptr) {
     PQfinish(conn);
     conn = nullptr;
   }
-  if (live.empty()) {
+  if (live.empty() && resolves.empty()) {
     // Nothing to wait for; a throwaway handle still makes done asynchronous.
     HandleBox* b = NewBox();
     uv_timer_init(loop, &b->u.timer);
@@ -714,8 +878,8 @@ void PgConnection::Impl::Close(std::function<void()> done) {
 
 // ---------------------------------------------------------------- facade
 
-PgConnection::PgConnection(uv_loop_t* loop, std::string conninfo)
-    : impl_(std::make_unique<Impl>(loop, std::move(conninfo))) {}
+PgConnection::PgConnection(uv_loop_t* loop, std::string conninfo, int query_timeout_ms)
+    : impl_(std::make_unique<Impl>(loop, std::move(conninfo), query_timeout_ms)) {}
 PgConnection::~PgConnection() = default;
 void PgConnection::Connect(ConnectCallback done) { impl_->Connect(std::move(done)); }
 void PgConnection::Submit(std::vector<PgQuery> queries, SubmitCallback done) {

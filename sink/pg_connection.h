@@ -29,26 +29,41 @@ struct PgResult {
 
 class PgConnection {
  public:
+  static constexpr int kDefaultQueryTimeoutMs = 30000;
+
   using ConnectCallback = std::function<void(Status)>;
   using SubmitCallback = std::function<void(Status, std::vector<PgResult>)>;
 
-  // conninfo: a libpq keyword/value string or URI; PG* variables and .pgpass apply.
-  PgConnection(uv_loop_t* loop, std::string conninfo);
+  // conninfo: a libpq keyword/value string or URI; PG* variables and .pgpass
+  // apply, and sluice's defaults (TCP keepalives, tcp_user_timeout =
+  // query_timeout_ms, see pg_conninfo.h) fill what the user left unset.
+  // query_timeout_ms: a Submit that gets no byte from the server for this
+  // long fails with kUnavailable ("no reply from PostgreSQL ...") and the
+  // connection is dropped (0 = never). PostgreSQL sends a pipeline's results
+  // when it reaches the Sync (or when they overflow its output buffer), so in
+  // practice one Submit must complete within the deadline: keep Submits
+  // small (the applier's chunks are).
+  PgConnection(uv_loop_t* loop, std::string conninfo,
+               int query_timeout_ms = kDefaultQueryTimeoutMs);
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // Connects (or reconnects after a failure). Errors: kUnavailable (network,
-  // server down), kInvalidArgument (bad conninfo, authentication failed).
+  // Connects (or reconnects after a failure). Host names are resolved off the
+  // loop. Errors: kUnavailable (network, server down, DNS, connect timeout:
+  // retry), kInvalidArgument (bad conninfo or option, authentication failed,
+  // database does not exist, no CONNECT privilege, TLS setup: stop); see
+  // pg::ConnectError.
   void Connect(ConnectCallback done);
 
   // Sends all queries in one pipeline ending with a single Sync, then calls
   // done with one PgResult per query, or the first error mapped to a Status:
   // SQLSTATE class 08/57P → kUnavailable, 22/23 → kDataError, 'SL001' →
   // kConflict, 'SL002' → kFenced, others → kInternal; the message names the
-  // SQLSTATE and the index of the failing query. Without an explicit BEGIN the
-  // queries form one implicit transaction (all or nothing); an explicit BEGIN
-  // keeps the transaction open across Submits.
+  // SQLSTATE and the index of the failing query, and pg::ActionOf(status)
+  // tells the caller what to do next (retry, stop, split, park the row). Without an explicit BEGIN
+  // the queries form one implicit transaction (all or nothing); an explicit BEGIN keeps the
+  // transaction open across Submits.
   void Submit(std::vector<PgQuery> queries, SubmitCallback done);
 
   bool connected() const;

@@ -49,6 +49,112 @@ constexpr uint8_t kR = Value::Bit(Value::Kind::kReal);
 constexpr uint8_t kT = Value::Bit(Value::Kind::kText);
 constexpr uint8_t kB = Value::Bit(Value::Kind::kBlob);
 
+bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool IsIdentChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+}
+
+// Words that may follow the first word of a type name: PostgreSQL's
+// multi-word types are spelled with these only, so a constraint or a
+// DEFAULT clause cannot pass as "more of the type".
+bool IsTypeWord(const std::string& upper) {
+  static const char* kWords[] = {"PRECISION", "VARYING", "WITH",  "WITHOUT", "TIME",
+                                 "ZONE",      "YEAR",    "MONTH", "DAY",     "HOUR",
+                                 "MINUTE",    "SECOND",  "TO"};
+  for (const char* w : kWords) {
+    if (upper == w) return true;
+  }
+  return false;
+}
+
+// The type-name grammar of CheckPgTypeName, as a small scanner over `s`.
+class TypeNameScanner {
+ public:
+  explicit TypeNameScanner(std::string_view s) : s_(s) {}
+
+  // Returns "" when the whole text is a type name, else what is wrong.
+  std::string Check() {
+    SkipBlanks();
+    std::string word;
+    if (!Ident(&word)) return "it must start with a type name";
+    if (Peek('.')) {
+      ++i_;
+      if (!Ident(&word)) return "a schema-qualified name needs a type name after the '.'";
+      if (Peek('.')) return "at most one schema qualification is allowed";
+    }
+    bool typmod = false;
+    for (;;) {
+      if (Peek('(')) {
+        if (typmod) return "only one (n) or (n,m) modifier is allowed";
+        std::string why = Typmod();
+        if (!why.empty()) return why;
+        typmod = true;
+        continue;
+      }
+      size_t before = i_;
+      SkipBlanks();
+      if (AtEnd()) return "";
+      if (Peek('[')) return Arrays();
+      if (i_ == before && !Peek('(')) return Unexpected();
+      if (Peek('(')) continue;
+      if (!Ident(&word)) return Unexpected();
+      if (!IsTypeWord(Upper(word))) {
+        return "\"" + word + "\" is not part of a type name (no DEFAULT, constraints or clauses)";
+      }
+    }
+  }
+
+ private:
+  bool AtEnd() const { return i_ >= s_.size(); }
+  bool Peek(char c) const { return i_ < s_.size() && s_[i_] == c; }
+  void SkipBlanks() {
+    while (i_ < s_.size() && s_[i_] == ' ') ++i_;
+  }
+  bool Ident(std::string* out) {
+    if (AtEnd() || !IsIdentStart(s_[i_])) return false;
+    size_t start = i_;
+    while (i_ < s_.size() && IsIdentChar(s_[i_])) ++i_;
+    *out = std::string(s_.substr(start, i_ - start));
+    return out->size() <= 63;
+  }
+  bool Digits() {
+    size_t start = i_;
+    while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
+    return i_ > start && i_ - start <= 9;
+  }
+  std::string Typmod() {
+    ++i_;  // '('
+    SkipBlanks();
+    if (!Digits()) return "a type modifier must be (n) or (n,m) with numbers";
+    SkipBlanks();
+    if (Peek(',')) {
+      ++i_;
+      SkipBlanks();
+      if (!Digits()) return "a type modifier must be (n) or (n,m) with numbers";
+      SkipBlanks();
+    }
+    if (!Peek(')')) return "a type modifier must be (n) or (n,m) with numbers";
+    ++i_;
+    return "";
+  }
+  std::string Arrays() {
+    while (Peek('[')) {
+      ++i_;
+      if (!Peek(']') && !Digits()) return "an array suffix must be [] or [n]";
+      if (!Peek(']')) return "an array suffix must be [] or [n]";
+      ++i_;
+    }
+    SkipBlanks();
+    return AtEnd() ? "" : Unexpected();
+  }
+  std::string Unexpected() const {
+    return "unexpected '" + std::string(1, s_[i_]) + "' at offset " + std::to_string(i_);
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
 }  // namespace
 
 const char* TargetKindName(TargetKind kind) {
@@ -142,6 +248,12 @@ TargetKind KindOfPgType(std::string_view pg_type) {
   if (base == "JSONB" || base == "JSON") return TargetKind::kJsonb;
   if (base == "BYTEA") return TargetKind::kBytea;
   return TargetKind::kOther;
+}
+
+Status CheckPgTypeName(std::string_view pg_type) {
+  std::string why = TypeNameScanner(pg_type).Check();
+  if (why.empty()) return Status::Ok();
+  return Status::InvalidArgument("not a PostgreSQL type name: " + why);
 }
 
 }  // namespace sluice

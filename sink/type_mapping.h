@@ -41,6 +41,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "common/table_shape.h"
 
 namespace sluice {
@@ -67,5 +68,13 @@ std::string MapColumnType(const ColumnShape& column);
 // The kind of a PostgreSQL type name as format_type() prints it, or as a user
 // writes it in an override ("int8", "varchar(20)", "timestamp with time zone").
 TargetKind KindOfPgType(std::string_view pg_type);
+
+// Ok when `pg_type` is a plain PostgreSQL type name that may be spliced into
+// DDL: an identifier with an optional schema qualification, the words of a
+// multi-word type (double precision, character varying, timestamp(3) with
+// time zone, interval day to second, ...), one optional (n) or (n,m) typmod,
+// optional [] / [n] suffixes. Anything else (DEFAULT, a comma, a comment,
+// quotes) is InvalidArgument saying what is wrong: the override is config text.
+Status CheckPgTypeName(std::string_view pg_type);
 
 }  // namespace sluice

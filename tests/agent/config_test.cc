@@ -2,8 +2,12 @@
 #include "agent/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <fstream>
 #include <map>
+
+#include "tests/test_support.h"
 
 namespace sluice {
 namespace {
@@ -24,6 +28,7 @@ TEST(Config, MinimalGetsDefaults) {
   EXPECT_EQ(c->sink.schema, "acme");  // schema defaults to the deployment name
   EXPECT_EQ(c->sink.deployment, "acme");
   EXPECT_EQ(c->source.busy_timeout_ms, 5000);
+  EXPECT_EQ(c->sink.query_timeout_ms, 30000);
   EXPECT_FALSE(c->node.empty());
   EXPECT_TRUE(c->source.include.empty());
 }
@@ -33,7 +38,7 @@ TEST(Config, FullFile) {
     "deployment": "acme", "node": "a",
     "source": {"path": "/x.db", "include": ["chat", "user*"], "exclude": ["tmp_*"],
                "busy_timeout_ms": 100, "spool_dir": "/var/tmp"},
-    "sink": {"url": "postgresql://u@h/db", "schema": "tenant_acme"},
+    "sink": {"url": "postgresql://u@h/db", "schema": "tenant_acme", "query_timeout_ms": 2000},
     "tables": {"chat": {"columns": {"created_at": "bigint"}}},
     "agent": {"poll_interval_ms": 50, "retry_min_ms": 10, "retry_max_ms": 1000,
               "log_level": "debug"}})");
@@ -41,6 +46,7 @@ TEST(Config, FullFile) {
   EXPECT_EQ(c->source.include, (std::vector<std::string>{"chat", "user*"}));
   EXPECT_EQ(c->source.exclude, (std::vector<std::string>{"tmp_*"}));
   EXPECT_EQ(c->sink.schema, "tenant_acme");
+  EXPECT_EQ(c->sink.query_timeout_ms, 2000);
   EXPECT_EQ(c->sink.column_types["chat"]["created_at"], "bigint");
   EXPECT_EQ(c->agent.poll_interval_ms, 50);
   EXPECT_EQ(c->agent.log_level, "debug");
@@ -90,10 +96,73 @@ TEST(Config, ErrorsNameTheKey) {
               "sync_metadata");
 }
 
+TEST(Config, TypeOverrideMustBeATypeName) {
+  auto with_type = [](const std::string& type) {
+    return R"({"deployment":"a","source":{"path":"/x"},"tables":{"chat":{"columns":{"created_at":)" +
+           std::string("\"") + type + "\"}}}}";
+  };
+  EXPECT_TRUE(Parse(with_type("timestamp(3) with time zone")).ok());
+  ExpectError(with_type("bigint DEFAULT (pg_sleep(1))"), "'tables.chat.columns.created_at'");
+  ExpectError(with_type("text, extra text"), "'tables.chat.columns.created_at'");
+  ExpectError(with_type("text, extra text"), "not a PostgreSQL type name");
+}
+
 TEST(Config, MissingFileIsAClearError) {
   Result<Config> c = LoadConfig("/nonexistent/sluice.json");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("/nonexistent/sluice.json"), std::string::npos);
+}
+
+std::string WriteText(const std::string& path, const std::string& text, mode_t mode) {
+  std::ofstream(path) << text;
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+TEST(Config, SecretReadableByOthersIsWarnedAbout) {
+  testing::TempDir dir;
+  auto none = [](const char*) -> const char* { return nullptr; };
+  const std::string with_password =
+      R"({"deployment":"a","source":{"path":"/x"},"sink":{"url":"postgresql://u:s3cret@h/db"}})";
+  std::string path = WriteText(dir.file("c.json"), with_password, 0644);
+  Result<Config> c = Parse(with_password);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->secret_keys, std::vector<std::string>{"sink.url"});
+  std::vector<std::string> w = SecretPermissionWarnings(path, *c, none);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind(path + " holds a secret (sink.url has a password)", 0), 0u) << w[0];
+  EXPECT_NE(w[0].find("mode 0644"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find("chmod 600 " + path), std::string::npos) << w[0];
+  EXPECT_EQ(w[0].find("s3cret"), std::string::npos) << w[0];
+
+  ::chmod(path.c_str(), 0600);
+  EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
+  ::chmod(path.c_str(), 0640);  // group alone is enough to warn
+  EXPECT_EQ(SecretPermissionWarnings(path, *c, none).size(), 1u);
+
+  // No password in the file (it comes from the environment): no warning.
+  c = Parse(kMinimal, {{"SLUICE_SINK_URL", "postgresql://u:s3cret@h/db"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->secret_keys.empty());
+  EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
+
+  // A password file named by sink.url, or by PGPASSFILE.
+  std::string pgpass = WriteText(dir.file("pgpass"), "h:5432:db:u:s3cret\n", 0644);
+  c = Parse(R"({"deployment":"a","source":{"path":"/x"},"sink":{"url":"host=h passfile=)" + pgpass +
+            R"("}})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  w = SecretPermissionWarnings(path, *c, none);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind("password file " + pgpass + " is readable by group or others", 0), 0u)
+      << w[0];
+  c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok());
+  w = SecretPermissionWarnings(path, *c, [&](const char* n) -> const char* {
+    return std::string(n) == "PGPASSFILE" ? pgpass.c_str() : nullptr;
+  });
+  EXPECT_EQ(w.size(), 1u);
+  ::chmod(pgpass.c_str(), 0600);
+  EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
 }
 
 }  // namespace

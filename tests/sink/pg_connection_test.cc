@@ -1,5 +1,5 @@
 // PgConnection against a real PostgreSQL (SLUICE_TEST_PG) on a real libuv loop;
-// the error-mapping rules (sink/pg_error.h) are checked without a server.
+// the error-mapping rules are unit-tested in pg_error_test.cc.
 // Every test closes its connections and asserts uv_loop_close() == 0.
 #include "sink/pg_connection.h"
 
@@ -18,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "sink/pg_error.h"
 #include "tests/test_support.h"
 
 namespace sluice {
@@ -26,61 +25,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
-
-// ------------------------------------------------------------ pure mapping
-
-TEST(PgErrorTest, SqlStateClasses) {
-  using C = Status::Code;
-  EXPECT_EQ(pg::CodeForSqlState("08006"), C::kUnavailable);
-  EXPECT_EQ(pg::CodeForSqlState("57P01"), C::kUnavailable);
-  EXPECT_EQ(pg::CodeForSqlState("57P03"), C::kUnavailable);
-  EXPECT_EQ(pg::CodeForSqlState("57014"), C::kInternal);  // query_canceled
-  EXPECT_EQ(pg::CodeForSqlState("22P02"), C::kDataError);
-  EXPECT_EQ(pg::CodeForSqlState("23505"), C::kDataError);
-  EXPECT_EQ(pg::CodeForSqlState("SL001"), C::kConflict);
-  EXPECT_EQ(pg::CodeForSqlState("SL002"), C::kFenced);
-  EXPECT_EQ(pg::CodeForSqlState("SL003"), C::kCorruption);
-  EXPECT_EQ(pg::CodeForSqlState("42601"), C::kInternal);
-  EXPECT_EQ(pg::CodeForSqlState(""), C::kInternal);
-}
-
-TEST(PgErrorTest, QueryErrorMessage) {
-  Status s =
-      pg::QueryError(3, 7, "23505", "duplicate key value violates unique constraint \"t_pkey\"",
-                     "Key (id)=(1) already exists.", false);
-  EXPECT_EQ(s.code(), Status::Code::kDataError);
-  EXPECT_EQ(s.message(),
-            "query 3 of 7 failed: SQLSTATE 23505: duplicate key value violates unique constraint "
-            "\"t_pkey\" (Key (id)=(1) already exists.)");
-  EXPECT_EQ(pg::QueryError(1, 1, "", "server closed the connection", "", true).code(),
-            Status::Code::kUnavailable);
-  EXPECT_EQ(pg::QueryError(1, 1, "", "out of memory", "", false).code(), Status::Code::kInternal);
-}
-
-TEST(PgErrorTest, ConnectErrorClassification) {
-  Status auth = pg::ConnectError(
-      "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication "
-      "failed for user \"bob\"\n",
-      "bob", "127.0.0.1", "5432");
-  EXPECT_EQ(auth.code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(auth.message().rfind("authentication failed for user bob on host 127.0.0.1", 0), 0u)
-      << auth.message();
-  Status down = pg::ConnectError(
-      "connection to server at \"127.0.0.1\", port 1 failed: Connection refused\n\tIs the server "
-      "running on that host and accepting TCP/IP connections?\n",
-      "bob", "127.0.0.1", "1");
-  EXPECT_EQ(down.code(), Status::Code::kUnavailable);
-  EXPECT_EQ(down.message().rfind("cannot reach PostgreSQL at 127.0.0.1:1: ", 0), 0u)
-      << down.message();
-  EXPECT_EQ(down.message().find('\n'), std::string::npos);
-}
-
-TEST(PgErrorTest, RedactsSecrets) {
-  EXPECT_EQ(pg::RedactQuoted("missing \"=\" after \"hunter2\" in connection info string"),
-            "missing \"=\" after \"...\" in connection info string");
-  EXPECT_EQ(pg::Redact("x hunter2 y hunter2", "hunter2"), "x ******** y ********");
-  EXPECT_EQ(pg::Redact("a b c", "a"), "a b c");  // too short to redact safely
-}
 
 // ------------------------------------------------------------ loop fixture
 
@@ -407,6 +351,54 @@ TEST_F(PgConnectionTest, SilentServerHitsConnectTimeout) {
   EXPECT_LT(took, milliseconds(4000));
   CloseSync(c);
   close(fd);
+}
+
+// Host names are resolved off the loop (uv_getaddrinfo) and handed to libpq
+// as hostaddr; a name that does not resolve is an outage, retried.
+TEST_F(PgConnectionTest, HostNamesAreResolvedBeforeLibpqConnects) {
+  std::string pg = testing::PgConninfoOrSkip();
+  if (pg.empty()) return;
+  PgConnection c(&loop_, WithOption(pg, "host", "localhost"));
+  Status s = ConnectSync(c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto [q, r] = SubmitSync(c, {Q("SELECT inet_client_addr() IS NOT NULL")});
+  ASSERT_TRUE(q.ok()) << q.ToString();
+  EXPECT_EQ(r.at(0).rows.at(0).at(0), "t");  // TCP, not the Unix socket
+  CloseSync(c);
+
+  PgConnection bad(&loop_, "host=no-such-host.invalid port=5432 connect_timeout=5");
+  Status b = ConnectSync(bad);
+  EXPECT_EQ(b.code(), Status::Code::kUnavailable) << b.ToString();
+  EXPECT_NE(b.message().find("cannot resolve host name no-such-host.invalid"), std::string::npos)
+      << b.message();
+  CloseSync(bad);
+}
+
+// A Submit that gets no reply within the deadline fails (kUnavailable), the
+// connection is dropped, and a new Connect works.
+TEST_F(PgConnectionTest, ReplyDeadlineDropsASilentConnection) {
+  std::string pg = testing::PgConninfoOrSkip();
+  if (pg.empty()) return;
+  PgConnection c(&loop_, pg, /*query_timeout_ms=*/400);
+  ASSERT_TRUE(ConnectSync(c).ok());
+  auto start = steady_clock::now();
+  auto [s, r] = SubmitSync(c, {Q("SELECT pg_sleep(5)")});
+  auto took = steady_clock::now() - start;
+  EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("no reply from PostgreSQL"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("within 400 ms (sink.query_timeout_ms)"), std::string::npos)
+      << s.message();
+  EXPECT_GE(took, milliseconds(380));
+  EXPECT_LT(took, milliseconds(2000));
+  EXPECT_FALSE(c.connected());
+  // Reconnected, a Submit that answers in time is not cut, and the deadline
+  // restarts for each Submit.
+  ASSERT_TRUE(ConnectSync(c).ok());
+  for (int i = 0; i < 3; ++i) {
+    auto [s2, r2] = SubmitSync(c, {Q("SELECT pg_sleep(0.25)")});
+    EXPECT_TRUE(s2.ok()) << s2.ToString();
+  }
+  CloseSync(c);
 }
 
 TEST_F(PgConnectionTest, TerminatedBackendGivesUnavailableAndReconnects) {

@@ -111,5 +111,64 @@ TEST(TypeMapping, KindOfPgType) {
   EXPECT_EQ(KindOfPgType("INT8"), TargetKind::kBigint);
 }
 
+// Overrides are spliced into DDL, so only type-name syntax is accepted.
+TEST(TypeMapping, PgTypeNameGrammar) {
+  for (const char* ok : {"bigint",
+                         "BIGINT",
+                         "text",
+                         "int8",
+                         "varchar(20)",
+                         "character varying(20)",
+                         "numeric(10,2)",
+                         "numeric(10, 2)",
+                         "double precision",
+                         "timestamp with time zone",
+                         "timestamp(3) with time zone",
+                         "time without time zone",
+                         "timestamptz",
+                         "text[]",
+                         "integer[][]",
+                         "int[3]",
+                         "public.citext",
+                         "pg_catalog.int8",
+                         "  jsonb  ",
+                         "interval day to second",
+                         "bit varying(8)",
+                         "uuid"}) {
+    Status s = CheckPgTypeName(ok);
+    EXPECT_TRUE(s.ok()) << ok << ": " << s.ToString();
+  }
+  for (const char* bad : {"",
+                          " ",
+                          "bigint DEFAULT (pg_sleep(1))",
+                          "text, extra text",
+                          "text NOT NULL",
+                          "text; DROP TABLE x",
+                          "text -- c",
+                          "text /* c */",
+                          "int8)",
+                          "(int8)",
+                          "varchar(20",
+                          "varchar(a)",
+                          "numeric(1,2,3)",
+                          "a.b.c",
+                          ".int8",
+                          "int8.",
+                          "\"int8\"",
+                          "text COLLATE C",
+                          "text[",
+                          "int8 PRIMARY KEY",
+                          "bigint REFERENCES t",
+                          "text CHECK (true)",
+                          "1int",
+                          "bigint GENERATED ALWAYS AS (1) STORED",
+                          "text\ninteger"}) {
+    Status s = CheckPgTypeName(bad);
+    EXPECT_FALSE(s.ok()) << "accepted: " << bad;
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  }
+  EXPECT_FALSE(CheckPgTypeName(std::string(64, 'a')).ok());  // longer than an identifier
+}
+
 }  // namespace
 }  // namespace sluice

@@ -1,0 +1,65 @@
+// Issue 5 item 11: sink errors sorted by what to do next. A permanent problem
+// in the sink URL (a database that does not exist, an invalid connection
+// option) stops `sluice run` at once with a message that names the problem,
+// instead of "cannot reach PostgreSQL" and a retry loop that never ends.
+#include <string>
+
+#include "tests/integration/e2e_support.h"
+
+namespace sluice::e2e {
+namespace {
+
+class SinkErrors : public E2eTest {
+ protected:
+  // An initialised source and its config with `sink_url` for `sluice run`.
+  std::string InitThenConfigFor(const std::string& sink_url) {
+    std::string db_path = dir_->file("webui.db");
+    CreateOpenWebUiDb(db_path);
+    Init(WriteConfig(db_path));
+    return WriteConfig(db_path, sink_url, nullptr, "bad-sink.json");
+  }
+
+  // `sluice run` must exit non-zero within a few seconds; returns its result.
+  CommandResult RunExpectingStop(const std::string& config) {
+    CommandResult r = RunSluice({"run", "--config", config}, seconds(20));
+    EXPECT_FALSE(r.timed_out) << "sluice run kept retrying\n" << r.Describe();
+    EXPECT_NE(r.exit_code, 0) << r.Describe();
+    EXPECT_LT(r.seconds, 5.0) << r.Describe();
+    return r;
+  }
+};
+
+TEST_F(SinkErrors, MissingDatabaseStopsRunWithAClearMessage) {
+  if (skipped_) return;
+  std::string missing = "no_such_db_" + deployment_;
+  std::string url = pg_url_ + " dbname=" + missing;
+  CommandResult r = RunExpectingStop(InitThenConfigFor(url));
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();  // a runtime stop, not a usage error
+  EXPECT_TRUE(ContainsNoCase(r.err, "database \"" + missing + "\" does not exist")) << r.Describe();
+  EXPECT_FALSE(ContainsNoCase(r.err, "cannot reach PostgreSQL")) << r.Describe();
+
+  // `init` says the same, as a configuration error.
+  CommandResult init = RunSluice({"init", "--config", dir_->file("bad-sink.json")}, seconds(20));
+  EXPECT_EQ(init.exit_code, 2) << init.Describe();
+  EXPECT_TRUE(ContainsNoCase(init.err, "database \"" + missing + "\" does not exist"))
+      << init.Describe();
+}
+
+TEST_F(SinkErrors, InvalidConnectTimeoutStopsRunWithAClearMessage) {
+  if (skipped_) return;
+  CommandResult r = RunExpectingStop(InitThenConfigFor(pg_url_ + " connect_timeout=abc"));
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_TRUE(ContainsNoCase(r.err, "connect_timeout")) << r.Describe();
+  EXPECT_TRUE(ContainsNoCase(r.err, "abc")) << r.Describe();
+  EXPECT_FALSE(ContainsNoCase(r.err, "cannot reach PostgreSQL")) << r.Describe();
+}
+
+TEST_F(SinkErrors, InvalidKeepaliveOptionStopsRun) {
+  if (skipped_) return;
+  CommandResult r = RunExpectingStop(InitThenConfigFor(pg_url_ + " keepalives_idle=soon"));
+  EXPECT_TRUE(ContainsNoCase(r.err, "keepalives_idle")) << r.Describe();
+  EXPECT_FALSE(ContainsNoCase(r.err, "cannot reach PostgreSQL")) << r.Describe();
+}
+
+}  // namespace
+}  // namespace sluice::e2e
