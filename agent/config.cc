@@ -1,6 +1,7 @@
 // Config parsing with simdjson's DOM API; every key is checked by name and type.
 #include "agent/config.h"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/table_shape.h"  // kMaxIdentifierBytes
 #include "sink/pg_conninfo.h"
 #include "sink/type_mapping.h"
 
@@ -215,15 +217,17 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
   if (c.deployment.empty()) {
     return Status::InvalidArgument("config: 'deployment' is required (or SLUICE_DEPLOYMENT)");
   }
-  if (c.deployment.size() > 63) {
-    return Status::InvalidArgument("config: 'deployment' is longer than 63 bytes");
+  if (c.deployment.size() > kMaxIdentifierBytes) {
+    return Status::InvalidArgument(
+        fmt::format("config: 'deployment' is longer than {} bytes", kMaxIdentifierBytes));
   }
   if (c.source.path.empty()) {
     return Status::InvalidArgument("config: 'source.path' is required (or SLUICE_SOURCE_PATH)");
   }
   if (c.sink.schema.empty()) c.sink.schema = c.deployment;
-  if (c.sink.schema.size() > 63) {
-    return Status::InvalidArgument("config: 'sink.schema' is longer than 63 bytes");
+  if (c.sink.schema.size() > kMaxIdentifierBytes) {
+    return Status::InvalidArgument(
+        fmt::format("config: 'sink.schema' is longer than {} bytes", kMaxIdentifierBytes));
   }
   if (c.sink.schema == "sync_metadata") {
     return Status::InvalidArgument("config: 'sink.schema' cannot be sync_metadata (sluice's own)");

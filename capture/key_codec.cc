@@ -10,44 +10,21 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
+
+#include "common/hex.h"
 
 namespace sluice {
 namespace {
 
-constexpr char kHex[] = "0123456789ABCDEF";
-
-std::string Hex(const std::string& bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
+// Key text holds TEXT and BLOB bytes in upper-case hex, as SQLite's hex().
+Result<std::string> UnhexComponent(std::string_view hex, std::string_view whole) {
+  std::optional<std::string> out = Unhex(hex);
+  if (!out) {
+    return Status::InvalidArgument(fmt::format(
+        "malformed key '{}': {}", whole, hex.size() % 2 != 0 ? "odd hex length" : "bad hex digit"));
   }
-  return out;
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-Result<std::string> Unhex(std::string_view hex, std::string_view whole) {
-  if (hex.size() % 2 != 0) {
-    return Status::InvalidArgument(fmt::format("malformed key '{}': odd hex length", whole));
-  }
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = HexDigit(hex[i]);
-    int lo = HexDigit(hex[i + 1]);
-    if (hi < 0 || lo < 0) {
-      return Status::InvalidArgument(fmt::format("malformed key '{}': bad hex digit", whole));
-    }
-    out.push_back(static_cast<char>((hi << 4) | lo));
-  }
-  return out;
+  return *std::move(out);
 }
 
 Result<Value> DecodeComponent(std::string_view c, std::string_view whole) {
@@ -77,12 +54,12 @@ Result<Value> DecodeComponent(std::string_view c, std::string_view whole) {
       return Value::Real(v);
     }
     case 't': {
-      Result<std::string> b = Unhex(body, whole);
+      Result<std::string> b = UnhexComponent(body, whole);
       if (!b.ok()) return b.status();
       return Value::Text(std::move(*b));
     }
     case 'b': {
-      Result<std::string> b = Unhex(body, whole);
+      Result<std::string> b = UnhexComponent(body, whole);
       if (!b.ok()) return b.status();
       return Value::Blob(std::move(*b));
     }
@@ -102,9 +79,9 @@ std::string EncodeKeyComponent(const Value& v) {
     case Value::Kind::kInteger:
       return "i" + std::to_string(v.integer);
     case Value::Kind::kText:
-      return "t" + Hex(v.bytes);
+      return "t" + Hex(v.bytes, HexCase::kUpper);
     case Value::Kind::kBlob:
-      return "b" + Hex(v.bytes);
+      return "b" + Hex(v.bytes, HexCase::kUpper);
     case Value::Kind::kReal: {
       if (std::isnan(v.real)) return "n";  // SQLite stores NaN as NULL
       char* s = sqlite3_mprintf("%!.17g", v.real);

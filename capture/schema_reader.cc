@@ -17,17 +17,6 @@
 namespace sluice {
 namespace {
 
-constexpr size_t kMaxIdentifierBytes = 63;
-
-bool IsSluiceColumn(const std::string& name) {
-  static constexpr std::string_view kPrefix = "_sluice_";
-  if (name.size() < kPrefix.size()) return false;
-  for (size_t i = 0; i < kPrefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(name[i])) != kPrefix[i]) return false;
-  }
-  return true;
-}
-
 // Adds a "too long" / "collides" complaint for each offender among `names`.
 void CheckNameSet(const std::vector<std::string>& names, const std::string& where,
                   std::vector<std::string>* problems) {
@@ -137,10 +126,8 @@ Status CheckNames(const std::vector<TableShape>& tables) {
     table_names.push_back(t.name);
     std::vector<std::string> column_names;
     for (const ColumnShape& c : t.columns) {
-      if (t.identity == TableShape::Identity::kRowid && c.name == kRowidColumn &&
-          &c == &t.columns.front())
-        continue;
-      if (IsSluiceColumn(c.name)) {
+      if (t.IsSyntheticRowid(c)) continue;
+      if (IsReservedName(c.name)) {
         problems.push_back(
             fmt::format("column \"{}\".\"{}\" uses the reserved prefix _sluice_", t.name, c.name));
       }

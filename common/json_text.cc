@@ -1,12 +1,9 @@
 // JSON string escaping.
 #include "common/json_text.h"
 
+#include "common/hex.h"
+
 namespace sluice {
-namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
-
-}  // namespace
 
 void AppendJsonString(std::string* out, std::string_view utf8) {
   out->push_back('"');
@@ -36,8 +33,7 @@ void AppendJsonString(std::string* out, std::string_view utf8) {
         break;
       default:
         *out += "\\u00";
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 15]);
+        AppendHex(out, utf8.substr(i, 1));
     }
   }
   out->append(utf8.data() + run, utf8.size() - run);

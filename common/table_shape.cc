@@ -5,6 +5,16 @@
 
 namespace sluice {
 
+bool IsReservedName(std::string_view name) {
+  if (name.size() < kReservedPrefix.size()) return false;
+  for (size_t i = 0; i < kReservedPrefix.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kReservedPrefix[i]) return false;
+  }
+  return true;
+}
+
 std::vector<size_t> TableShape::KeyColumns() const {
   std::vector<size_t> keys;
   for (size_t i = 0; i < columns.size(); ++i) {

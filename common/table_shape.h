@@ -6,9 +6,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
+
+// PostgreSQL keeps NAMEDATALEN - 1 bytes of a name and cuts the rest silently,
+// so two long names could become one: capture refuses longer table and column
+// names, sink checks every name it writes into SQL, config the schema name.
+inline constexpr size_t kMaxIdentifierBytes = 63;
+
+// Names sluice gives its own tables and mirror columns start with this; an app
+// table or column that does too is refused (compared ignoring ASCII case, as
+// SQLite compares names).
+inline constexpr std::string_view kReservedPrefix = "_sluice_";
+bool IsReservedName(std::string_view name);
 
 // Name of the synthetic key column of tables identified by rowid only.
 inline constexpr const char* kRowidColumn = "_sluice_rowid";
@@ -26,6 +38,13 @@ struct ColumnShape {
 
 struct TableShape {
   enum class Identity : uint8_t { kPrimaryKey, kUniqueIndex, kRowid };
+
+  // The synthetic first column kRowidColumn of a rowid-identified table (the
+  // one reserved name a shape may carry).
+  bool IsSyntheticRowid(const ColumnShape& c) const {
+    return identity == Identity::kRowid && !columns.empty() && &c == &columns.front() &&
+           c.name == kRowidColumn;
+  }
 
   std::string name;
   // In SQLite column order. For Identity::kRowid the first column is the

@@ -25,10 +25,6 @@ Status CheckTypeText(const std::string& type, const std::string& column) {
   return Status::Ok();
 }
 
-bool IsSluiceColumn(const std::string& name) {
-  return name == kSeqColumn || name == kDeletedAtColumn || name == kUpdatedAtColumn;
-}
-
 bool HasSluiceColumns(const std::vector<ExistingColumn>& columns) {
   for (const ExistingColumn& e : columns) {
     if (e.name == kSeqColumn) return true;
@@ -84,7 +80,7 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shap
 
   for (const ColumnShape& c : shape.columns) {
     SLUICE_RETURN_IF_ERROR(CheckIdentifier(c.name, "column of " + where));
-    if (IsSluiceColumn(c.name)) {
+    if (IsReservedName(c.name) && !shape.IsSyntheticRowid(c)) {
       return Status::InvalidArgument(where + " has a column named \"" + c.name +
                                      "\", which sluice reserves for itself");
     }

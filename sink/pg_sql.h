@@ -10,12 +10,9 @@
 
 #include "common/sql_quote.h"  // QuoteIdent
 #include "common/status.h"
+#include "common/table_shape.h"  // kMaxIdentifierBytes
 
 namespace sluice {
-
-// PostgreSQL's limit (NAMEDATALEN - 1): longer names are silently truncated,
-// so two long SQLite names could collide. We refuse them instead.
-inline constexpr size_t kMaxIdentifierBytes = 63;
 
 // The sluice columns every mirror table carries.
 inline constexpr const char* kSeqColumn = "_sluice_seq";

@@ -115,7 +115,7 @@ class TypeNameScanner {
     size_t start = i_;
     while (i_ < s_.size() && IsIdentChar(s_[i_])) ++i_;
     *out = std::string(s_.substr(start, i_ - start));
-    return out->size() <= 63;
+    return out->size() <= kMaxIdentifierBytes;
   }
   bool Digits() {
     size_t start = i_;

@@ -8,20 +8,10 @@
 #include <cstdint>
 #include <limits>
 
+#include "common/hex.h"
+
 namespace sluice {
 namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
-
-std::string Hex(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 std::string_view TrimAscii(std::string_view s) {
   auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
