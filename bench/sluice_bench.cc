@@ -46,797 +46,31 @@
 #include <utility>
 #include <vector>
 
-#include "bench/bench_paths.h"
-#include "common/json_text.h"
+#include "bench/basics.h"
+#include "bench/host.h"
+#include "bench/options.h"
+#include "bench/report.h"
+#include "bench/workload.h"
+#include "tests/support/processes.h"
+#include "tests/support/sql_clients.h"
 
 extern char** environ;
 
+namespace sluice::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// ---------------------------------------------------------------- utilities
-
-[[noreturn]] void Fail(const std::string& msg) { throw std::runtime_error(msg); }
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-int64_t UnixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t UnixNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string Fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
-std::string Fmt(const char* format, ...) {
-  va_list ap;
-  va_start(ap, format);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = std::vsnprintf(nullptr, 0, format, ap);
-  va_end(ap);
-  std::string out(n > 0 ? static_cast<size_t>(n) : 0, '\0');
-  std::vsnprintf(out.data(), out.size() + 1, format, ap2);
-  va_end(ap2);
-  return out;
-}
-
-void Log(const std::string& msg) {
-  std::fprintf(stderr, "[bench] %s\n", msg.c_str());
-  std::fflush(stderr);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) Fail("cannot write " + path);
-  out << text;
-  if (!out.flush()) Fail("cannot write " + path);
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && s[i] == ' ') ++i;
-  return s.substr(i);
-}
-
-std::string TailOf(const std::string& path, size_t max_bytes) {
-  std::string all;
-  try {
-    all = ReadFile(path);
-  } catch (const std::exception&) {
-    return "";
-  }
-  if (all.size() > max_bytes) all = "..." + all.substr(all.size() - max_bytes);
-  return all;
-}
-
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return NAN;
-  // Nearest rank.
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  if (rank == 0) rank = 1;
-  return sorted[std::min(rank, sorted.size()) - 1];
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
-uint64_t SplitMix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// ---------------------------------------------------------------- JSON output
-
-// A JSON value kept as already-serialised text; objects keep insertion order.
-class Json {
- public:
-  Json() : text_("null") {}
-  static Json Raw(std::string t) {
-    Json j;
-    j.text_ = std::move(t);
-    return j;
-  }
-  static Json Num(double v) {
-    if (!std::isfinite(v)) return Json();
-    return Raw(Fmt("%.6g", v));
-  }
-  static Json Int(int64_t v) { return Raw(std::to_string(v)); }
-  static Json Bool(bool v) { return Raw(v ? "true" : "false"); }
-  static Json Str(const std::string& s) { return Raw(sluice::JsonString(s)); }
-  const std::string& text() const { return text_; }
-
- private:
-  std::string text_;
-};
-
-class JsonObject {
- public:
-  JsonObject& Set(const std::string& key, Json v) {
-    for (auto& kv : fields_) {
-      if (kv.first == key) {
-        kv.second = std::move(v);
-        return *this;
-      }
-    }
-    fields_.emplace_back(key, std::move(v));
-    return *this;
-  }
-  JsonObject& Set(const std::string& key, const JsonObject& o) { return Set(key, o.ToJson()); }
-  Json ToJson(int indent = 0) const {
-    std::string pad(static_cast<size_t>(indent + 2), ' ');
-    std::string out = "{";
-    bool first = true;
-    for (const auto& kv : fields_) {
-      out += first ? "\n" : ",\n";
-      first = false;
-      // Nested values carry their own line breaks (strings escape theirs): indent them.
-      std::string value;
-      for (char c : kv.second.text()) {
-        value.push_back(c);
-        if (c == '\n') value += pad;
-      }
-      out += pad + Json::Str(kv.first).text() + ": " + value;
-    }
-    out += first ? "}" : "\n" + std::string(static_cast<size_t>(indent), ' ') + "}";
-    return Json::Raw(out);
-  }
-
- private:
-  std::vector<std::pair<std::string, Json>> fields_;
-};
-
-Json JsonArray(const std::vector<Json>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += items[i].text();
-  }
-  return Json::Raw(out + "]");
-}
-
-// ---------------------------------------------------------------- SQLite
-
-class Stmt {
- public:
-  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
-      Fail("sqlite prepare [" + sql + "]: " + sqlite3_errmsg(db));
-    }
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  void BindText(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-  void BindInt(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
-  // Returns true on a row, false when done.
-  bool Step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    std::string msg = sqlite3_errmsg(db_);
-    sqlite3_reset(stmt_);
-    Fail("sqlite step: " + msg);
-  }
-  void Run() {
-    Step();
-    Reset();
-  }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  sqlite3_stmt* get() { return stmt_; }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-class Sqlite {
- public:
-  explicit Sqlite(const std::string& path, bool read_only = false) {
-    int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      Fail("open " + path + ": " + msg);
-    }
-    sqlite3_busy_timeout(db_, 10000);
-  }
-  ~Sqlite() { sqlite3_close_v2(db_); }
-  Sqlite(const Sqlite&) = delete;
-  Sqlite& operator=(const Sqlite&) = delete;
-
-  void Exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errmsg(db_);
-      sqlite3_free(err);
-      Fail("sqlite exec [" + sql.substr(0, 80) + "]: " + msg);
-    }
-  }
-  int64_t QueryInt(const std::string& sql, int64_t if_none = 0) {
-    Stmt s(db_, sql);
-    if (!s.Step() || s.IsNull(0)) return if_none;
-    return s.Int(0);
-  }
-  std::string QueryText(const std::string& sql) {
-    Stmt s(db_, sql);
-    if (!s.Step() || s.IsNull(0)) return "";
-    return reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
-  }
-  sqlite3* get() { return db_; }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
-// The app's connection settings: WAL (sluice init switches to it anyway) and
-// the given synchronous level.
-void AppPragmas(Sqlite& db, const std::string& synchronous) {
-  db.Exec("PRAGMA journal_mode=WAL");
-  db.Exec("PRAGMA synchronous=" + synchronous);
-}
-
-// Highest journal seq ever handed out (survives pruning): AUTOINCREMENT's counter.
-int64_t JournalMaxSeq(Sqlite& db) {
-  return db.QueryInt("SELECT seq FROM sqlite_sequence WHERE name='_sluice_journal'", 0);
-}
+using sluice::testing::Pg;
+using sluice::testing::QuoteIdent;
+using sluice::testing::WriteFile;
 
 // ---------------------------------------------------------------- PostgreSQL
 
-class Pg {
- public:
-  explicit Pg(const std::string& conninfo) {
-    conn_ = PQconnectdb(conninfo.c_str());
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      std::string msg = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      conn_ = nullptr;
-      Fail("connect to PostgreSQL: " + Trim(msg));
-    }
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-  }
-  ~Pg() {
-    if (conn_) PQfinish(conn_);
-  }
-  Pg(const Pg&) = delete;
-  Pg& operator=(const Pg&) = delete;
-
-  void Exec(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    ExecStatusType st = PQresultStatus(r);
-    std::string msg = PQresultErrorMessage(r);
-    PQclear(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) Fail("pg [" + sql + "]: " + Trim(msg));
-  }
-  // Rows of text values (NULL as std::nullopt).
-  std::vector<std::vector<std::optional<std::string>>> Query(
-      const std::string& sql, const std::vector<std::string>& params = {}) {
-    std::vector<const char*> values;
-    for (const std::string& p : params) values.push_back(p.c_str());
-    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      std::string msg = PQresultErrorMessage(r);
-      PQclear(r);
-      Fail("pg [" + sql + "]: " + Trim(msg));
-    }
-    std::vector<std::vector<std::optional<std::string>>> rows(static_cast<size_t>(PQntuples(r)));
-    for (int i = 0; i < PQntuples(r); ++i) {
-      for (int j = 0; j < PQnfields(r); ++j) {
-        if (PQgetisnull(r, i, j)) {
-          rows[static_cast<size_t>(i)].push_back(std::nullopt);
-        } else {
-          rows[static_cast<size_t>(i)].push_back(std::string(PQgetvalue(r, i, j)));
-        }
-      }
-    }
-    PQclear(r);
-    return rows;
-  }
-  std::string QueryText(const std::string& sql, const std::vector<std::string>& params = {}) {
-    auto rows = Query(sql, params);
-    if (rows.empty() || rows[0].empty() || !rows[0][0]) return "";
-    return *rows[0][0];
-  }
-  PGconn* get() { return conn_; }
-
- private:
-  PGconn* conn_ = nullptr;
-};
-
-std::string QuoteIdent(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    out.push_back(c);
-    if (c == '"') out.push_back('"');
-  }
-  return out + "\"";
-}
-
 // The sink position for a deployment: -1 while there is none (initial sync not done).
 int64_t AppliedSeq(Pg& pg, const std::string& deployment) {
-  auto rows = pg.Query(
+  std::optional<std::string> seq = pg.Scalar(
       "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment});
-  if (rows.empty() || !rows[0][0]) return -1;
-  return std::stoll(*rows[0][0]);
-}
-
-// ---------------------------------------------------------------- processes
-
-// utime+stime of one process, seconds; -1 if gone.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return -1;
-  size_t close = line.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  std::vector<std::string> f;
-  while (rest >> field) f.push_back(field);
-  // After "pid (comm) ": state is field 3 → index 0; utime is field 14 → index 11.
-  if (f.size() < 13) return -1;
-  double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(f[11]) + std::stod(f[12])) / ticks;
-}
-
-// CPU seconds of every process named `comm` that we can see (the local
-// PostgreSQL server's processes, when PostgreSQL runs on this machine), by pid.
-std::map<pid_t, double> CpuByPid(const std::string& comm) {
-  std::map<pid_t, double> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::string name = entry.path().filename();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream c(entry.path() / "comm");
-    std::string got;
-    if (!std::getline(c, got) || got != comm) continue;
-    pid_t pid = static_cast<pid_t>(std::stol(name));
-    double secs = ProcessCpuSeconds(pid);
-    if (secs >= 0) out[pid] = secs;
-  }
-  return out;
-}
-
-// CPU used since `before` by the processes alive now (those that exited in
-// between are not counted).
-double CpuSince(const std::map<pid_t, double>& before, const std::string& comm) {
-  double total = 0;
-  for (const auto& [pid, secs] : CpuByPid(comm)) {
-    auto it = before.find(pid);
-    total += secs - (it == before.end() ? 0.0 : it->second);
-  }
-  return total;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// VmHWM of a process in KiB, -1 if unreadable.
-int64_t VmHwmKib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
-            const std::string& err_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) Fail("spawn " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-// Runs a command to completion; returns its stdout. Fails on a non-zero exit.
-std::string RunCommand(const std::vector<std::string>& argv, const std::string& log_path) {
-  std::string out_path = log_path + ".stdout";
-  fs::remove(out_path);
-  pid_t pid = Spawn(argv, out_path, log_path);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string out = TailOf(out_path, 1 << 20);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string cmd;
-    for (const std::string& a : argv) cmd += a + " ";
-    Fail("`" + cmd + "` failed (status " + std::to_string(status) + "):\n" + out +
-         TailOf(log_path, 2000));
-  }
-  return out;
-}
-
-// A running `sluice run`.
-class Agent {
- public:
-  Agent(const std::string& sluice, const std::string& config, const std::string& log_path)
-      : log_path_(log_path) {
-    pid_ = Spawn({sluice, "run", "--config", config}, log_path, log_path);
-  }
-  ~Agent() {
-    if (pid_ > 0) Stop(std::chrono::seconds(10));
-  }
-  Agent(const Agent&) = delete;
-  Agent& operator=(const Agent&) = delete;
-
-  pid_t pid() const { return pid_; }
-  const std::string& log_path() const { return log_path_; }
-
-  // Fails (with the log tail) if the agent has exited.
-  void CheckAlive() {
-    if (pid_ <= 0) Fail("agent not running");
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      pid_ = -1;
-      Fail("agent exited early (status " + std::to_string(status) + "); log tail:\n" +
-           TailOf(log_path_, 3000));
-    }
-  }
-
-  // SIGTERM, then SIGKILL after `grace`. Returns the exit status text.
-  std::string Stop(Clock::duration grace) {
-    if (pid_ <= 0) return "not running";
-    kill(pid_, SIGTERM);
-    auto deadline = Clock::now() + grace;
-    int status = 0;
-    while (true) {
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) break;
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return "killed after SIGTERM grace";
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = -1;
-    if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-    return "signal " + std::to_string(WTERMSIG(status));
-  }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
-};
-
-// ---------------------------------------------------------------- workload
-
-// Open WebUI `message` rows: UUID ids, ~row_bytes of content, JSON data/meta,
-// nanosecond created_at / updated_at. Ids are a pure function of the index, so
-// the index can be read back from an id (last 12 hex digits).
-class MessageGen {
- public:
-  explicit MessageGen(size_t content_bytes) : content_bytes_(content_bytes) {
-    static const char* kWords[] = {
-        "the",    "model",  "answer",    "context", "token",    "vector",   "search", "prompt",
-        "reply",  "user",   "assistant", "chat",    "function", "result",   "with",   "and",
-        "for",    "this",   "that",      "query",   "document", "summary",  "table",  "python",
-        "error",  "fix",    "deploy",    "server",  "request",  "latency",  "cache",  "stream",
-        "json",   "schema", "index",     "batch",   "commit",   "journal",  "sqlite", "postgres",
-        "agent",  "sync",   "mirror",    "row",     "column",   "key",      "value",  "update",
-        "insert", "delete", "message",   "channel", "thread",   "reaction", "file",   "upload",
-        "please", "thanks", "could",     "would",   "should",   "because",  "maybe",  "today",
-    };
-    uint64_t x = 42;
-    while (pool_.size() < (1u << 16) + content_bytes_ + 64) {
-      x = SplitMix(x);
-      pool_ += kWords[x % (sizeof(kWords) / sizeof(kWords[0]))];
-      pool_ += (x >> 20) % 11 == 0 ? ". " : " ";
-    }
-    for (int i = 0; i < 64; ++i) users_.push_back(Uuid(0x5500000000000000ULL + i, i));
-    for (int i = 0; i < 16; ++i) channels_.push_back(Uuid(0xc400000000000000ULL + i, i));
-  }
-
-  static std::string Uuid(uint64_t seed, uint64_t low48) {
-    uint64_t h = SplitMix(seed);
-    return Fmt("%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64, h >> 32,
-               (h >> 16) & 0xffff, h & 0xfff, 0x8000 | ((h >> 40) & 0x3fff),
-               static_cast<uint64_t>(low48 & 0xffffffffffffULL));
-  }
-  std::string Id(uint64_t i) const { return Uuid(i * 7919 + 17, i); }
-  static int64_t IndexOfId(const char* id) {
-    size_t n = std::strlen(id);
-    if (n < 12) return -1;
-    return static_cast<int64_t>(std::strtoull(id + n - 12, nullptr, 16));
-  }
-  std::string Content(uint64_t i, uint64_t version) const {
-    uint64_t off = SplitMix(i * 1315423911ULL + version) % (1u << 16);
-    return pool_.substr(off, content_bytes_);
-  }
-  const std::string& User(uint64_t i) const { return users_[SplitMix(i) % users_.size()]; }
-  const std::string& Channel(uint64_t i) const { return channels_[SplitMix(i + 1) % 16]; }
-
- private:
-  size_t content_bytes_;
-  std::string pool_;
-  std::vector<std::string> users_, channels_;
-};
-
-// The "app": writes messages through its own SQLite connection.
-class App {
- public:
-  App(const std::string& path, const std::string& synchronous, const MessageGen* gen)
-      : db_(path), gen_(gen) {
-    AppPragmas(db_, synchronous);
-    insert_ = std::make_unique<Stmt>(
-        db_.get(),
-        "INSERT INTO message (id, user_id, channel_id, content, data, meta, created_at, "
-        "updated_at, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-    update_ = std::make_unique<Stmt>(
-        db_.get(), "UPDATE message SET content = ?1, updated_at = ?2 WHERE id = ?3");
-    begin_ = std::make_unique<Stmt>(db_.get(), "BEGIN");
-    commit_ = std::make_unique<Stmt>(db_.get(), "COMMIT");
-  }
-
-  void Insert(uint64_t i) {
-    int64_t now = UnixNanos();
-    Stmt& s = *insert_;
-    s.BindText(1, gen_->Id(i));
-    s.BindText(2, gen_->User(i));
-    s.BindText(3, gen_->Channel(i));
-    s.BindText(4, gen_->Content(i, 0));
-    if (i % 10 < 3) {
-      s.BindText(5, "{\"files\": []}");
-    } else {
-      s.BindNull(5);
-    }
-    s.BindText(6, "{}");
-    s.BindInt(7, now);
-    s.BindInt(8, now);
-    if (i > 0 && i % 4 == 0) {
-      s.BindText(9, gen_->Id(SplitMix(i) % i));
-    } else {
-      s.BindNull(9);
-    }
-    s.Run();
-  }
-  void Update(uint64_t i, uint64_t version) {
-    Stmt& s = *update_;
-    s.BindText(1, gen_->Content(i, version));
-    s.BindInt(2, UnixNanos());
-    s.BindText(3, gen_->Id(i));
-    s.Run();
-  }
-  void Begin() { begin_->Run(); }
-  void Commit() { commit_->Run(); }
-
-  // One transaction of `rows` changes: inserts of new ids, plus update_pct% of
-  // updates of rows inserted by earlier transactions (none in the first one).
-  void MixedTxn(int rows, int update_pct) {
-    int updates = next_ > 0 ? rows * update_pct / 100 : 0;
-    uint64_t before = next_;
-    Begin();
-    for (int r = 0; r < rows - updates; ++r) Insert(next_++);
-    for (int r = 0; r < updates; ++r) {
-      ++version_;
-      Update(SplitMix(version_ * 31 + 7) % before, version_);
-    }
-    Commit();
-    inserted_ += static_cast<uint64_t>(rows - updates);
-    updated_ += static_cast<uint64_t>(updates);
-  }
-
-  uint64_t next_index() const { return next_; }
-  void set_next_index(uint64_t n) { next_ = n; }
-  uint64_t inserted() const { return inserted_; }
-  uint64_t updated() const { return updated_; }
-  Sqlite& db() { return db_; }
-
- private:
-  Sqlite db_;
-  const MessageGen* gen_;
-  std::unique_ptr<Stmt> insert_, update_, begin_, commit_;
-  uint64_t next_ = 0, version_ = 0, inserted_ = 0, updated_ = 0;
-};
-
-// ---------------------------------------------------------------- options
-
-struct Options {
-  std::string sluice;
-  std::string conninfo;  // empty: libpq's PG* variables
-  std::string json_path;
-  std::string workdir;  // parent of the temp dir
-  std::string schema_sql = SLUICE_BENCH_SCHEMA_SQL;
-  std::string synchronous = "NORMAL";
-  std::string agent_log_level = "info";
-  std::string phases = "a,b,c";
-  int64_t changes = 1000000;
-  int txn_rows = 1000;
-  int update_pct = 20;
-  size_t row_bytes = 200;
-  double lag_seconds = 10;
-  double latency_seconds = 10;
-  int latency_rate = 1000;
-  int trigger_txns = 100;
-  int trigger_reps = 5;
-  double catchup_timeout_s = 3600;
-  bool keep = false;
-  bool quick = false;
-};
-
-void Usage() {
-  std::printf(
-      "usage: sluice_bench --sluice PATH [options]\n"
-      "  --conninfo STR        libpq conninfo of the sink (default: PG* environment)\n"
-      "  --json FILE           write every figure as JSON to FILE\n"
-      "  --quick               50,000 changes, 3 s lag and latency runs, 20x3 trigger txns\n"
-      "  --changes N           backlog size for (a) (default 1000000)\n"
-      "  --txn-rows N          rows per app transaction in (a) and (c) (default 1000)\n"
-      "  --update-pct P        share of updates in the backlog (default 20)\n"
-      "  --row-bytes N         message.content bytes (default 200)\n"
-      "  --lag-seconds S       full-speed write run with the agent running (default 10)\n"
-      "  --latency-seconds S   steady-rate latency run (default 10)\n"
-      "  --latency-rate R      single-row transactions per second (default 1000)\n"
-      "  --trigger-txns K      transactions per repetition in (c) (default 100)\n"
-      "  --trigger-reps R      repetitions in (c) (default 5)\n"
-      "  --synchronous LEVEL   app's PRAGMA synchronous (default NORMAL, Open WebUI's)\n"
-      "  --agent-log-level L   agent.log_level in the config (default info)\n"
-      "  --phases LIST         subset of a,b,c (default a,b,c; d comes with a)\n"
-      "  --workdir DIR         where the temp dir goes (default $TMPDIR or /tmp)\n"
-      "  --keep                keep the temp dir and the sink schemas\n");
-}
-
-Options ParseArgs(int argc, char** argv) {
-  Options o;
-  bool changes_set = false, lag_set = false, lat_set = false, tt_set = false, tr_set = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) Fail("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--sluice") {
-      o.sluice = next();
-    } else if (a == "--conninfo") {
-      o.conninfo = next();
-    } else if (a == "--json") {
-      o.json_path = next();
-    } else if (a == "--workdir") {
-      o.workdir = next();
-    } else if (a == "--schema-sql") {
-      o.schema_sql = next();
-    } else if (a == "--synchronous") {
-      o.synchronous = next();
-    } else if (a == "--agent-log-level") {
-      o.agent_log_level = next();
-    } else if (a == "--phases") {
-      o.phases = next();
-    } else if (a == "--changes") {
-      o.changes = std::stoll(next());
-      changes_set = true;
-    } else if (a == "--txn-rows") {
-      o.txn_rows = std::stoi(next());
-    } else if (a == "--update-pct") {
-      o.update_pct = std::stoi(next());
-    } else if (a == "--row-bytes") {
-      o.row_bytes = std::stoul(next());
-    } else if (a == "--lag-seconds") {
-      o.lag_seconds = std::stod(next());
-      lag_set = true;
-    } else if (a == "--latency-seconds") {
-      o.latency_seconds = std::stod(next());
-      lat_set = true;
-    } else if (a == "--latency-rate") {
-      o.latency_rate = std::stoi(next());
-    } else if (a == "--trigger-txns") {
-      o.trigger_txns = std::stoi(next());
-      tt_set = true;
-    } else if (a == "--trigger-reps") {
-      o.trigger_reps = std::stoi(next());
-      tr_set = true;
-    } else if (a == "--catchup-timeout") {
-      o.catchup_timeout_s = std::stod(next());
-    } else if (a == "--keep") {
-      o.keep = true;
-    } else if (a == "--quick") {
-      o.quick = true;
-    } else if (a == "-h" || a == "--help") {
-      Usage();
-      std::exit(0);
-    } else {
-      Fail("unknown argument " + a + " (see --help)");
-    }
-  }
-  if (o.quick) {
-    if (!changes_set) o.changes = 50000;
-    if (!lag_set) o.lag_seconds = 3;
-    if (!lat_set) o.latency_seconds = 3;
-    if (!tt_set) o.trigger_txns = 20;
-    if (!tr_set) o.trigger_reps = 3;
-  }
-  if (o.sluice.empty()) Fail("--sluice PATH is required (see --help)");
-  if (o.txn_rows <= 0 || o.changes < o.txn_rows) Fail("--changes must be >= --txn-rows > 0");
-  if (o.update_pct < 0 || o.update_pct > 90) Fail("--update-pct must be within 0..90");
-  if (o.latency_rate <= 0 || o.trigger_reps <= 0 || o.trigger_txns <= 0) Fail("bad count");
-  if (o.workdir.empty()) {
-    const char* t = std::getenv("TMPDIR");
-    o.workdir = t && *t ? t : "/tmp";
-  }
-  return o;
-}
-
-// ---------------------------------------------------------------- environment
-
-std::string FsType(const std::string& path) {
-  struct statfs s {};
-  if (statfs(path.c_str(), &s) != 0) return "unknown";
-  switch (static_cast<unsigned long>(s.f_type)) {
-    case 0x01021994UL:
-      return "tmpfs";
-    case 0xEF53UL:
-      return "ext2/3/4";
-    case 0x58465342UL:
-      return "xfs";
-    case 0x9123683EUL:
-      return "btrfs";
-    case 0x794c7630UL:
-      return "overlayfs";
-    case 0x2FC12FC1UL:
-      return "zfs";
-    default:
-      return Fmt("0x%lx", static_cast<unsigned long>(s.f_type));
-  }
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      size_t c = line.find(':');
-      return c == std::string::npos ? line : Trim(line.substr(c + 1));
-    }
-  }
-  return "unknown";
+  return seq ? std::stoll(*seq) : -1;
 }
 
 // ---------------------------------------------------------------- the bench
@@ -851,7 +85,7 @@ class Bench {
     if (mkdtemp(tmpl) == nullptr) Fail("mkdtemp in " + o_.workdir + ": " + std::strerror(errno));
     dir_ = tmpl;
     suffix_ = Fmt("%lld", static_cast<long long>(UnixMillis() % 100000000));
-    schema_sql_ = ReadFile(o_.schema_sql);
+    schema_sql_ = ReadWholeFile(o_.schema_sql);
     pg_ = std::make_unique<Pg>(o_.conninfo);
     Conditions();
 
@@ -906,16 +140,16 @@ class Bench {
   void Conditions() {
     struct utsname u {};
     uname(&u);
-    std::string pg_version = pg_->QueryText("SHOW server_version");
+    std::string pg_version = pg_->Scalar("SHOW server_version").value_or("");
     std::string version_out;
     try {
-      version_out = Trim(RunCommand({o_.sluice, "--version"}, dir_ + "/version.log"));
+      version_out = Trim(RunOrFail({o_.sluice, "--version"}, dir_ + "/version.log"));
     } catch (const std::exception& e) {
       version_out = std::string("unknown: ") + e.what();
     }
     auto setting = [&](const char* name) {
       try {
-        return pg_->QueryText(std::string("SELECT current_setting('") + name + "')");
+        return pg_->Scalar(std::string("SELECT current_setting('") + name + "')").value_or("");
       } catch (const std::exception&) {
         return std::string("unknown");
       }
@@ -974,7 +208,7 @@ class Bench {
     d.db = d.dir + "/webui.db";
     d.config = d.dir + "/sluice.json";
     {
-      Sqlite db(d.db);
+      Sqlite db(d.db, kBusyTimeoutMs);
       db.Exec(schema_sql_);
       db.Exec("PRAGMA journal_mode=WAL");
     }
@@ -985,14 +219,14 @@ class Bench {
                             "\"}, \"agent\": {\"log_level\": \"" + o_.agent_log_level + "\"}}\n");
     schemas_.push_back(d.schema);
     if (init) {
-      RunCommand({o_.sluice, "init", "--config", d.config}, d.dir + "/init.log");
+      RunOrFail({o_.sluice, "init", "--config", d.config}, d.dir + "/init.log");
     }
     return d;
   }
 
   // Waits until the sink position for `d` is at least `seq` (-1 < seq: initial
   // sync done when seq == 0). Returns false on timeout.
-  bool WaitApplied(Pg& pg, Agent& agent, const Deployment& d, int64_t seq, double timeout_s,
+  bool WaitApplied(Pg& pg, AgentProcess& agent, const Deployment& d, int64_t seq, double timeout_s,
                    const char* what, Clock::time_point* first_move = nullptr) {
     auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
     auto next_progress = Clock::now() + std::chrono::seconds(5);
@@ -1003,7 +237,7 @@ class Bench {
         *first_move = Clock::now();
       }
       if (a >= seq) return true;
-      agent.CheckAlive();
+      CheckAlive(agent);
       if (Clock::now() > deadline) return false;
       if (Clock::now() > next_progress) {
         Log(Fmt("%s: applied %lld of %lld", what, static_cast<long long>(a),
@@ -1023,9 +257,10 @@ class Bench {
     // Initial sync of the empty tables, then stop: the backlog is then streamed
     // from the journal, not loaded by the initial snapshot.
     {
-      Agent agent(o_.sluice, d.config, d.dir + "/agent-initial.log");
+      AgentProcess agent(o_.sluice, d.config, d.dir + "/agent-initial.log");
+      agent.Start();
       if (!WaitApplied(pg, agent, d, 0, 120, "initial sync")) Fail("initial sync timed out");
-      std::string how = agent.Stop(std::chrono::seconds(30));
+      std::string how = StopAgent(agent, std::chrono::seconds(30));
       if (how != "exit 0") Fail("agent stop after initial sync: " + how);
     }
     int64_t start_pos = AppliedSeq(pg, d.name);
@@ -1042,7 +277,7 @@ class Bench {
     int64_t target = JournalMaxSeq(app.db());
     int64_t journal_rows = target - seq_before;
     int64_t backlog = target - start_pos;
-    int64_t distinct_rows = app.db().QueryInt("SELECT count(*) FROM message");
+    int64_t distinct_rows = app.db().ScalarInt("SELECT count(*) FROM message");
     int64_t db_bytes =
         static_cast<int64_t>(fs::file_size(d.db)) +
         (fs::exists(d.db + "-wal") ? static_cast<int64_t>(fs::file_size(d.db + "-wal")) : 0);
@@ -1052,7 +287,8 @@ class Bench {
     Log(Fmt("(a) catch-up of %lld journal rows", static_cast<long long>(backlog)));
     auto pg_cpu0 = CpuByPid("postgres");
     auto c0 = Clock::now();
-    Agent agent(o_.sluice, d.config, d.dir + "/agent.log");
+    AgentProcess agent(o_.sluice, d.config, d.dir + "/agent.log");
+    agent.Start();
     Clock::time_point first_move;
     bool done = WaitApplied(pg, agent, d, target, o_.catchup_timeout_s, "catch-up", &first_move);
     double catch_s = Seconds(Clock::now() - c0);
@@ -1064,8 +300,8 @@ class Bench {
     double rate = static_cast<double>(backlog) / catch_s;
 
     // Sink check: same row count as the source.
-    int64_t sink_rows = std::stoll(pg.QueryText("SELECT count(*) FROM " + QuoteIdent(d.schema) +
-                                                ".message WHERE _sluice_deleted_at IS NULL"));
+    int64_t sink_rows = pg.ScalarInt("SELECT count(*) FROM " + QuoteIdent(d.schema) +
+                                     ".message WHERE _sluice_deleted_at IS NULL");
 
     JsonObject& cu = j;
     cu.Set("changes_requested", Json::Int(o_.changes));
@@ -1107,7 +343,7 @@ class Bench {
 
     // (d) peak RSS, read just before stopping the agent.
     int64_t hwm = VmHwmKib(agent.pid());
-    std::string stop = agent.Stop(std::chrono::seconds(60));
+    std::string stop = StopAgent(agent, std::chrono::seconds(60));
     JsonObject rss;
     rss.Set("vm_hwm_kib", Json::Int(hwm));
     rss.Set("vm_hwm_mib", Json::Num(static_cast<double>(hwm) / 1024.0));
@@ -1124,7 +360,7 @@ class Bench {
         stop.c_str());
   }
 
-  void LagUnderLoad(JsonObject& cu, Pg& pg, Agent& agent, const Deployment& d, App& app) {
+  void LagUnderLoad(JsonObject& cu, Pg& pg, AgentProcess& agent, const Deployment& d, App& app) {
     Log(Fmt("(a) lag: app writes %d-row txns at full speed for %.0f s, agent running", o_.txn_rows,
             o_.lag_seconds));
     std::atomic<bool> stop{false};
@@ -1141,7 +377,7 @@ class Bench {
       }
     });
 
-    Sqlite reader(d.db, true);
+    Sqlite reader(d.db, kBusyTimeoutMs, /*read_only=*/true);
     std::vector<Json> samples;
     int64_t max_lag_rows = 0;
     double max_lag_ms = 0;
@@ -1156,13 +392,14 @@ class Bench {
     while (true) {
       next += std::chrono::milliseconds(50);
       std::this_thread::sleep_until(next);
-      agent.CheckAlive();
+      CheckAlive(agent);
       int64_t applied = AppliedSeq(pg, d.name);  // first: the lag is never underestimated
       reader.Exec("BEGIN");
       int64_t max_seq = JournalMaxSeq(reader);
       int64_t oldest_at = -1;
       {
-        Stmt s(reader.get(), "SELECT at FROM _sluice_journal WHERE seq > ?1 ORDER BY seq LIMIT 1");
+        SqliteStatement s(reader.handle(),
+                          "SELECT at FROM _sluice_journal WHERE seq > ?1 ORDER BY seq LIMIT 1");
         s.BindInt(1, applied);
         if (s.Step()) oldest_at = s.Int(0);
       }
@@ -1240,26 +477,26 @@ class Bench {
     std::string copy_schema = d.schema + "_copy";
     schemas_.push_back(copy_schema);
     std::string qs = QuoteIdent(copy_schema);
-    pg.Exec("DROP SCHEMA IF EXISTS " + qs + " CASCADE");
-    pg.Exec("CREATE SCHEMA " + qs);
-    pg.Exec("CREATE TABLE " + qs + ".message (LIKE " + QuoteIdent(d.schema) +
-            ".message INCLUDING ALL)");
+    pg.Query("DROP SCHEMA IF EXISTS " + qs + " CASCADE");
+    pg.Query("CREATE SCHEMA " + qs);
+    pg.Query("CREATE TABLE " + qs + ".message (LIKE " + QuoteIdent(d.schema) +
+             ".message INCLUDING ALL)");
     auto cols = pg.Query(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 "
         "AND table_name = 'message' ORDER BY ordinal_position",
         {copy_schema});
     std::vector<std::string> src_cols;
     {
-      Stmt s(src.get(), "SELECT name FROM pragma_table_info('message') ORDER BY cid");
+      SqliteStatement s(src.handle(), "SELECT name FROM pragma_table_info('message') ORDER BY cid");
       while (s.Step())
-        src_cols.push_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+        src_cols.push_back(reinterpret_cast<const char*>(sqlite3_column_text(s.handle(), 0)));
     }
     // For each sink column: index of the SQLite column, or a sluice column filler.
     std::string select, col_list;
     std::vector<int> src_index;
     std::vector<std::string> filler;
     std::string types;
-    for (const auto& c : cols) {
+    for (const auto& c : cols.rows) {
       const std::string& name = *c[0];
       const std::string& type = *c[1];
       types += (types.empty() ? "" : ", ") + name + " " + type;
@@ -1289,7 +526,7 @@ class Bench {
     int64_t rows = 0;
     size_t bytes = 0;
     {
-      Stmt s(src.get(), sel);
+      SqliteStatement s(src.handle(), sel);
       while (s.Step()) {
         std::string& out = chunks.back();
         for (size_t k = 0; k < src_index.size(); ++k) {
@@ -1297,11 +534,11 @@ class Bench {
           int si = src_index[k];
           if (si < 0) {
             out += filler[k] == "#seq" ? std::to_string(rows + 1) : filler[k];
-          } else if (sqlite3_column_type(s.get(), si) == SQLITE_NULL) {
+          } else if (sqlite3_column_type(s.handle(), si) == SQLITE_NULL) {
             out += "\\N";
           } else {
-            const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), si));
-            CopyEscape(v, static_cast<size_t>(sqlite3_column_bytes(s.get(), si)), &out);
+            const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s.handle(), si));
+            CopyEscape(v, static_cast<size_t>(sqlite3_column_bytes(s.handle(), si)), &out);
           }
         }
         out.push_back('\n');
@@ -1318,7 +555,7 @@ class Bench {
     auto pg_cpu0 = CpuByPid("postgres");
     auto t0 = Clock::now();
     PGresult* r =
-        PQexec(pg.get(), ("COPY " + qs + ".message (" + col_list + ") FROM STDIN").c_str());
+        PQexec(pg.handle(), ("COPY " + qs + ".message (" + col_list + ") FROM STDIN").c_str());
     if (PQresultStatus(r) != PGRES_COPY_IN) {
       std::string msg = PQresultErrorMessage(r);
       PQclear(r);
@@ -1327,14 +564,14 @@ class Bench {
     PQclear(r);
     for (const std::string& c : chunks) {
       if (c.empty()) continue;
-      if (PQputCopyData(pg.get(), c.data(), static_cast<int>(c.size())) != 1) {
-        Fail("PQputCopyData: " + Trim(PQerrorMessage(pg.get())));
+      if (PQputCopyData(pg.handle(), c.data(), static_cast<int>(c.size())) != 1) {
+        Fail("PQputCopyData: " + Trim(PQerrorMessage(pg.handle())));
       }
     }
-    if (PQputCopyEnd(pg.get(), nullptr) != 1)
-      Fail("PQputCopyEnd: " + Trim(PQerrorMessage(pg.get())));
+    if (PQputCopyEnd(pg.handle(), nullptr) != 1)
+      Fail("PQputCopyEnd: " + Trim(PQerrorMessage(pg.handle())));
     std::string err;
-    while ((r = PQgetResult(pg.get())) != nullptr) {
+    while ((r = PQgetResult(pg.handle())) != nullptr) {
       if (PQresultStatus(r) != PGRES_COMMAND_OK) err = PQresultErrorMessage(r);
       PQclear(r);
     }
@@ -1343,7 +580,7 @@ class Bench {
     if (!err.empty()) Fail("COPY: " + Trim(err));
     double copy_rate = static_cast<double>(rows) / copy_s;
     double ratio = catch_rate / copy_rate;
-    if (!o_.keep) pg.Exec("DROP SCHEMA IF EXISTS " + qs + " CASCADE");
+    if (!o_.keep) pg.Query("DROP SCHEMA IF EXISTS " + qs + " CASCADE");
 
     JsonObject cp;
     cp.Set("rows", Json::Int(rows));
@@ -1372,20 +609,21 @@ class Bench {
     MessageGen gen(o_.row_bytes);
     Deployment d = NewDeployment("b", true);
     Pg pg(o_.conninfo);
-    Agent agent(o_.sluice, d.config, d.dir + "/agent.log");
+    AgentProcess agent(o_.sluice, d.config, d.dir + "/agent.log");
+    agent.Start();
     if (!WaitApplied(pg, agent, d, 0, 120, "initial sync")) Fail("initial sync timed out");
 
     std::string qs = QuoteIdent(d.schema);
-    pg.Exec("CREATE FUNCTION " + qs +
-            ".sluice_bench_notify() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM "
-            "pg_notify('sluice_bench', NEW.id::text); RETURN NULL; END$$");
-    pg.Exec("CREATE TRIGGER sluice_bench_notify AFTER INSERT ON " + qs +
-            ".message FOR EACH ROW EXECUTE FUNCTION " + qs + ".sluice_bench_notify()");
+    pg.Query("CREATE FUNCTION " + qs +
+             ".sluice_bench_notify() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM "
+             "pg_notify('sluice_bench', NEW.id::text); RETURN NULL; END$$");
+    pg.Query("CREATE TRIGGER sluice_bench_notify AFTER INSERT ON " + qs +
+             ".message FOR EACH ROW EXECUTE FUNCTION " + qs + ".sluice_bench_notify()");
     // Fire even if the agent's session runs with session_replication_role = replica.
-    pg.Exec("ALTER TABLE " + qs + ".message ENABLE ALWAYS TRIGGER sluice_bench_notify");
+    pg.Query("ALTER TABLE " + qs + ".message ENABLE ALWAYS TRIGGER sluice_bench_notify");
 
     Pg listener(o_.conninfo);
-    listener.Exec("LISTEN sluice_bench");
+    listener.Query("LISTEN sluice_bench");
 
     const int warmup = std::min(100, o_.latency_rate / 2);
     const int64_t n = warmup + static_cast<int64_t>(o_.latency_seconds * o_.latency_rate);
@@ -1397,7 +635,7 @@ class Bench {
     std::string listen_error;
 
     std::thread listen_thread([&] {
-      PGconn* c = listener.get();
+      PGconn* c = listener.handle();
       int sock = PQsocket(c);
       while (!stop_listen.load()) {
         pollfd p{sock, POLLIN, 0};
@@ -1451,7 +689,7 @@ class Bench {
       app.Insert(static_cast<uint64_t>(i));  // autocommit: one single-row transaction
       committed[static_cast<size_t>(i)] = Clock::now();
       commit_ms.push_back(Millis(committed[static_cast<size_t>(i)] - before));
-      if ((i & 1023) == 0) agent.CheckAlive();
+      if ((i & 1023) == 0) CheckAlive(agent);
     }
     double paced_s = Seconds(Clock::now() - start);
     auto wait_until = Clock::now() + std::chrono::seconds(10);
@@ -1461,8 +699,8 @@ class Bench {
     stop_listen = true;
     listen_thread.join();
     if (!listen_error.empty()) Fail("listener: " + listen_error);
-    agent.CheckAlive();
-    std::string stop = agent.Stop(std::chrono::seconds(30));
+    CheckAlive(agent);
+    std::string stop = StopAgent(agent, std::chrono::seconds(30));
 
     std::vector<double> lat;
     int64_t missing = 0;
@@ -1523,8 +761,8 @@ class Bench {
     Deployment without = NewDeployment("c_without", false);
     int64_t triggers = 0;
     {
-      Sqlite db(with.db);
-      triggers = db.QueryInt(
+      Sqlite db(with.db, kBusyTimeoutMs);
+      triggers = db.ScalarInt(
           "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND tbl_name='message'");
     }
     if (triggers == 0) Fail("sluice init installed no trigger on message");
@@ -1626,7 +864,7 @@ class Bench {
     }
     for (const std::string& s : schemas_) {
       try {
-        pg_->Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(s) + " CASCADE");
+        pg_->Query("DROP SCHEMA IF EXISTS " + QuoteIdent(s) + " CASCADE");
       } catch (const std::exception&) {
       }
     }
@@ -1644,8 +882,10 @@ class Bench {
 };
 
 }  // namespace
+}  // namespace sluice::bench
 
 int main(int argc, char** argv) {
+  using namespace sluice::bench;
   std::signal(SIGPIPE, SIG_IGN);
   try {
     Options o = ParseArgs(argc, argv);

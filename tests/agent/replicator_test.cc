@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "sink/sink_admin.h"
+#include "tests/support/sql_clients.h"
 #include "tests/test_support.h"
 
 namespace sluice {
@@ -109,15 +110,9 @@ class ReplicatorTest : public ::testing::Test {
 TEST_F(ReplicatorTest, FatalErrorDuringAPruneExitsNonZero) {
   if (pg_.empty()) return;
   // The position must be past -1 so that a prune starts beside the first apply.
-  PGconn* c = PQconnectdb(pg_.c_str());
-  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
-  std::string sql =
-      "UPDATE sync_metadata.source_position SET applied_seq = 5 WHERE deployment = '" +
-      config_.deployment + "'";
-  PGresult* res = PQexec(c, sql.c_str());
-  EXPECT_EQ(PQresultStatus(res), PGRES_COMMAND_OK) << PQerrorMessage(c);
-  PQclear(res);
-  PQfinish(c);
+  testing::Pg(pg_).Query(
+      "UPDATE sync_metadata.source_position SET applied_seq = 5 WHERE deployment = $1",
+      {config_.deployment});
   std::atomic<int> prunes{0};
   ASSERT_EQ(uv_loop_init(&loop_), 0);
   {

@@ -39,33 +39,12 @@ constexpr unsigned kOidFloat8 = 701;
 constexpr unsigned kOidNumeric = 1700;
 constexpr unsigned kOidJsonb = 3802;
 
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-std::string TempFileName(const std::string& tag) {
-  std::string tmpl =
-      (std::filesystem::temp_directory_path() / ("sluice-e2e-" + tag + "-XXXXXX")).string();
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  int fd = ::mkstemp(buf.data());
-  if (fd < 0) throw std::runtime_error(Errno("mkstemp"));
-  ::close(fd);
-  return std::string(buf.data());
-}
-
 std::string ShortestDouble(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, res.ptr);
-}
-
-std::string Canon17(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
 }
 
 // Parses the whole of `s` as a double ("Infinity", "-Infinity", "NaN" included).
@@ -469,18 +448,6 @@ bool ValueEquals(const SqlValue& v, const std::optional<std::string>& pg, unsign
   }
 }
 
-std::string ExitText(int status) {
-  if (WIFEXITED(status)) return std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::to_string(128 + WTERMSIG(status));
-  return "?";
-}
-
-int ExitCode(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
 // Minimal reader for the flat JSON object `status --json` prints.
 std::optional<std::string> JsonField(const std::string& raw, const std::string& key) {
   std::string pat = "\"" + key + "\"";
@@ -507,28 +474,9 @@ std::optional<std::string> JsonField(const std::string& raw, const std::string& 
   return raw.substr(p, e - p);
 }
 
-std::string TailLines(const std::string& text, size_t lines) {
-  size_t count = 0;
-  size_t p = text.size();
-  while (p > 0) {
-    --p;
-    if (text[p] == '\n' && ++count > lines) return "...\n" + text.substr(p + 1);
-  }
-  return text;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- basics
-
-bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-}
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -546,56 +494,6 @@ std::string FixtureSchemaPath() {
   if (f.empty())
     throw std::runtime_error("SLUICE_SCHEMA_FIXTURE is not set (run through meson test)");
   return f;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(Errno("write " + path));
-  out << content;
-}
-
-std::string QuoteIdent(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
-std::string Hex(const std::string& bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
-
-std::string Preview(const std::string& bytes, size_t max) {
-  std::string out;
-  for (size_t i = 0; i < bytes.size() && i < max; ++i) {
-    unsigned char c = static_cast<unsigned char>(bytes[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (bytes.size() > max) out += "...(" + std::to_string(bytes.size()) + " bytes)";
-  return out;
 }
 
 bool ContainsNoCase(const std::string& haystack, const std::string& needle) {
@@ -639,130 +537,10 @@ std::string AgentConfig::Write(const std::string& path) const {
 
 // ---------------------------------------------------------------- processes
 
-std::string CommandResult::Describe() const {
-  std::ostringstream s;
-  s << "exit " << exit_code << (timed_out ? " (timed out)" : "") << " after " << seconds
-    << " s\n--- stdout ---\n"
-    << TailLines(out, 60) << "\n--- stderr ---\n"
-    << TailLines(err, 60);
-  return s.str();
-}
-
-CommandResult RunCommand(const std::vector<std::string>& argv, milliseconds timeout) {
-  CommandResult r;
-  std::string out_path = TempFileName("out");
-  std::string err_path = TempFileName("err");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_TRUNC, 0600);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  auto start = Clock::now();
-  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    ::unlink(out_path.c_str());
-    ::unlink(err_path.c_str());
-    throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
-  }
-  auto deadline = start + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) {
-      r.exit_code = ExitCode(status);
-      break;
-    }
-    if (Clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      r.timed_out = true;
-      r.exit_code = -1;
-      break;
-    }
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  r.out = ReadFile(out_path);
-  r.err = ReadFile(err_path);
-  ::unlink(out_path.c_str());
-  ::unlink(err_path.c_str());
-  return r;
-}
-
 CommandResult RunSluice(const std::vector<std::string>& args, milliseconds timeout) {
   std::vector<std::string> argv = {SluiceBin()};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, timeout);
-}
-
-AgentProcess::AgentProcess(std::string config_path, std::string log_path)
-    : config_path_(std::move(config_path)), log_path_(std::move(log_path)) {}
-
-AgentProcess::~AgentProcess() { KillHard(); }
-
-void AgentProcess::Start() {
-  if (pid_ > 0 && Running()) throw std::runtime_error("agent already running");
-  ++starts_;
-  {
-    std::ofstream log(log_path_, std::ios::app);
-    log << "===== e2e: start #" << starts_ << " of sluice run =====\n";
-  }
-  std::string bin = SluiceBin();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<std::string> argv = {bin, "run", "--config", config_path_};
-  std::vector<char*> args;
-  for (std::string& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    pid_ = -1;
-    throw std::runtime_error("posix_spawn " + bin + ": " + std::strerror(rc));
-  }
-  last_exit_.reset();
-}
-
-bool AgentProcess::Running() {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  pid_t w = ::waitpid(pid_, &status, WNOHANG);
-  if (w == pid_) {
-    last_exit_ = ExitCode(status);
-    std::ofstream log(log_path_, std::ios::app);
-    log << "===== e2e: sluice run exited with " << ExitText(status) << " =====\n";
-    pid_ = -1;
-    return false;
-  }
-  return true;
-}
-
-void AgentProcess::Signal(int sig) {
-  if (pid_ > 0) ::kill(pid_, sig);
-}
-
-std::optional<int> AgentProcess::WaitExit(milliseconds timeout) {
-  if (!WaitUntil([&] { return !Running(); }, timeout)) return std::nullopt;
-  return last_exit_;
-}
-
-void AgentProcess::KillHard() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  last_exit_ = ExitCode(status);
-  std::ofstream log(log_path_, std::ios::app);
-  log << "===== e2e: sluice run killed (SIGKILL), status " << ExitText(status) << " =====\n";
-  pid_ = -1;
 }
 
 // ---------------------------------------------------------------- status
@@ -819,166 +597,6 @@ AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent,
 
 // ---------------------------------------------------------------- SQLite
 
-std::string SqlValue::Describe() const {
-  switch (type) {
-    case SQLITE_NULL:
-      return "NULL";
-    case SQLITE_INTEGER:
-      return "INTEGER " + std::to_string(i);
-    case SQLITE_FLOAT:
-      return "REAL " + Canon17(r);
-    case SQLITE_TEXT:
-      return "TEXT '" + Preview(bytes) + "'";
-    case SQLITE_BLOB:
-      return "BLOB x'" + Hex(bytes.substr(0, 40)) + (bytes.size() > 40 ? "...'" : "'");
-  }
-  return "?";
-}
-
-Sqlite::Sqlite(const std::string& path, int busy_timeout_ms) : path_(path) {
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string m = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw std::runtime_error("open " + path + ": " + m);
-  }
-  sqlite3_busy_timeout(db_, busy_timeout_ms);
-}
-
-Sqlite::~Sqlite() { sqlite3_close_v2(db_); }
-
-void Sqlite::Exec(const std::string& sql) {
-  std::string err;
-  int rc = TryExec(sql, &err);
-  if (rc != SQLITE_OK) {
-    throw std::runtime_error("sqlite " + path_ + ": " + err + " (rc " + std::to_string(rc) +
-                             ") in: " + sql.substr(0, 300));
-  }
-}
-
-int Sqlite::TryExec(const std::string& sql, std::string* err) {
-  char* msg = nullptr;
-  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg);
-  if (rc != SQLITE_OK && err != nullptr) *err = msg ? msg : sqlite3_errstr(rc);
-  sqlite3_free(msg);
-  return rc;
-}
-
-namespace {
-
-int Bind(sqlite3_stmt* st, const std::vector<SqlValue>& params) {
-  for (size_t i = 0; i < params.size(); ++i) {
-    int idx = static_cast<int>(i) + 1;
-    const SqlValue& p = params[i];
-    int rc = SQLITE_OK;
-    switch (p.type) {
-      case SQLITE_NULL:
-        rc = sqlite3_bind_null(st, idx);
-        break;
-      case SQLITE_INTEGER:
-        rc = sqlite3_bind_int64(st, idx, p.i);
-        break;
-      case SQLITE_FLOAT:
-        rc = sqlite3_bind_double(st, idx, p.r);
-        break;
-      case SQLITE_TEXT:
-        rc = sqlite3_bind_text64(st, idx, p.bytes.data(), p.bytes.size(), SQLITE_TRANSIENT,
-                                 SQLITE_UTF8);
-        break;
-      case SQLITE_BLOB:
-        rc = sqlite3_bind_blob64(st, idx, p.bytes.data(), p.bytes.size(), SQLITE_TRANSIENT);
-        break;
-    }
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
-
-SqlValue ColumnValue(sqlite3_stmt* st, int i) {
-  switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER:
-      return SqlValue::Int(sqlite3_column_int64(st, i));
-    case SQLITE_FLOAT:
-      return SqlValue::Real(sqlite3_column_double(st, i));
-    case SQLITE_TEXT: {
-      const char* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-      int n = sqlite3_column_bytes(st, i);
-      return SqlValue::Text(std::string(p, static_cast<size_t>(n)));
-    }
-    case SQLITE_BLOB: {
-      const char* p = static_cast<const char*>(sqlite3_column_blob(st, i));
-      int n = sqlite3_column_bytes(st, i);
-      return SqlValue::Blob(p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n)));
-    }
-    default:
-      return SqlValue::Null();
-  }
-}
-
-}  // namespace
-
-int Sqlite::TryRun(const std::string& sql, const std::vector<SqlValue>& params, std::string* err) {
-  sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
-  if (rc == SQLITE_OK) rc = Bind(st, params);
-  if (rc == SQLITE_OK) {
-    do {
-      rc = sqlite3_step(st);
-    } while (rc == SQLITE_ROW);
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-  }
-  if (rc != SQLITE_OK && err != nullptr) *err = sqlite3_errmsg(db_);
-  sqlite3_finalize(st);
-  return rc;
-}
-
-std::vector<SqlRow> Sqlite::Query(const std::string& sql, const std::vector<SqlValue>& params,
-                                  std::vector<std::string>* column_names) {
-  sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
-  if (rc == SQLITE_OK) rc = Bind(st, params);
-  std::vector<SqlRow> rows;
-  if (rc == SQLITE_OK) {
-    int n = sqlite3_column_count(st);
-    if (column_names != nullptr) {
-      column_names->clear();
-      for (int i = 0; i < n; ++i) column_names->push_back(sqlite3_column_name(st, i));
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      SqlRow row;
-      row.reserve(static_cast<size_t>(n));
-      for (int i = 0; i < n; ++i) row.push_back(ColumnValue(st, i));
-      rows.push_back(std::move(row));
-    }
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-  }
-  std::string msg = sqlite3_errmsg(db_);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_OK) {
-    throw std::runtime_error("sqlite " + path_ + ": " + msg + " (rc " + std::to_string(rc) +
-                             ") in: " + sql.substr(0, 300));
-  }
-  return rows;
-}
-
-int64_t Sqlite::ScalarInt(const std::string& sql, const std::vector<SqlValue>& params) {
-  auto rows = Query(sql, params);
-  if (rows.empty() || rows[0].empty()) throw std::runtime_error("no row from: " + sql);
-  const SqlValue& v = rows[0][0];
-  if (v.type == SQLITE_INTEGER) return v.i;
-  if (v.type == SQLITE_NULL) return 0;
-  throw std::runtime_error("not an integer from " + sql + ": " + v.Describe());
-}
-
-std::string Sqlite::ScalarText(const std::string& sql, const std::vector<SqlValue>& params) {
-  auto rows = Query(sql, params);
-  if (rows.empty() || rows[0].empty()) return "";
-  const SqlValue& v = rows[0][0];
-  if (v.type == SQLITE_INTEGER) return std::to_string(v.i);
-  return v.bytes;
-}
-
 void CreateOpenWebUiDb(const std::string& path) {
   std::string schema = ReadFile(FixtureSchemaPath());
   if (schema.empty()) throw std::runtime_error("cannot read the fixture " + FixtureSchemaPath());
@@ -1020,121 +638,6 @@ std::string DumpAppTables(Sqlite& db) {
     for (auto& l : lines) out += "  " + l + "\n";
   }
   return out;
-}
-
-// ---------------------------------------------------------------- PostgreSQL
-
-int PgRows::Col(const std::string& name) const {
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == name) return static_cast<int>(i);
-  }
-  return -1;
-}
-
-Pg::Pg(const std::string& conninfo) : conninfo_(conninfo) { Reconnect(); }
-
-Pg::~Pg() {
-  if (conn_ != nullptr) PQfinish(conn_);
-}
-
-void Pg::Reconnect() {
-  if (conn_ != nullptr) PQfinish(conn_);
-  conn_ = PQconnectdb(conninfo_.c_str());
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    std::string m = PQerrorMessage(conn_);
-    PQfinish(conn_);
-    conn_ = nullptr;
-    throw std::runtime_error("connect to PostgreSQL: " + m);
-  }
-  PQsetNoticeProcessor(
-      conn_, [](void*, const char*) {}, nullptr);
-}
-
-bool Pg::TryQuery(const std::string& sql, PgRows* out, std::string* err,
-                  const std::vector<std::optional<std::string>>& params) {
-  if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
-    try {
-      Reconnect();
-    } catch (const std::exception& e) {
-      *err = e.what();
-      return false;
-    }
-  }
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  for (const auto& p : params) {
-    values.push_back(p ? p->c_str() : nullptr);
-    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
-  }
-  PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                               values.data(), lengths.data(), nullptr, 0);
-  ExecStatusType st = PQresultStatus(res);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    *err = PQresultErrorMessage(res);
-    if (err->empty()) *err = PQerrorMessage(conn_);
-    PQclear(res);
-    return false;
-  }
-  PgRows rows;
-  int nf = PQnfields(res);
-  for (int i = 0; i < nf; ++i) {
-    rows.names.push_back(PQfname(res, i));
-    rows.types.push_back(PQftype(res, i));
-  }
-  int nt = PQntuples(res);
-  rows.rows.reserve(static_cast<size_t>(nt));
-  for (int r = 0; r < nt; ++r) {
-    std::vector<std::optional<std::string>> row;
-    row.reserve(static_cast<size_t>(nf));
-    for (int c = 0; c < nf; ++c) {
-      if (PQgetisnull(res, r, c)) {
-        row.emplace_back(std::nullopt);
-      } else {
-        row.emplace_back(
-            std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
-      }
-    }
-    rows.rows.push_back(std::move(row));
-  }
-  PQclear(res);
-  *out = std::move(rows);
-  return true;
-}
-
-PgRows Pg::Query(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
-  PgRows rows;
-  std::string err;
-  if (!TryQuery(sql, &rows, &err, params)) {
-    throw std::runtime_error("PostgreSQL: " + err + " in: " + sql.substr(0, 300));
-  }
-  return rows;
-}
-
-std::optional<std::string> Pg::Scalar(const std::string& sql,
-                                      const std::vector<std::optional<std::string>>& params) {
-  PgRows r = Query(sql, params);
-  if (r.rows.empty() || r.rows[0].empty()) return std::nullopt;
-  return r.rows[0][0];
-}
-
-int64_t Pg::ScalarInt(const std::string& sql,
-                      const std::vector<std::optional<std::string>>& params) {
-  auto v = Scalar(sql, params);
-  if (!v) throw std::runtime_error("NULL or no row from: " + sql);
-  auto n = ParseInt(*v);
-  if (!n) throw std::runtime_error("not an integer (" + *v + ") from: " + sql);
-  return *n;
-}
-
-bool Pg::TableExists(const std::string& schema, const std::string& table) {
-  return Scalar(
-             "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2",
-             {schema, table})
-             .value_or("0") != "0";
-}
-
-std::string PgTable(const std::string& schema, const std::string& table) {
-  return QuoteIdent(schema) + "." + QuoteIdent(table);
 }
 
 // ---------------------------------------------------------------- comparator
@@ -1737,7 +1240,7 @@ std::string E2eTest::WriteConfig(const std::string& db_path, const std::string& 
 
 AgentProcess* E2eTest::StartAgent(const std::string& config_path, const std::string& name) {
   std::string log = dir_->file(name + "-" + std::to_string(agents_.size()) + ".log");
-  agents_.push_back(std::make_unique<AgentProcess>(config_path, log));
+  agents_.push_back(std::make_unique<AgentProcess>(SluiceBin(), config_path, log));
   agents_.back()->Start();
   return agents_.back().get();
 }

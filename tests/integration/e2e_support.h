@@ -24,7 +24,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/hex.h"
 #include "common/json_text.h"
+#include "tests/support/processes.h"
+#include "tests/support/sql_clients.h"
 #include "tests/test_support.h"
 
 // JsonString (a JSON string literal) comes from common/json_text.h.
@@ -34,20 +37,29 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// The plain clients and processes (tests/support), shared with bench/.
+using testing::AgentProcess;
+using testing::Canon17;
+using testing::CommandResult;
+using testing::Pg;
+using testing::PgRows;
+using testing::PgTable;
+using testing::Preview;
+using testing::QuoteIdent;
+using testing::ReadFile;
+using testing::RunCommand;
+using testing::Sqlite;
+using testing::SqlRow;
+using testing::SqlValue;
+using testing::TailLines;
+using testing::WaitUntil;
+using testing::WriteFile;
+
 // ---------------------------------------------------------------- basics
 
-// Polls `pred` every 20 ms until it returns true (→ true) or `timeout` passes
-// (→ false, after one last evaluation).
-bool WaitUntil(const std::function<bool()>& pred, milliseconds timeout);
-
-std::string Env(const char* name);              // "" when unset
-std::string SluiceBin();                        // $SLUICE_BIN (throws when unset)
-std::string FixtureSchemaPath();                // $SLUICE_SCHEMA_FIXTURE
-std::string ReadFile(const std::string& path);  // "" when missing
-void WriteFile(const std::string& path, const std::string& content);
-std::string QuoteIdent(const std::string& name);  // "name" with " doubled (SQL)
-std::string Hex(const std::string& bytes);
-std::string Preview(const std::string& bytes, size_t max = 80);  // printable, truncated
+std::string Env(const char* name);  // "" when unset
+std::string SluiceBin();            // $SLUICE_BIN (throws when unset)
+std::string FixtureSchemaPath();    // $SLUICE_SCHEMA_FIXTURE
 bool ContainsNoCase(const std::string& haystack, const std::string& needle);
 
 // ---------------------------------------------------------------- config
@@ -74,50 +86,8 @@ struct AgentConfig {
 
 // ---------------------------------------------------------------- processes
 
-struct CommandResult {
-  int exit_code = -1;  // exit status, or 128+signal, or -1 on timeout
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-  double seconds = 0;
-  std::string Describe() const;  // for failure messages
-};
-
 // Runs `sluice <args...>` to completion (killed with SIGKILL after `timeout`).
 CommandResult RunSluice(const std::vector<std::string>& args, milliseconds timeout = seconds(60));
-// Runs any command (argv[0] resolved through PATH).
-CommandResult RunCommand(const std::vector<std::string>& argv, milliseconds timeout = seconds(60));
-
-// `sluice run --config FILE` as a child process; stdout and stderr appended to
-// `log_path` (each start writes a marker line first). Killed with SIGKILL when
-// destroyed if still running.
-class AgentProcess {
- public:
-  AgentProcess(std::string config_path, std::string log_path);
-  ~AgentProcess();
-  AgentProcess(const AgentProcess&) = delete;
-  AgentProcess& operator=(const AgentProcess&) = delete;
-
-  void Start();
-  bool Running();  // reaps the child if it exited
-  pid_t pid() const { return pid_; }
-  void Signal(int sig);
-  // Waits for the child to exit; returns its exit code (128+signal when
-  // killed) or nullopt on timeout.
-  std::optional<int> WaitExit(milliseconds timeout);
-  void KillHard();  // SIGKILL and reap
-  int starts() const { return starts_; }
-  const std::string& log_path() const { return log_path_; }
-  std::string Log() const { return ReadFile(log_path_); }
-  std::optional<int> last_exit() const { return last_exit_; }
-
- private:
-  std::string config_path_;
-  std::string log_path_;
-  pid_t pid_ = -1;
-  int starts_ = 0;
-  std::optional<int> last_exit_;
-};
 
 // ---------------------------------------------------------------- status
 
@@ -148,68 +118,6 @@ AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent,
 
 // ---------------------------------------------------------------- SQLite
 
-struct SqlValue {
-  int type = SQLITE_NULL;  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB, SQLITE_NULL
-  int64_t i = 0;
-  double r = 0;
-  std::string bytes;
-
-  static SqlValue Null() { return {}; }
-  static SqlValue Int(int64_t v) {
-    SqlValue x;
-    x.type = SQLITE_INTEGER;
-    x.i = v;
-    return x;
-  }
-  static SqlValue Real(double v) {
-    SqlValue x;
-    x.type = SQLITE_FLOAT;
-    x.r = v;
-    return x;
-  }
-  static SqlValue Text(std::string v) {
-    SqlValue x;
-    x.type = SQLITE_TEXT;
-    x.bytes = std::move(v);
-    return x;
-  }
-  static SqlValue Blob(std::string v) {
-    SqlValue x;
-    x.type = SQLITE_BLOB;
-    x.bytes = std::move(v);
-    return x;
-  }
-  std::string Describe() const;
-};
-
-using SqlRow = std::vector<SqlValue>;
-
-// One connection configured like the app's: busy_timeout 5000 (by default).
-class Sqlite {
- public:
-  explicit Sqlite(const std::string& path, int busy_timeout_ms = 5000);
-  ~Sqlite();
-  Sqlite(const Sqlite&) = delete;
-  Sqlite& operator=(const Sqlite&) = delete;
-
-  sqlite3* handle() { return db_; }
-  void Exec(const std::string& sql);  // one or more statements; throws on error
-  // Returns the SQLite result code; *err gets the message.
-  int TryExec(const std::string& sql, std::string* err = nullptr);
-  // One statement with bound parameters; throws on error. Returns rows.
-  std::vector<SqlRow> Query(const std::string& sql, const std::vector<SqlValue>& params = {},
-                            std::vector<std::string>* column_names = nullptr);
-  // Like Query but returns the result code instead of throwing.
-  int TryRun(const std::string& sql, const std::vector<SqlValue>& params, std::string* err);
-  int64_t ScalarInt(const std::string& sql, const std::vector<SqlValue>& params = {});
-  std::string ScalarText(const std::string& sql, const std::vector<SqlValue>& params = {});
-  int Changes() { return sqlite3_changes(db_); }
-
- private:
-  sqlite3* db_ = nullptr;
-  std::string path_;
-};
-
 // Creates a new SQLite file (rollback journal, as Open WebUI without
 // DATABASE_ENABLE_SQLITE_WAL) loaded with the Open WebUI fixture schema.
 void CreateOpenWebUiDb(const std::string& path);
@@ -219,41 +127,6 @@ std::vector<std::string> AppTables(Sqlite& db);
 // Every row of every app table (quote()d, sorted) plus its schema SQL: equal
 // dumps mean the app's data was not touched.
 std::string DumpAppTables(Sqlite& db);
-
-// ---------------------------------------------------------------- PostgreSQL
-
-struct PgRows {
-  std::vector<std::string> names;
-  std::vector<unsigned> types;  // type OIDs
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  int Col(const std::string& name) const;  // -1 when missing
-};
-
-class Pg {
- public:
-  explicit Pg(const std::string& conninfo);
-  ~Pg();
-  Pg(const Pg&) = delete;
-  Pg& operator=(const Pg&) = delete;
-
-  PgRows Query(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
-  // Like Query, but returns false (with *err) instead of throwing.
-  bool TryQuery(const std::string& sql, PgRows* out, std::string* err,
-                const std::vector<std::optional<std::string>>& params = {});
-  std::optional<std::string> Scalar(const std::string& sql,
-                                    const std::vector<std::optional<std::string>>& params = {});
-  int64_t ScalarInt(const std::string& sql,
-                    const std::vector<std::optional<std::string>>& params = {});
-  bool TableExists(const std::string& schema, const std::string& table);
-  void Reconnect();
-
- private:
-  std::string conninfo_;
-  PGconn* conn_ = nullptr;
-};
-
-// "schema"."table"
-std::string PgTable(const std::string& schema, const std::string& table);
 
 // ---------------------------------------------------------------- comparator
 

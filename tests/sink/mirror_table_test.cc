@@ -5,18 +5,12 @@
 
 #include "common/value.h"
 #include "sink/pg_sql.h"
+#include "tests/sink/sink_test_util.h"
 
 namespace sluice {
 namespace {
 
-ColumnShape Col(std::string name, std::string declared, int key = 0, uint8_t seen = 0) {
-  ColumnShape c;
-  c.name = std::move(name);
-  c.declared_type = std::move(declared);
-  c.key_position = key;
-  c.seen_kinds = seen;
-  return c;
-}
+using testing::Col;
 
 TableShape Chat() {
   TableShape t;

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/sql_clients.h"
 #include "tests/test_support.h"
 
 namespace sluice {
@@ -27,32 +28,6 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 // ------------------------------------------------------------ loop fixture
-
-// Blocking libpq, for setup and for observing the server from outside.
-class AdminConn {
- public:
-  explicit AdminConn(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {}
-  ~AdminConn() { PQfinish(conn_); }
-  AdminConn(const AdminConn&) = delete;
-  AdminConn& operator=(const AdminConn&) = delete;
-  bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
-  std::string error() const { return PQerrorMessage(conn_); }
-  // Runs sql; returns the first column of the first row ("" if none), or
-  // fails the test.
-  std::string Exec(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    ExecStatusType st = PQresultStatus(r);
-    EXPECT_TRUE(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        << sql << ": " << PQresultErrorMessage(r);
-    std::string out;
-    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) out = PQgetvalue(r, 0, 0);
-    PQclear(r);
-    return out;
-  }
-
- private:
-  PGconn* conn_;
-};
 
 // Adds keyword=value to a conninfo string or URI.
 std::string WithOption(const std::string& conninfo, const std::string& key,
@@ -128,8 +103,7 @@ class PgConnectionTest : public ::testing::Test {
 
   // The basic pipeline: DDL, parameters with NULL / 10 MB / unicode, a read back.
   void RunBasicPipeline(const std::string& conninfo) {
-    AdminConn admin(conninfo);
-    ASSERT_TRUE(admin.ok()) << admin.error();
+    testing::Pg admin(conninfo);
     std::string t = testing::UniqueName("pgc_basic");
     PgConnection c(&loop_, conninfo);
     Status st = ConnectSync(c);
@@ -165,30 +139,29 @@ class PgConnectionTest : public ::testing::Test {
     EXPECT_EQ(rows[1][3], std::to_string(big.size()));
     EXPECT_EQ(rows[2][1], unicode);
     EXPECT_EQ(rows[3][2], unicode);
-    EXPECT_EQ(admin.Exec("SELECT count(*) FROM " + t + " WHERE b = 'u'"), "3");
+    EXPECT_EQ(admin.Scalar("SELECT count(*) FROM " + t + " WHERE b = 'u'"), "3");
 
     auto [s2, res2] = SubmitSync(c, {});  // an empty pipeline is just a Sync
     EXPECT_TRUE(s2.ok()) << s2.ToString();
     EXPECT_TRUE(res2.empty());
     CloseSync(c);
-    admin.Exec("DROP TABLE " + t);
+    admin.Query("DROP TABLE " + t);
   }
 
   void RunTransactionAcrossSubmits(const std::string& conninfo) {
-    AdminConn admin(conninfo);
-    ASSERT_TRUE(admin.ok()) << admin.error();
+    testing::Pg admin(conninfo);
     std::string t = testing::UniqueName("pgc_txn");
-    admin.Exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
+    admin.Query("CREATE TABLE " + t + " (id int PRIMARY KEY)");
     PgConnection c(&loop_, conninfo);
     ASSERT_TRUE(ConnectSync(c).ok());
     auto [s1, r1] = SubmitSync(c, {Q("BEGIN"), Q("INSERT INTO " + t + " VALUES (1)")});
     ASSERT_TRUE(s1.ok()) << s1.ToString();
-    EXPECT_EQ(admin.Exec("SELECT count(*) FROM " + t), "0");  // not committed yet
+    EXPECT_EQ(admin.Scalar("SELECT count(*) FROM " + t), "0");  // not committed yet
     auto [s2, r2] = SubmitSync(c, {Q("INSERT INTO " + t + " VALUES (2)"), Q("COMMIT")});
     ASSERT_TRUE(s2.ok()) << s2.ToString();
-    EXPECT_EQ(admin.Exec("SELECT count(*) FROM " + t), "2");
+    EXPECT_EQ(admin.Scalar("SELECT count(*) FROM " + t), "2");
     CloseSync(c);
-    admin.Exec("DROP TABLE " + t);
+    admin.Query("DROP TABLE " + t);
   }
 
   uv_loop_t loop_;
@@ -209,10 +182,9 @@ TEST_F(PgConnectionTest, ExplicitTransactionSpansSubmits) {
 TEST_F(PgConnectionTest, ErrorInQueryTwoRollsBackAndConnectionStaysUsable) {
   std::string pg = testing::PgConninfoOrSkip();
   if (pg.empty()) return;
-  AdminConn admin(pg);
-  ASSERT_TRUE(admin.ok()) << admin.error();
+  testing::Pg admin(pg);
   std::string t = testing::UniqueName("pgc_err");
-  admin.Exec("CREATE TABLE " + t + " (id int PRIMARY KEY)");
+  admin.Query("CREATE TABLE " + t + " (id int PRIMARY KEY)");
   PgConnection c(&loop_, pg);
   ASSERT_TRUE(ConnectSync(c).ok());
 
@@ -246,7 +218,7 @@ TEST_F(PgConnectionTest, ErrorInQueryTwoRollsBackAndConnectionStaysUsable) {
   auto [s6, r6] = SubmitSync(c, {Q("SELECT 1")});
   EXPECT_TRUE(s6.ok()) << s6.ToString();
   CloseSync(c);
-  admin.Exec("DROP TABLE " + t);
+  admin.Query("DROP TABLE " + t);
 }
 
 TEST_F(PgConnectionTest, SluiceErrcodesMapToConflictFencedCorruption) {
@@ -273,10 +245,9 @@ TEST_F(PgConnectionTest, SluiceErrcodesMapToConflictFencedCorruption) {
 TEST_F(PgConnectionTest, WrongPasswordIsInvalidArgumentWithoutThePassword) {
   std::string pg = testing::PgConninfoOrSkip();
   if (pg.empty()) return;
-  AdminConn admin(pg);
-  ASSERT_TRUE(admin.ok()) << admin.error();
+  testing::Pg admin(pg);
   std::string role = testing::UniqueName("pgc_role");
-  admin.Exec("CREATE ROLE " + role + " LOGIN PASSWORD 'right-password-1'");
+  admin.Query("CREATE ROLE " + role + " LOGIN PASSWORD 'right-password-1'");
   const std::string secret = "wrong-secret-Zq81";
   // Over TCP, where pg_virtualenv's cluster asks for a password.
   std::string ci =
@@ -296,7 +267,7 @@ TEST_F(PgConnectionTest, WrongPasswordIsInvalidArgumentWithoutThePassword) {
   EXPECT_TRUE(g.ok()) << g.ToString();
   CloseSync(good);
   CloseSync(c);
-  admin.Exec("DROP ROLE " + role);
+  admin.Query("DROP ROLE " + role);
 }
 
 TEST_F(PgConnectionTest, BadConninfoIsInvalidArgumentWithoutThePassword) {
@@ -404,8 +375,7 @@ TEST_F(PgConnectionTest, ReplyDeadlineDropsASilentConnection) {
 TEST_F(PgConnectionTest, TerminatedBackendGivesUnavailableAndReconnects) {
   std::string pg = testing::PgConninfoOrSkip();
   if (pg.empty()) return;
-  AdminConn admin(pg);
-  ASSERT_TRUE(admin.ok()) << admin.error();
+  testing::Pg admin(pg);
   PgConnection c(&loop_, pg);
   ASSERT_TRUE(ConnectSync(c).ok());
   auto pid_of = [&]() -> std::string {
@@ -417,7 +387,7 @@ TEST_F(PgConnectionTest, TerminatedBackendGivesUnavailableAndReconnects) {
   // 1. Killed while idle and the loop not running: the next Submit finds out.
   std::string pid = pid_of();
   ASSERT_FALSE(pid.empty());
-  EXPECT_EQ(admin.Exec("SELECT pg_terminate_backend(" + pid + ", 5000)"), "t");
+  EXPECT_EQ(admin.Scalar("SELECT pg_terminate_backend(" + pid + ", 5000)"), "t");
   auto [s1, r1] = SubmitSync(c, {Q("SELECT 1")});
   EXPECT_EQ(s1.code(), Status::Code::kUnavailable) << s1.ToString();
   EXPECT_FALSE(c.connected());
@@ -430,7 +400,7 @@ TEST_F(PgConnectionTest, TerminatedBackendGivesUnavailableAndReconnects) {
   // 3. Killed while idle with the loop running: noticed without a Submit.
   pid = pid_of();
   ASSERT_FALSE(pid.empty());
-  EXPECT_EQ(admin.Exec("SELECT pg_terminate_backend(" + pid + ", 5000)"), "t");
+  EXPECT_EQ(admin.Scalar("SELECT pg_terminate_backend(" + pid + ", 5000)"), "t");
   EXPECT_TRUE(RunUntil([&] { return !c.connected(); }, milliseconds(5000)));
   auto [s2, r2] = SubmitSync(c, {Q("SELECT 1")});
   EXPECT_EQ(s2.code(), Status::Code::kUnavailable) << s2.ToString();
@@ -442,7 +412,7 @@ TEST_F(PgConnectionTest, TerminatedBackendGivesUnavailableAndReconnects) {
   std::optional<Status> got;
   c.Submit({Q("SELECT pg_sleep(10)")}, [&](Status s, std::vector<PgResult>) { got = s; });
   RunUntil([] { return false; }, milliseconds(200));
-  admin.Exec("SELECT pg_terminate_backend(" + pid + ", 5000)");
+  admin.Query("SELECT pg_terminate_backend(" + pid + ", 5000)");
   EXPECT_TRUE(RunUntil([&] { return got.has_value(); }, milliseconds(5000)));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->code(), Status::Code::kUnavailable) << got->ToString();

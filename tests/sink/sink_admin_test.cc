@@ -9,43 +9,17 @@
 #include <vector>
 
 #include "common/value.h"
+#include "tests/sink/sink_test_util.h"
 #include "tests/test_support.h"
 
 namespace sluice {
 namespace {
 
+using testing::Col;
+using testing::Query;
+
 constexpr const char* kSourceA = "11111111-1111-4111-8111-111111111111";
 constexpr const char* kSourceB = "22222222-2222-4222-8222-222222222222";
-
-// Runs SQL over a plain libpq connection; returns rows as "a|b" strings.
-std::vector<std::string> Query(const std::string& conninfo, const std::string& sql) {
-  PGconn* c = PQconnectdb(conninfo.c_str());
-  EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
-  PGresult* r = PQexec(c, sql.c_str());
-  EXPECT_TRUE(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
-      << sql << ": " << PQerrorMessage(c);
-  std::vector<std::string> rows;
-  for (int i = 0; i < PQntuples(r); ++i) {
-    std::string row;
-    for (int j = 0; j < PQnfields(r); ++j) {
-      if (j > 0) row += "|";
-      row += PQgetisnull(r, i, j) ? "NULL" : PQgetvalue(r, i, j);
-    }
-    rows.push_back(row);
-  }
-  PQclear(r);
-  PQfinish(c);
-  return rows;
-}
-
-ColumnShape Col(std::string name, std::string declared, int key = 0, uint8_t seen = 0) {
-  ColumnShape c;
-  c.name = std::move(name);
-  c.declared_type = std::move(declared);
-  c.key_position = key;
-  c.seen_kinds = seen;
-  return c;
-}
 
 SinkOptions Options(const std::string& pg, const std::string& name) {
   SinkOptions o;

@@ -1,0 +1,39 @@
+// Command line of sluice_bench: every knob with its default (see Usage), and
+// --quick, which scales the run down to a few seconds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bench/bench_paths.h"
+
+namespace sluice::bench {
+
+struct Options {
+  std::string sluice;
+  std::string conninfo;  // empty: libpq's PG* variables
+  std::string json_path;
+  std::string workdir;  // parent of the temp dir
+  std::string schema_sql = SLUICE_BENCH_SCHEMA_SQL;
+  std::string synchronous = "NORMAL";
+  std::string agent_log_level = "info";
+  std::string phases = "a,b,c";
+  int64_t changes = 1000000;
+  int txn_rows = 1000;
+  int update_pct = 20;
+  size_t row_bytes = 200;
+  double lag_seconds = 10;
+  double latency_seconds = 10;
+  int latency_rate = 1000;
+  int trigger_txns = 100;
+  int trigger_reps = 5;
+  double catchup_timeout_s = 3600;
+  bool keep = false;
+  bool quick = false;
+};
+
+void Usage();
+
+Options ParseArgs(int argc, char** argv);
+
+}  // namespace sluice::bench
