@@ -92,6 +92,7 @@ class SqliteJournalReader final : public JournalReader {
   Result<JournalStats> Stats(int64_t position) override;
   void NoteCommitted(const std::vector<FullReadMark>& marks) override {
     for (const FullReadMark& m : marks) {
+      moves_.erase(m.table);
       if (std::find(committed_.begin(), committed_.end(), m) == committed_.end()) {
         committed_.push_back(m);
       }
@@ -106,6 +107,8 @@ class SqliteJournalReader final : public JournalReader {
   };
 
   Result<int64_t> SchemaVersion() { return db_->QueryInt64("PRAGMA main.schema_version"); }
+  // True when the main schema has a table named exactly `name`.
+  Result<bool> TableInFile(const std::string& name);
   // Re-describes the tracked tables (read-only) inside the caller's transaction.
   Status RefreshShapes(int64_t schema_version);
   void SetShapes(std::map<std::string, TableShape> shapes, int64_t schema_version);
@@ -126,13 +129,32 @@ class SqliteJournalReader final : public JournalReader {
   std::map<std::string, TableShape> shapes_;
   std::map<std::string, std::unique_ptr<TableStatements>> statements_;
   std::vector<FullReadMark> committed_;  // covered by a sink commit, not yet cleared in the file
-  struct stat file_;                     // the file as opened: a replacement has another inode
-  int64_t expected_seq_ = -1;            // the sink's position, with...
-  std::string expected_mark_;            // ...its fingerprint of the journal row there
+  // Renames seen by CheckSchema, by the table's current name, for the batch
+  // that reads it whole; forgotten once a sink commit covers its mark.
+  struct Moves {
+    std::string renamed_from;
+    std::vector<std::pair<std::string, std::string>> columns;  // old -> new
+  };
+  std::map<std::string, Moves> moves_;
+  void NoteMoves(const TablePlan& t);
+  struct stat file_;           // the file as opened: a replacement has another inode
+  int64_t expected_seq_ = -1;  // the sink's position, with...
+  std::string expected_mark_;  // ...its fingerprint of the journal row there
 
   // Fingerprint of journal row `seq`: FNV-1a 64 of (tbl, op, key, at), hex; "" if none.
   Result<std::string> MarkAt(int64_t seq);
 };
+
+Result<bool> SqliteJournalReader::TableInFile(const std::string& name) {
+  Result<Statement> s =
+      db_->Prepare("SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = ?1");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  SLUICE_RETURN_IF_ERROR(s->BindText(1, name));
+  Result<bool> row = s->Step();
+  if (!row.ok()) return row.status();
+  return *row && s->ColumnInt64(0) != 0;
+}
 
 Result<std::string> SqliteJournalReader::MarkAt(int64_t seq) {
   Result<Statement> s =
@@ -195,6 +217,32 @@ Status SqliteJournalReader::RefreshShapes(int64_t schema_version) {
   return Status::Ok();
 }
 
+void SqliteJournalReader::NoteMoves(const TablePlan& t) {
+  if (t.renamed_from.empty() && t.renamed_columns.empty()) return;
+  Moves moves;
+  moves.renamed_from = t.renamed_from;
+  moves.columns = t.renamed_columns;
+  // Renamed again before a sink commit followed the first rename: the mirror
+  // still has the first names, so the moves compose.
+  auto earlier = moves_.find(t.renamed_from.empty() ? t.name : t.renamed_from);
+  if (earlier != moves_.end()) {
+    if (!earlier->second.renamed_from.empty()) moves.renamed_from = earlier->second.renamed_from;
+    for (auto& [from, to] : moves.columns) {
+      for (const auto& [first, second] : earlier->second.columns) {
+        if (second == from) from = first;
+      }
+    }
+    for (const auto& old : earlier->second.columns) {
+      bool carried = false;
+      for (const auto& [from, to] : moves.columns) carried = carried || from == old.first;
+      if (!carried) moves.columns.push_back(old);
+    }
+    std::erase_if(moves.columns, [](const auto& move) { return move.first == move.second; });
+    moves_.erase(earlier);
+  }
+  moves_[t.name] = std::move(moves);
+}
+
 Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   Result<int64_t> version = SchemaVersion();
   if (!version.ok()) return version.status();
@@ -217,6 +265,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     plan = PlanTracking(*db_, filter_);
     if (!plan.ok()) return plan.status().Wrap("check schema");
     SLUICE_RETURN_IF_ERROR(ApplyTracking(*db_, *plan));
+    for (const TablePlan& t : plan->tables) NoteMoves(t);
     version = SchemaVersion();
     if (!version.ok()) return version.status();
     SLUICE_RETURN_IF_ERROR(txn.Commit());
@@ -228,7 +277,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   std::vector<std::string> rowid_tables;
   std::map<std::string, TableShape> shapes;
   for (TablePlan& t : plan->tables) {
-    if (t.action == TablePlan::Action::kUntrack) continue;
+    if (!t.tracked()) continue;
     if (NeedsResync(t.action)) resync.push_back(t.name);  // marked by ApplyTracking
     // VACUUM moves schema_version and may renumber the rowids of tables
     // without an INTEGER PRIMARY KEY: tables keyed by rowid are read whole
@@ -356,6 +405,7 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   out->snapshot_seq = after_seq;
   out->tables.clear();
   out->full_tables.clear();
+  out->dropped_tables.clear();
   out->full_read_marks.clear();
   out->journal_rows = 0;
   out->changes = ChangeSpool(options_.spool_memory_limit, options_.spool_dir);
@@ -415,11 +465,34 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   std::set<std::string> full;
   for (const std::string& name : wanted) {
     if (shapes_.count(name) == 0) {
-      spdlog::warn("capture: full read of \"{}\" skipped: the table is not tracked (dropped?)",
-                   name);
+      // A table gone from the file (dropped or renamed away) is read whole as
+      // empty: its mirror's live rows become tombstones. One excluded by the
+      // filter is still there: its mirror is left alone.
+      Result<bool> present = TableInFile(name);
+      if (!present.ok()) return present.status().Wrap("read batch");
+      if (!*present) {
+        if (std::find(out->dropped_tables.begin(), out->dropped_tables.end(), name) ==
+            out->dropped_tables.end()) {
+          out->dropped_tables.push_back(name);
+        }
+      } else {
+        spdlog::warn("capture: full read of \"{}\" skipped: the table is not tracked", name);
+      }
       continue;
     }
     if (full.insert(name).second) out->full_tables.push_back(table_index(shapes_.at(name)));
+  }
+  out->table_renames.clear();
+  out->column_renames.clear();
+  for (const std::string& name : full) {
+    auto moves = moves_.find(name);
+    if (moves == moves_.end()) continue;
+    if (!moves->second.renamed_from.empty()) {
+      out->table_renames.push_back({moves->second.renamed_from, name});
+    }
+    for (const auto& [from, to] : moves->second.columns) {
+      out->column_renames.push_back({name, from, to});
+    }
   }
 
   {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <map>
@@ -65,6 +66,62 @@ Result<std::map<std::string, TrackedRow>> ReadTracked(SqliteDb& db) {
   return out;
 }
 
+// One line per change, saying what becomes of the mirror.
+void LogTracking(const TablePlan& t) {
+  using Action = TablePlan::Action;
+  switch (t.action) {
+    case Action::kKeep:
+      break;
+    case Action::kTrack:
+      if (t.renamed_from.empty()) {
+        spdlog::info("capture: table \"{}\": now tracked", t.name);
+      } else {
+        spdlog::info("capture: table \"{}\": now tracked (renamed from \"{}\")", t.name,
+                     t.renamed_from);
+      }
+      break;
+    case Action::kRepair:
+      spdlog::info("capture: table \"{}\": triggers reinstalled", t.name);
+      break;
+    case Action::kColumnsChanged:
+      spdlog::info("capture: table \"{}\": columns changed", t.name);
+      break;
+    case Action::kUntrack:
+      spdlog::warn(
+          "capture: table \"{}\": no longer tracked (excluded by source.include/exclude); its "
+          "mirror is left as it is",
+          t.name);
+      break;
+    case Action::kDropped:
+      if (t.renamed_to.empty()) {
+        spdlog::warn(
+            "capture: table \"{}\" was dropped in the source: every live row of its mirror "
+            "becomes a tombstone (the mirror table is kept)",
+            t.name);
+      } else {
+        spdlog::info(
+            "capture: table \"{}\" renamed to \"{}\": its mirror follows (renamed at the "
+            "sink, then read whole)",
+            t.name, t.renamed_to);
+      }
+      break;
+  }
+  for (const auto& [from, to] : t.renamed_columns) {
+    spdlog::info(
+        "capture: table \"{}\": column \"{}\" renamed to \"{}\": the mirror column follows", t.name,
+        from, to);
+  }
+  for (const std::string& c : t.dropped_columns) {
+    spdlog::warn(
+        "capture: table \"{}\": column \"{}\" dropped in the source: the mirror keeps it with the "
+        "values it had; rows written from now on have NULL there",
+        t.name, c);
+  }
+  for (const std::string& c : t.added_columns) {
+    spdlog::info("capture: table \"{}\": column \"{}\" added", t.name, c);
+  }
+}
+
 }  // namespace
 
 bool TrackingPlan::NeedsWrite() const {
@@ -78,6 +135,35 @@ bool TrackingPlan::NeedsWrite() const {
 bool NeedsResync(TablePlan::Action action) {
   return action == TablePlan::Action::kTrack || action == TablePlan::Action::kRepair ||
          action == TablePlan::Action::kColumnsChanged;
+}
+
+ColumnDiff DiffColumns(const std::vector<std::string>& before,
+                       const std::vector<std::string>& after) {
+  auto has = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  ColumnDiff diff;
+  if (before.size() == after.size()) {
+    bool renames_only = true;
+    for (size_t i = 0; i < before.size(); ++i) {
+      if (before[i] != after[i] && (has(after, before[i]) || has(before, after[i]))) {
+        renames_only = false;  // moved or swapped, not renamed in place
+      }
+    }
+    if (renames_only) {
+      for (size_t i = 0; i < before.size(); ++i) {
+        if (before[i] != after[i]) diff.renamed.emplace_back(before[i], after[i]);
+      }
+      return diff;
+    }
+  }
+  for (const std::string& name : before) {
+    if (!has(after, name)) diff.dropped.push_back(name);
+  }
+  for (const std::string& name : after) {
+    if (!has(before, name)) diff.added.push_back(name);
+  }
+  return diff;
 }
 
 Result<std::string> NewUuid() {
@@ -199,6 +285,14 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
   Result<std::vector<TableShape>> described = DescribeTables(db, filter);
   if (!described.ok()) return described.status();
   std::vector<TableShape> shapes = std::move(*described);
+  Result<std::vector<std::string>> in_file = ListUserTables(db);
+  if (!in_file.ok()) return in_file.status();
+  // Tracked tables no longer in the file under their name (exact, as the
+  // mirrors are named): dropped, or renamed away.
+  std::set<std::string> gone;
+  for (const auto& [name, row] : *tracked) {
+    if (std::find(in_file->begin(), in_file->end(), name) == in_file->end()) gone.insert(name);
+  }
 
   TrackingPlan plan;
   std::set<std::string> handled;  // folded table names whose triggers were examined
@@ -218,6 +312,11 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
         in_place.insert(Fold(e.name));
       } else {
         t.drops.push_back(DropTriggerSql(e.name));
+        // ALTER TABLE ... RENAME carries a table's triggers, names unchanged.
+        std::string was = TableOfTriggerName(e.name);
+        if (t.renamed_from.empty() && was != shape.name && gone.count(was) != 0) {
+          t.renamed_from = was;
+        }
       }
     }
     bool created = false;
@@ -229,6 +328,18 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
     std::string identity = IdentityText(shape);
     std::string columns = ColumnsText(shape);
     auto row = tracked->find(shape.name);
+    auto before = t.renamed_from.empty() ? row : tracked->find(t.renamed_from);
+    if (before != tracked->end() && before->second.columns != columns) {
+      std::vector<std::string> old_names = ColumnNamesOfText(before->second.columns);
+      std::vector<std::string> names;
+      for (const ColumnShape& c : shape.columns) names.push_back(c.name);
+      if (!old_names.empty()) {
+        ColumnDiff diff = DiffColumns(old_names, names);
+        t.renamed_columns = std::move(diff.renamed);
+        t.dropped_columns = std::move(diff.dropped);
+        t.added_columns = std::move(diff.added);
+      }
+    }
     if (row == tracked->end()) {
       t.action = TablePlan::Action::kTrack;
     } else if (created) {
@@ -256,7 +367,10 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
     if (still) continue;
     TablePlan t;
     t.name = name;
-    t.action = TablePlan::Action::kUntrack;
+    t.action = gone.count(name) != 0 ? TablePlan::Action::kDropped : TablePlan::Action::kUntrack;
+    for (const TablePlan& other : plan.tables) {
+      if (other.renamed_from == name) t.renamed_to = other.name;
+    }
     t.statements.push_back(
         fmt::format("DELETE FROM main._sluice_tables WHERE name = {}", QuoteLiteral(name)));
     plan.tables.push_back(std::move(t));
@@ -282,18 +396,14 @@ Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
       if (!s.ok()) return s.Wrap(fmt::format("track table \"{}\"", t.name));
     }
     // In the same transaction as the triggers: the full read this table needs
-    // is decided durably, so a kill before the sink commit cannot lose it.
-    if (NeedsResync(t.action)) {
+    // is decided durably, so a kill before the sink commit cannot lose it. For
+    // a table gone from the file the mark stands for an empty full read: every
+    // live row of its mirror becomes a tombstone.
+    if (NeedsResync(t.action) || t.action == TablePlan::Action::kDropped) {
       Status s = MarkFullRead(db, t.name);
       if (!s.ok()) return s.Wrap(fmt::format("mark table \"{}\" for a full read", t.name));
     }
-    if (t.action != TablePlan::Action::kKeep) {
-      spdlog::info("capture: table \"{}\": {}", t.name,
-                   t.action == TablePlan::Action::kTrack            ? "now tracked"
-                   : t.action == TablePlan::Action::kRepair         ? "triggers reinstalled"
-                   : t.action == TablePlan::Action::kColumnsChanged ? "columns changed"
-                                                                    : "no longer tracked");
-    }
+    LogTracking(t);
   }
   return Status::Ok();
 }

@@ -33,6 +33,12 @@ std::string DropTriggerSql(std::string_view trigger_name);
 // Text recorded in _sluice_tables to notice later changes.
 std::string IdentityText(const TableShape& shape);
 std::string ColumnsText(const TableShape& shape);
+// The column names, in order, of a ColumnsText; empty if `text` is not one.
+std::vector<std::string> ColumnNamesOfText(std::string_view text);
+// The table a capture trigger name was made for ("_sluice_<table>_ai" ->
+// "<table>"), or "" if `trigger_name` is not one: ALTER TABLE ... RENAME keeps
+// trigger names, so this names the table a renamed one was.
+std::string TableOfTriggerName(std::string_view trigger_name);
 
 // DDL of sluice's own tables, IF NOT EXISTS.
 std::vector<std::string> CaptureTablesDdl();

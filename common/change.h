@@ -21,6 +21,21 @@ struct FullReadMark {
   bool operator==(const FullReadMark& o) const { return table == o.table && token == o.token; }
 };
 
+// A rename the source saw (ALTER TABLE ... RENAME TO / RENAME COLUMN), for a
+// table this batch reads whole: the sink first renames the mirror table or
+// column from `from` to `to` when `from` exists there and `to` does not, so
+// that the mirror keeps its history (tombstones, old values). When it cannot,
+// the full read alone still makes the mirror's live rows right.
+struct TableRename {
+  std::string from;
+  std::string to;
+};
+struct ColumnRename {
+  std::string table;  // the table's current name
+  std::string from;
+  std::string to;
+};
+
 struct Batch {
   std::string source_id;     // UUID of the SQLite file (from _sluice_meta)
   int64_t after_seq = 0;     // the sink must hold exactly this position to apply
@@ -33,6 +48,11 @@ struct Batch {
   // Indices into `tables` read whole in this snapshot: at the sink, live rows
   // not among this batch's upserts for them become tombstones.
   std::vector<uint32_t> full_tables;
+  // Tables gone from the source (dropped, or renamed away): every live row of
+  // their mirror becomes a tombstone; the mirror table stays.
+  std::vector<std::string> dropped_tables;
+  std::vector<TableRename> table_renames;    // each `to` is among full_tables
+  std::vector<ColumnRename> column_renames;  // each table is among full_tables
   ChangeSpool changes;
   // Marks this batch's full reads cover: cleared in the source once it commits.
   std::vector<FullReadMark> full_read_marks;
