@@ -92,7 +92,6 @@ class SqliteJournalReader final : public JournalReader {
   Result<JournalStats> Stats(int64_t position) override;
   void NoteCommitted(const std::vector<FullReadMark>& marks) override {
     for (const FullReadMark& m : marks) {
-      moves_.erase(m.table);
       if (std::find(committed_.begin(), committed_.end(), m) == committed_.end()) {
         committed_.push_back(m);
       }
@@ -129,17 +128,9 @@ class SqliteJournalReader final : public JournalReader {
   std::map<std::string, TableShape> shapes_;
   std::map<std::string, std::unique_ptr<TableStatements>> statements_;
   std::vector<FullReadMark> committed_;  // covered by a sink commit, not yet cleared in the file
-  // Renames seen by CheckSchema, by the table's current name, for the batch
-  // that reads it whole; forgotten once a sink commit covers its mark.
-  struct Moves {
-    std::string renamed_from;
-    std::vector<std::pair<std::string, std::string>> columns;  // old -> new
-  };
-  std::map<std::string, Moves> moves_;
-  void NoteMoves(const TablePlan& t);
-  struct stat file_;           // the file as opened: a replacement has another inode
-  int64_t expected_seq_ = -1;  // the sink's position, with...
-  std::string expected_mark_;  // ...its fingerprint of the journal row there
+  struct stat file_;                     // the file as opened: a replacement has another inode
+  int64_t expected_seq_ = -1;            // the sink's position, with...
+  std::string expected_mark_;            // ...its fingerprint of the journal row there
 
   // Fingerprint of journal row `seq`: FNV-1a 64 of (tbl, op, key, at), hex; "" if none.
   Result<std::string> MarkAt(int64_t seq);
@@ -217,32 +208,6 @@ Status SqliteJournalReader::RefreshShapes(int64_t schema_version) {
   return Status::Ok();
 }
 
-void SqliteJournalReader::NoteMoves(const TablePlan& t) {
-  if (t.renamed_from.empty() && t.renamed_columns.empty()) return;
-  Moves moves;
-  moves.renamed_from = t.renamed_from;
-  moves.columns = t.renamed_columns;
-  // Renamed again before a sink commit followed the first rename: the mirror
-  // still has the first names, so the moves compose.
-  auto earlier = moves_.find(t.renamed_from.empty() ? t.name : t.renamed_from);
-  if (earlier != moves_.end()) {
-    if (!earlier->second.renamed_from.empty()) moves.renamed_from = earlier->second.renamed_from;
-    for (auto& [from, to] : moves.columns) {
-      for (const auto& [first, second] : earlier->second.columns) {
-        if (second == from) from = first;
-      }
-    }
-    for (const auto& old : earlier->second.columns) {
-      bool carried = false;
-      for (const auto& [from, to] : moves.columns) carried = carried || from == old.first;
-      if (!carried) moves.columns.push_back(old);
-    }
-    std::erase_if(moves.columns, [](const auto& move) { return move.first == move.second; });
-    moves_.erase(earlier);
-  }
-  moves_[t.name] = std::move(moves);
-}
-
 Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   Result<int64_t> version = SchemaVersion();
   if (!version.ok()) return version.status();
@@ -264,11 +229,17 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
     plan = PlanTracking(*db_, filter_);
     if (!plan.ok()) return plan.status().Wrap("check schema");
+    // Marks a sink commit covered go first: the renames ApplyTracking carries
+    // over to a renamed table's mark must be those the sink has not followed.
+    if (!committed_.empty()) {
+      Status cleared = ClearFullReads(*db_, committed_);
+      if (!cleared.ok()) return cleared.Wrap("clear full-read marks");
+    }
     SLUICE_RETURN_IF_ERROR(ApplyTracking(*db_, *plan));
-    for (const TablePlan& t : plan->tables) NoteMoves(t);
     version = SchemaVersion();
     if (!version.ok()) return version.status();
     SLUICE_RETURN_IF_ERROR(txn.Commit());
+    committed_.clear();
     FaultPoint("after-track-commit");
     SLUICE_RETURN_IF_ERROR(FixWalOwnership(options_.path));
   }
@@ -484,15 +455,11 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   }
   out->table_renames.clear();
   out->column_renames.clear();
-  for (const std::string& name : full) {
-    auto moves = moves_.find(name);
-    if (moves == moves_.end()) continue;
-    if (!moves->second.renamed_from.empty()) {
-      out->table_renames.push_back({moves->second.renamed_from, name});
-    }
-    for (const auto& [from, to] : moves->second.columns) {
-      out->column_renames.push_back({name, from, to});
-    }
+  for (const FullReadMark& m : out->full_read_marks) {
+    if (full.count(m.table) == 0) continue;
+    if (!m.former_names.empty()) out->table_renames.push_back({m.former_names, m.table});
+    for (const auto& [from, to] : m.column_renames)
+      out->column_renames.push_back({m.table, from, to});
   }
 
   {

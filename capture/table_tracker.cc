@@ -122,6 +122,34 @@ void LogTracking(const TablePlan& t) {
   }
 }
 
+// Whether the table's mark gets its renames rewritten (else they are kept):
+// a new table starts without any, a gone one needs none, and a rename adds one.
+bool RenewsRenames(const TablePlan& t) {
+  return t.action == TablePlan::Action::kTrack || t.action == TablePlan::Action::kDropped ||
+         !t.renamed_from.empty() || !t.renamed_columns.empty();
+}
+
+// The mark for `t`: the renames still pending (in `pending`) under its old
+// name (or its own, for column renames), then this plan's. Kept in order and
+// not composed: the sink may have followed some of them already.
+FullReadMark MarkWithRenames(const TablePlan& t, const std::vector<FullReadMark>& pending) {
+  FullReadMark mark;
+  mark.table = t.name;
+  if (t.action == TablePlan::Action::kDropped) return mark;
+  const std::string& before = t.renamed_from.empty() ? t.name : t.renamed_from;
+  bool carries = !t.renamed_from.empty() || t.action != TablePlan::Action::kTrack;
+  for (const FullReadMark& p : pending) {
+    if (carries && p.table == before) {
+      mark.former_names = p.former_names;
+      mark.column_renames = p.column_renames;
+    }
+  }
+  if (!t.renamed_from.empty()) mark.former_names.push_back(t.renamed_from);
+  mark.column_renames.insert(mark.column_renames.end(), t.renamed_columns.begin(),
+                             t.renamed_columns.end());
+  return mark;
+}
+
 }  // namespace
 
 bool TrackingPlan::NeedsWrite() const {
@@ -183,10 +211,47 @@ Result<std::string> NewUuid() {
   return out;
 }
 
+namespace {
+
+// The rename columns came after the table itself: files marked by an older
+// sluice lack them (and get them with their next mark).
+Result<bool> FullReadsHaveRenames(SqliteDb& db) {
+  Result<int64_t> n = db.QueryInt64(
+      "SELECT count(*) FROM pragma_table_info('_sluice_full_reads', 'main') WHERE name IN "
+      "('former_names', 'column_renames')");
+  if (!n.ok()) return n.status();
+  return *n == 2;
+}
+
+// Pairs as a flat NamesText (old, new, old, new, ...), and back.
+std::string PairsText(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::vector<std::string> flat;
+  for (const auto& [from, to] : pairs) {
+    flat.push_back(from);
+    flat.push_back(to);
+  }
+  return NamesText(flat);
+}
+
+std::vector<std::pair<std::string, std::string>> PairsOfText(std::string_view text) {
+  std::vector<std::string> flat = ColumnNamesOfText(text);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) pairs.emplace_back(flat[i], flat[i + 1]);
+  return pairs;
+}
+
+}  // namespace
+
 Status EnsureFullReadsTable(SqliteDb& db) {
-  return db.Exec(
+  SLUICE_RETURN_IF_ERROR(db.Exec(
       "CREATE TABLE IF NOT EXISTS main._sluice_full_reads(name TEXT PRIMARY KEY, token INTEGER "
-      "NOT NULL)");
+      "NOT NULL, former_names TEXT, column_renames TEXT)"));
+  Result<bool> renames = FullReadsHaveRenames(db);
+  if (!renames.ok()) return renames.status();
+  if (*renames) return Status::Ok();
+  SLUICE_RETURN_IF_ERROR(
+      db.Exec("ALTER TABLE main._sluice_full_reads ADD COLUMN former_names TEXT"));
+  return db.Exec("ALTER TABLE main._sluice_full_reads ADD COLUMN column_renames TEXT");
 }
 
 Status MarkFullRead(SqliteDb& db, const std::string& table) {
@@ -199,6 +264,19 @@ Status MarkFullRead(SqliteDb& db, const std::string& table) {
   return s->Run();
 }
 
+Status MarkFullRead(SqliteDb& db, const FullReadMark& mark) {
+  SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
+  Result<Statement> s = db.Prepare(
+      "INSERT INTO main._sluice_full_reads(name, token, former_names, column_renames) VALUES "
+      "(?1, 1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET token = token + 1, former_names = "
+      "excluded.former_names, column_renames = excluded.column_renames");
+  if (!s.ok()) return s.status();
+  SLUICE_RETURN_IF_ERROR(s->BindText(1, mark.table));
+  SLUICE_RETURN_IF_ERROR(s->BindText(2, NamesText(mark.former_names)));
+  SLUICE_RETURN_IF_ERROR(s->BindText(3, PairsText(mark.column_renames)));
+  return s->Run();
+}
+
 Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
   // Files prepared by an older sluice get the table with their next tracking change.
   Result<int64_t> present = db.QueryInt64(
@@ -206,7 +284,12 @@ Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
       "'_sluice_full_reads'");
   if (!present.ok()) return present.status();
   if (*present == 0) return std::vector<FullReadMark>{};
-  Result<Statement> s = db.Prepare("SELECT name, token FROM main._sluice_full_reads ORDER BY name");
+  Result<bool> renames = FullReadsHaveRenames(db);
+  if (!renames.ok()) return renames.status();
+  Result<Statement> s = db.Prepare(
+      *renames ? "SELECT name, token, former_names, column_renames FROM main._sluice_full_reads "
+                 "ORDER BY name"
+               : "SELECT name, token, NULL, NULL FROM main._sluice_full_reads ORDER BY name");
   if (!s.ok()) return s.status();
   ScopedReset reset(&*s);
   std::vector<FullReadMark> out;
@@ -214,7 +297,12 @@ Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
     Result<bool> row = s->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({s->ColumnText(0), s->ColumnInt64(1)});
+    FullReadMark m;
+    m.table = s->ColumnText(0);
+    m.token = s->ColumnInt64(1);
+    m.former_names = ColumnNamesOfText(s->ColumnText(2));
+    m.column_renames = PairsOfText(s->ColumnText(3));
+    out.push_back(std::move(m));
   }
   return out;
 }
@@ -384,6 +472,9 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
 
 Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
   SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
+  // Read before any mark changes: a renamed table takes over its old name's renames.
+  Result<std::vector<FullReadMark>> pending = ReadFullReadMarks(db);
+  if (!pending.ok()) return pending.status();
   // Every drop before any create: a stale trigger may carry the name another
   // table's new trigger needs (ALTER TABLE ... RENAME keeps trigger names).
   for (const std::string& sql : plan.cleanup) SLUICE_RETURN_IF_ERROR(db.Exec(sql));
@@ -400,7 +491,8 @@ Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
     // a table gone from the file the mark stands for an empty full read: every
     // live row of its mirror becomes a tombstone.
     if (NeedsResync(t.action) || t.action == TablePlan::Action::kDropped) {
-      Status s = MarkFullRead(db, t.name);
+      Status s = RenewsRenames(t) ? MarkFullRead(db, MarkWithRenames(t, *pending))
+                                  : MarkFullRead(db, t.name);
       if (!s.ok()) return s.Wrap(fmt::format("mark table \"{}\" for a full read", t.name));
     }
     LogTracking(t);

@@ -81,8 +81,12 @@ Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan);
 // SQLite transaction that starts or repairs tracking (and by `sluice resync`),
 // cleared only after the sink commit of a batch that read the table whole, and
 // only if no newer mark was set meanwhile (the token moved).
+// A mark may carry renames (FullReadMark::former_names, column_renames).
 Status EnsureFullReadsTable(SqliteDb& db);  // needs a write transaction
+// Sets or renews the mark; renames already recorded with it are kept.
 Status MarkFullRead(SqliteDb& db, const std::string& table);
+// Sets or renews the mark for `mark.table` with exactly `mark`'s renames.
+Status MarkFullRead(SqliteDb& db, const FullReadMark& mark);
 Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db);
 Status ClearFullReads(SqliteDb& db, const std::vector<FullReadMark>& marks);
 

@@ -107,6 +107,15 @@ std::string ColumnsText(const TableShape& shape) {
   return out;
 }
 
+std::string NamesText(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) {
+    if (!out.empty()) out += ", ";
+    out += QuoteIdent(name);
+  }
+  return out;
+}
+
 std::vector<std::string> ColumnNamesOfText(std::string_view text) {
   std::vector<std::string> names;
   size_t i = 0;

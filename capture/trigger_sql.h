@@ -33,7 +33,10 @@ std::string DropTriggerSql(std::string_view trigger_name);
 // Text recorded in _sluice_tables to notice later changes.
 std::string IdentityText(const TableShape& shape);
 std::string ColumnsText(const TableShape& shape);
-// The column names, in order, of a ColumnsText; empty if `text` is not one.
+// Names as quoted identifiers separated by ", " ("" for none).
+std::string NamesText(const std::vector<std::string>& names);
+// The column names, in order, of a ColumnsText or a NamesText; empty if
+// `text` is neither.
 std::vector<std::string> ColumnNamesOfText(std::string_view text);
 // The table a capture trigger name was made for ("_sluice_<table>_ai" ->
 // "<table>"), or "" if `trigger_name` is not one: ALTER TABLE ... RENAME keeps

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/change_spool.h"
@@ -18,16 +19,22 @@ namespace sluice {
 struct FullReadMark {
   std::string table;
   int64_t token = 0;
+  // Renames the sink has not followed yet, recorded with the mark (so a kill
+  // cannot lose them): the table's former names, oldest first, and its
+  // column renames (old, new) in the order they happened.
+  std::vector<std::string> former_names;
+  std::vector<std::pair<std::string, std::string>> column_renames;
   bool operator==(const FullReadMark& o) const { return table == o.table && token == o.token; }
 };
 
-// A rename the source saw (ALTER TABLE ... RENAME TO / RENAME COLUMN), for a
-// table this batch reads whole: the sink first renames the mirror table or
-// column from `from` to `to` when `from` exists there and `to` does not, so
-// that the mirror keeps its history (tombstones, old values). When it cannot,
-// the full read alone still makes the mirror's live rows right.
+// Renames the source saw (ALTER TABLE ... RENAME TO / RENAME COLUMN), for a
+// table this batch reads whole: the sink first renames the mirror table (from
+// the latest former name it exists under, if none exists under `to`) and then
+// its columns (each, in order, when the old name exists there and the new one
+// does not), so that the mirror keeps its history (tombstones, old values).
+// When it cannot, the full read alone still makes the live rows right.
 struct TableRename {
-  std::string from;
+  std::vector<std::string> from;  // former names, oldest first
   std::string to;
 };
 struct ColumnRename {

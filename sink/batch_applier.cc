@@ -129,7 +129,7 @@ struct BatchApplier::Impl {
     // Mirrors a rename or drop in the source moves: plan them from the catalog.
     for (const std::string& name : batch->dropped_tables) catalog.erase(name);
     for (const TableRename& r : batch->table_renames) {
-      catalog.erase(r.from);
+      for (const std::string& name : r.from) catalog.erase(name);
       catalog.erase(r.to);
     }
     for (const ColumnRename& r : batch->column_renames) catalog.erase(r.table);
@@ -171,9 +171,11 @@ struct BatchApplier::Impl {
       qs.push_back({KeyIndexExistsSql(), {check->qualified, keys}});
       qs.push_back({TableIndexesSql(), {check->qualified}});
       if (const TableRename* r = RenameTo(shape.name)) {
-        std::string from = QualifiedName(options.schema, r->from);
-        qs.push_back({CatalogColumnsSql(), {from}});
-        qs.push_back({TableIndexesSql(), {from}});
+        for (const std::string& name : r->from) {
+          std::string from = QualifiedName(options.schema, name);
+          qs.push_back({CatalogColumnsSql(), {from}});
+          qs.push_back({TableIndexesSql(), {from}});
+        }
       }
     }
     for (const std::string& name : batch->dropped_tables) {
@@ -183,22 +185,24 @@ struct BatchApplier::Impl {
   }
 
   void OnCatalog(std::vector<PgResult> res) {
-    std::vector<ExistingTable> found, found_from;
+    std::vector<ExistingTable> found;
+    std::vector<std::vector<ExistingTable>> found_former;  // per unknown table, per former name
     size_t q = 0;
     for (size_t i : unknown) {
       found.push_back(ParseExisting(res[q], &res[q + 1], res[q + 2]));
       q += 3;
-      found_from.emplace_back();
-      if (RenameTo(batch->tables[i].name) != nullptr) {
-        found_from.back() = ParseExisting(res[q], nullptr, res[q + 1]);
-        q += 2;
+      found_former.emplace_back();
+      if (const TableRename* r = RenameTo(batch->tables[i].name)) {
+        for (size_t f = 0; f < r->from.size(); ++f, q += 2) {
+          found_former.back().push_back(ParseExisting(res[q], nullptr, res[q + 1]));
+        }
       }
     }
     dropped_mirrors.clear();
     for (const std::string& name : batch->dropped_tables) {
       if (!res[q++].rows.empty()) dropped_mirrors.push_back(name);
     }
-    if (FollowRenames(found, found_from)) return;
+    if (FollowRenames(found, found_former)) return;
 
     std::vector<MirrorTable> plans;
     std::vector<PgQuery> ddl;
@@ -256,7 +260,8 @@ struct BatchApplier::Impl {
   // mirror_moves.h), then reads the catalog again. False when there is nothing
   // (more) to rename.
   bool FollowRenames(const std::vector<ExistingTable>& found,
-                     const std::vector<ExistingTable>& found_from) {
+                     const std::vector<std::vector<ExistingTable>>& found_former) {
+    static const std::vector<std::string> kNoNames;
     std::vector<PgQuery> moves;
     for (size_t n = 0; n < unknown.size(); ++n) {
       const std::string& table = batch->tables[unknown[n]].name;
@@ -265,19 +270,20 @@ struct BatchApplier::Impl {
       for (const ColumnRename& c : batch->column_renames) {
         if (c.table == table) columns.emplace_back(c.from, c.to);
       }
-      MovePlan plan = PlanMoves(options.schema, table, r != nullptr ? r->from : "", columns,
-                                found[n], found_from[n]);
+      MovePlan plan = PlanMoves(options.schema, table, r != nullptr ? r->from : kNoNames,
+                                found_former[n], columns, found[n]);
       if (plan.ddl.empty()) continue;
-      if (plan.table_renamed) {
+      if (!plan.renamed_from.empty()) {
         spdlog::info("sink: mirror {} renamed to {} after its source table",
-                     QualifiedName(options.schema, r->from), QualifiedName(options.schema, table));
+                     QualifiedName(options.schema, plan.renamed_from),
+                     QualifiedName(options.schema, table));
       } else {
-        spdlog::info("sink: mirror {}: {} column(s) renamed after the source table's",
-                     QualifiedName(options.schema, table), plan.ddl.size());
+        spdlog::info("sink: mirror {}: column(s) renamed after the source table's",
+                     QualifiedName(options.schema, table));
       }
       for (std::string& sql : plan.ddl) moves.push_back({std::move(sql), {}});
-      if (plan.table_renamed) {
-        moves.push_back({RenameMirrorSql(), {options.deployment, r->from, table}});
+      if (!plan.renamed_from.empty()) {
+        moves.push_back({RenameMirrorSql(), {options.deployment, plan.renamed_from, table}});
       }
     }
     if (moves.empty()) return false;

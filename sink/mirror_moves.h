@@ -16,21 +16,25 @@ namespace sluice {
 
 struct MovePlan {
   std::vector<std::string> ddl;
-  // `ddl` renames the table: the caller moves its mirror registry row too.
-  bool table_renamed = false;
+  // `ddl` renames the table from this name: the caller moves its mirror
+  // registry row too. Empty when the table is not renamed.
+  std::string renamed_from;
 };
 
-// `table`: the source table's current name; `renamed_from`: its old name if
-// it was renamed (else ""); `columns`: old -> new column names. `now`: the
-// catalog of the mirror named `table`; `from`: of the one named
-// `renamed_from`. The table is renamed (with the indexes sluice named after
-// it) only when the old mirror exists and no mirror has the new name yet; a
-// column only when the mirror has the old name and not the new one. Anything
-// else plans nothing: the full read that follows makes the live rows right
-// either way, and nothing is ever dropped.
+// `table`: the source table's current name; `former`: the names it had,
+// oldest first (empty if it was not renamed) and `former_found`: the catalog
+// of the mirror under each of them; `columns`: column renames (old, new) in
+// the order they happened; `now`: the catalog of the mirror named `table`.
+// The table is renamed (with the indexes sluice named after it) only when no
+// mirror has the new name yet, from the latest former name one exists under;
+// a column, in order, only when the mirror has the old name and not the new
+// one (so renames the sink followed already are skipped). Anything else
+// plans nothing: the full read that follows makes the live rows right either
+// way, and nothing is ever dropped.
 MovePlan PlanMoves(const std::string& schema, const std::string& table,
-                   const std::string& renamed_from,
+                   const std::vector<std::string>& former,
+                   const std::vector<ExistingTable>& former_found,
                    const std::vector<std::pair<std::string, std::string>>& columns,
-                   const ExistingTable& now, const ExistingTable& from);
+                   const ExistingTable& now);
 
 }  // namespace sluice
