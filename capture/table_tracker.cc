@@ -66,6 +66,48 @@ Result<std::map<std::string, TrackedRow>> ReadTracked(SqliteDb& db) {
   return out;
 }
 
+// The rename columns came after the table itself: files marked by an older
+// sluice lack them (and get them with their next mark).
+Result<bool> FullReadsHaveRenames(SqliteDb& db) {
+  Result<int64_t> n = db.QueryInt64(
+      "SELECT count(*) FROM pragma_table_info('_sluice_full_reads', 'main') WHERE name IN "
+      "('former_names', 'column_renames')");
+  if (!n.ok()) return n.status();
+  return *n == 2;
+}
+
+// Pairs as a flat NamesText (old, new, old, new, ...), and back.
+std::string PairsText(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::vector<std::string> flat;
+  for (const auto& [from, to] : pairs) {
+    flat.push_back(from);
+    flat.push_back(to);
+  }
+  return NamesText(flat);
+}
+
+std::vector<std::pair<std::string, std::string>> PairsOfText(std::string_view text) {
+  std::vector<std::string> flat = ColumnNamesOfText(text);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) pairs.emplace_back(flat[i], flat[i + 1]);
+  return pairs;
+}
+
+// Every table of the main schema, by exact name.
+Result<std::set<std::string>> ReadTableNames(SqliteDb& db) {
+  Result<Statement> s = db.Prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  std::set<std::string> out;
+  for (;;) {
+    Result<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.insert(s->ColumnText(0));
+  }
+  return out;
+}
+
 // One line per change, saying what becomes of the mirror.
 void LogTracking(const TablePlan& t) {
   using Action = TablePlan::Action;
@@ -211,37 +253,6 @@ Result<std::string> NewUuid() {
   return out;
 }
 
-namespace {
-
-// The rename columns came after the table itself: files marked by an older
-// sluice lack them (and get them with their next mark).
-Result<bool> FullReadsHaveRenames(SqliteDb& db) {
-  Result<int64_t> n = db.QueryInt64(
-      "SELECT count(*) FROM pragma_table_info('_sluice_full_reads', 'main') WHERE name IN "
-      "('former_names', 'column_renames')");
-  if (!n.ok()) return n.status();
-  return *n == 2;
-}
-
-// Pairs as a flat NamesText (old, new, old, new, ...), and back.
-std::string PairsText(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  std::vector<std::string> flat;
-  for (const auto& [from, to] : pairs) {
-    flat.push_back(from);
-    flat.push_back(to);
-  }
-  return NamesText(flat);
-}
-
-std::vector<std::pair<std::string, std::string>> PairsOfText(std::string_view text) {
-  std::vector<std::string> flat = ColumnNamesOfText(text);
-  std::vector<std::pair<std::string, std::string>> pairs;
-  for (size_t i = 0; i + 1 < flat.size(); i += 2) pairs.emplace_back(flat[i], flat[i + 1]);
-  return pairs;
-}
-
-}  // namespace
-
 Status EnsureFullReadsTable(SqliteDb& db) {
   SLUICE_RETURN_IF_ERROR(db.Exec(
       "CREATE TABLE IF NOT EXISTS main._sluice_full_reads(name TEXT PRIMARY KEY, token INTEGER "
@@ -373,13 +384,13 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
   Result<std::vector<TableShape>> described = DescribeTables(db, filter);
   if (!described.ok()) return described.status();
   std::vector<TableShape> shapes = std::move(*described);
-  Result<std::vector<std::string>> in_file = ListUserTables(db);
+  Result<std::set<std::string>> in_file = ReadTableNames(db);
   if (!in_file.ok()) return in_file.status();
   // Tracked tables no longer in the file under their name (exact, as the
   // mirrors are named): dropped, or renamed away.
   std::set<std::string> gone;
   for (const auto& [name, row] : *tracked) {
-    if (std::find(in_file->begin(), in_file->end(), name) == in_file->end()) gone.insert(name);
+    if (in_file->count(name) == 0) gone.insert(name);
   }
 
   TrackingPlan plan;
