@@ -69,6 +69,17 @@ class SchemaDropRename : public E2eTest {
                           {PgTable(deployment_, table)});
   }
 
+  // Names of the mirror's indexes that serve EvictSql, sorted, joined by ",".
+  std::string EvictIndexes(const std::string& table) {
+    return pg_
+        ->Scalar(
+            "SELECT coalesce(string_agg(indexname, ',' ORDER BY indexname), '') FROM "
+            "pg_indexes WHERE schemaname = $1 AND tablename = $2 AND indexname LIKE "
+            "'%sluice_evict'",
+            {deployment_, table})
+        .value_or("?");
+  }
+
   int64_t RegisteredRelid(const std::string& table) {
     return pg_->ScalarInt(
         "SELECT coalesce((SELECT relid::bigint FROM sync_metadata.mirror_tables WHERE "
@@ -184,6 +195,9 @@ TEST_F(SchemaDropRename, RenamedTableMirrorFollows) {
   EXPECT_EQ(RegisteredRelid("old_name"), 0);
   EXPECT_EQ(Dump("new_name", {"id", "v"}, "id"),
             "1:uno:live; 2:two:dead; 3:three:live; 4:four:dead; 5:five:live");
+  // The index sluice named after the table moved with it (none was added).
+  EXPECT_EQ(EvictIndexes("new_name").rfind("new_name_v_", 0), 0u) << EvictIndexes("new_name");
+  EXPECT_EQ(EvictIndexes("new_name").find(','), std::string::npos) << EvictIndexes("new_name");
   EXPECT_NE(agent_->Log().find("renamed to \"new_name\""), std::string::npos) << AgentLogs();
 
   // Renamed while no agent runs: found from the file when it starts.
@@ -248,7 +262,7 @@ TEST_F(SchemaDropRename, RenameSurvivesAKillAndNeverClobbersAnotherMirror) {
 TEST_F(SchemaDropRename, RenamedColumnFollows) {
   if (skipped_) return;
   StartSynced(
-      "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER);"
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT UNIQUE, b INTEGER);"
       "INSERT INTO t VALUES (1, 'a1', 10), (2, 'a2', 20), (3, 'a3', 30), (4, 'a4', 40);");
   app_->Exec("DELETE FROM t WHERE id = 4");
   ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
@@ -262,6 +276,8 @@ TEST_F(SchemaDropRename, RenamedColumnFollows) {
       << "the old column stays at the sink: " << Dump("t", {"id", "a", "a_new"}, "id");
   EXPECT_EQ(Dump("t", {"id", "a_new", "b"}, "id"),
             "1:changed:10:live; 2:a2:20:live; 3:a3:30:live; 4:a4:40:dead; 5:a5:50:live");
+  EXPECT_EQ(EvictIndexes("t").rfind("t_a_new_", 0), 0u) << EvictIndexes("t");
+  EXPECT_EQ(EvictIndexes("t").find(','), std::string::npos) << EvictIndexes("t");
   EXPECT_NE(agent_->Log().find("column \"a\" renamed to \"a_new\""), std::string::npos)
       << AgentLogs();
 
