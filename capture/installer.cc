@@ -174,6 +174,11 @@ Result<InstallReport> Install(SqliteDb& db, const CaptureOptions& options, bool*
     Result<std::string> id = ReadSourceId(db);
     if (!id.ok()) return id.status();
     report.source_id = *id;
+    Result<std::vector<FullReadMark>> marks = ReadFullReadMarks(db);
+    if (!marks.ok()) return marks.status();
+    for (const FullReadMark& m : *marks) {
+      if (!m.former_names.empty() || !m.column_renames.empty()) report.renamed.push_back(m.table);
+    }
     SLUICE_RETURN_IF_ERROR(txn.Commit());
     *committed = true;
     for (TablePlan& t : plan->tables) {

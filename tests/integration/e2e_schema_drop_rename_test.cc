@@ -167,7 +167,7 @@ TEST_F(SchemaDropRename, DroppedTableIsTombstonedAndMayComeBack) {
 }
 
 // ALTER TABLE ... RENAME TO while the agent runs, and again while it is
-// stopped: the mirror table follows (same oid, its tombstones kept), the
+// stopped (with an init in between): the mirror table follows (same oid, its tombstones kept), the
 // triggers are reinstalled under the new name, nothing stays live under the
 // old name.
 TEST_F(SchemaDropRename, RenamedTableMirrorFollows) {
@@ -200,10 +200,15 @@ TEST_F(SchemaDropRename, RenamedTableMirrorFollows) {
   EXPECT_EQ(EvictIndexes("new_name").find(','), std::string::npos) << EvictIndexes("new_name");
   EXPECT_NE(agent_->Log().find("renamed to \"new_name\""), std::string::npos) << AgentLogs();
 
-  // Renamed while no agent runs: found from the file when it starts.
+  // Renamed while no agent runs, and `sluice init` run before it starts:
+  // init records the rename and leaves the mirror to the agent, which follows.
   agent_->Signal(SIGTERM);
   ASSERT_EQ(agent_->WaitExit(seconds(30)), std::optional<int>(0));
   app_->Exec("ALTER TABLE new_name RENAME TO third; INSERT INTO third VALUES (6, 'six');");
+  CommandResult init = Init(config_);
+  ASSERT_EQ(init.exit_code, 0);
+  EXPECT_NE(init.out.find("third was renamed"), std::string::npos) << init.Describe();
+  EXPECT_EQ(Relid("third"), 0) << "init created a mirror for the renamed table";
   agent_->Start();
   ExpectSynced();
   EXPECT_EQ(Relid("new_name"), 0);
