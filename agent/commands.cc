@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -60,7 +61,20 @@ Result<InstallReport> Prepare(const Config& config, SinkAdmin& admin) {
   }
   std::printf("source %s: id %s, %zu tracked table(s)\n", config.source.path.c_str(),
               report->source_id.c_str(), report->tables.size());
-  Status st = admin.EnsureMirror(report->tables);
+  // A renamed table's mirror is renamed by the agent, from the old one.
+  std::vector<TableShape> mirrors;
+  for (const TableShape& t : report->tables) {
+    if (std::find(report->renamed.begin(), report->renamed.end(), t.name) ==
+        report->renamed.end()) {
+      mirrors.push_back(t);
+    } else {
+      std::printf(
+          "table %s was renamed (or had columns renamed): its mirror follows when the "
+          "agent runs\n",
+          t.name.c_str());
+    }
+  }
+  Status st = admin.EnsureMirror(mirrors);
   if (!st.ok()) return st.Wrap("create mirror tables in schema " + config.sink.schema);
   return report;
 }

@@ -118,7 +118,7 @@ void RestoreJournalMode(SqliteDb& db, const std::string& mode) {
 // between the scan and the write lock.
 bool TakeStats(const std::vector<TableShape>& scanned, TrackingPlan* plan) {
   for (TablePlan& t : plan->tables) {
-    if (t.action == TablePlan::Action::kUntrack) continue;
+    if (!t.tracked()) continue;
     auto it = std::find_if(scanned.begin(), scanned.end(),
                            [&](const TableShape& s) { return s.name == t.name; });
     if (it == scanned.end() || !it->SameStructure(t.shape)) return false;
@@ -174,10 +174,15 @@ Result<InstallReport> Install(SqliteDb& db, const CaptureOptions& options, bool*
     Result<std::string> id = ReadSourceId(db);
     if (!id.ok()) return id.status();
     report.source_id = *id;
+    Result<std::vector<FullReadMark>> marks = ReadFullReadMarks(db);
+    if (!marks.ok()) return marks.status();
+    for (const FullReadMark& m : *marks) {
+      if (!m.former_names.empty() || !m.column_renames.empty()) report.renamed.push_back(m.table);
+    }
     SLUICE_RETURN_IF_ERROR(txn.Commit());
     *committed = true;
     for (TablePlan& t : plan->tables) {
-      if (t.action == TablePlan::Action::kUntrack) continue;
+      if (!t.tracked()) continue;
       if (t.action == TablePlan::Action::kTrack || t.action == TablePlan::Action::kRepair) {
         report.newly_tracked.push_back(t.name);
       }

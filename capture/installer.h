@@ -18,6 +18,10 @@ struct InstallReport {
   bool switched_to_wal = false;            // the file was in a rollback-journal mode
   std::vector<TableShape> tables;          // every tracked table, with value stats
   std::vector<std::string> newly_tracked;  // tables whose triggers were (re)created now
+  // Tracked tables whose full-read mark carries renames (table or column) the
+  // sink may not have followed yet: `init` leaves their mirrors to the agent,
+  // which renames the old mirror first (a mirror created now would stop it).
+  std::vector<std::string> renamed;
 };
 
 // Creates the file's sluice objects if missing, switches it to WAL (refusing

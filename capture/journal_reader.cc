@@ -106,6 +106,8 @@ class SqliteJournalReader final : public JournalReader {
   };
 
   Result<int64_t> SchemaVersion() { return db_->QueryInt64("PRAGMA main.schema_version"); }
+  // True when the main schema has a table named exactly `name`.
+  Result<bool> TableInFile(const std::string& name);
   // Re-describes the tracked tables (read-only) inside the caller's transaction.
   Status RefreshShapes(int64_t schema_version);
   void SetShapes(std::map<std::string, TableShape> shapes, int64_t schema_version);
@@ -133,6 +135,17 @@ class SqliteJournalReader final : public JournalReader {
   // Fingerprint of journal row `seq`: FNV-1a 64 of (tbl, op, key, at), hex; "" if none.
   Result<std::string> MarkAt(int64_t seq);
 };
+
+Result<bool> SqliteJournalReader::TableInFile(const std::string& name) {
+  Result<Statement> s =
+      db_->Prepare("SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = ?1");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  SLUICE_RETURN_IF_ERROR(s->BindText(1, name));
+  Result<bool> row = s->Step();
+  if (!row.ok()) return row.status();
+  return *row && s->ColumnInt64(0) != 0;
+}
 
 Result<std::string> SqliteJournalReader::MarkAt(int64_t seq) {
   Result<Statement> s =
@@ -216,10 +229,17 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
     plan = PlanTracking(*db_, filter_);
     if (!plan.ok()) return plan.status().Wrap("check schema");
+    // Marks a sink commit covered go first: the renames ApplyTracking carries
+    // over to a renamed table's mark must be those the sink has not followed.
+    if (!committed_.empty()) {
+      Status cleared = ClearFullReads(*db_, committed_);
+      if (!cleared.ok()) return cleared.Wrap("clear full-read marks");
+    }
     SLUICE_RETURN_IF_ERROR(ApplyTracking(*db_, *plan));
     version = SchemaVersion();
     if (!version.ok()) return version.status();
     SLUICE_RETURN_IF_ERROR(txn.Commit());
+    committed_.clear();
     FaultPoint("after-track-commit");
     SLUICE_RETURN_IF_ERROR(FixWalOwnership(options_.path));
   }
@@ -228,7 +248,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   std::vector<std::string> rowid_tables;
   std::map<std::string, TableShape> shapes;
   for (TablePlan& t : plan->tables) {
-    if (t.action == TablePlan::Action::kUntrack) continue;
+    if (!t.tracked()) continue;
     if (NeedsResync(t.action)) resync.push_back(t.name);  // marked by ApplyTracking
     // VACUUM moves schema_version and may renumber the rowids of tables
     // without an INTEGER PRIMARY KEY: tables keyed by rowid are read whole
@@ -356,6 +376,7 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   out->snapshot_seq = after_seq;
   out->tables.clear();
   out->full_tables.clear();
+  out->dropped_tables.clear();
   out->full_read_marks.clear();
   out->journal_rows = 0;
   out->changes = ChangeSpool(options_.spool_memory_limit, options_.spool_dir);
@@ -415,11 +436,30 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   std::set<std::string> full;
   for (const std::string& name : wanted) {
     if (shapes_.count(name) == 0) {
-      spdlog::warn("capture: full read of \"{}\" skipped: the table is not tracked (dropped?)",
-                   name);
+      // A table gone from the file (dropped or renamed away) is read whole as
+      // empty: its mirror's live rows become tombstones. One excluded by the
+      // filter is still there: its mirror is left alone.
+      Result<bool> present = TableInFile(name);
+      if (!present.ok()) return present.status().Wrap("read batch");
+      if (!*present) {
+        if (std::find(out->dropped_tables.begin(), out->dropped_tables.end(), name) ==
+            out->dropped_tables.end()) {
+          out->dropped_tables.push_back(name);
+        }
+      } else {
+        spdlog::warn("capture: full read of \"{}\" skipped: the table is not tracked", name);
+      }
       continue;
     }
     if (full.insert(name).second) out->full_tables.push_back(table_index(shapes_.at(name)));
+  }
+  out->table_renames.clear();
+  out->column_renames.clear();
+  for (const FullReadMark& m : out->full_read_marks) {
+    if (full.count(m.table) == 0) continue;
+    if (!m.former_names.empty()) out->table_renames.push_back({m.former_names, m.table});
+    for (const auto& [from, to] : m.column_renames)
+      out->column_renames.push_back({m.table, from, to});
   }
 
   {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <map>
@@ -65,6 +66,132 @@ Result<std::map<std::string, TrackedRow>> ReadTracked(SqliteDb& db) {
   return out;
 }
 
+// The rename columns came after the table itself: files marked by an older
+// sluice lack them (and get them with their next mark).
+Result<bool> FullReadsHaveRenames(SqliteDb& db) {
+  Result<int64_t> n = db.QueryInt64(
+      "SELECT count(*) FROM pragma_table_info('_sluice_full_reads', 'main') WHERE name IN "
+      "('former_names', 'column_renames')");
+  if (!n.ok()) return n.status();
+  return *n == 2;
+}
+
+// Pairs as a flat NamesText (old, new, old, new, ...), and back.
+std::string PairsText(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::vector<std::string> flat;
+  for (const auto& [from, to] : pairs) {
+    flat.push_back(from);
+    flat.push_back(to);
+  }
+  return NamesText(flat);
+}
+
+std::vector<std::pair<std::string, std::string>> PairsOfText(std::string_view text) {
+  std::vector<std::string> flat = ColumnNamesOfText(text);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) pairs.emplace_back(flat[i], flat[i + 1]);
+  return pairs;
+}
+
+// Every table of the main schema, by exact name.
+Result<std::set<std::string>> ReadTableNames(SqliteDb& db) {
+  Result<Statement> s = db.Prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'");
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  std::set<std::string> out;
+  for (;;) {
+    Result<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.insert(s->ColumnText(0));
+  }
+  return out;
+}
+
+// One line per change, saying what becomes of the mirror.
+void LogTracking(const TablePlan& t) {
+  using Action = TablePlan::Action;
+  switch (t.action) {
+    case Action::kKeep:
+      break;
+    case Action::kTrack:
+      if (t.renamed_from.empty()) {
+        spdlog::info("capture: table \"{}\": now tracked", t.name);
+      } else {
+        spdlog::info("capture: table \"{}\": now tracked (renamed from \"{}\")", t.name,
+                     t.renamed_from);
+      }
+      break;
+    case Action::kRepair:
+      spdlog::info("capture: table \"{}\": triggers reinstalled", t.name);
+      break;
+    case Action::kColumnsChanged:
+      spdlog::info("capture: table \"{}\": columns changed", t.name);
+      break;
+    case Action::kUntrack:
+      spdlog::warn(
+          "capture: table \"{}\": no longer tracked (excluded by source.include/exclude); its "
+          "mirror is left as it is",
+          t.name);
+      break;
+    case Action::kDropped:
+      if (t.renamed_to.empty()) {
+        spdlog::warn(
+            "capture: table \"{}\" was dropped in the source: every live row of its mirror "
+            "becomes a tombstone (the mirror table is kept)",
+            t.name);
+      } else {
+        spdlog::info(
+            "capture: table \"{}\" renamed to \"{}\": its mirror follows (renamed at the "
+            "sink, then read whole)",
+            t.name, t.renamed_to);
+      }
+      break;
+  }
+  for (const auto& [from, to] : t.renamed_columns) {
+    spdlog::info(
+        "capture: table \"{}\": column \"{}\" renamed to \"{}\": the mirror column follows", t.name,
+        from, to);
+  }
+  for (const std::string& c : t.dropped_columns) {
+    spdlog::warn(
+        "capture: table \"{}\": column \"{}\" dropped in the source: the mirror keeps it with the "
+        "values it had; rows written from now on have NULL there",
+        t.name, c);
+  }
+  for (const std::string& c : t.added_columns) {
+    spdlog::info("capture: table \"{}\": column \"{}\" added", t.name, c);
+  }
+}
+
+// Whether the table's mark gets its renames rewritten (else they are kept):
+// a new table starts without any, a gone one needs none, and a rename adds one.
+bool RenewsRenames(const TablePlan& t) {
+  return t.action == TablePlan::Action::kTrack || t.action == TablePlan::Action::kDropped ||
+         !t.renamed_from.empty() || !t.renamed_columns.empty();
+}
+
+// The mark for `t`: the renames still pending (in `pending`) under its old
+// name (or its own, for column renames), then this plan's. Kept in order and
+// not composed: the sink may have followed some of them already.
+FullReadMark MarkWithRenames(const TablePlan& t, const std::vector<FullReadMark>& pending) {
+  FullReadMark mark;
+  mark.table = t.name;
+  if (t.action == TablePlan::Action::kDropped) return mark;
+  const std::string& before = t.renamed_from.empty() ? t.name : t.renamed_from;
+  bool carries = !t.renamed_from.empty() || t.action != TablePlan::Action::kTrack;
+  for (const FullReadMark& p : pending) {
+    if (carries && p.table == before) {
+      mark.former_names = p.former_names;
+      mark.column_renames = p.column_renames;
+    }
+  }
+  if (!t.renamed_from.empty()) mark.former_names.push_back(t.renamed_from);
+  mark.column_renames.insert(mark.column_renames.end(), t.renamed_columns.begin(),
+                             t.renamed_columns.end());
+  return mark;
+}
+
 }  // namespace
 
 bool TrackingPlan::NeedsWrite() const {
@@ -78,6 +205,35 @@ bool TrackingPlan::NeedsWrite() const {
 bool NeedsResync(TablePlan::Action action) {
   return action == TablePlan::Action::kTrack || action == TablePlan::Action::kRepair ||
          action == TablePlan::Action::kColumnsChanged;
+}
+
+ColumnDiff DiffColumns(const std::vector<std::string>& before,
+                       const std::vector<std::string>& after) {
+  auto has = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  ColumnDiff diff;
+  if (before.size() == after.size()) {
+    bool renames_only = true;
+    for (size_t i = 0; i < before.size(); ++i) {
+      if (before[i] != after[i] && (has(after, before[i]) || has(before, after[i]))) {
+        renames_only = false;  // moved or swapped, not renamed in place
+      }
+    }
+    if (renames_only) {
+      for (size_t i = 0; i < before.size(); ++i) {
+        if (before[i] != after[i]) diff.renamed.emplace_back(before[i], after[i]);
+      }
+      return diff;
+    }
+  }
+  for (const std::string& name : before) {
+    if (!has(after, name)) diff.dropped.push_back(name);
+  }
+  for (const std::string& name : after) {
+    if (!has(before, name)) diff.added.push_back(name);
+  }
+  return diff;
 }
 
 Result<std::string> NewUuid() {
@@ -98,9 +254,15 @@ Result<std::string> NewUuid() {
 }
 
 Status EnsureFullReadsTable(SqliteDb& db) {
-  return db.Exec(
+  SLUICE_RETURN_IF_ERROR(db.Exec(
       "CREATE TABLE IF NOT EXISTS main._sluice_full_reads(name TEXT PRIMARY KEY, token INTEGER "
-      "NOT NULL)");
+      "NOT NULL, former_names TEXT, column_renames TEXT)"));
+  Result<bool> renames = FullReadsHaveRenames(db);
+  if (!renames.ok()) return renames.status();
+  if (*renames) return Status::Ok();
+  SLUICE_RETURN_IF_ERROR(
+      db.Exec("ALTER TABLE main._sluice_full_reads ADD COLUMN former_names TEXT"));
+  return db.Exec("ALTER TABLE main._sluice_full_reads ADD COLUMN column_renames TEXT");
 }
 
 Status MarkFullRead(SqliteDb& db, const std::string& table) {
@@ -113,6 +275,19 @@ Status MarkFullRead(SqliteDb& db, const std::string& table) {
   return s->Run();
 }
 
+Status MarkFullRead(SqliteDb& db, const FullReadMark& mark) {
+  SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
+  Result<Statement> s = db.Prepare(
+      "INSERT INTO main._sluice_full_reads(name, token, former_names, column_renames) VALUES "
+      "(?1, 1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET token = token + 1, former_names = "
+      "excluded.former_names, column_renames = excluded.column_renames");
+  if (!s.ok()) return s.status();
+  SLUICE_RETURN_IF_ERROR(s->BindText(1, mark.table));
+  SLUICE_RETURN_IF_ERROR(s->BindText(2, NamesText(mark.former_names)));
+  SLUICE_RETURN_IF_ERROR(s->BindText(3, PairsText(mark.column_renames)));
+  return s->Run();
+}
+
 Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
   // Files prepared by an older sluice get the table with their next tracking change.
   Result<int64_t> present = db.QueryInt64(
@@ -120,7 +295,12 @@ Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
       "'_sluice_full_reads'");
   if (!present.ok()) return present.status();
   if (*present == 0) return std::vector<FullReadMark>{};
-  Result<Statement> s = db.Prepare("SELECT name, token FROM main._sluice_full_reads ORDER BY name");
+  Result<bool> renames = FullReadsHaveRenames(db);
+  if (!renames.ok()) return renames.status();
+  Result<Statement> s = db.Prepare(
+      *renames ? "SELECT name, token, former_names, column_renames FROM main._sluice_full_reads "
+                 "ORDER BY name"
+               : "SELECT name, token, NULL, NULL FROM main._sluice_full_reads ORDER BY name");
   if (!s.ok()) return s.status();
   ScopedReset reset(&*s);
   std::vector<FullReadMark> out;
@@ -128,7 +308,12 @@ Result<std::vector<FullReadMark>> ReadFullReadMarks(SqliteDb& db) {
     Result<bool> row = s->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back({s->ColumnText(0), s->ColumnInt64(1)});
+    FullReadMark m;
+    m.table = s->ColumnText(0);
+    m.token = s->ColumnInt64(1);
+    m.former_names = ColumnNamesOfText(s->ColumnText(2));
+    m.column_renames = PairsOfText(s->ColumnText(3));
+    out.push_back(std::move(m));
   }
   return out;
 }
@@ -199,6 +384,14 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
   Result<std::vector<TableShape>> described = DescribeTables(db, filter);
   if (!described.ok()) return described.status();
   std::vector<TableShape> shapes = std::move(*described);
+  Result<std::set<std::string>> in_file = ReadTableNames(db);
+  if (!in_file.ok()) return in_file.status();
+  // Tracked tables no longer in the file under their name (exact, as the
+  // mirrors are named): dropped, or renamed away.
+  std::set<std::string> gone;
+  for (const auto& [name, row] : *tracked) {
+    if (in_file->count(name) == 0) gone.insert(name);
+  }
 
   TrackingPlan plan;
   std::set<std::string> handled;  // folded table names whose triggers were examined
@@ -218,6 +411,11 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
         in_place.insert(Fold(e.name));
       } else {
         t.drops.push_back(DropTriggerSql(e.name));
+        // ALTER TABLE ... RENAME carries a table's triggers, names unchanged.
+        std::string was = TableOfTriggerName(e.name);
+        if (t.renamed_from.empty() && was != shape.name && gone.count(was) != 0) {
+          t.renamed_from = was;
+        }
       }
     }
     bool created = false;
@@ -229,6 +427,18 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
     std::string identity = IdentityText(shape);
     std::string columns = ColumnsText(shape);
     auto row = tracked->find(shape.name);
+    auto before = t.renamed_from.empty() ? row : tracked->find(t.renamed_from);
+    if (before != tracked->end() && before->second.columns != columns) {
+      std::vector<std::string> old_names = ColumnNamesOfText(before->second.columns);
+      std::vector<std::string> names;
+      for (const ColumnShape& c : shape.columns) names.push_back(c.name);
+      if (!old_names.empty()) {
+        ColumnDiff diff = DiffColumns(old_names, names);
+        t.renamed_columns = std::move(diff.renamed);
+        t.dropped_columns = std::move(diff.dropped);
+        t.added_columns = std::move(diff.added);
+      }
+    }
     if (row == tracked->end()) {
       t.action = TablePlan::Action::kTrack;
     } else if (created) {
@@ -256,7 +466,10 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
     if (still) continue;
     TablePlan t;
     t.name = name;
-    t.action = TablePlan::Action::kUntrack;
+    t.action = gone.count(name) != 0 ? TablePlan::Action::kDropped : TablePlan::Action::kUntrack;
+    for (const TablePlan& other : plan.tables) {
+      if (other.renamed_from == name) t.renamed_to = other.name;
+    }
     t.statements.push_back(
         fmt::format("DELETE FROM main._sluice_tables WHERE name = {}", QuoteLiteral(name)));
     plan.tables.push_back(std::move(t));
@@ -270,6 +483,9 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
 
 Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
   SLUICE_RETURN_IF_ERROR(EnsureFullReadsTable(db));
+  // Read before any mark changes: a renamed table takes over its old name's renames.
+  Result<std::vector<FullReadMark>> pending = ReadFullReadMarks(db);
+  if (!pending.ok()) return pending.status();
   // Every drop before any create: a stale trigger may carry the name another
   // table's new trigger needs (ALTER TABLE ... RENAME keeps trigger names).
   for (const std::string& sql : plan.cleanup) SLUICE_RETURN_IF_ERROR(db.Exec(sql));
@@ -282,18 +498,15 @@ Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan) {
       if (!s.ok()) return s.Wrap(fmt::format("track table \"{}\"", t.name));
     }
     // In the same transaction as the triggers: the full read this table needs
-    // is decided durably, so a kill before the sink commit cannot lose it.
-    if (NeedsResync(t.action)) {
-      Status s = MarkFullRead(db, t.name);
+    // is decided durably, so a kill before the sink commit cannot lose it. For
+    // a table gone from the file the mark stands for an empty full read: every
+    // live row of its mirror becomes a tombstone.
+    if (NeedsResync(t.action) || t.action == TablePlan::Action::kDropped) {
+      Status s = RenewsRenames(t) ? MarkFullRead(db, MarkWithRenames(t, *pending))
+                                  : MarkFullRead(db, t.name);
       if (!s.ok()) return s.Wrap(fmt::format("mark table \"{}\" for a full read", t.name));
     }
-    if (t.action != TablePlan::Action::kKeep) {
-      spdlog::info("capture: table \"{}\": {}", t.name,
-                   t.action == TablePlan::Action::kTrack            ? "now tracked"
-                   : t.action == TablePlan::Action::kRepair         ? "triggers reinstalled"
-                   : t.action == TablePlan::Action::kColumnsChanged ? "columns changed"
-                                                                    : "no longer tracked");
-    }
+    LogTracking(t);
   }
   return Status::Ok();
 }

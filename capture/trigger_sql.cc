@@ -107,6 +107,57 @@ std::string ColumnsText(const TableShape& shape) {
   return out;
 }
 
+std::string NamesText(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) {
+    if (!out.empty()) out += ", ";
+    out += QuoteIdent(name);
+  }
+  return out;
+}
+
+std::vector<std::string> ColumnNamesOfText(std::string_view text) {
+  std::vector<std::string> names;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] != '"') return {};
+    std::string name;
+    for (++i;; ++i) {
+      if (i >= text.size()) return {};
+      if (text[i] == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          name.push_back('"');
+          ++i;
+          continue;
+        }
+        ++i;
+        break;
+      }
+      name.push_back(text[i]);
+    }
+    names.push_back(std::move(name));
+    // Skip the declared type and NOT NULL up to the next `, "` outside parentheses.
+    int depth = 0;
+    for (; i < text.size(); ++i) {
+      if (text[i] == '(') ++depth;
+      if (text[i] == ')') --depth;
+      if (depth == 0 && text.substr(i, 3) == ", \"") break;
+    }
+    if (i < text.size()) i += 2;
+  }
+  return names;
+}
+
+std::string TableOfTriggerName(std::string_view trigger_name) {
+  constexpr std::string_view kPrefix = "_sluice_";
+  if (trigger_name.size() <= kPrefix.size() + 3 ||
+      trigger_name.substr(0, kPrefix.size()) != kPrefix)
+    return "";
+  std::string_view suffix = trigger_name.substr(trigger_name.size() - 3);
+  if (suffix != "_ai" && suffix != "_au" && suffix != "_ad") return "";
+  return std::string(trigger_name.substr(kPrefix.size(), trigger_name.size() - kPrefix.size() - 3));
+}
+
 std::vector<std::string> CaptureTablesDdl() {
   return {
       "CREATE TABLE IF NOT EXISTS _sluice_meta(key TEXT PRIMARY KEY, value TEXT)",

@@ -33,6 +33,15 @@ std::string DropTriggerSql(std::string_view trigger_name);
 // Text recorded in _sluice_tables to notice later changes.
 std::string IdentityText(const TableShape& shape);
 std::string ColumnsText(const TableShape& shape);
+// Names as quoted identifiers separated by ", " ("" for none).
+std::string NamesText(const std::vector<std::string>& names);
+// The column names, in order, of a ColumnsText or a NamesText; empty if
+// `text` is neither.
+std::vector<std::string> ColumnNamesOfText(std::string_view text);
+// The table a capture trigger name was made for ("_sluice_<table>_ai" ->
+// "<table>"), or "" if `trigger_name` is not one: ALTER TABLE ... RENAME keeps
+// trigger names, so this names the table a renamed one was.
+std::string TableOfTriggerName(std::string_view trigger_name);
 
 // DDL of sluice's own tables, IF NOT EXISTS.
 std::vector<std::string> CaptureTablesDdl();

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "sink/mirror_moves.h"
 #include "sink/mirror_table.h"
 #include "sink/pg_sql.h"
 #include "sink/row_encoder.h"
@@ -37,6 +38,23 @@ struct CachedTable {
   std::string delete_sql;
   std::vector<std::string> evict_sql;  // one per TableShape::unique_keys, run before upserts
 };
+
+// One catalog entry from the results of CatalogColumnsSql, KeyIndexExistsSql
+// (may be null) and TableIndexesSql.
+ExistingTable ParseExisting(const PgResult& columns, const PgResult* key_index,
+                            const PgResult& indexes) {
+  ExistingTable existing;
+  for (const auto& row : columns.rows) {
+    existing.columns.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
+  }
+  existing.key_index_exists =
+      key_index != nullptr && !key_index->rows.empty() && key_index->rows[0][0] == "t";
+  for (const auto& row : indexes.rows) {
+    existing.relid = row[0].value_or("");
+    if (row[1]) existing.index_names.push_back(*row[1]);
+  }
+  return existing;
+}
 
 size_t ApproxBytes(const Change& c) {
   size_t n = 32;
@@ -86,6 +104,17 @@ struct BatchApplier::Impl {
   bool header_pending = false;
   size_t lost_mirrors_query = 0;  // index of LostMirrorsSql among the header's queries
   std::vector<std::string> lost;  // mirrors the header found lost, not read whole now
+  int move_rounds = 0;            // catalog rounds that renamed mirrors (tables, then columns)
+  // Mirrors of batch->dropped_tables that exist at the sink: tombstoned by the header.
+  std::vector<std::string> dropped_mirrors;
+  size_t dropped_query = 0;  // index of the first of their TombstoneAllSql in the header
+
+  const TableRename* RenameTo(const std::string& table) const {
+    for (const TableRename& r : batch->table_renames) {
+      if (r.to == table) return &r;
+    }
+    return nullptr;
+  }
 
   // -------------------------------------------------------------- entry
   void Start(PgConnection* c, Batch* b, std::function<void(Status, ApplyStats)> d) {
@@ -95,6 +124,15 @@ struct BatchApplier::Impl {
     stats = ApplyStats();
     slow = false;
     ddl_done = false;
+    move_rounds = 0;
+    dropped_mirrors.clear();
+    // Mirrors a rename or drop in the source moves: plan them from the catalog.
+    for (const std::string& name : batch->dropped_tables) catalog.erase(name);
+    for (const TableRename& r : batch->table_renames) {
+      for (const std::string& name : r.from) catalog.erase(name);
+      catalog.erase(r.to);
+    }
+    for (const ColumnRename& r : batch->column_renames) catalog.erase(r.table);
     targets.assign(batch->tables.size(), nullptr);
     unknown.clear();
     for (size_t i = 0; i < batch->tables.size(); ++i) {
@@ -110,7 +148,7 @@ struct BatchApplier::Impl {
         return Finish(Status::Internal("full table index " + std::to_string(f) + " out of range"));
       }
     }
-    if (unknown.empty()) return Header();
+    if (unknown.empty() && batch->dropped_tables.empty()) return Header();
     ReadCatalog();
   }
 
@@ -132,24 +170,45 @@ struct BatchApplier::Impl {
       qs.push_back({CatalogColumnsSql(), {check->qualified}});
       qs.push_back({KeyIndexExistsSql(), {check->qualified, keys}});
       qs.push_back({TableIndexesSql(), {check->qualified}});
+      if (const TableRename* r = RenameTo(shape.name)) {
+        for (const std::string& name : r->from) {
+          std::string from = QualifiedName(options.schema, name);
+          qs.push_back({CatalogColumnsSql(), {from}});
+          qs.push_back({TableIndexesSql(), {from}});
+        }
+      }
+    }
+    for (const std::string& name : batch->dropped_tables) {
+      qs.push_back({TableIndexesSql(), {QualifiedName(options.schema, name)}});
     }
     Submit(std::move(qs), [this](std::vector<PgResult> res) { OnCatalog(std::move(res)); });
   }
 
   void OnCatalog(std::vector<PgResult> res) {
+    std::vector<ExistingTable> found;
+    std::vector<std::vector<ExistingTable>> found_former;  // per unknown table, per former name
+    size_t q = 0;
+    for (size_t i : unknown) {
+      found.push_back(ParseExisting(res[q], &res[q + 1], res[q + 2]));
+      q += 3;
+      found_former.emplace_back();
+      if (const TableRename* r = RenameTo(batch->tables[i].name)) {
+        for (size_t f = 0; f < r->from.size(); ++f, q += 2) {
+          found_former.back().push_back(ParseExisting(res[q], nullptr, res[q + 1]));
+        }
+      }
+    }
+    dropped_mirrors.clear();
+    for (const std::string& name : batch->dropped_tables) {
+      if (!res[q++].rows.empty()) dropped_mirrors.push_back(name);
+    }
+    if (FollowRenames(found, found_former)) return;
+
     std::vector<MirrorTable> plans;
     std::vector<PgQuery> ddl;
     for (size_t n = 0; n < unknown.size(); ++n) {
       const TableShape& shape = batch->tables[unknown[n]];
-      ExistingTable existing;
-      for (const auto& row : res[3 * n].rows) {
-        existing.columns.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
-      }
-      existing.key_index_exists = !res[3 * n + 1].rows.empty() && res[3 * n + 1].rows[0][0] == "t";
-      for (const auto& row : res[3 * n + 2].rows) {
-        existing.relid = row[0].value_or("");
-        if (row[1]) existing.index_names.push_back(*row[1]);
-      }
+      const ExistingTable& existing = found[n];
       Result<MirrorTable> plan = PlanMirror(
           options.schema, shape, OverridesFor(options.column_types, shape.name), existing);
       if (!plan.ok()) return Fail(plan.status().Wrap("prepare mirror table"));
@@ -174,16 +233,7 @@ struct BatchApplier::Impl {
                    ddl.size() - 1, options.schema);
       // Read the catalog again afterwards: the cast types then come from the
       // sink itself (typmods stripped), whatever the DDL or overrides said.
-      return SubmitRaw(std::move(ddl), [this](Status st, std::vector<PgResult>) {
-        stats.round_trips++;
-        if (st.ok()) return ReadCatalog();
-        // E.g. a unique index that cannot be built on an adopted table holding
-        // duplicate keys: retrying will not help, an operator has to act.
-        if (st.code() == Status::Code::kDataError) {
-          st = Status::InvalidArgument(st.message());
-        }
-        Fail(st.Wrap("create or extend mirror tables in schema " + options.schema));
-      });
+      return SubmitDdl(std::move(ddl), "create or extend mirror tables");
     }
     for (size_t n = 0; n < unknown.size(); ++n) {
       size_t i = unknown[n];
@@ -204,6 +254,59 @@ struct BatchApplier::Impl {
     }
     unknown.clear();
     Header();
+  }
+
+  // Renames mirror tables and columns after the source's renames (see
+  // mirror_moves.h), then reads the catalog again. False when there is nothing
+  // (more) to rename.
+  bool FollowRenames(const std::vector<ExistingTable>& found,
+                     const std::vector<std::vector<ExistingTable>>& found_former) {
+    static const std::vector<std::string> kNoNames;
+    std::vector<PgQuery> moves;
+    for (size_t n = 0; n < unknown.size(); ++n) {
+      const std::string& table = batch->tables[unknown[n]].name;
+      const TableRename* r = RenameTo(table);
+      std::vector<std::pair<std::string, std::string>> columns;
+      for (const ColumnRename& c : batch->column_renames) {
+        if (c.table == table) columns.emplace_back(c.from, c.to);
+      }
+      MovePlan plan = PlanMoves(options.schema, table, r != nullptr ? r->from : kNoNames,
+                                found_former[n], columns, found[n]);
+      if (plan.ddl.empty()) continue;
+      if (!plan.renamed_from.empty()) {
+        spdlog::info("sink: mirror {} renamed to {} after its source table",
+                     QualifiedName(options.schema, plan.renamed_from),
+                     QualifiedName(options.schema, table));
+      } else {
+        spdlog::info("sink: mirror {}: column(s) renamed after the source table's",
+                     QualifiedName(options.schema, table));
+      }
+      for (std::string& sql : plan.ddl) moves.push_back({std::move(sql), {}});
+      if (!plan.renamed_from.empty()) {
+        moves.push_back({RenameMirrorSql(), {options.deployment, plan.renamed_from, table}});
+      }
+    }
+    if (moves.empty()) return false;
+    if (++move_rounds > 2) {
+      Fail(Status::Internal("mirror tables still need renaming after two rounds"));
+      return true;
+    }
+    // One implicit transaction: the registry row moves with the table.
+    SubmitDdl(std::move(moves), "rename mirror tables or columns");
+    return true;
+  }
+
+  // Runs catalog-changing statements (one implicit transaction), then reads
+  // the catalog again.
+  void SubmitDdl(std::vector<PgQuery> ddl, const std::string& what) {
+    SubmitRaw(std::move(ddl), [this, what](Status st, std::vector<PgResult>) {
+      stats.round_trips++;
+      if (st.ok()) return ReadCatalog();
+      // E.g. a unique index that cannot be built on an adopted table holding
+      // duplicate keys: retrying will not help, an operator has to act.
+      if (st.code() == Status::Code::kDataError) st = Status::InvalidArgument(st.message());
+      Fail(st.Wrap(what + " in schema " + options.schema));
+    });
   }
 
   // -------------------------------------------------------------- header
@@ -232,6 +335,13 @@ struct BatchApplier::Impl {
     }
     lost_mirrors_query = qs.size();
     qs.push_back({LostMirrorsSql(), {options.deployment, options.schema, names + "]"}});
+    // A table gone from the source: its mirror's live rows become tombstones,
+    // the table itself stays (and stays registered: it is still the one
+    // sluice filled).
+    dropped_query = qs.size();
+    for (const std::string& name : dropped_mirrors) {
+      qs.push_back({TombstoneAllSql(QualifiedName(options.schema, name)), {}});
+    }
     for (uint32_t f : batch->full_tables) {
       qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
       if (full_names.size() > 1) full_names += ",";
@@ -257,6 +367,13 @@ struct BatchApplier::Impl {
   void TakeHeader(const std::vector<PgResult>& res) {
     if (!header_pending) return;
     header_pending = false;
+    for (size_t d = 0; d < dropped_mirrors.size() && dropped_query + d < res.size(); ++d) {
+      spdlog::warn(
+          "sink: table \"{}\" was dropped in the source: {} live row(s) of mirror {} tombstoned "
+          "(the mirror table is kept)",
+          dropped_mirrors[d], res[dropped_query + d].affected,
+          QualifiedName(options.schema, dropped_mirrors[d]));
+    }
     lost.clear();
     if (res.size() <= lost_mirrors_query) return;
     for (const auto& row : res[lost_mirrors_query].rows) {

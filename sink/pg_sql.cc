@@ -121,6 +121,12 @@ std::string RenameIndexSql(std::string_view schema, std::string_view from, std::
   return "ALTER INDEX " + QualifiedName(schema, from) + " RENAME TO " + QuoteIdent(to);
 }
 
+std::string RenameColumnSql(std::string_view schema, std::string_view table, std::string_view from,
+                            std::string_view to) {
+  return "ALTER TABLE " + QualifiedName(schema, table) + " RENAME COLUMN " + QuoteIdent(from) +
+         " TO " + QuoteIdent(to);
+}
+
 std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
                               const std::vector<std::string>& key) {
   return "CREATE UNIQUE INDEX IF NOT EXISTS " + QuoteIdent(KeyIndexName(table)) + " ON " +
@@ -244,6 +250,12 @@ std::string RegisterMirrorsSql() {
          "ON CONFLICT (deployment, table_name) DO UPDATE SET schema_name = EXCLUDED.schema_name, "
          "relid = EXCLUDED.relid, relfilenode = EXCLUDED.relfilenode, "
          "synced_seq = EXCLUDED.synced_seq, synced_at = EXCLUDED.synced_at";
+}
+
+std::string RenameMirrorSql() {
+  return "UPDATE sync_metadata.mirror_tables SET table_name = $3 WHERE deployment = $1 AND "
+         "table_name = $2 AND NOT EXISTS (SELECT 1 FROM sync_metadata.mirror_tables WHERE "
+         "deployment = $1 AND table_name = $3)";
 }
 
 std::string ParkSql() {

@@ -61,6 +61,8 @@ std::string CreateEvictIndexSql(std::string_view schema, std::string_view table,
 std::string AsideName(std::string_view name, std::string_view relid);
 std::string RenameTableSql(std::string_view schema, std::string_view from, std::string_view to);
 std::string RenameIndexSql(std::string_view schema, std::string_view from, std::string_view to);
+std::string RenameColumnSql(std::string_view schema, std::string_view table, std::string_view from,
+                            std::string_view to);
 std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
                               const std::vector<std::string>& key);
 // The sluice columns' definitions for ALTER TABLE on an adopted table (no NOT
@@ -108,6 +110,12 @@ std::string LostMirrorsSql();
 // relfilenode. Run after the full reads' TombstoneAllSql, whose lock keeps a
 // TRUNCATE out until the commit.
 std::string RegisterMirrorsSql();
+
+// $1 deployment, $2 old table name, $3 new table name: the registry row
+// follows a mirror renamed with its source table (ALTER TABLE RENAME keeps oid
+// and relfilenode). Does nothing if $3 has a row already (a stale one: the
+// full read of $3 that follows registers it anew).
+std::string RenameMirrorSql();
 
 // $1 deployment, $2 source uuid, $3: [[table, row_key json, seq, reason, source_data json], ...]
 std::string ParkSql();

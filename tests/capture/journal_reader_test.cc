@@ -324,9 +324,68 @@ TEST_F(JournalReaderTest, RenamedTableIsTrackedUnderItsNewName) {
                          "type='trigger' ORDER BY name)"),
             "_sluice_b_ad,_sluice_b_ai,_sluice_b_au");
   app_->Exec("INSERT INTO b(v) VALUES (1)");
-  auto changes = Next();
+  // The batch reads b whole, carries the rename (recorded with b's mark) and
+  // a as gone.
+  Batch batch;
+  ASSERT_TRUE(reader_->ReadBatch(position_, {}, &batch).ok());
+  ASSERT_EQ(batch.table_renames.size(), 1u);
+  EXPECT_EQ(batch.table_renames[0].from, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(batch.table_renames[0].to, "b");
+  EXPECT_EQ(batch.dropped_tables, (std::vector<std::string>{"a"}));
+  ASSERT_EQ(batch.full_tables.size(), 1u);
+  EXPECT_EQ(batch.tables[batch.full_tables[0]].name, "b");
+  auto changes = testing::Drain(&batch);
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].table, "b");
+  reader_->NoteCommitted(batch.full_read_marks);
+  position_ = batch.snapshot_seq;
+
+  // Renamed again, and a column renamed: the new mark keeps nothing of the
+  // committed one; a later column rename adds to a pending one, in order.
+  app_->Exec("ALTER TABLE b RENAME TO c");
+  ASSERT_TRUE(reader_->CheckSchema().ok());
+  app_->Exec("ALTER TABLE c RENAME COLUMN v TO w");
+  ASSERT_TRUE(reader_->CheckSchema().ok());
+  app_->Exec("ALTER TABLE c RENAME COLUMN w TO x");
+  ASSERT_TRUE(reader_->CheckSchema().ok());
+  Batch again;
+  ASSERT_TRUE(reader_->ReadBatch(position_, {}, &again).ok());
+  ASSERT_EQ(again.table_renames.size(), 1u);
+  EXPECT_EQ(again.table_renames[0].from, (std::vector<std::string>{"b"}));
+  ASSERT_EQ(again.column_renames.size(), 2u);
+  EXPECT_EQ(again.column_renames[0].from, "v");
+  EXPECT_EQ(again.column_renames[0].to, "w");
+  EXPECT_EQ(again.column_renames[1].from, "w");
+  EXPECT_EQ(again.column_renames[1].to, "x");
+  EXPECT_EQ(again.dropped_tables, (std::vector<std::string>{"b"}));
+}
+
+TEST_F(JournalReaderTest, DroppedTableIsReadAsGoneAnExcludedOneIsNot) {
+  Setup("CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE TABLE b(id INTEGER PRIMARY KEY, v)");
+  app_->Exec("DROP TABLE a");
+  ASSERT_TRUE(reader_->CheckSchema().ok());
+  EXPECT_EQ(reader_->TrackedTables(), (std::vector<std::string>{"b"}));
+  Batch batch;
+  ASSERT_TRUE(reader_->ReadBatch(position_, {}, &batch).ok());
+  EXPECT_EQ(batch.dropped_tables, (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(batch.full_tables.empty());
+  ASSERT_EQ(batch.full_read_marks.size(), 1u);
+  reader_->NoteCommitted(batch.full_read_marks);
+  position_ = batch.snapshot_seq;
+  ASSERT_TRUE(reader_->Prune(position_).ok());
+  EXPECT_EQ(app_->Scalar("SELECT count(*) FROM _sluice_full_reads"), "0");
+
+  // Excluded by the filter: no longer tracked, but not gone: no mark.
+  CaptureOptions options = options_;
+  options.exclude = {"b"};
+  auto reader = JournalReader::Open(options);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE((*reader)->CheckSchema().ok());
+  EXPECT_TRUE((*reader)->TrackedTables().empty());
+  EXPECT_EQ(app_->Scalar("SELECT count(*) FROM _sluice_full_reads"), "0");
+  Batch excluded;
+  ASSERT_TRUE((*reader)->ReadBatch(position_, {}, &excluded).ok());
+  EXPECT_TRUE(excluded.dropped_tables.empty());
 }
 
 TEST_F(JournalReaderTest, HostileNames) {
