@@ -124,6 +124,109 @@ TEST_F(Consistency, MultiRowTransactionsNeverHalfApplied) {
             << " sink polls, " << positions.size() << " distinct positions seen\n";
 }
 
+// App transactions far larger than one apply chunk (sink/batch_applier.cc
+// cuts at 2,000 changes or 1 MiB): each rewrites all 5,000 rows of `gen` to
+// generation g (5,000 updates, 1.2 MB), inserts 2,500 rows of `bulk` tagged g
+// and deletes the 2,500 tagged g-3. A reader at the sink polling in a loop
+// must always see one generation across `gen`, whole groups of 2,500 in
+// `bulk`, and `bulk`'s newest group equal to `gen`'s generation: never a
+// chunk of a transaction without the rest.
+TEST_F(Consistency, TransactionsLargerThanOneApplyChunkNeverHalfApplied) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("big.db");
+  const int kGen = 5000;
+  const int kBulk = 2500;
+  const std::string pad(240, 'p');
+  {
+    Sqlite db(db_path);
+    db.Exec(
+        "CREATE TABLE gen (id INTEGER PRIMARY KEY, g INTEGER NOT NULL, pad TEXT);"
+        "CREATE TABLE bulk (id INTEGER PRIMARY KEY, g INTEGER NOT NULL, pad TEXT);"
+        "BEGIN");
+    for (int i = 1; i <= kGen; ++i) {
+      db.Query("INSERT INTO gen VALUES (?, 0, ?)", {SqlValue::Int(i), SqlValue::Text(pad)});
+    }
+    for (int i = 1; i <= kBulk; ++i) {
+      db.Query("INSERT INTO bulk VALUES (?, 0, ?)", {SqlValue::Int(i), SqlValue::Text(pad)});
+    }
+    db.Exec("COMMIT");
+  }
+  std::string config = WriteConfig(db_path, "", [](AgentConfig& c) { c.poll_interval_ms = 20; });
+  ASSERT_EQ(Init(config).exit_code, 0);
+  AgentProcess* agent = StartAgent(config);
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> txns{0};
+  std::string app_error;
+  std::thread app_thread([&] {
+    try {
+      Sqlite db(db_path);
+      for (int64_t g = 1; !stop; ++g) {
+        db.Exec("BEGIN");
+        db.Query("UPDATE gen SET g = ?, pad = ?",
+                 {SqlValue::Int(g), SqlValue::Text(pad + std::to_string(g))});
+        db.Query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO bulk (id, g, pad) SELECT ? * 100000 + i, ?, ? FROM n",
+            {SqlValue::Int(kBulk), SqlValue::Int(g), SqlValue::Int(g), SqlValue::Text(pad)});
+        db.Query("DELETE FROM bulk WHERE g = ?", {SqlValue::Int(g - 3)});
+        db.Exec("COMMIT");
+        ++txns;
+        std::this_thread::sleep_for(milliseconds(30));  // pacing only
+      }
+    } catch (const std::exception& e) {
+      app_error = e.what();
+    }
+  });
+
+  // One statement per poll (one snapshot of the sink).
+  const std::string live = " WHERE _sluice_deleted_at IS NULL";
+  const std::string sql =
+      "SELECT (SELECT min(g) || '/' || max(g) || '/' || count(*) FROM " +
+      PgTable(deployment_, "gen") + live +
+      "), (SELECT coalesce(string_agg(g || 'x' || c, ','), '') FROM (SELECT g, count(*) c FROM " +
+      PgTable(deployment_, "bulk") + live + " GROUP BY g HAVING count(*) <> " +
+      std::to_string(kBulk) + ") x), (SELECT max(g) FROM " + PgTable(deployment_, "bulk") + live +
+      "), (SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1)";
+  int polls = 0;
+  std::set<std::string> positions;
+  std::set<std::string> generations;
+  std::vector<std::string> violations;
+  auto end = Clock::now() + seconds(6);
+  while (Clock::now() < end && app_error.empty()) {
+    PgRows r = pg_->Query(sql, {deployment_});
+    ++polls;
+    std::string gen = r.rows[0][0].value_or("NULL");
+    std::string broken_groups = r.rows[0][1].value_or("NULL");
+    std::string bulk_max = r.rows[0][2].value_or("NULL");
+    positions.insert(r.rows[0][3].value_or("NULL"));
+    std::string g = gen.substr(0, gen.find('/'));
+    generations.insert(g);
+    std::string whole = g + "/" + g + "/" + std::to_string(kGen);
+    if ((gen != whole || !broken_groups.empty() || bulk_max != g) && violations.size() < 20) {
+      violations.push_back("gen min/max/count " + gen + ", bulk groups not of " +
+                           std::to_string(kBulk) + ": [" + broken_groups + "], bulk newest " +
+                           bulk_max + ", position " + r.rows[0][3].value_or("?"));
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  stop = true;
+  app_thread.join();
+  ASSERT_EQ(app_error, "");
+  std::ostringstream v;
+  for (auto& s : violations) v << "\n  " << s;
+  EXPECT_TRUE(violations.empty()) << "the sink showed part of an app transaction:" << v.str();
+  EXPECT_GE(txns.load(), 10);
+  EXPECT_GE(generations.size(), 5u) << "the reader saw too few app transactions arrive";
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  Sqlite check(db_path);
+  ExpectMirrorEqual(check);
+  std::cerr << "large transactions: " << txns.load() << " app transactions of " << kGen + 2 * kBulk
+            << " changes, " << polls << " sink polls, " << generations.size() << " generations and "
+            << positions.size() << " positions seen\n";
+}
+
 // The cluster serving `conninfo` (by port) as {version, name}; empty if unknown.
 std::pair<std::string, std::string> FindCluster(const std::string& conninfo) {
   std::string port;
