@@ -40,9 +40,9 @@ run_suite() {  # run_suite BUILD_DIR [meson test args...]
 status=0
 run_suite build || status=1
 run_suite build-asan --timeout-multiplier 3 --no-suite slow || status=1
-# The kill loop under the sanitizers too, shorter (8 kills, 5,000 changes): a
-# memory error on a path that only a kill at a random moment reaches.
-SLUICE_KILL_ITERATIONS=8 SLUICE_KILL_MIN_CHANGES=5000 \
+# The kill loop under the sanitizers too, shorter (12 kills, 8,000 changes,
+# about 10 s): a memory error on a path only a kill at a random moment reaches.
+SLUICE_KILL_ITERATIONS=12 SLUICE_KILL_MIN_CHANGES=8000 \
   run_suite build-asan --timeout-multiplier 3 e2e_kill_loop || status=1
 
 ok=$(awk '/^Ok:/ {s+=$2} END {print s+0}' "$log")
