@@ -2,7 +2,8 @@
 # test.sh: installs what is missing, builds sluice, and runs every test: unit
 # tests, SQL script tests and integration tests against a throw-away PostgreSQL
 # (pg_virtualenv) with pgbouncer in transaction mode; then the same tests in an
-# ASan+UBSan build. Ends with one line "tests: N passed, N failed, N skipped".
+# ASan+UBSan build (of the slow suite only a shorter kill loop). Ends with one
+# line "tests: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -39,6 +40,10 @@ run_suite() {  # run_suite BUILD_DIR [meson test args...]
 status=0
 run_suite build || status=1
 run_suite build-asan --timeout-multiplier 3 --no-suite slow || status=1
+# The kill loop under the sanitizers too, shorter (12 kills, 8,000 changes,
+# about 10 s): a memory error on a path only a kill at a random moment reaches.
+SLUICE_KILL_ITERATIONS=12 SLUICE_KILL_MIN_CHANGES=8000 \
+  run_suite build-asan --timeout-multiplier 3 e2e_kill_loop || status=1
 
 ok=$(awk '/^Ok:/ {s+=$2} END {print s+0}' "$log")
 fail=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {s+=$NF} END {print s+0}' "$log")

@@ -2,7 +2,10 @@
 # with-pgbouncer.sh CMD...: run inside pg_virtualenv. Starts pgbouncer in
 # transaction mode (the stand-in for Supabase's pooler) in front of the
 # throw-away cluster, exports SLUICE_TEST_PG / SLUICE_TEST_PGBOUNCER, runs CMD,
-# stops pgbouncer.
+# stops pgbouncer. SLUICE_TEST_PGBOUNCER_POOL1 names a database alias of the
+# same pgbouncer whose pool is ONE server connection: every client of it takes
+# turns on that connection, so session state one of them leaves behind (a named
+# prepared statement, a plain SET) is seen by the next.
 set -euo pipefail
 : "${PGHOST:?run me inside pg_virtualenv}"
 
@@ -10,6 +13,7 @@ dir=$(mktemp -d /tmp/sluice-pgbouncer.XXXXXX)
 port=$(( 20000 + RANDOM % 20000 ))
 cat > "$dir/pgbouncer.ini" <<INI
 [databases]
+sluice_pool1 = host=$PGHOST port=${PGPORT:-5432} dbname=$PGDATABASE user=$PGUSER password=$PGPASSWORD pool_size=1
 * = host=$PGHOST port=${PGPORT:-5432} user=$PGUSER password=$PGPASSWORD
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -40,4 +44,5 @@ done
 
 export SLUICE_TEST_PG="host=$PGHOST port=${PGPORT:-5432} dbname=$PGDATABASE user=$PGUSER password=$PGPASSWORD"
 export SLUICE_TEST_PGBOUNCER="host=127.0.0.1 port=$port dbname=$PGDATABASE user=$PGUSER"
+export SLUICE_TEST_PGBOUNCER_POOL1="host=127.0.0.1 port=$port dbname=sluice_pool1 user=$PGUSER"
 "$@"
