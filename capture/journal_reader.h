@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "capture/capture_options.h"
+#include "capture/table_refusal.h"
 #include "common/change.h"
 #include "common/status.h"
 
@@ -32,6 +33,11 @@ class JournalReader {
 
   // Names of the tables tracked now (as of the last CheckSchema).
   virtual std::vector<std::string> TrackedTables() const = 0;
+
+  // Tables the filter selects that are held back as of the last CheckSchema
+  // (TableRefusal): not read, their triggers kept, each marked for a full
+  // read in the file so that it is read whole once its cause is fixed.
+  virtual std::vector<TableRefusal> RefusedTables() const { return {}; }
 
   // Cheap (one stat): kNotFound when the path no longer names the file this
   // reader opened (deleted, or replaced by `mv`, e.g. a restore): the caller

@@ -481,6 +481,8 @@ int ExitCode(int status) {
   return -1;
 }
 
+}  // namespace
+
 // Minimal reader for the flat JSON object `status --json` prints.
 std::optional<std::string> JsonField(const std::string& raw, const std::string& key) {
   std::string pat = "\"" + key + "\"";
@@ -506,6 +508,8 @@ std::optional<std::string> JsonField(const std::string& raw, const std::string& 
   }
   return raw.substr(p, e - p);
 }
+
+namespace {
 
 std::string TailLines(const std::string& text, size_t lines) {
   size_t count = 0;

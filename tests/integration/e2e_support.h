@@ -139,6 +139,8 @@ struct AgentStatus {
 };
 
 AgentStatus QueryStatus(const std::string& config_path);
+// The value of `key` in `status --json` output (first occurrence, unquoted), or nullopt.
+std::optional<std::string> JsonField(const std::string& raw, const std::string& key);
 
 // Polls `sluice status --json` until the sink position equals the journal's
 // max seq with no backlog. Fails fast when `agent` (if given) has exited.
