@@ -206,5 +206,73 @@ TEST_F(StallsVisible, RepeatedFailureEscalatesAndStatusShowsItWithoutTheSink) {
   EXPECT_EQ(JsonField(json, "agent_running").value_or(""), "false") << json;
 }
 
+// A batch the sink keeps refusing with an error worth retrying (here a
+// trigger on the mirror that raises lock_not_available) is retried with the
+// same escalating log, and status names it; once the cause goes, it arrives.
+TEST_F(StallsVisible, PermanentlyFailingBatchEscalatesAndRecovers) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("app.db");
+  Sqlite app(db_path);
+  app.Exec("PRAGMA journal_mode=WAL; CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT)");
+  std::string config = WriteConfig(db_path, "", [](AgentConfig& c) { c.retry_max_ms = 200; });
+  Init(config);
+  AgentProcess* agent = StartAgent(config);
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  const std::string a = PgTable(deployment_, "a");
+  pg_->Query("CREATE FUNCTION " + QuoteIdent(deployment_) +
+             ".refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION "
+             "'mirror busy' USING ERRCODE = 'lock_not_available'; END$$");
+  pg_->Query("CREATE TRIGGER refuse BEFORE INSERT ON " + a + " FOR EACH ROW EXECUTE FUNCTION " +
+             QuoteIdent(deployment_) + ".refuse()");
+  app.Exec("INSERT INTO a VALUES (1, 'one')");
+  ASSERT_TRUE(
+      WaitUntil([&] { return LogLines(agent, "error", "mirror busy").size() >= 2; }, seconds(15)))
+      << agent->Log();
+  EXPECT_EQ(LogLines(agent, "warning", "mirror busy").size(), 1u) << agent->Log();
+  EXPECT_TRUE(LogLines(agent, "info", "mirror busy").empty()) << agent->Log();
+  auto [json, code] = StatusJson(config);
+  EXPECT_EQ(code, 0) << json;
+  EXPECT_EQ(JsonField(json, "agent_state").value_or(""), "backoff") << json;
+  EXPECT_TRUE(ContainsNoCase(JsonField(json, "last_error").value_or(""), "mirror busy")) << json;
+
+  pg_->Query("DROP TRIGGER refuse ON " + a);
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM " + a), 1);
+  EXPECT_FALSE(LogLines(agent, "info", "making progress again").empty()) << agent->Log();
+  std::tie(json, code) = StatusJson(config);
+  EXPECT_EQ(JsonField(json, "agent_state").value_or(""), "streaming") << json;
+  EXPECT_EQ(JsonField(json, "agent_failures").value_or(""), "0") << json;
+}
+
+// A sink error retrying cannot cure (permission denied, SQLSTATE 42501,
+// raised here by a trigger since the test role is a superuser) stops the
+// agent with exit 1 and the message, instead of retrying forever.
+TEST_F(StallsVisible, SinkErrorThatRetryingCannotCureStopsTheAgent) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("app.db");
+  Sqlite app(db_path);
+  app.Exec("PRAGMA journal_mode=WAL; CREATE TABLE a(id INTEGER PRIMARY KEY, v TEXT)");
+  std::string config = WriteConfig(db_path);
+  Init(config);
+  AgentProcess* agent = StartAgent(config);
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  const std::string a = PgTable(deployment_, "a");
+  pg_->Query("CREATE FUNCTION " + QuoteIdent(deployment_) +
+             ".deny() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION "
+             "'no writes for you' USING ERRCODE = 'insufficient_privilege'; END$$");
+  pg_->Query("CREATE TRIGGER deny BEFORE INSERT ON " + a + " FOR EACH ROW EXECUTE FUNCTION " +
+             QuoteIdent(deployment_) + ".deny()");
+  app.Exec("INSERT INTO a VALUES (1, 'one')");
+  std::optional<int> exit = agent->WaitExit(seconds(15));
+  ASSERT_TRUE(exit.has_value()) << "the agent kept retrying\n" << agent->Log();
+  EXPECT_EQ(*exit, 1) << agent->Log();
+  EXPECT_FALSE(LogLines(agent, "error", "no writes for you").empty()) << agent->Log();
+  auto [json, code] = StatusJson(config);
+  EXPECT_EQ(JsonField(json, "agent_state").value_or(""), "stopped") << json;
+  EXPECT_EQ(JsonField(json, "agent_running").value_or(""), "false") << json;
+  EXPECT_TRUE(ContainsNoCase(JsonField(json, "last_error").value_or(""), "no writes for you"))
+      << json;
+}
+
 }  // namespace
 }  // namespace sluice::e2e
