@@ -130,10 +130,15 @@ Status WriteAgentState(const std::string& path, const AgentStateRecord& record) 
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  // No fsync: rename alone makes the replacement atomic for readers, which
+  // is what status needs. The record is advisory and rewritten every few
+  // seconds; an fsync per state change would stall the loop thread for
+  // milliseconds on a busy disk. After a power loss the file may be old or
+  // empty: status then says it cannot read it.
+  if (::close(fd) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
-    return Status::Internal("sync " + tmp + ": " + std::strerror(e));
+    return Status::Internal("write " + tmp + ": " + std::strerror(e));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;

@@ -1,5 +1,5 @@
 // The agent's state file: a small JSON record the running agent rewrites
-// atomically (temp file, fsync, rename) on every change of state, every
+// atomically (temp file, rename) on every change of state, every
 // failure and every few seconds, so that `sluice status` can show what only
 // the agent's process knows (backoff, its last error and since when, tables
 // it stopped) even when the sink is unreachable. It lives next to the SQLite
@@ -46,7 +46,7 @@ std::string StateFilePath(const std::string& source_path, const std::string& dep
 std::string FormatAgentState(const AgentStateRecord& record);
 Result<AgentStateRecord> ParseAgentState(std::string_view json);
 
-// Writes `record` to `path` through `path`.tmp + fsync + rename.
+// Writes `record` to `path` through `path`.tmp + rename (no fsync: advisory).
 Status WriteAgentState(const std::string& path, const AgentStateRecord& record);
 // nullopt when there is no file (no agent ran here yet).
 Result<std::optional<AgentStateRecord>> ReadAgentState(const std::string& path);

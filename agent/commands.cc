@@ -267,11 +267,12 @@ int RunStatus(const Config& config, bool json) {
     std::printf(
         "{\"deployment\":\"%s\",\"source_id\":\"%s\",\"sink_position\":%lld,"
         "\"journal_max_seq\":%lld,\"backlog_rows\":%lld,\"lag_seconds\":%.3f,"
-        "\"parked_rows\":%lld,\"initial_sync_done\":%s%s}\n",
+        "\"parked_rows\":%lld,\"initial_sync_done\":%s,\"pending_full_reads\":%lld%s}\n",
         config.deployment.c_str(), (*reader)->source_id().c_str(),
         static_cast<long long>(pos->applied_seq), static_cast<long long>(stats->max_seq),
         static_cast<long long>(stats->pending_rows), lag_s, static_cast<long long>(*parked),
-        pos->applied_seq >= 0 ? "true" : "false", AgentJson(agent).c_str());
+        pos->applied_seq >= 0 ? "true" : "false", static_cast<long long>(stats->pending_full_reads),
+        AgentJson(agent).c_str());
   } else {
     std::printf("deployment:      %s\n", config.deployment.c_str());
     std::printf("source:          %s (id %s)\n", config.source.path.c_str(),
@@ -282,6 +283,10 @@ int RunStatus(const Config& config, bool json) {
     std::printf("backlog:         %lld journal row(s)\n",
                 static_cast<long long>(stats->pending_rows));
     std::printf("lag:             %.3f s\n", lag_s);
+    if (stats->pending_full_reads > 0) {
+      std::printf("full reads:      %lld table(s) still to be read whole\n",
+                  static_cast<long long>(stats->pending_full_reads));
+    }
     std::printf("parked rows:     %lld (sync_metadata.conflict_log)\n",
                 static_cast<long long>(*parked));
     PrintAgentText(agent);

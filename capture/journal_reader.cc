@@ -535,6 +535,9 @@ Result<JournalStats> SqliteJournalReader::Stats(int64_t position) {
     stats.pending_rows = s->ColumnInt64(1);
     stats.oldest_pending_at_ms = s->ColumnIsNull(2) ? 0 : static_cast<double>(s->ColumnInt64(2));
   }
+  Result<std::vector<FullReadMark>> marks = ReadFullReadMarks(*db_);
+  if (!marks.ok()) return marks.status().Wrap("read full-read marks");
+  stats.pending_full_reads = static_cast<int64_t>(marks->size());
   return stats;
 }
 

@@ -20,6 +20,9 @@ struct JournalStats {
   int64_t max_seq = 0;              // highest seq ever issued (sqlite_sequence)
   int64_t pending_rows = 0;         // journal rows with seq > the given position
   double oldest_pending_at_ms = 0;  // unix ms of the oldest pending row; 0 if none
+  // Tables marked to be read whole (new, rebuilt, resync --table, held back)
+  // whose marks no sink commit has cleared yet: their rows may be missing.
+  int64_t pending_full_reads = 0;
 };
 
 class JournalReader {

@@ -6,6 +6,9 @@
 // when the sink is unreachable for status too. `init` checks the spool
 // directory; a batch the spool cannot hold still arrives; a reserved column
 // stops only its own table.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -272,6 +275,39 @@ TEST_F(StallsVisible, SinkErrorThatRetryingCannotCureStopsTheAgent) {
   EXPECT_EQ(JsonField(json, "agent_running").value_or(""), "false") << json;
   EXPECT_TRUE(ContainsNoCase(JsonField(json, "last_error").value_or(""), "no writes for you"))
       << json;
+}
+
+// The CLI's own sink calls have a deadline too: a sink that accepts the TCP
+// connection and never answers (a listener that never accepts: the kernel
+// completes the handshake) fails `status` and `init` within
+// sink.query_timeout_ms, instead of hanging.
+TEST_F(StallsVisible, CliSinkCallsHaveADeadline) {
+  if (skipped_) return;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string db_path = dir_->file("webui.db");
+  CreateOpenWebUiDb(db_path);
+  std::string url = pg_url_ + " host=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port));
+  std::string config = WriteConfig(db_path, url);
+  std::string json = ReadFile(config);
+  size_t at = json.find("\"schema\"");
+  ASSERT_NE(at, std::string::npos) << json;
+  json.insert(at, "\"query_timeout_ms\": 1000, ");
+  WriteFile(config, json);
+  for (const char* command : {"status", "init"}) {
+    CommandResult r = RunSluice({command, "--config", config}, seconds(20));
+    EXPECT_FALSE(r.timed_out) << command << " hung\n" << r.Describe();
+    EXPECT_EQ(r.exit_code, 1) << r.Describe();
+    EXPECT_LT(r.seconds, 6.0) << r.Describe();
+    EXPECT_TRUE(ContainsNoCase(r.err, "timeout")) << r.Describe();
+  }
+  ::close(fd);
 }
 
 }  // namespace

@@ -801,6 +801,8 @@ AgentStatus QueryStatus(const std::string& config_path) {
   s.source_id = *src;
   s.lag_seconds = *ParseDouble(*lag);
   s.initial_sync_done = *done == "true";
+  auto full = JsonField(r.out, "pending_full_reads");
+  if (full && ParseInt(*full)) s.pending_full_reads = *ParseInt(*full);
   s.ok = true;
   return s;
 }

@@ -133,8 +133,10 @@ struct AgentStatus {
   double lag_seconds = 0;
   int64_t parked_rows = 0;
   bool initial_sync_done = false;
+  int64_t pending_full_reads = 0;  // tables marked to be read whole, not yet committed
   bool CaughtUp() const {
-    return ok && initial_sync_done && sink_position == journal_max_seq && backlog_rows == 0;
+    return ok && initial_sync_done && sink_position == journal_max_seq && backlog_rows == 0 &&
+           pending_full_reads == 0;
   }
 };
 
