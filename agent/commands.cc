@@ -1,17 +1,24 @@
 // init / status / uninstall / run: wiring of capture/ and sink/ for the CLI.
 #include "agent/commands.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <ctime>
 
+#include "agent/agent_state_file.h"
 #include "agent/replicator.h"
 #include "capture/installer.h"
 #include "capture/journal_reader.h"
 #include "capture/resync_request.h"
+#include "common/change_spool.h"
 #include "common/json_text.h"
 #include "sink/sink_admin.h"
 
@@ -90,6 +97,10 @@ Result<std::unique_ptr<SinkAdmin>> ConnectWithControlPlane(const Config& config)
 }  // namespace
 
 int RunInit(const Config& config) {
+  // A batch larger than source.spool_memory_limit spills there: say now, not
+  // at the first large batch, that it cannot.
+  Status spool = ChangeSpool::CheckDir(config.source.spool_dir);
+  if (!spool.ok()) return Fail(spool.Wrap("source.spool_dir"));
   Result<std::unique_ptr<SinkAdmin>> admin = ConnectWithControlPlane(config);
   if (!admin.ok()) return Fail(admin.status());
   Status st = CheckBinding(config, **admin);
@@ -131,25 +142,136 @@ int RunResync(const Config& config, const std::vector<std::string>& tables) {
   return 0;
 }
 
-int RunStatus(const Config& config, bool json) {
-  Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
-  if (!admin.ok()) return Fail(admin.status());
-  Result<SinkPosition> pos = (*admin)->ReadPosition();
-  if (!pos.ok()) return Fail(pos.status());
-  Result<int64_t> parked = (*admin)->CountParked();
-  if (!parked.ok()) return Fail(parked.status());
-  Status bound = CheckBinding(config, **admin);
-  if (!bound.ok()) {
-    if (json) {
-      std::printf("{\"deployment\":%s,\"state\":\"error\",\"error\":%s}\n",
-                  JsonString(config.deployment).c_str(), JsonString(bound.message()).c_str());
-    }
-    return Fail(bound);
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2026-12-01T13:40:05Z" (UTC); "" for 0.
+std::string IsoTime(int64_t ms) {
+  if (ms <= 0) return "";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+// What the agent's state file says, and whether it is current.
+struct AgentView {
+  std::optional<AgentStateRecord> record;
+  std::string stale;  // StaleReason; "" when the agent is running
+  std::string error;  // the file could not be read
+};
+
+AgentView ReadAgentView(const Config& config) {
+  AgentView v;
+  Result<std::optional<AgentStateRecord>> r =
+      ReadAgentState(StateFilePath(config.source.path, config.deployment));
+  if (!r.ok()) {
+    v.error = r.status().message();
+    return v;
   }
+  v.record = std::move(r.value());
+  if (!v.record) return v;
+  // A pid means something only on the host that wrote it.
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  bool alive = true;
+  if (v.record->host == host && v.record->pid > 0) {
+    alive = ::kill(static_cast<pid_t>(v.record->pid), 0) == 0 || errno == EPERM;
+  }
+  v.stale = StaleReason(*v.record, NowMs(), alive, kStateStaleMs);
+  return v;
+}
+
+// ,"agent_state":...: the fields `status --json` adds for the agent.
+std::string AgentJson(const AgentView& v) {
+  if (!v.record) {
+    return ",\"agent_state\":\"unknown\",\"agent_running\":false,\"agent_note\":" +
+           JsonString(v.error.empty() ? "no agent state file: no agent ran on this host yet"
+                                      : v.error) +
+           ",\"stopped_tables\":[]";
+  }
+  const AgentStateRecord& r = *v.record;
+  std::string j = ",\"agent_state\":" + JsonString(r.state);
+  j += ",\"agent_running\":" + std::string(v.stale.empty() ? "true" : "false");
+  j += ",\"agent_note\":" + JsonString(v.stale);
+  j += ",\"agent_since\":" + JsonString(IsoTime(r.since_ms));
+  j += ",\"agent_pid\":" + std::to_string(r.pid);
+  j += ",\"agent_updated_at\":" + JsonString(IsoTime(r.updated_at_ms));
+  j += ",\"agent_failures\":" + std::to_string(r.failures);
+  j += ",\"last_error\":" + JsonString(r.last_error);
+  j += ",\"last_error_at\":" + JsonString(IsoTime(r.last_error_at_ms));
+  j += ",\"stopped_tables\":[";
+  for (size_t i = 0; i < r.stopped_tables.size(); ++i) {
+    const StoppedTable& t = r.stopped_tables[i];
+    j += (i > 0 ? "," : "") + std::string("{\"table\":") + JsonString(t.table) +
+         ",\"error\":" + JsonString(t.error) + ",\"since\":" + JsonString(IsoTime(t.since_ms)) +
+         "}";
+  }
+  return j + "]";
+}
+
+void PrintAgentText(const AgentView& v) {
+  if (!v.record) {
+    std::printf(
+        "agent:           unknown (%s)\n",
+        v.error.empty() ? "no agent state file: no agent ran on this host yet" : v.error.c_str());
+    return;
+  }
+  const AgentStateRecord& r = *v.record;
+  if (v.stale.empty()) {
+    std::printf("agent:           %s since %s (pid %lld, updated %s)\n", r.state.c_str(),
+                IsoTime(r.since_ms).c_str(), static_cast<long long>(r.pid),
+                IsoTime(r.updated_at_ms).c_str());
+  } else {
+    std::printf("agent:           not running: %s; its last state was %s since %s\n",
+                v.stale.c_str(), r.state.c_str(), IsoTime(r.since_ms).c_str());
+  }
+  if (!r.last_error.empty()) {
+    std::printf("last error:      %s (at %s%s)\n", r.last_error.c_str(),
+                IsoTime(r.last_error_at_ms).c_str(),
+                r.failures > 0 ? fmt::format(", {} failure(s) in a row", r.failures).c_str()
+                               : ", recovered since");
+  }
+  for (const StoppedTable& t : r.stopped_tables) {
+    std::printf("stopped table:   %s since %s: %s\n", t.table.c_str(), IsoTime(t.since_ms).c_str(),
+                t.error.c_str());
+  }
+}
+
+}  // namespace
+
+int RunStatus(const Config& config, bool json) {
+  // First what the agent knows: it is shown even when the sink is not reachable.
+  AgentView agent = ReadAgentView(config);
+  auto fail = [&](const Status& st) {
+    if (json) {
+      std::printf("{\"deployment\":%s,\"state\":\"error\",\"error\":%s%s}\n",
+                  JsonString(config.deployment).c_str(), JsonString(st.message()).c_str(),
+                  AgentJson(agent).c_str());
+    } else {
+      PrintAgentText(agent);
+    }
+    return Fail(st);
+  };
+  Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
+  if (!admin.ok()) return fail(admin.status());
+  Result<SinkPosition> pos = (*admin)->ReadPosition();
+  if (!pos.ok()) return fail(pos.status());
+  Result<int64_t> parked = (*admin)->CountParked();
+  if (!parked.ok()) return fail(parked.status());
+  Status bound = CheckBinding(config, **admin);
+  if (!bound.ok()) return fail(bound);
   Result<std::unique_ptr<JournalReader>> reader = JournalReader::Open(config.source);
-  if (!reader.ok()) return Fail(reader.status());
+  if (!reader.ok()) return fail(reader.status());
   Result<JournalStats> stats = (*reader)->Stats(pos->applied_seq);
-  if (!stats.ok()) return Fail(stats.status());
+  if (!stats.ok()) return fail(stats.status());
 
   double now_ms =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch())
@@ -159,11 +281,12 @@ int RunStatus(const Config& config, bool json) {
     std::printf(
         "{\"deployment\":\"%s\",\"source_id\":\"%s\",\"sink_position\":%lld,"
         "\"journal_max_seq\":%lld,\"backlog_rows\":%lld,\"lag_seconds\":%.3f,"
-        "\"parked_rows\":%lld,\"initial_sync_done\":%s}\n",
+        "\"parked_rows\":%lld,\"initial_sync_done\":%s,\"pending_full_reads\":%lld%s}\n",
         config.deployment.c_str(), (*reader)->source_id().c_str(),
         static_cast<long long>(pos->applied_seq), static_cast<long long>(stats->max_seq),
         static_cast<long long>(stats->pending_rows), lag_s, static_cast<long long>(*parked),
-        pos->applied_seq >= 0 ? "true" : "false");
+        pos->applied_seq >= 0 ? "true" : "false", static_cast<long long>(stats->pending_full_reads),
+        AgentJson(agent).c_str());
   } else {
     std::printf("deployment:      %s\n", config.deployment.c_str());
     std::printf("source:          %s (id %s)\n", config.source.path.c_str(),
@@ -174,8 +297,13 @@ int RunStatus(const Config& config, bool json) {
     std::printf("backlog:         %lld journal row(s)\n",
                 static_cast<long long>(stats->pending_rows));
     std::printf("lag:             %.3f s\n", lag_s);
+    if (stats->pending_full_reads > 0) {
+      std::printf("full reads:      %lld table(s) still to be read whole\n",
+                  static_cast<long long>(stats->pending_full_reads));
+    }
     std::printf("parked rows:     %lld (sync_metadata.conflict_log)\n",
                 static_cast<long long>(*parked));
+    PrintAgentText(agent);
   }
   return 0;
 }

@@ -2,19 +2,45 @@
 // prune the journal, repeat until caught up; then wait for the next wake-up.
 #include "agent/replicator.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <random>
 
 #include "agent/off_loop.h"
+#include "sink/pg_error.h"
 
 namespace sluice {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string HostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) return "";
+  return host;
+}
+
+}  // namespace
 
 Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader)
-    : loop_(loop), config_(std::move(config)), open_reader_(std::move(open_reader)) {
+    : loop_(loop),
+      config_(std::move(config)),
+      open_reader_(std::move(open_reader)),
+      // Repeats of one failure are reported after retry_max_ms, then twice
+      // that, and so on up to an hour.
+      failures_(config_.agent.retry_max_ms, 3600 * 1000),
+      spool_log_(config_.agent.retry_max_ms, 3600 * 1000) {
   if (!open_reader_) open_reader_ = &JournalReader::Open;
+  state_path_ = StateFilePath(config_.source.path, config_.deployment);
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
 }
@@ -40,12 +66,19 @@ void Replicator::Transition(State next, std::string_view why) {
   bool routine =
       (next == State::kReading || next == State::kApplying || next == State::kIdle) &&
       (state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle);
-  if (routine) {
+  // Backoff logs its own move, at warn/error as FailureLog says, and the
+  // retry that follows is part of it.
+  if (routine || next == State::kBackoff ||
+      (state_ == State::kBackoff && next != State::kStopping)) {
     spdlog::debug("state {} -> {}: {}", StateName(state_), StateName(next), why);
   } else {
     spdlog::info("state {} -> {}: {}", StateName(state_), StateName(next), why);
   }
   state_ = next;
+  if (!routine) {
+    state_since_ms_ = NowMs();
+    WriteState(true);
+  }
 }
 
 void Replicator::Start() {
@@ -55,6 +88,8 @@ void Replicator::Start() {
   uv_timer_init(loop_, &retry_timer_);
   open_handles_ = 4;
   sigterm_.data = sigint_.data = poll_timer_.data = retry_timer_.data = this;
+  state_since_ms_ = NowMs();
+  WriteState(true);
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
   uv_signal_start(&sigint_, OnSignal, SIGINT);
   spdlog::info("sluice agent node {} deployment {}: {} -> schema {}", config_.node,
@@ -124,10 +159,7 @@ void Replicator::Connect() {
   Transition(State::kConnecting, "connecting to the sink");
   conn_->Connect([this](Status st) {
     if (StopIfRequested()) return;
-    if (!st.ok()) {
-      if (st.code() == Status::Code::kInvalidArgument) return Fatal(st.Wrap("connect"));
-      return Backoff(st.message(), &Replicator::Connect);
-    }
+    if (!st.ok()) return SinkFailure(st, "connect", &Replicator::Connect);
     applier_->InvalidateCatalog();
     LoadPosition();
   });
@@ -170,7 +202,7 @@ void Replicator::LoadPosition() {
     // Mirrors lost while no agent ran are read whole, even if the app is quiet.
     applier_->FindLostMirrors(conn_.get(), [this](Status lost_st, std::vector<std::string> lost) {
       if (StopIfRequested()) return;
-      if (!lost_st.ok()) return Backoff(lost_st.ToString(), &Replicator::Connect);
+      if (!lost_st.ok()) return SinkFailure(lost_st, "find lost mirrors", &Replicator::Connect);
       resync_tables_.insert(lost.begin(), lost.end());
       StartRead(true);
     });
@@ -201,6 +233,7 @@ void Replicator::StartRead(bool force) {
     bool resync_all;
     std::set<std::string> resync;
     std::vector<FullReadMark> committed;
+    std::vector<TableRefusal> refused;
     std::unique_ptr<Batch> batch;
     Status status;
     bool empty = true;
@@ -232,6 +265,7 @@ void Replicator::StartRead(bool force) {
           w->status = schema.status();
           return;
         }
+        w->refused = reader->RefusedTables();
         // Tables the schema check (re)tracked are marked for a full read in
         // the file itself (durable across a kill); ReadBatch reads the marks.
         std::vector<std::string> tracked = reader->TrackedTables();  // nothing to read of others
@@ -255,6 +289,10 @@ void Replicator::StartRead(bool force) {
       },
       [this, w] {
         resync_tables_ = w->resync;
+        if (w->status.ok()) UpdateStoppedTables(w->refused);
+        if (w->batch != nullptr && !w->batch->changes.spill_error().empty()) {
+          NoteSpoolProblem(w->batch->changes.spill_error());
+        }
         if (StopIfRequested()) return;
         if (!w->status.ok()) {
           if (w->status.code() == Status::Code::kNotFound) return Reopen(w->status);
@@ -266,7 +304,7 @@ void Replicator::StartRead(bool force) {
           return Backoff(w->status.ToString(), &Replicator::LoadPosition);
         }
         if (w->empty) {
-          retries_ = 0;
+          Progress();
           Transition(State::kIdle, "caught up at " + std::to_string(position_));
           StartPrune();
           if (wake_pending_) StartRead(false);
@@ -331,7 +369,7 @@ void Replicator::Apply() {
         case Status::Code::kCorruption:
           return Fatal(st);
         default:
-          return Backoff(st.ToString(), &Replicator::LoadPosition);
+          return SinkFailure(st, "", &Replicator::LoadPosition);
       }
     }
     if (!batch->full_tables.empty()) {
@@ -353,7 +391,7 @@ void Replicator::Apply() {
     committed_marks_.insert(committed_marks_.end(), batch->full_read_marks.begin(),
                             batch->full_read_marks.end());
     marks_to_clear_ = marks_to_clear_ || !batch->full_read_marks.empty();
-    retries_ = 0;
+    Progress();
     StartRead(true);
   });
 }
@@ -365,15 +403,135 @@ void Replicator::Backoff(std::string_view why, void (Replicator::*retry)()) {
   static thread_local std::minstd_rand jitter(std::random_device{}());
   delay = delay / 2 + static_cast<int64_t>(jitter() % static_cast<uint64_t>(delay / 2 + 1));
   ++retries_;
+  State from = state_;
+  int64_t now = NowMs();
+  last_error_ = std::string(why);
+  last_error_at_ms_ = now;
+  FailureReport report = failures_.Note(why, now);
+  std::string line =
+      fmt::format("state {} -> backoff: {}; retry in {} ms", StateName(from), why, delay);
+  if (report.count > 1) {
+    line += fmt::format(" (failure {} in a row, the first {} s ago; next report in {} s or less)",
+                        report.count, (now - report.first_at_ms) / 1000,
+                        (report.next_report_ms - now + 999) / 1000);
+  }
+  switch (report.level) {
+    case FailureReport::Level::kWarn:
+      spdlog::warn("{}", line);
+      break;
+    case FailureReport::Level::kError:
+      spdlog::error("{}", line);
+      break;
+    case FailureReport::Level::kQuiet:
+      spdlog::debug("{}", line);
+      break;
+  }
   Transition(State::kBackoff, std::string(why) + "; retry in " + std::to_string(delay) + " ms");
+  WriteState(true);  // the failure count moved even when the state did not
   retry_ = retry;
   uv_timer_start(&retry_timer_, OnRetryTimer, static_cast<uint64_t>(delay), 0);
 }
 
+void Replicator::SinkFailure(const Status& st, std::string_view context,
+                             void (Replicator::*retry)()) {
+  if (pg::ActionOf(st) == pg::PgAction::kStop) {
+    return Fatal(context.empty() ? st : st.Wrap(context));
+  }
+  if (st.code() == Status::Code::kUnavailable) {
+    return Backoff(st.message(), &Replicator::Connect);
+  }
+  Backoff(context.empty() ? st.ToString() : st.Wrap(context).ToString(), retry);
+}
+
 void Replicator::Fatal(const Status& st) {
   spdlog::error("{}", st.ToString());
+  last_error_ = st.ToString();
+  last_error_at_ms_ = NowMs();
   exit_code_ = 1;
   Shutdown();
+}
+
+void Replicator::Progress() {
+  retries_ = 0;
+  int64_t ended = failures_.Reset();
+  if (ended > 0) {
+    spdlog::info("making progress again after {} failure(s) in a row", ended);
+    WriteState(true);
+  }
+}
+
+void Replicator::NoteSpoolProblem(const std::string& why) {
+  int64_t now = NowMs();
+  last_error_ = "spool: " + why;
+  last_error_at_ms_ = now;
+  FailureReport report = spool_log_.Note(why, now);
+  if (report.level != FailureReport::Level::kQuiet) {
+    spdlog::error(
+        "source.spool_dir: {} (batch {} of this kind; set source.spool_dir to a directory with "
+        "room for the largest batch)",
+        why, report.count);
+  }
+  WriteState(true);
+}
+
+void Replicator::UpdateStoppedTables(const std::vector<TableRefusal>& refused) {
+  int64_t now = NowMs();
+  std::map<std::string, StoppedTable> next;
+  bool changed = false;
+  for (const TableRefusal& r : refused) {
+    auto old = stopped_tables_.find(r.table);
+    bool same = old != stopped_tables_.end() && old->second.error == r.reason;
+    next[r.table] = {r.table, r.reason, same ? old->second.since_ms : now};
+    changed = changed || !same;
+    auto [log, inserted] =
+        stopped_logs_.try_emplace(r.table, config_.agent.retry_max_ms * 10, int64_t{3600} * 1000);
+    if (!same) log->second.Reset();
+    FailureReport report = log->second.Note(r.reason, now);
+    if (report.level != FailureReport::Level::kQuiet) {
+      spdlog::error("table \"{}\" is not replicated until this is fixed (other tables go on): {}",
+                    r.table, r.reason);
+    }
+  }
+  for (const auto& [name, t] : stopped_tables_) {
+    if (next.count(name) == 0) {
+      spdlog::info("table \"{}\" is replicated again; it is read whole", name);
+      stopped_logs_.erase(name);
+      changed = true;
+    }
+  }
+  stopped_tables_ = std::move(next);
+  if (changed) WriteState(true);
+}
+
+void Replicator::WriteState(bool force) {
+  int64_t now = NowMs();
+  if (!force && now - state_written_ms_ < kStateHeartbeatMs) return;
+  AgentStateRecord r;
+  bool streaming =
+      state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle;
+  r.state = streaming ? "streaming" : StateName(state_);
+  // While failures repeat, the state flips between backoff and a retry: the
+  // trouble is as old as its first failure.
+  r.since_ms = failures_.count() > 0 ? failures_.first_at_ms() : state_since_ms_;
+  r.position = position_;
+  r.last_error = last_error_;
+  r.last_error_at_ms = last_error_at_ms_;
+  r.failures = failures_.count();
+  r.exit_code = state_ == State::kStopped ? exit_code_ : -1;
+  r.pid = ::getpid();
+  static const std::string host = HostName();
+  r.host = host;
+  r.updated_at_ms = now;
+  for (const auto& [name, t] : stopped_tables_) r.stopped_tables.push_back(t);
+  state_written_ms_ = now;
+  // Blocking, on the loop thread: a few hundred bytes, on state changes,
+  // failures and every kStateHeartbeatMs; the file is advisory.
+  Status st = WriteAgentState(state_path_, r);
+  if (!st.ok() && !state_write_warned_) {
+    spdlog::warn("cannot write the agent state file (sluice status will not see this agent): {}",
+                 st.message());
+    state_write_warned_ = true;
+  }
 }
 
 bool Replicator::StopIfRequested() {
@@ -424,7 +582,11 @@ void Replicator::OnSignal(uv_signal_t* h, int signum) noexcept {
   static_cast<Replicator*>(h->data)->Stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-void Replicator::OnPollTimer(uv_timer_t* h) noexcept { static_cast<Replicator*>(h->data)->Wake(); }
+void Replicator::OnPollTimer(uv_timer_t* h) noexcept {
+  auto* self = static_cast<Replicator*>(h->data);
+  self->WriteState(false);  // heartbeat: status tells a live agent from a stale file
+  self->Wake();
+}
 
 void Replicator::OnRetryTimer(uv_timer_t* h) noexcept {
   auto* self = static_cast<Replicator*>(h->data);

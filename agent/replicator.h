@@ -9,12 +9,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "agent/agent_state_file.h"
 #include "agent/config.h"
+#include "agent/failure_log.h"
 #include "agent/lifecycle.h"
 #include "capture/journal_reader.h"
 #include "sink/batch_applier.h"
@@ -57,7 +60,18 @@ class Replicator {
   void Apply();
   void StartPrune();
   void Backoff(std::string_view why, void (Replicator::*retry)());
+  // A failed sink call, sorted by pg::ActionOf: kStop is fatal (exit 1),
+  // anything else backs off (reconnecting first if the connection went).
+  void SinkFailure(const Status& st, std::string_view context, void (Replicator::*retry)());
   void Fatal(const Status& st);
+  // Progress (a batch applied, or caught up): the failures in a row end.
+  void Progress();
+  // Log (escalating with FailureLog) and record what held a batch in memory.
+  void NoteSpoolProblem(const std::string& why);
+  void UpdateStoppedTables(const std::vector<TableRefusal>& refused);
+  // Rewrites the state file (agent/agent_state_file.h); `force` = even if
+  // the heartbeat interval has not passed.
+  void WriteState(bool force);
   void Shutdown();
   void CloseHandles();
   bool StopIfRequested();
@@ -95,6 +109,17 @@ class Replicator {
   std::vector<FullReadMark> committed_marks_;
   bool marks_to_clear_ = false;  // the reader holds committed marks not yet cleared in the file
   int retries_ = 0;
+  // What `sluice status` reads from the state file (agent/agent_state_file.h).
+  FailureLog failures_;   // retries in a row, for the escalating backoff log
+  FailureLog spool_log_;  // batches held in memory for want of spool space
+  std::string state_path_;
+  int64_t state_since_ms_ = 0;
+  std::string last_error_;
+  int64_t last_error_at_ms_ = 0;
+  int64_t state_written_ms_ = 0;
+  bool state_write_warned_ = false;
+  std::map<std::string, StoppedTable> stopped_tables_;
+  std::map<std::string, FailureLog> stopped_logs_;
   void (Replicator::*retry_)() = nullptr;
   int open_handles_ = 0;
 

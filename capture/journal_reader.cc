@@ -76,6 +76,12 @@ class SqliteJournalReader final : public JournalReader {
     return names;
   }
 
+  std::vector<TableRefusal> RefusedTables() const override {
+    std::vector<TableRefusal> out;
+    for (const auto& [name, reason] : refused_) out.push_back({name, reason});
+    return out;
+  }
+
   Result<bool> Changed() override {
     Result<int64_t> v = db_->QueryInt64("PRAGMA main.data_version");
     if (!v.ok()) return v.status();
@@ -126,6 +132,7 @@ class SqliteJournalReader final : public JournalReader {
   int64_t checked_schema_version_ = -1;  // schema version CheckSchema last reconciled
   int64_t shapes_schema_version_ = -1;   // schema version shapes_ describe
   std::map<std::string, TableShape> shapes_;
+  std::map<std::string, std::string> refused_;  // held-back table -> why (CheckSchema)
   std::map<std::string, std::unique_ptr<TableStatements>> statements_;
   std::vector<FullReadMark> committed_;  // covered by a sink commit, not yet cleared in the file
   struct stat file_;                     // the file as opened: a replacement has another inode
@@ -200,8 +207,12 @@ Status SqliteJournalReader::RefreshShapes(int64_t schema_version) {
   }
   std::map<std::string, TableShape> shapes;
   for (const std::string& name : names) {
+    if (refused_.count(name) != 0) continue;
     Result<TableShape> shape = DescribeTable(*db_, name);
     if (!shape.ok()) return shape.status().Wrap(fmt::format("describe \"{}\"", name));
+    // Changed since CheckSchema: the next CheckSchema holds it back (and
+    // marks it); until then it is not read.
+    if (!CheckTable(*shape, db_->column_limit()).ok()) continue;
     shapes.emplace(name, std::move(*shape));
   }
   SetShapes(std::move(shapes), schema_version);
@@ -217,7 +228,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   {
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
-    plan = PlanTracking(*db_, filter_);
+    plan = PlanTracking(*db_, filter_, /*hold_refused=*/true);
     if (!plan.ok()) return plan.status().Wrap("check schema");
     version = SchemaVersion();
     if (!version.ok()) return version.status();
@@ -227,7 +238,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     // Plan again under the write lock: the schema may have moved meanwhile.
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
-    plan = PlanTracking(*db_, filter_);
+    plan = PlanTracking(*db_, filter_, /*hold_refused=*/true);
     if (!plan.ok()) return plan.status().Wrap("check schema");
     // Marks a sink commit covered go first: the renames ApplyTracking carries
     // over to a renamed table's mark must be those the sink has not followed.
@@ -259,10 +270,15 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     shapes.emplace(t.name, std::move(t.shape));
   }
   SetShapes(std::move(shapes), *version);
-  if (!rowid_tables.empty()) {
+  refused_.clear();
+  for (const TableRefusal& r : plan->refused) refused_.emplace(r.table, r.reason);
+  if (!rowid_tables.empty() || !refused_.empty()) {
+    // A held-back table's journal rows are skipped (and pruned) meanwhile:
+    // the durable mark has it read whole once it is fixed, whatever the fix.
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
     for (const std::string& name : rowid_tables) SLUICE_RETURN_IF_ERROR(MarkFullRead(*db_, name));
+    for (const auto& [name, reason] : refused_) SLUICE_RETURN_IF_ERROR(MarkFullRead(*db_, name));
     SLUICE_RETURN_IF_ERROR(txn.Commit());
     resync.insert(resync.end(), rowid_tables.begin(), rowid_tables.end());
   }
@@ -429,6 +445,7 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
     if (!marks.ok()) return marks.status().Wrap("read full-read marks");
     for (FullReadMark& m : *marks) {
       if (std::find(committed_.begin(), committed_.end(), m) != committed_.end()) continue;
+      if (refused_.count(m.table) != 0) continue;  // kept until the table is read
       wanted.push_back(m.table);
       out->full_read_marks.push_back(std::move(m));  // cleared once this batch commits
     }
@@ -570,6 +587,9 @@ Result<JournalStats> SqliteJournalReader::Stats(int64_t position) {
     stats.pending_rows = s->ColumnInt64(1);
     stats.oldest_pending_at_ms = s->ColumnIsNull(2) ? 0 : static_cast<double>(s->ColumnInt64(2));
   }
+  Result<std::vector<FullReadMark>> marks = ReadFullReadMarks(*db_);
+  if (!marks.ok()) return marks.status().Wrap("read full-read marks");
+  stats.pending_full_reads = static_cast<int64_t>(marks->size());
   return stats;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "capture/capture_options.h"
+#include "capture/table_refusal.h"
 #include "common/change.h"
 #include "common/status.h"
 
@@ -19,6 +20,9 @@ struct JournalStats {
   int64_t max_seq = 0;              // highest seq ever issued (sqlite_sequence)
   int64_t pending_rows = 0;         // journal rows with seq > the given position
   double oldest_pending_at_ms = 0;  // unix ms of the oldest pending row; 0 if none
+  // Tables marked to be read whole (new, rebuilt, resync --table, held back)
+  // whose marks no sink commit has cleared yet: their rows may be missing.
+  int64_t pending_full_reads = 0;
 };
 
 class JournalReader {
@@ -32,6 +36,11 @@ class JournalReader {
 
   // Names of the tables tracked now (as of the last CheckSchema).
   virtual std::vector<std::string> TrackedTables() const = 0;
+
+  // Tables the filter selects that are held back as of the last CheckSchema
+  // (TableRefusal): not read, their triggers kept, each marked for a full
+  // read in the file so that it is read whole once its cause is fixed.
+  virtual std::vector<TableRefusal> RefusedTables() const { return {}; }
 
   // Cheap (one stat): kNotFound when the path no longer names the file this
   // reader opened (deleted, or replaced by `mv`, e.g. a restore): the caller

@@ -287,13 +287,24 @@ Status FillValueStats(SqliteDb& db, TableShape* shape) {
   return Status::Ok();
 }
 
-Result<std::vector<TableShape>> DescribeTables(SqliteDb& db, const TableFilter& filter) {
+Status CheckTable(const TableShape& table, int sqlite_column_limit) {
+  SLUICE_RETURN_IF_ERROR(CheckNames({table}));
+  return CheckLimits({table}, sqlite_column_limit);
+}
+
+Result<std::vector<TableShape>> DescribeTables(SqliteDb& db, const TableFilter& filter,
+                                               std::vector<TableRefusal>* refused) {
   Result<std::vector<std::string>> names = ListUserTables(db);
   if (!names.ok()) return names.status();
   std::vector<TableShape> shapes;
   for (const std::string& name : *names) {
     if (!filter.Matches(name)) continue;
     Result<TableShape> shape = DescribeTable(db, name);
+    Status own = shape.ok() ? CheckTable(*shape, db.column_limit()) : shape.status();
+    if (!own.ok() && refused != nullptr && own.code() == Status::Code::kInvalidArgument) {
+      refused->push_back({name, own.message()});
+      continue;
+    }
     if (!shape.ok()) return shape.status();
     shapes.push_back(std::move(*shape));
   }

@@ -14,6 +14,7 @@
 
 #include "capture/sqlite_db.h"
 #include "capture/table_filter.h"
+#include "capture/table_refusal.h"
 #include "common/status.h"
 #include "common/table_shape.h"
 
@@ -77,9 +78,16 @@ Result<TableShape> DescribeTable(SqliteDb& db, const std::string& name);
 // each), all inside the caller's read transaction, so from one snapshot.
 Status FillValueStats(SqliteDb& db, TableShape* shape);
 
+// CheckNames and CheckLimits for one table.
+Status CheckTable(const TableShape& table, int sqlite_column_limit);
+
 // Every table of ListUserTables that `filter` matches, described, after
 // CheckNames and CheckLimits: the shapes `init` may track, without stats.
-Result<std::vector<TableShape>> DescribeTables(SqliteDb& db, const TableFilter& filter);
+// Without `refused`, any refusal fails the whole call (init refuses); with
+// it, a table refused on its own (CheckTable, or no usable identity) is left
+// out and listed there, and the others are returned (the running agent).
+Result<std::vector<TableShape>> DescribeTables(SqliteDb& db, const TableFilter& filter,
+                                               std::vector<TableRefusal>* refused = nullptr);
 
 // Ordinary tables of the main schema, by name, without sqlite_* / _sluice_*
 // and without virtual tables (warned about) and their shadow tables.

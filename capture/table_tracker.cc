@@ -375,13 +375,15 @@ Result<std::string> ReadSourceId(SqliteDb& db) {
   return id;
 }
 
-Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
+Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter, bool hold_refused) {
   Result<std::map<std::string, TrackedRow>> tracked = ReadTracked(db);
   if (!tracked.ok()) return tracked.status();
   Result<std::vector<ExistingTrigger>> triggers = ReadSluiceTriggers(db);
   if (!triggers.ok()) return triggers.status();
+  TrackingPlan plan;
   // Refuses names and widths the sink cannot hold (CheckNames, CheckLimits).
-  Result<std::vector<TableShape>> described = DescribeTables(db, filter);
+  Result<std::vector<TableShape>> described =
+      DescribeTables(db, filter, hold_refused ? &plan.refused : nullptr);
   if (!described.ok()) return described.status();
   std::vector<TableShape> shapes = std::move(*described);
   Result<std::set<std::string>> in_file = ReadTableNames(db);
@@ -393,8 +395,12 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
     if (in_file->count(name) == 0) gone.insert(name);
   }
 
-  TrackingPlan plan;
   std::set<std::string> handled;  // folded table names whose triggers were examined
+  std::set<std::string> held;     // refused tables: keep their triggers and row
+  for (const TableRefusal& r : plan.refused) {
+    handled.insert(Fold(r.table));
+    held.insert(r.table);
+  }
   for (TableShape& shape : shapes) {
     TablePlan t;
     t.name = shape.name;
@@ -461,7 +467,7 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter) {
   }
 
   for (const auto& [name, row] : *tracked) {
-    bool still = false;
+    bool still = held.count(name) != 0;
     for (const TablePlan& t : plan.tables) still = still || t.name == name;
     if (still) continue;
     TablePlan t;

@@ -11,6 +11,7 @@
 
 #include "capture/sqlite_db.h"
 #include "capture/table_filter.h"
+#include "capture/table_refusal.h"
 #include "common/change.h"
 #include "common/status.h"
 #include "common/table_shape.h"
@@ -48,6 +49,9 @@ struct TablePlan {
 struct TrackingPlan {
   std::vector<TablePlan> tables;
   std::vector<std::string> cleanup;  // drops of orphaned _sluice_* triggers
+  // Tables held back (PlanTracking with `refused`): not in `tables`, yet
+  // neither untracked nor stripped of their triggers.
+  std::vector<TableRefusal> refused;
   bool NeedsWrite() const;
 };
 
@@ -73,8 +77,11 @@ Status EnsureCaptureTables(SqliteDb& db);
 // The source id, or kInvalidArgument ("run `sluice init` first") if missing.
 Result<std::string> ReadSourceId(SqliteDb& db);
 
-// kInvalidArgument when a table to track has a name the sink cannot hold.
-Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter);
+// kInvalidArgument when a table to track has a name the sink cannot hold;
+// with hold_refused, such a table is listed in plan.refused instead and the
+// others are planned as usual (the running agent, one table's problem).
+Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter,
+                                  bool hold_refused = false);
 Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan);
 
 // Durable "read this table whole" marks (_sluice_full_reads): set in the same

@@ -2,13 +2,20 @@
 //   u8 kind | u32 table | i64 seq | u32 count | count x (u8 kind | payload)
 // payload: i64 (integer), f64 bits (real), u32 length + bytes (text, blob).
 // Native byte order: the spool never leaves the process that wrote it.
+// The spill file is written with write(2) in chunks of whole records, so that
+// when the directory cannot take more (missing, full, over a size limit) the
+// file holds exactly the records counted in file_bytes_: those move back to
+// memory and the batch goes on, with spill_error_ saying why.
 #include "common/change_spool.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 namespace sluice {
 namespace {
@@ -85,11 +92,18 @@ ChangeSpool& ChangeSpool::operator=(ChangeSpool&& other) noexcept {
   temp_dir_ = std::move(other.temp_dir_);
   buffer_ = std::move(other.buffer_);
   file_ = other.file_;
+  fd_ = other.fd_;
+  file_bytes_ = other.file_bytes_;
+  spill_dir_ = std::move(other.spill_dir_);
+  spill_error_ = std::move(other.spill_error_);
   read_offset_ = other.read_offset_;
   count_ = other.count_;
   bytes_ = other.bytes_;
   reading_ = other.reading_;
   other.file_ = nullptr;
+  other.fd_ = -1;
+  other.file_bytes_ = 0;
+  other.spill_error_.clear();
   other.count_ = 0;
   other.bytes_ = 0;
   other.read_offset_ = 0;
@@ -99,8 +113,14 @@ ChangeSpool& ChangeSpool::operator=(ChangeSpool&& other) noexcept {
 }
 
 void ChangeSpool::Reset() {
-  if (file_ != nullptr) std::fclose(file_);
+  if (file_ != nullptr) {
+    std::fclose(file_);  // closes fd_
+  } else if (fd_ >= 0) {
+    ::close(fd_);
+  }
   file_ = nullptr;
+  fd_ = -1;
+  file_bytes_ = 0;
   buffer_.clear();
   count_ = 0;
   bytes_ = 0;
@@ -108,29 +128,93 @@ void ChangeSpool::Reset() {
   reading_ = false;
 }
 
-Status ChangeSpool::Spill() {
-  std::string dir = temp_dir_;
-  if (dir.empty()) {
-    const char* t = std::getenv("TMPDIR");
-    dir = (t != nullptr && *t != '\0') ? t : "/tmp";
+namespace {
+
+constexpr size_t kWriteChunk = 256u << 10;  // records are written to the file in chunks this big
+
+std::string SpoolDir(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  const char* t = std::getenv("TMPDIR");
+  return (t != nullptr && *t != '\0') ? t : "/tmp";
+}
+
+}  // namespace
+
+Status ChangeSpool::CheckDir(const std::string& configured) {
+  std::string dir = SpoolDir(configured);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    return Status::InvalidArgument(dir + ": " + std::strerror(errno));
   }
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(dir + " is not a directory");
+  std::string templ = dir + "/sluice-spool-check-XXXXXX";
+  int fd = ::mkstemp(templ.data());
+  if (fd < 0) {
+    return Status::InvalidArgument("cannot create a file in " + dir + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  ::unlink(templ.c_str());
+  return Status::Ok();
+}
+
+Status ChangeSpool::Spill() {
+  std::string dir = SpoolDir(temp_dir_);
   std::string templ = dir + "/sluice-spool-XXXXXX";
   int fd = ::mkstemp(templ.data());
   if (fd < 0) {
-    return Status::Internal("create spool file in " + dir + ": " + std::strerror(errno));
+    KeepInMemory("cannot create a spool file in " + dir + ": " + std::strerror(errno));
+    return Status::Ok();
   }
   ::unlink(templ.c_str());  // private: gone as soon as it is closed, even after kill -9
-  file_ = ::fdopen(fd, "w+b");
-  if (file_ == nullptr) {
-    ::close(fd);
-    return Status::Internal(std::string("open spool file: ") + std::strerror(errno));
+  fd_ = fd;
+  file_bytes_ = 0;
+  spill_dir_ = dir;
+  return Flush();
+}
+
+Status ChangeSpool::Flush() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string why = n < 0 ? std::strerror(errno) : "no space";
+      return MoveBackToMemory("the spool file in " + spill_dir_ + " cannot grow past " +
+                              std::to_string(file_bytes_ + done) + " bytes: " + why);
+    }
+    done += static_cast<size_t>(n);
   }
-  if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-    return Status::Internal(std::string("write spool file (disk full?): ") + std::strerror(errno));
-  }
+  file_bytes_ += buffer_.size();
   buffer_.clear();
-  buffer_.shrink_to_fit();
   return Status::Ok();
+}
+
+Status ChangeSpool::MoveBackToMemory(std::string why) {
+  // The file holds file_bytes_ of whole records (and maybe part of a chunk
+  // that failed, ignored): read them back in front of what is in memory.
+  std::string all(file_bytes_, '\0');
+  size_t done = 0;
+  while (done < file_bytes_) {
+    ssize_t n = ::pread(fd_, all.data() + done, file_bytes_ - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::Internal("read back the spool file in " + spill_dir_ + ": " +
+                              (n < 0 ? std::strerror(errno) : "short file"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  all += buffer_;
+  buffer_ = std::move(all);
+  ::close(fd_);
+  fd_ = -1;
+  file_bytes_ = 0;
+  KeepInMemory(std::move(why));
+  return Status::Ok();
+}
+
+void ChangeSpool::KeepInMemory(std::string why) {
+  spill_error_ = std::move(why) + "; this batch is held in memory";
+  memory_limit_ = std::numeric_limits<size_t>::max();
 }
 
 Status ChangeSpool::Append(const Change& change) {
@@ -139,22 +223,23 @@ Status ChangeSpool::Append(const Change& change) {
   Encode(change, &buffer_);
   bytes_ += buffer_.size() - before;
   ++count_;
-  if (file_ == nullptr && buffer_.size() > memory_limit_) return Spill();
-  if (file_ != nullptr) {
-    if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-      return Status::Internal(std::string("write spool file (disk full?): ") +
-                              std::strerror(errno));
-    }
-    buffer_.clear();
-  }
+  if (fd_ < 0 && buffer_.size() > memory_limit_) return Spill();
+  if (fd_ >= 0 && buffer_.size() >= kWriteChunk) return Flush();
   return Status::Ok();
 }
 
 Status ChangeSpool::Rewind() {
+  if (!reading_ && fd_ >= 0) SLUICE_RETURN_IF_ERROR(Flush());
   reading_ = true;
   read_offset_ = 0;
-  if (file_ != nullptr) {
-    if (std::fflush(file_) != 0 || std::fseek(file_, 0, SEEK_SET) != 0) {
+  if (fd_ >= 0) {
+    if (file_ == nullptr) {
+      file_ = ::fdopen(fd_, "rb");
+      if (file_ == nullptr) {
+        return Status::Internal(std::string("read spool file: ") + std::strerror(errno));
+      }
+    }
+    if (std::fseek(file_, 0, SEEK_SET) != 0) {
       return Status::Internal(std::string("rewind spool file: ") + std::strerror(errno));
     }
   }

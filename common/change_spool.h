@@ -1,7 +1,10 @@
 // ChangeSpool: an append-then-read sequence of row changes. Kept in memory up to
 // a limit, then spilled to an unlinked private temp file, so a large backlog can
 // be read out of SQLite quickly (closing the read transaction) and applied in
-// bounded memory. One thread at a time; movable, not copyable.
+// bounded memory. A directory that cannot hold the spill (missing, not a
+// directory, full) does not fail the batch: the changes stay in memory and
+// spill_error() says why, for the caller to report. One thread at a time;
+// movable, not copyable.
 #pragma once
 
 #include <cstdint>
@@ -41,21 +44,34 @@ class ChangeSpool {
 
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
-  bool spilled() const { return file_ != nullptr; }
+  bool spilled() const { return fd_ >= 0; }
   uint64_t bytes() const { return bytes_; }
+
+  // Whether `dir` ("" = $TMPDIR or /tmp) can hold a spill file: a directory
+  // in which a file can be created (kInvalidArgument naming it otherwise).
+  static Status CheckDir(const std::string& dir);
+  // Why the changes are held in memory past the limit; "" when they are not.
+  const std::string& spill_error() const { return spill_error_; }
 
  private:
   Status Spill();
+  Status Flush();  // buffer_ to the end of the file
+  Status MoveBackToMemory(std::string why);
+  void KeepInMemory(std::string why);
   void Reset();
 
   size_t memory_limit_;
   std::string temp_dir_;
-  std::string buffer_;  // encoded records while in memory
-  std::FILE* file_ = nullptr;
+  std::string buffer_;       // encoded records while in memory
+  int fd_ = -1;              // the spill file, once spilled
+  uint64_t file_bytes_ = 0;  // whole records written to fd_
+  std::string spill_dir_;
+  std::FILE* file_ = nullptr;  // reads fd_ once reading started
   size_t read_offset_ = 0;
   size_t count_ = 0;
   uint64_t bytes_ = 0;
   bool reading_ = false;
+  std::string spill_error_;
 };
 
 }  // namespace sluice

@@ -356,7 +356,8 @@ void PgConnection::Impl::Connect(ConnectCallback done) {
     // Failed before any I/O (refused on loopback): answer from the loop, with
     // the callback taken out of the slot so a new Connect from elsewhere
     // cannot receive this answer.
-    spdlog::warn("pg {}: {}", label, finished->ToString());
+    // Debug only: the caller reports it (the agent escalates repeats).
+    spdlog::debug("pg {}: {}", label, finished->ToString());
     auto cb = std::move(connect_cb);
     connect_cb = nullptr;
     Defer([cb = std::move(cb), s = *finished] { cb(s); });
@@ -531,7 +532,8 @@ Status PgConnection::Impl::ConnectFailure() {
 }
 
 void PgConnection::Impl::CompleteConnect(Status s) {
-  if (!s.ok()) spdlog::warn("pg {}: {}", label, s.ToString());
+  // Debug only: the caller reports it (the agent escalates repeats).
+  if (!s.ok()) spdlog::debug("pg {}: {}", label, s.ToString());
   auto cb = std::move(connect_cb);
   connect_cb = nullptr;
   if (cb) cb(std::move(s));
@@ -832,7 +834,8 @@ void PgConnection::Impl::OnQueryTimer(uv_timer_t* h) noexcept {
 }
 
 void PgConnection::Impl::FailSubmit(Status s) {
-  spdlog::warn("pg {}: {}", label, s.message());
+  // Debug only: the caller reports it (the agent escalates repeats).
+  spdlog::debug("pg {}: {}", label, s.message());
   results.clear();
   first_error.reset();
   protocol_lost = false;

@@ -1,12 +1,20 @@
 // SinkAdmin over blocking libpq: control plane install, mirror tables, position row.
+// Blocking, but never without a deadline: the connection gets sluice's
+// conninfo defaults (keepalives, tcp_user_timeout) and a connect_timeout, and
+// every round trip gives up after sink.query_timeout_ms without a byte from
+// the server (as PgConnection does), so the CLI cannot hang on a dead sink.
 #include "sink/sink_admin.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <optional>
 
 #include "sink/mirror_table.h"
+#include "sink/pg_conninfo.h"
 #include "sink/pg_error.h"
 #include "sink/pg_sql.h"
 #include "sink/value_encoder.h"
@@ -27,12 +35,15 @@ void LogNotice(void*, const char* message) { spdlog::debug("postgres: {}", pg::O
 class LibpqSinkAdmin final : public SinkAdmin {
  public:
   LibpqSinkAdmin(PGconn* conn, SinkOptions options) : conn_(conn), options_(std::move(options)) {}
-  ~LibpqSinkAdmin() override { PQfinish(conn_); }
+  ~LibpqSinkAdmin() override {
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
 
   Status InstallControlPlane() override {
     const std::string sql(kControlPlaneSql);
-    PgResultPtr r(PQexec(conn_, sql.c_str()));
-    return Check(r.get(), "install control plane (sql/01-control-plane.sql)");
+    Result<PgResultPtr> r = Roundtrip(sql, nullptr);
+    if (!r.ok()) return r.status().Wrap("install control plane (sql/01-control-plane.sql)");
+    return Check(r->get(), "install control plane (sql/01-control-plane.sql)");
   }
 
   Status EnsureMirror(const std::vector<TableShape>& tables) override {
@@ -40,7 +51,7 @@ class LibpqSinkAdmin final : public SinkAdmin {
     SLUICE_RETURN_IF_ERROR(Exec("BEGIN", {}).status());
     Status st = EnsureMirrorInTxn(tables);
     if (!st.ok()) {
-      PgResultPtr r(PQexec(conn_, "ROLLBACK"));
+      if (PQstatus(conn_) == CONNECTION_OK) Roundtrip("ROLLBACK", nullptr);
       return st;
     }
     return Exec("COMMIT", {}).status();
@@ -150,10 +161,8 @@ class LibpqSinkAdmin final : public SinkAdmin {
     }
     for (const std::string& ddl : plan->ddl) {
       Result<PgResultPtr> r = Exec(ddl, {});
-      // E.g. duplicate keys in an adopted table: an operator has to act.
-      if (!r.ok() && r.status().code() == Status::Code::kDataError) {
-        return Status::InvalidArgument(r.status().message());
-      }
+      // E.g. duplicate keys in an adopted table: an operator has to act, but
+      // it is the data, not the configuration (kDataError: `init` exits 1).
       if (!r.ok()) return r.status();
     }
     return Status::Ok();
@@ -161,13 +170,61 @@ class LibpqSinkAdmin final : public SinkAdmin {
 
   // Runs one statement with text parameters; errors carry the SQLSTATE.
   Result<PgResultPtr> Exec(const std::string& sql, const Params& params) {
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    PgResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, 0));
-    Status st = Check(r.get(), "");
+    Result<PgResultPtr> r = Roundtrip(sql, &params);
+    if (!r.ok()) return r.status();
+    Status st = Check(r->get(), "");
     if (!st.ok()) return st;
     return r;
+  }
+
+  // PQexec (params == nullptr: several statements allowed) or PQexecParams,
+  // with a deadline: the first error result, else the last result.
+  // kUnavailable, with the connection dropped, after query_timeout_ms
+  // without a byte from the server.
+  Result<PgResultPtr> Roundtrip(const std::string& sql, const Params* params) {
+    int sent = 0;
+    if (params == nullptr) {
+      sent = PQsendQuery(conn_, sql.c_str());
+    } else {
+      std::vector<const char*> values;
+      for (const auto& p : *params) values.push_back(p ? p->c_str() : nullptr);
+      sent = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0);
+    }
+    if (sent == 0) return Lost(pg::OneLine(PQerrorMessage(conn_)));
+    PgResultPtr last;
+    PgResultPtr error;
+    for (;;) {
+      while (PQisBusy(conn_) != 0) {
+        pollfd p{PQsocket(conn_), POLLIN, 0};
+        int n = ::poll(&p, 1, options_.query_timeout_ms);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) {
+          PQfinish(conn_);
+          conn_ = nullptr;
+          return Status::Unavailable("no reply from PostgreSQL within " +
+                                     std::to_string(options_.query_timeout_ms) +
+                                     " ms (sink.query_timeout_ms timeout); connection dropped");
+        }
+        if (n < 0 || PQconsumeInput(conn_) == 0) {
+          return Lost(pg::OneLine(PQerrorMessage(conn_)));
+        }
+      }
+      PGresult* r = PQgetResult(conn_);
+      if (r == nullptr) break;
+      ExecStatusType st = PQresultStatus(r);
+      bool failed = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+      if (failed && error == nullptr) {
+        error.reset(r);
+      } else {
+        last.reset(r);
+      }
+    }
+    return error != nullptr ? std::move(error) : std::move(last);
+  }
+
+  static Status Lost(const std::string& why) {
+    return Status::Unavailable("connection to PostgreSQL lost: " + why);
   }
 
   Status Check(PGresult* r, const std::string& context) {
@@ -204,7 +261,23 @@ Result<std::unique_ptr<SinkAdmin>> SinkAdmin::Connect(const SinkOptions& options
   }
   PQconninfoFree(parsed);
 
-  PGconn* conn = PQconnectdb(options.url.c_str());
+  pg::EnvLookup env = pg::ProcessEnv();
+  Result<pg::ConnParams> params = pg::BuildConnParams(options.url, options.query_timeout_ms, env);
+  if (!params.ok()) return params.status();
+  if (pg::EffectiveValue(*params, "connect_timeout", env).empty()) {
+    // libpq counts whole seconds per host; the query deadline, rounded up.
+    int seconds = std::max(2, (options.query_timeout_ms + 999) / 1000);
+    params->emplace_back("connect_timeout", std::to_string(seconds));
+  }
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  for (const auto& [k, v] : *params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 0);
   if (conn == nullptr) return Status::Internal("libpq could not allocate a connection");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string user = PQuser(conn) != nullptr ? PQuser(conn) : "";

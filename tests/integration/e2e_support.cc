@@ -448,6 +448,8 @@ bool ValueEquals(const SqlValue& v, const std::optional<std::string>& pg, unsign
   }
 }
 
+}  // namespace
+
 // Minimal reader for the flat JSON object `status --json` prints.
 std::optional<std::string> JsonField(const std::string& raw, const std::string& key) {
   std::string pat = "\"" + key + "\"";
@@ -473,8 +475,6 @@ std::optional<std::string> JsonField(const std::string& raw, const std::string& 
   }
   return raw.substr(p, e - p);
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------- basics
 
@@ -575,6 +575,8 @@ AgentStatus QueryStatus(const std::string& config_path) {
   s.source_id = *src;
   s.lag_seconds = *ParseDouble(*lag);
   s.initial_sync_done = *done == "true";
+  auto full = JsonField(r.out, "pending_full_reads");
+  if (full && ParseInt(*full)) s.pending_full_reads = *ParseInt(*full);
   s.ok = true;
   return s;
 }

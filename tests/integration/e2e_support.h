@@ -103,12 +103,16 @@ struct AgentStatus {
   double lag_seconds = 0;
   int64_t parked_rows = 0;
   bool initial_sync_done = false;
+  int64_t pending_full_reads = 0;  // tables marked to be read whole, not yet committed
   bool CaughtUp() const {
-    return ok && initial_sync_done && sink_position == journal_max_seq && backlog_rows == 0;
+    return ok && initial_sync_done && sink_position == journal_max_seq && backlog_rows == 0 &&
+           pending_full_reads == 0;
   }
 };
 
 AgentStatus QueryStatus(const std::string& config_path);
+// The value of `key` in `status --json` output (first occurrence, unquoted), or nullopt.
+std::optional<std::string> JsonField(const std::string& raw, const std::string& key);
 
 // Polls `sluice status --json` until the sink position equals the journal's
 // max seq with no backlog. Fails fast when `agent` (if given) has exited.

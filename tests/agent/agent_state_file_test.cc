@@ -1,0 +1,78 @@
+// The agent's state file (agent/agent_state_file.h): the record survives a
+// write and a read, the file is replaced whole, names are safe, and a record
+// is stale once the agent stopped, its process is gone, or it is old.
+#include "agent/agent_state_file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/test_support.h"
+
+namespace sluice {
+namespace {
+
+AgentStateRecord Sample() {
+  AgentStateRecord r;
+  r.state = "backoff";
+  r.since_ms = 1764600000123;
+  r.position = 42;
+  r.last_error = "cannot reach PostgreSQL at \"h\":5432\n(refused)";
+  r.last_error_at_ms = 1764600001000;
+  r.failures = 7;
+  r.pid = 1234;
+  r.host = "box";
+  r.updated_at_ms = 1764600002000;
+  r.stopped_tables.push_back({"b", "column \"b\".\"_sluice_x\" uses the reserved prefix", 5});
+  return r;
+}
+
+TEST(AgentStateFile, RoundTrip) {
+  testing::TempDir dir;
+  std::string path = dir.file("x.state.json");
+  Result<std::optional<AgentStateRecord>> none = ReadAgentState(path);
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_FALSE(none->has_value());
+
+  ASSERT_TRUE(WriteAgentState(path, Sample()).ok());
+  AgentStateRecord changed = Sample();
+  changed.state = "idle";
+  changed.failures = 0;
+  changed.stopped_tables.clear();
+  ASSERT_TRUE(WriteAgentState(path, changed).ok());
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  Result<std::optional<AgentStateRecord>> got = ReadAgentState(path);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(FormatAgentState(**got), FormatAgentState(changed));
+
+  Result<AgentStateRecord> parsed = ParseAgentState(FormatAgentState(Sample()));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->last_error, Sample().last_error);
+  ASSERT_EQ(parsed->stopped_tables.size(), 1u);
+  EXPECT_EQ(parsed->stopped_tables[0].table, "b");
+  EXPECT_EQ(parsed->since_ms, 1764600000123);
+}
+
+TEST(AgentStateFile, GarbageIsCorruption) {
+  EXPECT_EQ(ParseAgentState("{\"state\":1}").status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(ParseAgentState("not json").status().code(), Status::Code::kCorruption);
+}
+
+TEST(AgentStateFile, PathIsBesideTheSourceWithASafeName) {
+  EXPECT_EQ(StateFilePath("/data/webui.db", "prod/eu 1"),
+            "/data/webui.db.sluice-prod_eu_1.state.json");
+}
+
+TEST(AgentStateFile, Staleness) {
+  AgentStateRecord r = Sample();
+  EXPECT_EQ(StaleReason(r, r.updated_at_ms + 1000, true, 30000), "");
+  EXPECT_EQ(StaleReason(r, r.updated_at_ms + 1000, false, 30000), "agent process 1234 is gone");
+  EXPECT_EQ(StaleReason(r, r.updated_at_ms + 31000, true, 30000), "not updated for 31 s");
+  r.state = "stopped";
+  r.exit_code = 1;
+  EXPECT_EQ(StaleReason(r, r.updated_at_ms, true, 30000), "the agent stopped (exit 1)");
+}
+
+}  // namespace
+}  // namespace sluice
