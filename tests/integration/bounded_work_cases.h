@@ -77,40 +77,40 @@ class BoundedWork : public E2eTest {
     EXPECT_EQ(agent->WaitExit(seconds(30)), 0);
   }
 
-  // `tables` tables created at the sink by `sluice init`, then `tables` more
+  // `tables` tables created at the sink by `sluice init`, then `added` more
   // that the app creates while the agent runs (created at the sink by the
   // agent), at a server with these settings (a small lock table). Every
   // mirror table must exist with its one row.
-  void ManyTables(int tables, const std::vector<std::string>& settings, seconds limit) {
+  void ManyTables(int tables, int added, const std::vector<std::string>& settings, seconds limit) {
     ScratchCluster cluster(settings);
     std::string db_path = dir_->file("many.db");
-    auto create = [&](const std::string& prefix) {
+    auto create = [&](const std::string& prefix, int count) {
       Sqlite db(db_path);
       db.Exec("PRAGMA journal_mode=WAL");
       db.Exec("BEGIN");
-      for (int i = 0; i < tables; ++i) {
+      for (int i = 0; i < count; ++i) {
         std::string name = prefix + std::to_string(i);
         db.Exec("CREATE TABLE " + name + " (id INTEGER PRIMARY KEY, v TEXT)");
         db.Exec("INSERT INTO " + name + " VALUES (1, 'row of " + name + "')");
       }
       db.Exec("COMMIT");
     };
-    create("a");
+    create("a", tables);
     std::string config = WriteConfig(db_path, cluster.conninfo());
     CommandResult init = RunSluice({"init", "--config", config}, limit);
     ASSERT_EQ(init.exit_code, 0) << init.Describe();
     AgentProcess* agent = StartAgent(config);
     AgentStatus st = WaitCaughtUp(config, agent, limit);
     ASSERT_TRUE(st.CaughtUp()) << st.raw << "\n" << agent->Log();
-    create("b");
+    create("b", added);
     st = WaitCaughtUp(config, agent, limit);
     ASSERT_TRUE(st.CaughtUp()) << st.raw << "\n" << agent->Log();
     Pg sink(cluster.conninfo());
     auto live_rows = [&] {
       // One statement per table: one over all of them would need their locks at once.
       int64_t n = 0;
-      for (const char* prefix : {"a", "b"}) {
-        for (int i = 0; i < tables; ++i) {
+      for (auto [prefix, count] : {std::pair{"a", tables}, std::pair{"b", added}}) {
+        for (int i = 0; i < count; ++i) {
           std::string name = prefix + std::to_string(i);
           PgRows r;
           std::string err;
@@ -124,11 +124,11 @@ class BoundedWork : public E2eTest {
       }
       return n;
     };
-    ASSERT_TRUE(WaitUntil([&] { return live_rows() == 2 * tables; }, seconds(30)))
+    ASSERT_TRUE(WaitUntil([&] { return live_rows() == tables + added; }, seconds(30)))
         << live_rows() << " live rows\n"
         << agent->Log();
     EXPECT_EQ(sink.ScalarInt("SELECT count(*) FROM pg_tables WHERE schemaname = $1", {deployment_}),
-              2 * tables);
+              tables + added);
     agent->Signal(SIGTERM);
     EXPECT_EQ(agent->WaitExit(seconds(30)), 0);
   }

@@ -17,7 +17,7 @@ TEST_F(BoundedWork, ManyTablesOnASmallLockTable) {
   // slots), plus slack): creating 100 tables in one transaction (about 10 locks
   // each: table, key index, TOAST table and index, type, array type) does not
   // fit; reading each of them whole in one transaction (3 locks each) does.
-  ManyTables(100, {"max_connections=5", "max_locks_per_transaction=10"}, seconds(120));
+  ManyTables(100, 100, {"max_connections=5", "max_locks_per_transaction=10"}, seconds(120));
 }
 
 }  // namespace
