@@ -100,6 +100,12 @@ Status ParseSink(element e, Config* c) {
       SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.schema));
     } else if (field.key == "query_timeout_ms") {
       SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 100, 3600000, &c->sink.query_timeout_ms));
+    } else if (field.key == "chunk_rows") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 1, 1000000, &c->sink.chunk_rows));
+    } else if (field.key == "chunk_bytes") {
+      int bytes = 0;
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 8192, 1 << 30, &bytes));
+      c->sink.chunk_bytes = bytes;
     } else {
       return Unknown(key);
     }
@@ -150,6 +156,8 @@ Status ParseAgent(element e, Config* c) {
       SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 1, 600000, &c->agent.retry_max_ms));
     } else if (field.key == "log_level") {
       SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->agent.log_level));
+    } else if (field.key == "stop_timeout_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 0, 3600000, &c->agent.stop_timeout_ms));
     } else {
       return Unknown(key);
     }
@@ -300,6 +308,7 @@ Result<Config> LoadConfig(const std::string& path) {
   text << in.rdbuf();
   Result<Config> c = ParseConfig(text.str(), [](const char* n) { return std::getenv(n); });
   if (!c.ok()) return c.status().Wrap(path);
+  c->file = path;
   for (const std::string& w : SecretPermissionWarnings(path, *c, std::getenv)) {
     std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
   }

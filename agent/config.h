@@ -19,6 +19,12 @@ struct AgentOptions {
   int retry_min_ms = 100;      // first reconnect / retry delay
   int retry_max_ms = 10000;    // cap of the exponential backoff
   std::string log_level = "info";
+  // After SIGTERM/SIGINT the batch in flight may finish for this long; then it
+  // is rolled back (nothing is lost: the position moves only with a commit)
+  // and the agent exits. A second signal rolls back at once. 0 = at once.
+  int stop_timeout_ms = 30000;
+
+  bool operator==(const AgentOptions&) const = default;
 };
 
 struct Config {
@@ -30,6 +36,8 @@ struct Config {
   // Keys whose value in the file itself (not from the environment) is a
   // secret: "sink.url" when it carries a password. For the permission warning.
   std::vector<std::string> secret_keys;
+  // The file LoadConfig read ("" when parsed from text): SIGHUP reads it again.
+  std::string file;
 };
 
 // Returns the value of an environment variable, or nullptr.

@@ -46,7 +46,12 @@ int main(int argc, char** argv) {
                        "(control plane, schema, mirror tables). Idempotent.");
   CLI::App* run = add("run",
                       "Run the agent: initial sync if needed, then stream changes. "
-                      "SIGTERM/SIGINT finish the batch in flight and exit 0.");
+                      "SIGTERM/SIGINT: finish the batch in flight for at most "
+                      "agent.stop_timeout_ms (default 30 s), then roll it back, and exit 0; "
+                      "a second SIGTERM/SIGINT rolls back at once (nothing is lost: the "
+                      "position moves only with a commit). SIGHUP: re-read the config file "
+                      "(agent.log_level and the other agent.* timings; other keys are logged "
+                      "as needing a restart).");
   std::vector<std::string> resync_tables;
   CLI::App* resync = add("resync",
                          "Make the deployment follow this SQLite file from scratch (after "

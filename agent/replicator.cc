@@ -11,6 +11,7 @@
 #include <csignal>
 #include <random>
 
+#include "agent/config_reload.h"
 #include "agent/off_loop.h"
 #include "sink/pg_error.h"
 
@@ -29,6 +30,12 @@ std::string HostName() {
   return host;
 }
 
+}  // namespace
+
+namespace {
+// After an abort's cancel, how long the sink may take to confirm the rollback
+// before the connection is dropped (the server then rolls back by itself).
+constexpr uint64_t kAbortGraceMs = 1000;
 }  // namespace
 
 Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader)
@@ -84,14 +91,18 @@ void Replicator::Transition(State next, std::string_view why) {
 void Replicator::Start() {
   uv_signal_init(loop_, &sigterm_);
   uv_signal_init(loop_, &sigint_);
+  uv_signal_init(loop_, &sighup_);
   uv_timer_init(loop_, &poll_timer_);
   uv_timer_init(loop_, &retry_timer_);
-  open_handles_ = 4;
-  sigterm_.data = sigint_.data = poll_timer_.data = retry_timer_.data = this;
+  uv_timer_init(loop_, &stop_timer_);
+  open_handles_ = 6;
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  poll_timer_.data = retry_timer_.data = stop_timer_.data = this;
   state_since_ms_ = NowMs();
   WriteState(true);
   uv_signal_start(&sigterm_, OnSignal, SIGTERM);
   uv_signal_start(&sigint_, OnSignal, SIGINT);
+  uv_signal_start(&sighup_, OnSignal, SIGHUP);
   spdlog::info("sluice agent node {} deployment {}: {} -> schema {}", config_.node,
                config_.deployment, config_.source.path, config_.sink.schema);
   OpenReader();
@@ -541,12 +552,73 @@ bool Replicator::StopIfRequested() {
 }
 
 void Replicator::Stop(std::string_view why) {
-  if (stop_requested_) return;
+  if (stop_requested_) return Abort(std::string(why) + " again");
   stop_requested_ = true;
-  spdlog::info("stop requested ({})", why);
-  // Work in flight (reading off loop, a batch at the sink, a connect) finishes
-  // first; its completion sees stop_requested_ and shuts down.
+  // Work in flight (reading off loop, a batch at the sink, a connect, a prune)
+  // may finish first; its completion sees stop_requested_ and shuts down.
   if (state_ == State::kIdle || state_ == State::kBackoff) Shutdown();
+  if (handles_closing_ || state_ == State::kStopped) {
+    spdlog::info("stop requested ({})", why);
+    return;
+  }
+  int limit = config_.agent.stop_timeout_ms;
+  spdlog::info(
+      "stop requested ({}): finishing the work in flight, for at most {} ms "
+      "(agent.stop_timeout_ms); a second signal stops at once",
+      why, limit);
+  if (limit == 0) return Abort("agent.stop_timeout_ms is 0");
+  uv_timer_start(&stop_timer_, OnStopTimer, static_cast<uint64_t>(limit), 0);
+}
+
+void Replicator::Abort(std::string_view why) {
+  if (handles_closing_ || state_ == State::kStopped) return;
+  stop_requested_ = true;
+  if (aborting_) {
+    spdlog::warn("stopping now ({}): closing the sink connection; the server rolls back", why);
+    conn_->Close([] {});  // callbacks in flight get kUnavailable, see the stop, shut down
+    return;
+  }
+  aborting_ = true;
+  spdlog::warn(
+      "stopping now ({}): the batch in flight, if any, is rolled back at the sink (nothing is "
+      "lost: the position moves only with a commit) and read again at the next start",
+      why);
+  applier_->Cancel();
+  conn_->CancelRunning();
+  if (reader_ != nullptr) reader_->Interrupt();
+  uv_timer_start(&stop_timer_, OnStopTimer, kAbortGraceMs, 0);
+}
+
+void Replicator::Reload() {
+  if (config_.file.empty()) {
+    spdlog::warn("SIGHUP: no config file to read again; ignored");
+    return;
+  }
+  spdlog::info("SIGHUP: reloading the config from {}", config_.file);
+  Result<Config> file = LoadConfig(config_.file);
+  if (!file.ok()) {
+    spdlog::error("config reload failed: {}; the running config stays", file.status().message());
+    return;
+  }
+  ReloadPlan plan = PlanReload(config_, *file);
+  int old_poll = config_.agent.poll_interval_ms;
+  config_ = std::move(plan.next);
+  spdlog::set_level(spdlog::level::from_str(config_.agent.log_level));
+  if (config_.agent.poll_interval_ms != old_poll &&
+      uv_is_active(reinterpret_cast<uv_handle_t*>(&poll_timer_))) {
+    uint64_t every = static_cast<uint64_t>(config_.agent.poll_interval_ms);
+    uv_timer_start(&poll_timer_, OnPollTimer, every, every);
+  }
+  std::string applied, restart;
+  for (const std::string& a : plan.applied) applied += (applied.empty() ? "" : "; ") + a;
+  for (const std::string& k : plan.need_restart) restart += (restart.empty() ? "" : ", ") + k;
+  spdlog::info("config reloaded: {}", applied.empty() ? "nothing to take over" : applied);
+  if (!restart.empty()) {
+    spdlog::warn(
+        "config reload: {} changed in the file; that needs a restart (the agent runs on "
+        "with the old value)",
+        restart);
+  }
 }
 
 void Replicator::Shutdown() {
@@ -571,6 +643,8 @@ void Replicator::CloseHandles() {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_timer_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_timer_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), closed);
   if (wal_event_inited_) {
@@ -579,7 +653,19 @@ void Replicator::CloseHandles() {
 }
 
 void Replicator::OnSignal(uv_signal_t* h, int signum) noexcept {
-  static_cast<Replicator*>(h->data)->Stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  auto* self = static_cast<Replicator*>(h->data);
+  if (signum == SIGHUP) return self->Reload();
+  self->Stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Replicator::OnStopTimer(uv_timer_t* h) noexcept {
+  auto* self = static_cast<Replicator*>(h->data);
+  if (self->aborting_) {
+    return self->Abort("no answer from the sink " + std::to_string(kAbortGraceMs) +
+                       " ms after the cancel");
+  }
+  self->Abort("agent.stop_timeout_ms (" + std::to_string(self->config_.agent.stop_timeout_ms) +
+              " ms) passed");
 }
 
 void Replicator::OnPollTimer(uv_timer_t* h) noexcept {

@@ -1,6 +1,6 @@
 // Replicator: the agent's main loop for one deployment. Owns the PostgreSQL
 // connection, the journal reader and the wake-up sources (inotify on the -wal
-// file, a data_version poll timer, SIGTERM/SIGINT). One state machine, one
+// file, a data_version poll timer, SIGTERM/SIGINT/SIGHUP). One state machine, one
 // transition function that logs every move. Loop thread only; the JournalReader
 // is only used inside off-loop work, one item at a time.
 #pragma once
@@ -39,7 +39,9 @@ class Replicator {
   Replicator& operator=(const Replicator&) = delete;
 
   void Start();
-  // Graceful stop: the batch in flight finishes, then every handle closes.
+  // Graceful stop: the batch in flight may finish for agent.stop_timeout_ms;
+  // then it is rolled back (Abort). A second Stop aborts at once. Then every
+  // handle closes.
   void Stop(std::string_view why);
   // 0 after a requested stop, 1 after a fatal error.
   int exit_code() const { return exit_code_; }
@@ -75,6 +77,15 @@ class Replicator {
   void Shutdown();
   void CloseHandles();
   bool StopIfRequested();
+  // --- signals and the stop path (issue #5 item 14) ---
+  // Stop without waiting for the work in flight: the batch is cancelled (its
+  // transaction rolls back; the position moves only with a commit, so nothing
+  // is lost), a running SQLite read or prune is interrupted; if the sink does
+  // not answer within kAbortGraceMs, the connection is closed. Exit code stays.
+  void Abort(std::string_view why);
+  // SIGHUP: reads the config file again and takes over what PlanReload allows.
+  void Reload();
+  static void OnStopTimer(uv_timer_t* h) noexcept;
 
   static void OnSignal(uv_signal_t* h, int signum) noexcept;
   static void OnPollTimer(uv_timer_t* h) noexcept;
@@ -125,6 +136,9 @@ class Replicator {
 
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
+  uv_signal_t sighup_{};
+  uv_timer_t stop_timer_{};  // the stop deadline, then the abort's grace
+  bool aborting_ = false;
   uv_timer_t poll_timer_{};
   uv_timer_t retry_timer_{};
   uv_fs_event_t wal_event_{};

@@ -14,6 +14,8 @@ struct CaptureOptions {
   int busy_timeout_ms = 5000;        // how long to wait on SQLITE_BUSY before reporting kBusy
   std::string spool_dir;             // where a large batch spills; empty = $TMPDIR or /tmp
   size_t spool_memory_limit = 4u << 20;
+
+  bool operator==(const CaptureOptions&) const = default;
 };
 
 }  // namespace sluice

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -25,6 +26,8 @@ namespace sluice {
 namespace {
 
 constexpr int kPruneChunk = 2000;
+// Interrupt() is seen within this many SQLite VM steps (microseconds).
+constexpr int kInterruptCheckSteps = 1000;
 
 // Carries value stats over from `old` for columns that kept name and type.
 void CarryStats(const TableShape& old, TableShape* shape) {
@@ -47,7 +50,19 @@ class SqliteJournalReader final : public JournalReader {
         filter_(options_.include, options_.exclude),
         db_(std::move(db)),
         source_id_(std::move(source_id)),
-        file_(file) {}
+        file_(file) {
+    // sqlite3_interrupt alone misses a statement started just after it, and
+    // a read runs thousands of short ones: the handler sees the flag in each.
+    sqlite3_progress_handler(
+        db_->handle(), kInterruptCheckSteps,
+        [](void* flag) { return static_cast<std::atomic<bool>*>(flag)->load() ? 1 : 0; },
+        &interrupted_);
+  }
+
+  void Interrupt() override {
+    interrupted_.store(true);
+    sqlite3_interrupt(db_->handle());
+  }
 
   Status CheckFile() override {
     struct stat now;
@@ -124,6 +139,7 @@ class SqliteJournalReader final : public JournalReader {
 
   CaptureOptions options_;
   TableFilter filter_;
+  std::atomic<bool> interrupted_{false};  // before db_: the progress handler reads it
   std::unique_ptr<SqliteDb> db_;
   std::string source_id_;
 

@@ -83,6 +83,12 @@ class JournalReader {
   virtual Status Prune(int64_t position) = 0;
 
   virtual Result<JournalStats> Stats(int64_t position) = 0;
+
+  // The one call that may come from another thread while a call runs (for a
+  // stop that must not wait for a long read or prune): the running call and
+  // every later one fail soon (SQLITE_INTERRUPT); open transactions roll back.
+  // The reader is of no use afterwards.
+  virtual void Interrupt() {}
 };
 
 }  // namespace sluice

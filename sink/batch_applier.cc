@@ -1,10 +1,15 @@
 // BatchApplier: one batch = one PostgreSQL transaction, driven as a chain of
 // PgConnection::Submit calls on the loop thread. Steps (each a Submit):
 //   catalog   read the sink's columns of tables not yet known (+ DDL, re-read)
-//   header    BEGIN, sluice_advance (the exactly-once fence), full-table tombstones
-//   chunks    per chunk of the spool: one upsert / delete statement per table and
-//             kind, one conflict_log insert for rows that cannot be encoded
+//   header    BEGIN, sluice_advance (the exactly-once fence); for tables read
+//             whole: lock them and count their pages
+//   sweep     tables read whole: tombstone their live rows, chunk_bytes of heap
+//             per statement, so no statement's work grows with the table
+//   chunks    per chunk of the spool (chunk_rows / chunk_bytes): one upsert /
+//             delete statement per table and kind, one conflict_log insert for
+//             rows that cannot be encoded
 //   commit    COMMIT (sent with the last chunk in the fast path)
+// Mirror DDL runs before, in transactions of kDdlTablesPerTransaction tables.
 // A kDataError from a chunk (the sink refused a row) rolls back and redoes the
 // batch in slow mode: each chunk under a savepoint, bisected down to the
 // refused rows, which are parked with PostgreSQL's message.
@@ -27,9 +32,6 @@
 
 namespace sluice {
 namespace {
-
-constexpr size_t kChunkChanges = 2000;
-constexpr size_t kChunkBytes = 1u << 20;
 
 struct CachedTable {
   TableShape shape;
@@ -107,7 +109,7 @@ struct BatchApplier::Impl {
   int move_rounds = 0;            // catalog rounds that renamed mirrors (tables, then columns)
   // Mirrors of batch->dropped_tables that exist at the sink: tombstoned by the header.
   std::vector<std::string> dropped_mirrors;
-  size_t dropped_query = 0;  // index of the first of their TombstoneAllSql in the header
+  std::vector<int64_t> dropped_rows;  // rows the sweep tombstoned, per dropped mirror
 
   const TableRename* RenameTo(const std::string& table) const {
     for (const TableRename& r : batch->table_renames) {
@@ -115,6 +117,17 @@ struct BatchApplier::Impl {
     }
     return nullptr;
   }
+  // The sweep still to run: (table, first page, end page), one statement each.
+  struct SweepStep {
+    std::string qualified;
+    int64_t from = 0;
+    int64_t to = 0;
+    int dropped = -1;  // index into dropped_mirrors, or -1 for a table read whole
+  };
+  std::vector<SweepStep> sweep;
+  std::vector<std::vector<PgQuery>> ddl_groups;  // DDL transactions still to run
+  bool cancelled = false;                        // Cancel(): roll back at the next step
+  bool commit_sent = false;                      // past this, a cancel cannot roll the batch back
 
   // -------------------------------------------------------------- entry
   void Start(PgConnection* c, Batch* b, std::function<void(Status, ApplyStats)> d) {
@@ -133,6 +146,8 @@ struct BatchApplier::Impl {
       catalog.erase(r.to);
     }
     for (const ColumnRename& r : batch->column_renames) catalog.erase(r.table);
+    cancelled = false;
+    commit_sent = false;
     targets.assign(batch->tables.size(), nullptr);
     unknown.clear();
     for (size_t i = 0; i < batch->tables.size(); ++i) {
@@ -205,7 +220,8 @@ struct BatchApplier::Impl {
     if (FollowRenames(found, found_former)) return;
 
     std::vector<MirrorTable> plans;
-    std::vector<PgQuery> ddl;
+    std::vector<std::vector<PgQuery>> ddl;  // one transaction per kDdlTablesPerTransaction tables
+    size_t ddl_tables = 0, ddl_statements = 0;
     for (size_t n = 0; n < unknown.size(); ++n) {
       const TableShape& shape = batch->tables[unknown[n]];
       const ExistingTable& existing = found[n];
@@ -220,7 +236,14 @@ struct BatchApplier::Impl {
             "tombstoned), a new mirror is created and resynchronised",
             plan->qualified, shape.name, plan->set_aside_as);
       }
-      for (const std::string& s : plan->ddl) ddl.push_back({s, {}});
+      if (!plan->ddl.empty()) {
+        if (ddl.empty() || ddl_tables % kDdlTablesPerTransaction == 0) {
+          ddl.push_back({{CreateSchemaSql(options.schema), {}}});
+        }
+        ++ddl_tables;
+        for (const std::string& s : plan->ddl) ddl.back().push_back({s, {}});
+        ddl_statements += plan->ddl.size();
+      }
       plans.push_back(std::move(plan.value()));
     }
     if (!ddl.empty()) {
@@ -228,12 +251,13 @@ struct BatchApplier::Impl {
         return Fail(Status::Internal("mirror tables still differ from their plan after DDL"));
       }
       ddl_done = true;
-      ddl.insert(ddl.begin(), PgQuery{CreateSchemaSql(options.schema), {}});
-      spdlog::info("sink: creating or extending {} mirror table statement(s) in schema {}",
-                   ddl.size() - 1, options.schema);
-      // Read the catalog again afterwards: the cast types then come from the
-      // sink itself (typmods stripped), whatever the DDL or overrides said.
-      return SubmitDdl(std::move(ddl), "create or extend mirror tables");
+      spdlog::info(
+          "sink: creating or extending {} mirror table(s) in schema {} ({} statement(s), {} "
+          "transaction(s))",
+          ddl_tables, options.schema, ddl_statements, ddl.size());
+      ddl_groups = std::move(ddl);
+      std::reverse(ddl_groups.begin(), ddl_groups.end());  // popped from the back
+      return NextDdl();
     }
     for (size_t n = 0; n < unknown.size(); ++n) {
       size_t i = unknown[n];
@@ -309,6 +333,27 @@ struct BatchApplier::Impl {
     });
   }
 
+  // One DDL transaction (a Submit without BEGIN is one implicit transaction),
+  // then the next; then the catalog is read again: the cast types then come
+  // from the sink itself (typmods stripped), whatever the DDL or overrides said.
+  void NextDdl() {
+    if (cancelled) return Fail(Cancelled());
+    if (ddl_groups.empty()) return ReadCatalog();
+    std::vector<PgQuery> qs = std::move(ddl_groups.back());
+    ddl_groups.pop_back();
+    SubmitRaw(std::move(qs), [this](Status st, std::vector<PgResult>) {
+      stats.round_trips++;
+      if (st.ok()) return NextDdl();
+      ddl_groups.clear();
+      // E.g. a unique index that cannot be built on an adopted table holding
+      // duplicate keys: retrying will not help, an operator has to act.
+      if (st.code() == Status::Code::kDataError) {
+        st = Status::InvalidArgument(st.message());
+      }
+      Fail(st.Wrap("create or extend mirror tables in schema " + options.schema));
+    });
+  }
+
   // -------------------------------------------------------------- header
   void Header() {
     Status st = batch->changes.Rewind();
@@ -316,6 +361,7 @@ struct BatchApplier::Impl {
     pending.reset();
     next_chunk = PreparedChunk{};
     spool_done = false;
+    commit_sent = false;
     std::vector<PgQuery> qs;
     qs.push_back({"BEGIN", {}});
     qs.push_back({AdvanceSql(),
@@ -328,31 +374,85 @@ struct BatchApplier::Impl {
         {"UPDATE sync_metadata.source_position SET position_mark = $2 WHERE deployment "
          "= $1",
          {options.deployment, batch->snapshot_mark}});
-    std::string names = "[", full_names = "[";
+    std::string names = "[";
     for (const TableShape& t : batch->tables) {
       if (names.size() > 1) names += ",";
       AppendJsonString(&names, t.name);
     }
     lost_mirrors_query = qs.size();
     qs.push_back({LostMirrorsSql(), {options.deployment, options.schema, names + "]"}});
-    // A table gone from the source: its mirror's live rows become tombstones,
-    // the table itself stays (and stays registered: it is still the one
-    // sluice filled).
-    dropped_query = qs.size();
+    header_pending = true;
+    if (batch->full_tables.empty() && dropped_mirrors.empty()) return Body(std::move(qs));
+    // Tables read whole: every live row is tombstoned first (the full read
+    // upserts the survivors again); a table gone from the source: its mirror's
+    // live rows become tombstones, the table itself stays (and stays
+    // registered: it is still the one sluice filled). Both in a sweep of
+    // bounded statements.
+    std::vector<std::string> swept;  // the full tables' mirrors, then the dropped ones
+    for (uint32_t f : batch->full_tables) swept.push_back(targets[f]->target.qualified);
     for (const std::string& name : dropped_mirrors) {
-      qs.push_back({TombstoneAllSql(QualifiedName(options.schema, name)), {}});
+      swept.push_back(QualifiedName(options.schema, name));
     }
+    size_t pages_query = qs.size();
+    for (const std::string& q : swept) {
+      qs.push_back({LockForWriteSql(q), {}});
+      qs.push_back({RelationPagesSql(), {q}});
+    }
+    Submit(std::move(qs), [this, pages_query, swept](std::vector<PgResult> res) {
+      TakeHeader(res);
+      sweep.clear();
+      dropped_rows.assign(dropped_mirrors.size(), 0);
+      const size_t full = batch->full_tables.size();
+      for (size_t n = 0; n < swept.size(); ++n) {
+        const PgResult& r = res[pages_query + 2 * n + 1];
+        if (r.rows.empty() || r.rows[0].size() < 2) {
+          return Fail(Status::Internal("counting the pages of a mirror to tombstone: no answer"));
+        }
+        int64_t pages = std::stoll(r.rows[0][0].value_or("0"));
+        int64_t page_bytes = std::max<int64_t>(1, std::stoll(r.rows[0][1].value_or("8192")));
+        const int64_t step = std::max<int64_t>(1, options.chunk_bytes / page_bytes);
+        int dropped = n < full ? -1 : static_cast<int>(n - full);
+        for (int64_t from = 0; from < pages; from += step) {
+          sweep.push_back({swept[n], from, std::min(pages, from + step), dropped});
+        }
+      }
+      std::reverse(sweep.begin(), sweep.end());  // popped from the back
+      Sweep();
+    });
+  }
+
+  void Sweep() {
+    if (!sweep.empty()) {
+      SweepStep s = std::move(sweep.back());
+      sweep.pop_back();
+      return Submit(
+          {{TombstoneRangeSql(s.qualified), {std::to_string(s.from), std::to_string(s.to)}}},
+          [this, dropped = s.dropped](std::vector<PgResult> res) {
+            if (dropped >= 0 && !res.empty())
+              dropped_rows[static_cast<size_t>(dropped)] += res[0].affected;
+            Sweep();
+          });
+    }
+    for (size_t d = 0; d < dropped_mirrors.size(); ++d) {
+      spdlog::warn(
+          "sink: table \"{}\" was dropped in the source: {} live row(s) of mirror {} tombstoned "
+          "(the mirror table is kept)",
+          dropped_mirrors[d], dropped_rows[d], QualifiedName(options.schema, dropped_mirrors[d]));
+    }
+    if (batch->full_tables.empty()) return Body({});
+    std::string full_names = "[";
     for (uint32_t f : batch->full_tables) {
-      qs.push_back({TombstoneAllSql(targets[f]->target.qualified), {}});
       if (full_names.size() > 1) full_names += ",";
       AppendJsonString(&full_names, batch->tables[f].name);
     }
-    if (!batch->full_tables.empty()) {
-      qs.push_back({RegisterMirrorsSql(),
-                    {options.deployment, options.schema, full_names + "]",
-                     std::to_string(batch->snapshot_seq)}});
-    }
-    header_pending = true;
+    // After the sweep: its lock keeps a TRUNCATE out until the commit.
+    Body({{RegisterMirrorsSql(),
+           {options.deployment, options.schema, full_names + "]",
+            std::to_string(batch->snapshot_seq)}}});
+  }
+
+  // The rows, after `qs` (the header, or the mirror registration).
+  void Body(std::vector<PgQuery> qs) {
     if (slow) {
       return Submit(std::move(qs), [this](std::vector<PgResult> res) {
         TakeHeader(res);
@@ -367,13 +467,6 @@ struct BatchApplier::Impl {
   void TakeHeader(const std::vector<PgResult>& res) {
     if (!header_pending) return;
     header_pending = false;
-    for (size_t d = 0; d < dropped_mirrors.size() && dropped_query + d < res.size(); ++d) {
-      spdlog::warn(
-          "sink: table \"{}\" was dropped in the source: {} live row(s) of mirror {} tombstoned "
-          "(the mirror table is kept)",
-          dropped_mirrors[d], res[dropped_query + d].affected,
-          QualifiedName(options.schema, dropped_mirrors[d]));
-    }
     lost.clear();
     if (res.size() <= lost_mirrors_query) return;
     for (const auto& row : res[lost_mirrors_query].rows) {
@@ -410,6 +503,7 @@ struct BatchApplier::Impl {
     if (!p.status.ok()) return Fail(p.status);
     int64_t up = p.upserts, del = p.deletes, parked_now = p.parked;
     bool last = p.last;
+    commit_sent = commit_sent || last;
     Submit(
         std::move(p.qs),
         [this, up, del, parked_now, last](std::vector<PgResult> res) {
@@ -427,6 +521,7 @@ struct BatchApplier::Impl {
   // -------------------------------------------------------------- slow path
   void SlowChunk() {
     if (spool_done) {
+      commit_sent = true;
       return Submit({{"COMMIT", {}}}, [this](std::vector<PgResult>) { Finish(Status::Ok()); });
     }
     Status st = ReadChunk();
@@ -497,7 +592,9 @@ struct BatchApplier::Impl {
       changes.push_back(std::move(*pending));
       pending.reset();
     }
-    while (!spool_done && changes.size() < kChunkChanges && bytes < kChunkBytes) {
+    const size_t max_rows = static_cast<size_t>(std::max(1, options.chunk_rows));
+    const size_t max_bytes = static_cast<size_t>(std::max<int64_t>(1, options.chunk_bytes));
+    while (!spool_done && changes.size() < max_rows && bytes < max_bytes) {
       Change c;
       Result<bool> more = batch->changes.Next(&c);
       if (!more.ok()) return more.status().Wrap("read spool");
@@ -590,6 +687,7 @@ struct BatchApplier::Impl {
     SubmitRaw(std::move(qs), [this, next = std::move(next), sends_rows, tables = std::move(tables)](
                                  Status st, std::vector<PgResult> res) {
       stats.round_trips++;
+      if (st.ok() && cancelled && !commit_sent) return Fail(Cancelled());
       if (st.ok()) return next(std::move(res));
       if (!tables.empty()) st = st.Wrap("write rows of table(s) " + tables);
       if (st.code() == Status::Code::kDataError && sends_rows && !slow) {
@@ -604,6 +702,10 @@ struct BatchApplier::Impl {
       }
       Fail(st);
     });
+  }
+
+  static Status Cancelled() {
+    return Status::Unavailable("cancelled: the agent is stopping; the batch is rolled back");
   }
 
   void SubmitRaw(std::vector<PgQuery> qs, PgConnection::SubmitCallback cb) {
@@ -650,6 +752,8 @@ struct BatchApplier::Impl {
     parked.clear();
     pending.reset();
     ranges.clear();
+    sweep.clear();
+    ddl_groups.clear();
     if (cb) cb(std::move(st), stats);
   }
 };
@@ -664,6 +768,10 @@ void BatchApplier::Apply(PgConnection* conn, Batch* batch,
 }
 
 void BatchApplier::InvalidateCatalog() { impl_->catalog.clear(); }
+
+void BatchApplier::Cancel() {
+  if (impl_->done) impl_->cancelled = true;
+}
 
 void BatchApplier::FindLostMirrors(PgConnection* conn,
                                    std::function<void(Status, std::vector<std::string>)> done) {

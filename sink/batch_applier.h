@@ -46,6 +46,12 @@ class BatchApplier {
   // On any error the transaction is rolled back; the batch may be applied again.
   void Apply(PgConnection* conn, Batch* batch, std::function<void(Status, ApplyStats)> done);
 
+  // Stops the Apply in flight at its next step: the transaction is rolled
+  // back and `done` gets kUnavailable. The caller may also cancel the running
+  // statement (PgConnection::CancelRunning) or close the connection. No-op
+  // when no Apply runs.
+  void Cancel();
+
   // Forget cached knowledge of sink tables (after a reconnect or a DDL error).
   void InvalidateCatalog();
 

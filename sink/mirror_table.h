@@ -15,6 +15,14 @@
 
 namespace sluice {
 
+// At most this many tables' DDL per transaction (sluice init, and the agent
+// when tables appear): creating a table takes about ten locks (table, key and
+// evict indexes, TOAST table and index, types) held until the commit, and
+// PostgreSQL's shared lock table holds only max_locks_per_transaction (64) x
+// (max_connections + background slots) of them for every session together:
+// thousands of tables in one transaction fail with "out of shared memory".
+inline constexpr size_t kDdlTablesPerTransaction = 20;
+
 // One row of pg_sql's CatalogColumnsSql().
 struct ExistingColumn {
   std::string name;

@@ -33,6 +33,7 @@
 #include <cstring>
 #include <map>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 
@@ -889,6 +890,18 @@ void PgConnection::Submit(std::vector<PgQuery> queries, SubmitCallback done) {
   impl_->Submit(std::move(queries), std::move(done));
 }
 bool PgConnection::connected() const { return impl_->connected(); }
+void PgConnection::CancelRunning() {
+  if (impl_->state != State::kBusy || impl_->conn == nullptr) return;
+  PGcancel* cancel = PQgetCancel(impl_->conn);
+  if (cancel == nullptr) return;
+  std::thread([cancel] {
+    char err[256] = {0};
+    if (PQcancel(cancel, err, sizeof err) == 0) {
+      spdlog::warn("sink: cancel request failed: {}", pg::OneLine(err));
+    }
+    PQfreeCancel(cancel);
+  }).detach();
+}
 void PgConnection::Close(std::function<void()> done) { impl_->Close(std::move(done)); }
 
 }  // namespace sluice

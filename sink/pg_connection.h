@@ -66,6 +66,13 @@ class PgConnection {
   // transaction open across Submits.
   void Submit(std::vector<PgQuery> queries, SubmitCallback done);
 
+  // Asks the server to cancel the statement it runs for this connection
+  // (PQcancel over a connection of its own, on a detached thread, so that a
+  // dead network holds up neither the loop nor the process's exit). The
+  // Submit in flight then fails (SQLSTATE 57014) unless it completed first;
+  // a transaction it was in is aborted. No-op when no Submit is in flight.
+  void CancelRunning();
+
   bool connected() const;
   // Closes the socket and frees libpq state; done runs from the loop once the
   // uv handle is closed. Pending callbacks get kUnavailable first.

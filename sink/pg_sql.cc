@@ -226,6 +226,23 @@ std::string TombstoneAllSql(std::string_view qualified) {
          QuoteIdent(kUpdatedAtColumn) + " = now() WHERE " + deleted + " IS NULL";
 }
 
+std::string TombstoneRangeSql(std::string_view qualified) {
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  return "UPDATE " + std::string(qualified) + " SET " + deleted + " = now(), " +
+         QuoteIdent(kUpdatedAtColumn) +
+         " = now() WHERE ctid >= ('(' || $1::bigint || ',0)')::tid " +
+         "AND ctid < ('(' || $2::bigint || ',0)')::tid AND " + deleted + " IS NULL";
+}
+
+std::string LockForWriteSql(std::string_view qualified) {
+  return "LOCK TABLE " + std::string(qualified) + " IN ROW EXCLUSIVE MODE";
+}
+
+std::string RelationPagesSql() {
+  return "SELECT pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint, "
+         "current_setting('block_size')::bigint";
+}
+
 std::string AdvanceSql() {
   return "SELECT sync_metadata.sluice_advance($1, $2::uuid, $3::bigint, $4::bigint, $5::bigint)";
 }

@@ -94,7 +94,20 @@ std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& 
 std::string EvictSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
                      const std::vector<size_t>& key, const std::vector<size_t>& unique);
 // No parameters: tombstones every live row (a full read re-upserts the survivors).
+// One statement over the whole table: only for DDL-time use on small tables;
+// a full read sweeps with TombstoneRangeSql instead.
 std::string TombstoneAllSql(std::string_view qualified);
+// $1, $2: heap page numbers. Tombstones the live rows stored in pages
+// [$1, $2) (a TID range scan, PostgreSQL 14+): a sweep over the pages
+// RelationPagesSql counted tombstones the whole table in statements of
+// bounded work. Row versions it writes beyond the counted pages are tombstones.
+std::string TombstoneRangeSql(std::string_view qualified);
+// Keeps TRUNCATE, DROP and ALTER out until the transaction ends, before the
+// table's pages are counted and swept.
+std::string LockForWriteSql(std::string_view qualified);
+// $1 = QualifiedName. One row: the number of heap pages of the table, the
+// server's page size in bytes.
+std::string RelationPagesSql();
 // $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows.
 std::string AdvanceSql();
 // --- mirror registry (sync_metadata.mirror_tables): which physical table

@@ -46,15 +46,22 @@ class LibpqSinkAdmin final : public SinkAdmin {
     return Check(r->get(), "install control plane (sql/01-control-plane.sql)");
   }
 
+  // One transaction per kDdlTablesPerTransaction tables (see mirror_table.h):
+  // each table's DDL is atomic, a failure keeps the tables done before it.
   Status EnsureMirror(const std::vector<TableShape>& tables) override {
     SLUICE_RETURN_IF_ERROR(CheckIdentifier(options_.schema, "schema"));
-    SLUICE_RETURN_IF_ERROR(Exec("BEGIN", {}).status());
-    Status st = EnsureMirrorInTxn(tables);
-    if (!st.ok()) {
-      if (PQstatus(conn_) == CONNECTION_OK) Roundtrip("ROLLBACK", nullptr);
-      return st;
+    for (size_t first = 0; first < tables.size() || first == 0; first += kDdlTablesPerTransaction) {
+      size_t end = std::min(tables.size(), first + kDdlTablesPerTransaction);
+      SLUICE_RETURN_IF_ERROR(Exec("BEGIN", {}).status());
+      Status st = EnsureMirrorInTxn(tables, first, end);
+      if (!st.ok()) {
+        if (PQstatus(conn_) == CONNECTION_OK) Roundtrip("ROLLBACK", nullptr);
+        return st;
+      }
+      SLUICE_RETURN_IF_ERROR(Exec("COMMIT", {}).status());
+      if (end == tables.size()) break;
     }
-    return Exec("COMMIT", {}).status();
+    return Status::Ok();
   }
 
   Status EnsurePosition(const std::string& source_id) override {
@@ -112,11 +119,11 @@ class LibpqSinkAdmin final : public SinkAdmin {
   }
 
  private:
-  Status EnsureMirrorInTxn(const std::vector<TableShape>& tables) {
+  Status EnsureMirrorInTxn(const std::vector<TableShape>& tables, size_t first, size_t end) {
     SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
-    for (const TableShape& shape : tables) {
-      Status st = EnsureTable(shape);
-      if (!st.ok()) return st.Wrap("table " + shape.name);
+    for (size_t i = first; i < end; ++i) {
+      Status st = EnsureTable(tables[i]);
+      if (!st.ok()) return st.Wrap("table " + tables[i].name);
     }
     return Status::Ok();
   }

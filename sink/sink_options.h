@@ -2,6 +2,7 @@
 // filled by the agent from the config.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -14,8 +15,17 @@ struct SinkOptions {
   // A PostgreSQL round trip that gets no byte back for this long is given up
   // (connection dropped, retried); also the default tcp_user_timeout.
   int query_timeout_ms = 30000;
+  // Bounds of one chunk of a batch: at most this many changes and about this
+  // many bytes of row data per round of statements. A batch is still ONE
+  // transaction; the bounds keep every single statement short (a pooler's or
+  // Supabase's statement_timeout) and the agent's memory flat. The sweep that
+  // tombstones a table read whole goes chunk_bytes of its heap per statement.
+  int chunk_rows = 2000;
+  int64_t chunk_bytes = 1 << 20;
   // table -> column -> PostgreSQL type to use instead of the mapped one
   std::map<std::string, std::map<std::string, std::string>> column_types;
+
+  bool operator==(const SinkOptions&) const = default;
 };
 
 }  // namespace sluice

@@ -29,8 +29,33 @@ TEST(Config, MinimalGetsDefaults) {
   EXPECT_EQ(c->sink.deployment, "acme");
   EXPECT_EQ(c->source.busy_timeout_ms, 5000);
   EXPECT_EQ(c->sink.query_timeout_ms, 30000);
+  EXPECT_EQ(c->sink.chunk_rows, 2000);
+  EXPECT_EQ(c->sink.chunk_bytes, 1 << 20);
+  EXPECT_EQ(c->agent.stop_timeout_ms, 30000);
   EXPECT_FALSE(c->node.empty());
   EXPECT_TRUE(c->source.include.empty());
+}
+
+TEST(Config, BoundsOfWork) {
+  Result<Config> c = Parse(
+      R"({"deployment":"a","source":{"path":"/x.db"},"sink":{"chunk_rows":50,"chunk_bytes":65536},)"
+      R"("agent":{"stop_timeout_ms":0}})");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sink.chunk_rows, 50);
+  EXPECT_EQ(c->sink.chunk_bytes, 65536);
+  EXPECT_EQ(c->agent.stop_timeout_ms, 0);
+  for (const char* bad : {R"("sink":{"chunk_rows":0})", R"("sink":{"chunk_bytes":100})",
+                          R"("agent":{"stop_timeout_ms":-1})", R"("sink":{"chunk_rows":"x"})"}) {
+    Result<Config> b =
+        Parse(std::string(R"({"deployment":"a","source":{"path":"/x.db"},)") + bad + "}");
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), Status::Code::kInvalidArgument);
+    std::string key = std::string(bad).find("chunk_rows") != std::string::npos ? "chunk_rows"
+                      : std::string(bad).find("chunk_bytes") != std::string::npos
+                          ? "chunk_bytes"
+                          : "stop_timeout_ms";
+    EXPECT_NE(b.status().message().find(key), std::string::npos) << b.status().message();
+  }
 }
 
 TEST(Config, FullFile) {

@@ -521,12 +521,14 @@ std::string AgentConfig::ToJson() const {
   if (!exclude.empty()) j += ", \"exclude\": " + list(exclude);
   j += ", \"busy_timeout_ms\": " + std::to_string(busy_timeout_ms) + "},\n";
   j += "  \"sink\": {\"url\": " + JsonString(sink_url) +
-       ", \"schema\": " + JsonString(schema.empty() ? deployment : schema) + "},\n";
+       ", \"schema\": " + JsonString(schema.empty() ? deployment : schema) +
+       (sink_extra.empty() ? "" : ", " + sink_extra) + "},\n";
   if (!tables_json.empty()) j += "  \"tables\": " + tables_json + ",\n";
   j += "  \"agent\": {\"poll_interval_ms\": " + std::to_string(poll_interval_ms) +
        ", \"retry_min_ms\": " + std::to_string(retry_min_ms) +
        ", \"retry_max_ms\": " + std::to_string(retry_max_ms) +
-       ", \"log_level\": " + JsonString(log_level) + "}\n";
+       ", \"log_level\": " + JsonString(log_level) +
+       (agent_extra.empty() ? "" : ", " + agent_extra) + "}\n";
   return j + "}\n";
 }
 

@@ -78,6 +78,9 @@ struct AgentConfig {
   int retry_min_ms = 50;
   int retry_max_ms = 1000;
   std::string log_level = "info";
+  // More members of "sink" / "agent" as JSON text, e.g. "\"chunk_rows\": 50".
+  std::string sink_extra;
+  std::string agent_extra;
 
   std::string ToJson() const;
   // Writes ToJson() to `path` and returns `path`.

@@ -1,0 +1,56 @@
+// PlanReload: field-by-field comparison of the running and the re-read config.
+#include "agent/config_reload.h"
+
+namespace sluice {
+namespace {
+
+std::string Text(const std::string& v) { return v; }
+std::string Text(int v) { return std::to_string(v); }
+
+}  // namespace
+
+ReloadPlan PlanReload(const Config& running, const Config& file) {
+  ReloadPlan plan;
+  plan.next = running;
+  AgentOptions& to = plan.next.agent;
+  auto take = [&](const char* key, auto AgentOptions::*field) {
+    if (to.*field == file.agent.*field) return;
+    plan.applied.push_back(std::string(key) + ": " + Text(to.*field) + " -> " +
+                           Text(file.agent.*field));
+    to.*field = file.agent.*field;
+  };
+  take("agent.log_level", &AgentOptions::log_level);
+  take("agent.poll_interval_ms", &AgentOptions::poll_interval_ms);
+  take("agent.retry_min_ms", &AgentOptions::retry_min_ms);
+  take("agent.retry_max_ms", &AgentOptions::retry_max_ms);
+  take("agent.stop_timeout_ms", &AgentOptions::stop_timeout_ms);
+  if (to != file.agent) plan.need_restart.push_back("agent");  // a key not listed above
+
+  auto restart_if = [&](bool differs, const char* key) {
+    if (differs) plan.need_restart.push_back(key);
+  };
+  restart_if(running.deployment != file.deployment, "deployment");
+  restart_if(running.node != file.node, "node");
+  // Keys added later than these lists still count: each section is also
+  // compared whole.
+  size_t before = plan.need_restart.size();
+  const CaptureOptions &rs = running.source, &fs = file.source;
+  restart_if(rs.path != fs.path, "source.path");
+  restart_if(rs.include != fs.include, "source.include");
+  restart_if(rs.exclude != fs.exclude, "source.exclude");
+  restart_if(rs.busy_timeout_ms != fs.busy_timeout_ms, "source.busy_timeout_ms");
+  restart_if(rs.spool_dir != fs.spool_dir, "source.spool_dir");
+  restart_if(plan.need_restart.size() == before && !(rs == fs), "source");
+  before = plan.need_restart.size();
+  const SinkOptions &rk = running.sink, &fk = file.sink;
+  restart_if(rk.url != fk.url, "sink.url");
+  restart_if(rk.schema != fk.schema, "sink.schema");
+  restart_if(rk.query_timeout_ms != fk.query_timeout_ms, "sink.query_timeout_ms");
+  restart_if(rk.chunk_rows != fk.chunk_rows, "sink.chunk_rows");
+  restart_if(rk.chunk_bytes != fk.chunk_bytes, "sink.chunk_bytes");
+  restart_if(rk.column_types != fk.column_types, "tables");
+  restart_if(plan.need_restart.size() == before && !(rk == fk), "sink");
+  return plan;
+}
+
+}  // namespace sluice
