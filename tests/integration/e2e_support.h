@@ -26,6 +26,8 @@
 
 #include "common/hex.h"
 #include "common/json_text.h"
+#include "tests/integration/mirror_compare.h"
+#include "tests/integration/random_writer.h"
 #include "tests/support/processes.h"
 #include "tests/support/sql_clients.h"
 #include "tests/test_support.h"
@@ -41,6 +43,8 @@ using std::chrono::seconds;
 using testing::AgentProcess;
 using testing::Canon17;
 using testing::CommandResult;
+using testing::ParseDouble;
+using testing::ParseInt;
 using testing::Pg;
 using testing::PgRows;
 using testing::PgTable;
@@ -134,117 +138,6 @@ std::vector<std::string> AppTables(Sqlite& db);
 // Every row of every app table (quote()d, sorted) plus its schema SQL: equal
 // dumps mean the app's data was not touched.
 std::string DumpAppTables(Sqlite& db);
-
-// ---------------------------------------------------------------- comparator
-
-struct SourceRowRef {
-  const std::vector<std::string>* names;
-  const SqlRow* values;
-  const SqlValue* Get(const std::string& column) const;
-};
-
-struct CompareOptions {
-  std::vector<std::string> tables;  // empty: every app table of the source
-  // When set, a source row that is missing or different at the sink is
-  // accepted if this returns true (the row was parked in conflict_log).
-  std::function<bool(const std::string& table, const SourceRowRef& row)> is_parked;
-};
-
-struct CompareReport {
-  std::vector<std::string> problems;
-  int64_t rows_compared = 0;
-  int64_t rows_parked = 0;
-  int tables = 0;
-  bool ok() const { return problems.empty(); }
-  std::string Text() const;
-};
-
-// Checks that every source row equals its live mirror row (matched by the
-// sink's key, values compared by the sink column's type), that no other
-// mirror row is live, and that the sink key is the row identity the design
-// prescribes (primary key, else a UNIQUE index on NOT NULL columns, else rowid).
-CompareReport CompareMirror(Sqlite& src, Pg& pg, const std::string& schema,
-                            const CompareOptions& options = {});
-
-// Key columns of a mirror table (its primary key, else first unique index).
-std::vector<std::string> SinkKeyColumns(Pg& pg, const std::string& schema,
-                                        const std::string& table);
-
-// True when the mirror has a row with the given key (key column → value as
-// PostgreSQL text) that is tombstoned (_sluice_deleted_at IS NOT NULL).
-// nullopt when no such row exists at all.
-std::optional<bool> SinkRowTombstoned(Pg& pg, const std::string& schema, const std::string& table,
-                                      const std::vector<std::pair<std::string, std::string>>& key);
-
-// The applied_batches ranges for a deployment chain without gap or overlap and
-// end at the position; returns "" when they do, else a description.
-std::string CheckBatchChain(Pg& pg, const std::string& deployment, int64_t* batches = nullptr);
-
-// The data type (format_type) of a mirror column, "" when missing.
-std::string SinkColumnType(Pg& pg, const std::string& schema, const std::string& table,
-                           const std::string& column);
-
-// ---------------------------------------------------------------- app writer
-
-// Writes random changes to Open WebUI tables `message` (TEXT key), `tag`
-// (composite key) and `prompt` (INTEGER PRIMARY KEY + UNIQUE command) through
-// its own connection, as the app would: inserts, updates, deletes, key changes,
-// in transactions of 1..max_txn_rows statements. Runs on its own thread.
-class RandomWriter {
- public:
-  struct Options {
-    std::vector<std::string> tables = {"message", "tag", "prompt"};
-    int max_txn_rows = 50;
-    int pause_us = 0;               // sleep between transactions (pacing only)
-    int64_t min_changes = 0;        // keep going until at least this many...
-    bool run_until_stopped = true;  // ...and until Stop() (else stop at min_changes)
-    uint32_t seed = 1;
-    int64_t key_base = 0;  // offset for generated keys (several writers, one file)
-  };
-  RandomWriter(std::string db_path, Options options);
-  ~RandomWriter();
-
-  // Loads the current keys of the tables (call before Start when rows exist).
-  void LoadKeys();
-  void Start();
-  void Stop();  // asks to stop and joins
-  void Join();
-  int64_t changes() const { return changes_.load(); }
-  int64_t transactions() const { return transactions_.load(); }
-  int64_t busy_errors() const { return busy_errors_.load(); }
-  std::vector<std::string> errors();
-  // Keys deleted (or moved away from) as "table\x1f<col>=<value>...", for
-  // checks of tombstones; each entry is the PostgreSQL text of the key columns.
-  std::vector<std::vector<std::pair<std::string, std::string>>> DeletedKeys(
-      const std::string& table);
-
- private:
-  void Run();
-  bool OneTransaction(Sqlite& db);
-  std::string db_path_;
-  Options options_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-
-  std::atomic<int64_t> changes_{0};
-  std::atomic<int64_t> transactions_{0};
-  std::atomic<int64_t> busy_errors_{0};
-  std::mutex mu_;
-  std::vector<std::string> errors_;
-  std::mt19937 rng_;
-  int64_t counter_ = 0;
-  // Live keys per table (the writer is the only writer of these rows).
-  std::vector<std::string> message_ids_;
-  std::vector<std::pair<std::string, std::string>> tag_keys_;
-  std::vector<int64_t> prompt_ids_;
-  std::map<std::string, std::vector<std::vector<std::pair<std::string, std::string>>>> deleted_;
-};
-
-// Runs a RandomWriter to completion (until options.min_changes, whatever
-// run_until_stopped says), loading the file's current keys first if asked;
-// returns its errors.
-std::vector<std::string> WriteRandomChanges(const std::string& db_path,
-                                            RandomWriter::Options options, bool load_keys = false);
 
 // ---------------------------------------------------------------- fixture
 

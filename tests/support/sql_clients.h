@@ -19,6 +19,10 @@ std::string PgTable(const std::string& schema, const std::string& table);
 std::string Preview(const std::string& bytes, size_t max = 80);  // printable, truncated
 // A double with 17 significant digits; NaN and ±Infinity spelled as PostgreSQL does.
 std::string Canon17(double v);
+// The whole of `s` as a number (PostgreSQL's text output), else nullopt;
+// ParseDouble takes "Infinity", "-Infinity" and "NaN" too.
+std::optional<int64_t> ParseInt(const std::string& s);
+std::optional<double> ParseDouble(const std::string& s);
 
 // ---------------------------------------------------------------- SQLite
 
