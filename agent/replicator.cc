@@ -162,6 +162,7 @@ void Replicator::Reopen(const Status& why) {
   reader_.reset();
   committed_marks_.clear();  // the new reader re-reads marks it cannot know were covered
   marks_to_clear_ = false;
+  prune_to_ = pruned_to_ = -1;  // nothing is known of the new file's journal yet
   reopening_ = true;
   OpenReader();
 }
@@ -206,7 +207,9 @@ void Replicator::LoadPosition() {
     }
     position_ = std::stoll(row[1].value_or("-1"));
     position_mark_ = row[2].value_or("");
-    if (prune_to_ < 0) prune_to_ = position_;
+    // No prune target from the sink alone: a restored file's journal below
+    // this position holds rows not read yet. Pruning starts once a read at
+    // the position found the file agrees with it, or a batch committed.
     spdlog::info("sink position for {} is {}", config_.deployment, position_);
     // retries_ is reset only by progress (a batch applied, or caught up): a
     // batch that keeps failing after a good connect must still back off.
@@ -310,11 +313,15 @@ void Replicator::StartRead(bool force) {
           if (w->status.code() == Status::Code::kCorruption) {
             spdlog::error("{}; resynchronising every table", w->status.message());
             resync_all_ = true;
+            prune_to_ = pruned_to_ = -1;  // the file does not agree with the sink's position
             return Backoff("full resync", &Replicator::LoadPosition);
           }
           return Backoff(w->status.ToString(), &Replicator::LoadPosition);
         }
         if (w->empty) {
+          // Nothing after the position, and the file agrees with it (seq and
+          // fingerprint checked by the read): what is before it may go.
+          prune_to_ = std::max(prune_to_, position_);
           Progress();
           Transition(State::kIdle, "caught up at " + std::to_string(position_));
           StartPrune();
@@ -399,6 +406,7 @@ void Replicator::Apply() {
     position_ = batch->snapshot_seq;
     position_mark_ = batch->snapshot_mark;
     prune_to_ = position_;
+    pruned_to_ = std::min(pruned_to_, position_);  // a resync may move the position back
     committed_marks_.insert(committed_marks_.end(), batch->full_read_marks.begin(),
                             batch->full_read_marks.end());
     marks_to_clear_ = marks_to_clear_ || !batch->full_read_marks.empty();

@@ -26,8 +26,10 @@ constexpr const char* kSourceId = "11111111-1111-4111-8111-111111111111";
 constexpr const char* kOtherSource = "22222222-2222-4222-8222-222222222222";
 
 // Every batch moves one seq; Prune takes `prune_ms`; ReadBatch labels the
-// batch with `batch_source` (another source than the sink's makes the apply
-// fail with SL003, a fatal error).
+// first batch with the sink's source and every later one with `batch_source`
+// (another source than the sink's makes the apply fail with SL003, a fatal
+// error): the first commit gives the prune a target, the second apply fails
+// while that prune runs.
 class FakeReader final : public JournalReader {
  public:
   FakeReader(std::string batch_source, int prune_ms, std::atomic<int>* prunes)
@@ -39,7 +41,7 @@ class FakeReader final : public JournalReader {
   Result<bool> Changed() override { return true; }
   Result<std::vector<std::string>> CheckSchema() override { return std::vector<std::string>{}; }
   Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
-    out->source_id = batch_source_;
+    out->source_id = batches_++ == 0 ? source_id_ : batch_source_;
     out->after_seq = after_seq;
     out->snapshot_seq = after_seq + 1;
     return Status::Ok();
@@ -55,8 +57,51 @@ class FakeReader final : public JournalReader {
  private:
   std::string source_id_ = kSourceId;
   std::string batch_source_;
+  int batches_ = 0;
   int prune_ms_;
   std::atomic<int>* prunes_;
+};
+
+// A file restored from a backup while the sink is at `sink_at`: the journal
+// ends at `restored_at`. The first read reports it (as the real reader does);
+// after that every read is the full resync at the restored snapshot, then
+// nothing new. Records the highest seq the agent asked to prune to.
+class RestoredReader final : public JournalReader {
+ public:
+  RestoredReader(int64_t sink_at, int64_t restored_at, std::atomic<int64_t>* max_prune)
+      : sink_at_(sink_at), restored_at_(restored_at), max_prune_(max_prune) {}
+  const std::string& source_id() const override { return source_id_; }
+  std::vector<std::string> TrackedTables() const override { return {}; }
+  Status CheckFile() override { return Status::Ok(); }
+  void ExpectMark(int64_t, std::string) override {}
+  Result<bool> Changed() override { return true; }
+  Result<std::vector<std::string>> CheckSchema() override { return std::vector<std::string>{}; }
+  Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
+    if (after_seq > restored_at_ && !reported_) {
+      reported_ = true;
+      return Status::Corruption("journal seq " + std::to_string(restored_at_) +
+                                " is behind the sink position " + std::to_string(after_seq));
+    }
+    out->source_id = source_id_;
+    out->after_seq = after_seq;
+    out->snapshot_seq = restored_at_;  // the app's rows after it are not read yet
+    return Status::Ok();
+  }
+  void NoteCommitted(const std::vector<FullReadMark>&) override {}
+  Status Prune(int64_t to) override {
+    int64_t seen = max_prune_->load();
+    while (to > seen && !max_prune_->compare_exchange_weak(seen, to)) {
+    }
+    return Status::Ok();
+  }
+  Result<JournalStats> Stats(int64_t) override { return JournalStats{}; }
+
+ private:
+  std::string source_id_ = kSourceId;
+  int64_t sink_at_;
+  int64_t restored_at_;
+  bool reported_ = false;
+  std::atomic<int64_t>* max_prune_;
 };
 
 class ReplicatorTest : public ::testing::Test {
@@ -109,7 +154,7 @@ class ReplicatorTest : public ::testing::Test {
 
 TEST_F(ReplicatorTest, FatalErrorDuringAPruneExitsNonZero) {
   if (pg_.empty()) return;
-  // The position must be past -1 so that a prune starts beside the first apply.
+  // The position must be past -1 so that a prune starts beside the second apply.
   testing::Pg(pg_).Query(
       "UPDATE sync_metadata.source_position SET applied_seq = 5 WHERE deployment = $1",
       {config_.deployment});
@@ -126,6 +171,40 @@ TEST_F(ReplicatorTest, FatalErrorDuringAPruneExitsNonZero) {
     EXPECT_EQ(r.state(), Replicator::State::kStopped);
   }
   EXPECT_GE(prunes.load(), 1) << "no prune ran beside the failing apply: the test proves nothing";
+  EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
+}
+
+// The sink holds 500, the restored file's journal ends at 10: the resync moves
+// the position back to 10. Rows the app writes after seq 10 are below 500 and
+// not read yet: a prune to the sink's old position would delete them unseen.
+TEST_F(ReplicatorTest, RestoredFileIsNeverPrunedPastWhatItsResyncCommitted) {
+  if (pg_.empty()) return;
+  testing::Pg(pg_).Query(
+      "UPDATE sync_metadata.source_position SET applied_seq = 500 WHERE deployment = $1",
+      {config_.deployment});
+  std::atomic<int64_t> max_prune{-1};
+  ASSERT_EQ(uv_loop_init(&loop_), 0);
+  {
+    Replicator r(&loop_, config_, [&max_prune](const CaptureOptions&) {
+      return Result<std::unique_ptr<JournalReader>>(
+          std::unique_ptr<JournalReader>(new RestoredReader(500, 10, &max_prune)));
+    });
+    uv_timer_t stop;
+    uv_timer_init(&loop_, &stop);
+    stop.data = &r;
+    uv_timer_start(
+        &stop, [](uv_timer_t* t) { static_cast<Replicator*>(t->data)->Stop("test"); }, 1500, 0);
+    r.Start();
+    RunBounded(&r, std::chrono::seconds(20));
+    uv_close(reinterpret_cast<uv_handle_t*>(&stop), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(testing::Pg(pg_).ScalarInt(
+                "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1",
+                {config_.deployment}),
+            10)
+      << "the resync did not commit: the test proves nothing";
+  EXPECT_LE(max_prune.load(), 10) << "the journal was pruned past the restored file's position";
   EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
 }
 
