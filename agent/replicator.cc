@@ -186,10 +186,7 @@ void Replicator::LoadPosition() {
   conn_->Submit({q}, [this](Status st, std::vector<PgResult> results) {
     if (StopIfRequested()) return;
     if (!st.ok()) {
-      if (st.code() == Status::Code::kUnavailable) {
-        return Backoff(st.message(), &Replicator::Connect);
-      }
-      return Fatal(st.Wrap("read position (did `sluice init` run?)"));
+      return SinkFailure(st, "read position (did `sluice init` run?)", &Replicator::LoadPosition);
     }
     if (results.empty() || results[0].rows.empty()) {
       return Fatal(Status::InvalidArgument("deployment '" + config_.deployment +
@@ -216,7 +213,10 @@ void Replicator::LoadPosition() {
     // Mirrors lost while no agent ran are read whole, even if the app is quiet.
     applier_->FindLostMirrors(conn_.get(), [this](Status lost_st, std::vector<std::string> lost) {
       if (StopIfRequested()) return;
-      if (!lost_st.ok()) return SinkFailure(lost_st, "find lost mirrors", &Replicator::Connect);
+      // The connection is up (a lost one is kUnavailable: SinkFailure reconnects).
+      if (!lost_st.ok()) {
+        return SinkFailure(lost_st, "find lost mirrors", &Replicator::LoadPosition);
+      }
       resync_tables_.insert(lost.begin(), lost.end());
       StartRead(true);
     });

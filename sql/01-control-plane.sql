@@ -156,6 +156,18 @@ $fn$;
 REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint)
   FROM PUBLIC;
 
+-- An upgrade adds tables (mirror_tables in version 3) after 02 last ran: once
+-- 02 made the sync role, it gets the same rights on them here (SELECT, INSERT,
+-- UPDATE, never DELETE or TRUNCATE), so an upgrade needs only `sluice init`.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'sluice_sync') THEN
+    GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA sync_metadata TO sluice_sync;
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA sync_metadata TO sluice_sync;
+  END IF;
+END
+$$;
+
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
 VALUES ('control-plane', 3, now())
 ON CONFLICT (component) DO UPDATE

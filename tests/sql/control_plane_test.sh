@@ -159,6 +159,21 @@ expect_ok "member can register a mirror table" "$(as_member "
   UPDATE sync_metadata.mirror_tables SET relfilenode = 2 WHERE deployment = '$dep'")"
 expect_error "member cannot DELETE from mirror_tables" "42501" "permission denied" \
   "$(as_member "DELETE FROM sync_metadata.mirror_tables WHERE deployment = '$dep'")"
+# An upgrade: a table 01 added after 02 last ran (mirror_tables came with
+# version 3) is usable by the sync role once 01 ran again, as `sluice init`
+# does, without running 02 again.
+expect_ok "mirror_tables as if created after 02 ran" \
+  "REVOKE ALL ON sync_metadata.mirror_tables FROM sluice_sync"
+if out=$(psql_run -f "$sql_dir/01-control-plane.sql" 2>&1); then
+  pass "apply 01 again (the upgrade)"
+else
+  fail "apply 01 again (the upgrade)" "$out"
+fi
+expect_ok "after the upgrade the member can register a mirror table" "$(as_member "
+  UPDATE sync_metadata.mirror_tables SET relfilenode = 3 WHERE deployment = '$dep'")"
+expect_error "after the upgrade the member still cannot DELETE from mirror_tables" "42501" \
+  "permission denied" \
+  "$(as_member "DELETE FROM sync_metadata.mirror_tables WHERE deployment = '$dep'")"
 expect_error "member cannot run grant_deployment" "42501" "permission denied" \
   "$(as_member "SELECT sync_metadata.grant_deployment('$schema')")"
 expect_error "a role outside sluice_sync cannot advance" "42501" "permission denied" \
