@@ -61,5 +61,30 @@ TEST_F(SinkErrors, InvalidKeepaliveOptionStopsRun) {
   EXPECT_FALSE(ContainsNoCase(r.err, "cannot reach PostgreSQL")) << r.Describe();
 }
 
+// A control plane missing a table the agent needs (as if from before version
+// 3): the agent says so, with the advice, at escalating levels, and heals once
+// the table is there; it no longer retried a connect on a live connection
+// for ever ("Connect called while ready"), which hid the cause.
+TEST_F(SinkErrors, ControlPlaneMissingATableIsNamedAndHealsOnceFixed) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("webui.db");
+  CreateOpenWebUiDb(db_path);
+  std::string config = WriteConfig(db_path);
+  ASSERT_EQ(Init(config).exit_code, 0);
+  pg_->Query("ALTER TABLE sync_metadata.mirror_tables RENAME TO mirror_tables_hidden");
+  AgentProcess* agent = StartAgent(config);
+  bool named = WaitUntil([&] { return agent->Log().find("error [sluice]") != std::string::npos; },
+                         seconds(20));
+  std::string log = agent->Log();
+  pg_->Query("ALTER TABLE sync_metadata.mirror_tables_hidden RENAME TO mirror_tables");
+  ASSERT_TRUE(named) << "the failure never reached level error\n" << AgentLogs();
+  EXPECT_NE(log.find("sync_metadata.mirror_tables"), std::string::npos) << AgentLogs();
+  EXPECT_NE(log.find("run `sluice init`"), std::string::npos) << AgentLogs();
+  EXPECT_EQ(log.find("Connect called while ready"), std::string::npos) << AgentLogs();
+  Sqlite app(db_path);
+  app.Exec("INSERT INTO tag (id, name, user_id) VALUES ('t1', 'healed', 'u1')");
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  ExpectMirrorEqual(app);
+}
 }  // namespace
 }  // namespace sluice::e2e
