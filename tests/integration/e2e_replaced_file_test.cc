@@ -126,5 +126,44 @@ TEST_F(ReplacedFile, RestoredFileWrittenPastThePositionIsDetected) {
   EXPECT_NE(agent->Log().find("restored"), std::string::npos) << AgentLogs();
 }
 
+// `sluice status` before the agent has run on a restored file: the journal is
+// behind the sink position, which status used to show as "backlog 0", exit 0.
+TEST_F(ReplacedFile, StatusCallsARestoredFileAnErrorBeforeTheAgentRuns) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("webui.db");
+  std::string backup = dir_->file("backup.db");
+  CreateOpenWebUiDb(db_path);
+  std::string config = WriteConfig(db_path);
+  ASSERT_EQ(Init(config).exit_code, 0);
+  AgentProcess* agent = StartAgent(config);
+  {
+    Sqlite app(db_path);
+    AddTags(app, "before-", 5);
+  }
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  TakeBackup(db_path, backup);
+  {
+    Sqlite app(db_path);
+    AddTags(app, "lost-", 20);
+  }
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  agent->Signal(SIGTERM);
+  ASSERT_EQ(agent->WaitExit(seconds(20)), std::optional<int>(0));
+  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(db_path + suffix);
+  ASSERT_EQ(std::rename(backup.c_str(), db_path.c_str()), 0);
+
+  CommandResult status = RunSluice({"status", "--config", config});
+  EXPECT_EQ(status.exit_code, 1) << status.Describe();
+  EXPECT_TRUE(ContainsNoCase(status.err, "behind the sink position")) << status.Describe();
+  CommandResult json = RunSluice({"status", "--config", config, "--json"});
+  EXPECT_EQ(JsonField(json.out, "state"), std::optional<std::string>("error")) << json.Describe();
+
+  agent->Start();
+  ASSERT_TRUE(ExpectCaughtUp(config, agent));
+  Sqlite app(db_path);
+  ExpectMirrorEqual(app);
+  EXPECT_EQ(RunSluice({"status", "--config", config}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace sluice::e2e
