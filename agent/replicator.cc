@@ -211,15 +211,18 @@ void Replicator::LoadPosition() {
     // retries_ is reset only by progress (a batch applied, or caught up): a
     // batch that keeps failing after a good connect must still back off.
     // Mirrors lost while no agent ran are read whole, even if the app is quiet.
-    applier_->FindLostMirrors(conn_.get(), [this](Status lost_st, std::vector<std::string> lost) {
-      if (StopIfRequested()) return;
-      // The connection is up (a lost one is kUnavailable: SinkFailure reconnects).
-      if (!lost_st.ok()) {
-        return SinkFailure(lost_st, "find lost mirrors", &Replicator::LoadPosition);
-      }
-      resync_tables_.insert(lost.begin(), lost.end());
-      StartRead(true);
-    });
+    applier_->FindLostMirrors(conn_.get(), reader_->TrackedTables(),
+                              [this](Status lost_st, std::vector<std::string> lost) {
+                                if (StopIfRequested()) return;
+                                // The connection is up (a lost one is kUnavailable: SinkFailure
+                                // reconnects).
+                                if (!lost_st.ok()) {
+                                  return SinkFailure(lost_st, "find lost mirrors",
+                                                     &Replicator::LoadPosition);
+                                }
+                                resync_tables_.insert(lost.begin(), lost.end());
+                                StartRead(true);
+                              });
   });
 }
 

@@ -407,6 +407,7 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   out->after_seq = after_seq;
   out->snapshot_seq = after_seq;
   out->tables.clear();
+  out->tracked_tables = TrackedTables();
   out->full_tables.clear();
   out->dropped_tables.clear();
   out->full_read_marks.clear();

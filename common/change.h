@@ -52,6 +52,9 @@ struct Batch {
   std::string snapshot_mark;
   // Shapes of every table the spool refers to; spool records index into this.
   std::vector<TableShape> tables;
+  // Names of every table the source follows now (the mirror registry speaks
+  // only for these: a dropped table's leftover registry row is left alone).
+  std::vector<std::string> tracked_tables;
   // Indices into `tables` read whole in this snapshot: at the sink, live rows
   // not among this batch's upserts for them become tombstones.
   std::vector<uint32_t> full_tables;

@@ -47,4 +47,13 @@ std::string JsonString(std::string_view utf8) {
   return out;
 }
 
+std::string JsonStringArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) {
+    if (out.size() > 1) out += ",";
+    AppendJsonString(&out, item);
+  }
+  return out + "]";
+}
+
 }  // namespace sluice

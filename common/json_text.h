@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice {
 
@@ -13,5 +14,8 @@ void AppendJsonString(std::string* out, std::string_view utf8);
 
 // The same, as a new string.
 std::string JsonString(std::string_view utf8);
+
+// A JSON array of string literals: ["a","b"].
+std::string JsonStringArray(const std::vector<std::string>& items);
 
 }  // namespace sluice

@@ -374,13 +374,12 @@ struct BatchApplier::Impl {
         {"UPDATE sync_metadata.source_position SET position_mark = $2 WHERE deployment "
          "= $1",
          {options.deployment, batch->snapshot_mark}});
-    std::string names = "[";
-    for (const TableShape& t : batch->tables) {
-      if (names.size() > 1) names += ",";
-      AppendJsonString(&names, t.name);
-    }
+    std::vector<std::string> names;
+    for (const TableShape& t : batch->tables) names.push_back(t.name);
     lost_mirrors_query = qs.size();
-    qs.push_back({LostMirrorsSql(), {options.deployment, options.schema, names + "]"}});
+    qs.push_back({LostMirrorsSql(),
+                  {options.deployment, options.schema, JsonStringArray(names),
+                   JsonStringArray(batch->tracked_tables)}});
     header_pending = true;
     if (batch->full_tables.empty() && dropped_mirrors.empty()) return Body(std::move(qs));
     // Tables read whole: every live row is tombstoned first (the full read
@@ -773,26 +772,28 @@ void BatchApplier::Cancel() {
   if (impl_->done) impl_->cancelled = true;
 }
 
-void BatchApplier::FindLostMirrors(PgConnection* conn,
+void BatchApplier::FindLostMirrors(PgConnection* conn, const std::vector<std::string>& tracked,
                                    std::function<void(Status, std::vector<std::string>)> done) {
   const SinkOptions& o = impl_->options;
-  conn->Submit({{LostMirrorsSql(), {o.deployment, o.schema, "[]"}}},
-               [done = std::move(done), schema = o.schema](Status st, std::vector<PgResult> res) {
-                 std::vector<std::string> lost;
-                 if (!st.ok()) {
-                   return done(st.Wrap("check mirror tables (sync_metadata.mirror_tables: after "
-                                       "an upgrade, run `sluice init`)"),
-                               lost);
-                 }
-                 for (const auto& row : res[0].rows) lost.push_back(row[0].value_or(""));
-                 for (const std::string& name : lost) {
-                   spdlog::warn(
-                       "sink: mirror table {}.{} is not the one sluice last filled (dropped, "
-                       "recreated or truncated at the sink): reading it whole again",
-                       schema, name);
-                 }
-                 done(Status::Ok(), std::move(lost));
-               });
+  conn->Submit(
+      {{LostMirrorsSql(),
+        {o.deployment, o.schema, "[]", tracked.empty() ? "null" : JsonStringArray(tracked)}}},
+      [done = std::move(done), schema = o.schema](Status st, std::vector<PgResult> res) {
+        std::vector<std::string> lost;
+        if (!st.ok()) {
+          return done(st.Wrap("check mirror tables (sync_metadata.mirror_tables: after "
+                              "an upgrade, run `sluice init`)"),
+                      lost);
+        }
+        for (const auto& row : res[0].rows) lost.push_back(row[0].value_or(""));
+        for (const std::string& name : lost) {
+          spdlog::warn(
+              "sink: mirror table {}.{} is not the one sluice last filled (dropped, "
+              "recreated or truncated at the sink): reading it whole again",
+              schema, name);
+        }
+        done(Status::Ok(), std::move(lost));
+      });
 }
 
 }  // namespace sluice

@@ -59,7 +59,8 @@ class BatchApplier {
   // sluice last read whole (see ApplyStats::resync_tables): run after each
   // connect, before the first batch, so a mirror lost while no agent ran is
   // found even when the app writes nothing. `conn` must outlive `done`.
-  void FindLostMirrors(PgConnection* conn,
+  // `tracked`: the tables the source follows (empty: not known yet, all).
+  void FindLostMirrors(PgConnection* conn, const std::vector<std::string>& tracked,
                        std::function<void(Status, std::vector<std::string>)> done);
 
  private:

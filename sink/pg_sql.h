@@ -116,7 +116,9 @@ std::string AdvanceSql();
 // $1 deployment, $2 schema, $3 JSON array of table names. Rows: names of the
 // registered tables of the deployment whose mirror is no longer the one
 // registered (dropped, recreated, truncated, or in another schema), plus the
-// tables of $3 that were never registered (never read whole).
+// tables of $3 that were never registered (never read whole). Only tables
+// among $4 (a JSON array of the names the source follows) are considered;
+// $4 = null (not known yet) considers every registered table.
 std::string LostMirrorsSql();
 // $1 deployment, $2 schema, $3 JSON array of the table names read whole in
 // this transaction, $4 the snapshot seq: registers their current oid and
