@@ -227,28 +227,22 @@ Status UninstallCapture(const CaptureOptions& options) {
   SqliteDb& db = **opened;
   Transaction txn(&db);
   SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
-  std::vector<std::pair<std::string, std::string>> objects;  // (type, name)
-  {
-    Result<Statement> s = db.Prepare(
-        "SELECT type, name FROM main.sqlite_master WHERE type IN ('trigger', 'table') AND "
-        "name LIKE '\\_sluice\\_%' ESCAPE '\\' ORDER BY type = 'table'");
-    if (!s.ok()) return s.status();
-    ScopedReset reset(&*s);
-    for (;;) {
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      objects.emplace_back(s->ColumnText(0), s->ColumnText(1));
-    }
-  }
-  for (const auto& [type, name] : objects) {
-    std::string sql =
-        type == "trigger" ? DropTriggerSql(name) : "DROP TABLE IF EXISTS main." + QuoteIdent(name);
-    SLUICE_RETURN_IF_ERROR(db.Exec(sql));
+  // sluice's triggers (on the app's tables) first, then its own tables.
+  const char* kOwned =
+      "SELECT name FROM main.sqlite_master WHERE type = ?1 AND name LIKE '\\_sluice\\_%' "
+      "ESCAPE '\\'";
+  Result<std::vector<std::string>> triggers = db.QueryStrings(kOwned, {Value::Text("trigger")});
+  if (!triggers.ok()) return triggers.status();
+  for (const std::string& name : *triggers) SLUICE_RETURN_IF_ERROR(db.Exec(DropTriggerSql(name)));
+  Result<std::vector<std::string>> tables = db.QueryStrings(kOwned, {Value::Text("table")});
+  if (!tables.ok()) return tables.status();
+  for (const std::string& name : *tables) {
+    SLUICE_RETURN_IF_ERROR(db.Exec("DROP TABLE IF EXISTS main." + QuoteIdent(name)));
   }
   SLUICE_RETURN_IF_ERROR(txn.Commit());
   SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
-  spdlog::info("capture: removed {} sluice objects from {}", objects.size(), options.path);
+  spdlog::info("capture: removed {} sluice objects from {}", triggers->size() + tables->size(),
+               options.path);
   return Status::Ok();
 }
 

@@ -207,22 +207,12 @@ void SqliteJournalReader::SetShapes(std::map<std::string, TableShape> shapes,
 }
 
 Status SqliteJournalReader::RefreshShapes(int64_t schema_version) {
-  std::vector<std::string> names;
-  {
-    Result<Statement> s = db_->Prepare(
-        "SELECT t.name FROM main._sluice_tables t JOIN main.sqlite_master m ON m.type = 'table' "
-        "AND m.name = t.name");
-    if (!s.ok()) return s.status();
-    ScopedReset reset(&*s);
-    for (;;) {
-      Result<bool> row = s->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      names.push_back(s->ColumnText(0));
-    }
-  }
+  Result<std::vector<std::string>> names = db_->QueryStrings(
+      "SELECT t.name FROM main._sluice_tables t JOIN main.sqlite_master m ON m.type = 'table' "
+      "AND m.name = t.name");
+  if (!names.ok()) return names.status();
   std::map<std::string, TableShape> shapes;
-  for (const std::string& name : names) {
+  for (const std::string& name : *names) {
     if (refused_.count(name) != 0) continue;
     Result<TableShape> shape = DescribeTable(*db_, name);
     if (!shape.ok()) return shape.status().Wrap(fmt::format("describe \"{}\"", name));

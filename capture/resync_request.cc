@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "capture/sqlite_db.h"
+#include "capture/table_filter.h"
 #include "capture/table_tracker.h"
 
 namespace sluice {
@@ -19,6 +20,46 @@ Result<std::optional<std::string>> PeekSourceId(const CaptureOptions& options) {
   return id.status();
 }
 
+namespace {
+
+// Why `table` cannot be marked, or Ok when it is tracked. Exit 1 (the file's
+// state) for a table gone or not tracked yet, exit 2 (kInvalidArgument: the
+// config and the command disagree) for one the filter leaves out.
+Status CheckMarkable(SqliteDb& db, const CaptureOptions& options, const std::string& table) {
+  Result<std::vector<std::string>> in_file =
+      db.QueryStrings("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+                      {Value::Text(table)});
+  if (!in_file.ok()) return in_file.status();
+  Result<std::vector<std::string>> tracked =
+      db.QueryStrings("SELECT name FROM main._sluice_tables WHERE name = ?1", {Value::Text(table)});
+  if (!tracked.ok()) return tracked.status();
+  if (in_file->empty()) {
+    return Status::NotFound(fmt::format(
+        "table \"{}\" was dropped from the source file {} (or renamed away, or never existed); "
+        "the agent tombstones a dropped table's mirror rows by itself",
+        table, options.path));
+  }
+  if (TableFilter::IsInternal(table)) {
+    return Status::InvalidArgument(
+        fmt::format("table \"{}\" is internal to SQLite or sluice and never tracked", table));
+  }
+  if (!TableFilter(options.include, options.exclude).Matches(table)) {
+    return Status::InvalidArgument(fmt::format(
+        "table \"{}\" of {} is left out by source.include / source.exclude: change them to "
+        "track it",
+        table, options.path));
+  }
+  if (tracked->empty()) {
+    return Status::NotFound(fmt::format(
+        "table \"{}\" exists in {} but is not tracked yet (the agent or `sluice init` tracks it "
+        "at the next schema check)",
+        table, options.path));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status RequestFullRead(const CaptureOptions& options, const std::vector<std::string>& tables) {
   Result<std::unique_ptr<SqliteDb>> opened = SqliteDb::Open(options.path, options.busy_timeout_ms);
   if (!opened.ok()) return opened.status();
@@ -26,20 +67,8 @@ Status RequestFullRead(const CaptureOptions& options, const std::vector<std::str
   SLUICE_RETURN_IF_ERROR(ReadSourceId(db).status());
   Transaction txn(&db);
   SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
-  Result<Statement> tracked =
-      db.Prepare("SELECT count(*) FROM main._sluice_tables WHERE name = ?1");
-  if (!tracked.ok()) return tracked.status();
   for (const std::string& t : tables) {
-    SLUICE_RETURN_IF_ERROR(tracked->BindText(1, t));
-    Result<bool> row = tracked->Step();
-    if (!row.ok()) return row.status();
-    bool known = *row && tracked->ColumnInt64(0) > 0;
-    tracked->Reset();
-    if (!known) {
-      return Status::NotFound(
-          fmt::format("table \"{}\" is not tracked in {} (see source.include / source.exclude)", t,
-                      options.path));
-    }
+    SLUICE_RETURN_IF_ERROR(CheckMarkable(db, options, t));
     SLUICE_RETURN_IF_ERROR(MarkFullRead(db, t));
   }
   return txn.Commit();

@@ -18,7 +18,9 @@ namespace sluice {
 Result<std::optional<std::string>> PeekSourceId(const CaptureOptions& options);
 
 // Marks `tables` (tracked tables of the file) for a full read in one short
-// write transaction; kNotFound names a table that is not tracked.
+// write transaction, or none of them when one cannot be marked: kNotFound for
+// a table gone from the file or not tracked yet, kInvalidArgument for one the
+// filter leaves out or an internal one (the message says which).
 Status RequestFullRead(const CaptureOptions& options, const std::vector<std::string>& tables);
 
 }  // namespace sluice

@@ -227,6 +227,23 @@ Result<std::string> SqliteDb::QueryText(std::string_view sql) {
   return s->ColumnText(0);
 }
 
+Result<std::vector<std::string>> SqliteDb::QueryStrings(std::string_view sql,
+                                                        const std::vector<Value>& params) {
+  Result<Statement> s = Prepare(sql);
+  if (!s.ok()) return s.status();
+  ScopedReset reset(&*s);
+  for (size_t i = 0; i < params.size(); ++i) {
+    SLUICE_RETURN_IF_ERROR(s->Bind(static_cast<int>(i + 1), params[i]));
+  }
+  std::vector<std::string> out;
+  for (;;) {
+    Result<bool> row = s->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(s->ColumnText(0));
+  }
+}
+
 // ---- Transaction ----
 
 Transaction::~Transaction() { Rollback(); }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "common/value.h"
@@ -94,6 +95,9 @@ class SqliteDb {
   // First column of the first row; kNotFound if there is no row.
   Result<int64_t> QueryInt64(std::string_view sql);
   Result<std::string> QueryText(std::string_view sql);
+  // The first column of every row as text, in order; `params` bind ?1, ?2, ...
+  Result<std::vector<std::string>> QueryStrings(std::string_view sql,
+                                                const std::vector<Value>& params = {});
 
   Status Error(int rc, std::string_view context) const { return SqliteStatus(db_, rc, context); }
 

@@ -146,7 +146,10 @@ Result<std::optional<std::string>> EncodeTextual(const Value& v) {
   return std::optional<std::string>();
 }
 
-Result<std::optional<std::string>> EncodeDouble(const Value& v) {
+// A double precision or numeric column: integers and reals as text; text must
+// hold a number, which a double column gets as the double's shortest text and
+// a numeric column keeps digit for digit.
+Result<std::optional<std::string>> EncodeNumber(const Value& v, TargetKind kind) {
   switch (v.kind) {
     case Value::Kind::kInteger:
       return std::optional<std::string>(IntegerText(v.integer));
@@ -154,29 +157,17 @@ Result<std::optional<std::string>> EncodeDouble(const Value& v) {
       return std::optional<std::string>(FormatDouble(v.real));
     case Value::Kind::kText: {
       std::string_view s = TrimAscii(v.bytes);
-      if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-      double d = 0;
-      auto r = std::from_chars(s.data(), s.data() + s.size(), d);
-      if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) {
-        return Status::DataError(PreviewBytes(v.bytes) + " is not a number");
+      if (kind == TargetKind::kNumeric) {
+        if (NumericLiteral(s)) return std::optional<std::string>(std::string(s));
+      } else {
+        if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+        double d = 0;
+        auto r = std::from_chars(s.data(), s.data() + s.size(), d);
+        if (!s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size()) {
+          return std::optional<std::string>(FormatDouble(d));
+        }
       }
-      return std::optional<std::string>(FormatDouble(d));
-    }
-    default:
-      return Status::DataError("blob is not a number");
-  }
-}
-
-Result<std::optional<std::string>> EncodeNumeric(const Value& v) {
-  switch (v.kind) {
-    case Value::Kind::kInteger:
-      return std::optional<std::string>(IntegerText(v.integer));
-    case Value::Kind::kReal:
-      return std::optional<std::string>(FormatDouble(v.real));
-    case Value::Kind::kText: {
-      std::string_view s = TrimAscii(v.bytes);
-      if (!NumericLiteral(s)) return Status::DataError(PreviewBytes(v.bytes) + " is not a number");
-      return std::optional<std::string>(std::string(s));
+      return Status::DataError(PreviewBytes(v.bytes) + " is not a number");
     }
     default:
       return Status::DataError("blob is not a number");
@@ -250,9 +241,8 @@ Result<std::optional<std::string>> EncodeValue(const Value& value, TargetKind ki
       }
       return Status::DataError(std::string(KindName(value.kind)) + " is not a boolean (0 or 1)");
     case TargetKind::kDouble:
-      return EncodeDouble(value);
     case TargetKind::kNumeric:
-      return EncodeNumeric(value);
+      return EncodeNumber(value, kind);
     case TargetKind::kJsonb:
       return EncodeJsonb(value);
     case TargetKind::kBytea:

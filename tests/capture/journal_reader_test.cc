@@ -14,6 +14,7 @@
 
 #include "capture/installer.h"
 #include "capture/key_codec.h"
+#include "capture/resync_request.h"
 #include "tests/capture/capture_test_util.h"
 #include "tests/test_support.h"
 
@@ -386,6 +387,41 @@ TEST_F(JournalReaderTest, DroppedTableIsReadAsGoneAnExcludedOneIsNot) {
   Batch excluded;
   ASSERT_TRUE((*reader)->ReadBatch(position_, {}, &excluded).ok());
   EXPECT_TRUE(excluded.dropped_tables.empty());
+}
+
+// A mark renewed (`sluice resync --table`) after a batch read the table but
+// before that batch's sink commit is not cleared by the commit: the rows the
+// renewal asked for may postdate the read, so the table is read whole again.
+TEST_F(JournalReaderTest, RenewedMarkOutlivesTheCommitOfAnOlderRead) {
+  Setup("CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE TABLE b(id INTEGER PRIMARY KEY, v)");
+  app_->Exec("INSERT INTO a(v) VALUES (1), (2); INSERT INTO b(v) VALUES (3)");
+  Next();
+  ASSERT_TRUE(RequestFullRead(options_, {"a"}).ok());
+  Batch first;
+  ASSERT_TRUE(reader_->ReadBatch(position_, {}, &first).ok());
+  ASSERT_EQ(first.full_read_marks.size(), 1u);
+  EXPECT_EQ(first.full_read_marks[0].table, "a");
+  ASSERT_EQ(first.full_tables.size(), 1u);
+  EXPECT_EQ(first.tables[first.full_tables[0]].name, "a");
+  position_ = first.snapshot_seq;
+
+  ASSERT_TRUE(RequestFullRead(options_, {"a"}).ok());  // renewed before the commit
+  reader_->NoteCommitted(first.full_read_marks);
+  ASSERT_TRUE(reader_->Prune(position_).ok());
+  EXPECT_EQ(app_->Scalar("SELECT name || ':' || token FROM _sluice_full_reads"),
+            "a:" + std::to_string(first.full_read_marks[0].token + 1));
+
+  auto changes = Next();
+  EXPECT_EQ(last_full_, 1u);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].table, "a");
+  EXPECT_EQ(changes[0].values, (std::vector<Value>{I(1), I(1)}));
+  EXPECT_EQ(changes[1].values, (std::vector<Value>{I(2), I(2)}));
+  // That read's commit clears the renewed mark: nothing is read whole again.
+  ASSERT_TRUE(reader_->Prune(position_).ok());
+  EXPECT_EQ(app_->Scalar("SELECT count(*) FROM _sluice_full_reads"), "0");
+  EXPECT_TRUE(Next().empty());
+  EXPECT_EQ(last_full_, 0u);
 }
 
 TEST_F(JournalReaderTest, HostileNames) {

@@ -173,5 +173,48 @@ TEST_F(DurableResync, ResyncAfterUninstall) {
   EXPECT_NE(bad.exit_code, 0) << bad.Describe();
 }
 
+// `resync --table T` says why T cannot be marked: gone from the file (exit 1),
+// there but not tracked yet (exit 1: the file's state, the next schema check
+// fixes it), or left out by the filter (exit 2: the config and the command
+// disagree). A refused request marks no table, not even the valid ones.
+TEST_F(DurableResync, ResyncTableSaysWhyATableCannotBeMarked) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("webui.db");
+  CreateOpenWebUiDb(db_path);
+  std::string config = WriteConfig(db_path, "", [](AgentConfig& c) { c.exclude = {"memory"}; });
+  ASSERT_EQ(Init(config).exit_code, 0);
+  Sqlite app(db_path);
+  app.Exec("DROP TABLE tag; ALTER TABLE note RENAME TO notebook");
+  const std::string kMarks =
+      "SELECT coalesce(group_concat(name || ':' || token), '') FROM (SELECT * FROM "
+      "_sluice_full_reads ORDER BY name)";
+  const std::string marks_before = app.ScalarText(kMarks);
+
+  struct Case {
+    std::string table;
+    int exit_code;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"tag", 1, "table \"tag\" was dropped from the source file " + db_path},
+      {"note", 1, "table \"note\" was dropped from the source file"},
+      {"notebook", 1,
+       "table \"notebook\" exists in " + db_path +
+           " but is not tracked yet (the agent or `sluice init` tracks it at the next schema "
+           "check)"},
+      {"memory", 2,
+       "table \"memory\" of " + db_path + " is left out by source.include / source.exclude"},
+      {"_sluice_journal", 2, "table \"_sluice_journal\" is internal to SQLite or sluice"},
+  };
+  for (const Case& c : cases) {
+    CommandResult r =
+        RunSluice({"resync", "--config", config, "--table", "chat", "--table", c.table});
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.Describe();
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.Describe();
+    EXPECT_EQ(r.err.find("(see source.include"), std::string::npos) << r.Describe();
+  }
+  EXPECT_EQ(app.ScalarText(kMarks), marks_before) << "a refused request marked a table";
+}
+
 }  // namespace
 }  // namespace sluice::e2e

@@ -12,28 +12,20 @@
 namespace sluice::e2e {
 namespace {
 
-class MirrorLoss : public E2eTest {
+class MirrorLoss : public SyncedE2eTest {
  protected:
-  void SetUp() override {
-    E2eTest::SetUp();
-    catch_up_timeout_ = seconds(30);
-  }
-
+  using SyncedE2eTest::StartSynced;
   // Three tables of 20 rows each, synced by a running agent.
   void StartSynced() {
-    db_path_ = dir_->file("app.db");
-    app_ = std::make_unique<Sqlite>(db_path_);
-    app_->Exec("BEGIN");
-    for (const char* t : {"a", "b", "c"}) {
-      app_->Exec(std::string("CREATE TABLE ") + t + " (id INTEGER PRIMARY KEY, v TEXT)");
-      for (int i = 1; i <= 20; ++i) Insert(t, i);
+    std::string ddl;
+    for (const std::string t : {"a", "b", "c"}) {
+      ddl += "CREATE TABLE " + t + " (id INTEGER PRIMARY KEY, v TEXT);";
+      for (int i = 1; i <= 20; ++i) {
+        ddl += "INSERT INTO " + t + " VALUES (" + std::to_string(i) + ", '" + t + " row " +
+               std::to_string(i) + "');";
+      }
     }
-    app_->Exec("COMMIT");
-    config_ = WriteConfig(db_path_);
-    ASSERT_EQ(Init(config_).exit_code, 0);
-    agent_ = StartAgent(config_);
-    ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
-    ExpectMirrorEqual(*app_);
+    SyncedE2eTest::StartSynced(ddl);
   }
 
   void Insert(const std::string& table, int id) {
@@ -41,25 +33,13 @@ class MirrorLoss : public E2eTest {
                 {SqlValue::Int(id), SqlValue::Text(table + " row " + std::to_string(id))});
   }
 
-  // Waits until the mirror equals the source again (the resync is one batch
-  // after the one that found the loss), then asserts it.
+  // The mirror equals the source again (the resync is one batch after the one
+  // that found the loss), and nothing was parked on the way.
   void ExpectRepaired(const std::string& what) {
-    SCOPED_TRACE(what);
-    ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
-    bool equal =
-        WaitUntil([&] { return CompareMirror(*app_, *pg_, deployment_).ok(); }, seconds(30));
-    EXPECT_TRUE(equal) << "the mirror did not come back after " << what;
-    ExpectMirrorEqual(*app_);
-    EXPECT_EQ(
-        pg_->ScalarInt("SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = $1",
-                       {deployment_}),
-        0);
+    SCOPED_TRACE("after " + what);
+    ExpectSynced();
+    ExpectNothingParked();
   }
-
-  std::string db_path_;
-  std::unique_ptr<Sqlite> app_;
-  std::string config_;
-  AgentProcess* agent_ = nullptr;
 };
 
 TEST_F(MirrorLoss, DroppedSchemaDroppedTableAndTruncateWhileRunning) {
@@ -107,16 +87,9 @@ TEST_F(MirrorLoss, TruncateWhileTheAgentIsStopped) {
 
 TEST_F(MirrorLoss, TableRecreatedWithAnotherKeyGetsANewMirror) {
   if (skipped_) return;
-  db_path_ = dir_->file("rekey.db");
-  app_ = std::make_unique<Sqlite>(db_path_);
-  app_->Exec(
+  StartSynced(
       "CREATE TABLE t (id INTEGER PRIMARY KEY, b TEXT);"
       "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four'), (5, 'five');");
-  config_ = WriteConfig(db_path_);
-  ASSERT_EQ(Init(config_).exit_code, 0);
-  agent_ = StartAgent(config_);
-  ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
-  ExpectMirrorEqual(*app_);
   int64_t old_relid =
       pg_->ScalarInt("SELECT to_regclass($1)::oid::bigint", {PgTable(deployment_, "t")});
 

@@ -306,6 +306,37 @@ bool E2eTest::ExpectCaughtUp(const std::string& config_path, AgentProcess* agent
   return false;
 }
 
+void SyncedE2eTest::SetUp() {
+  E2eTest::SetUp();
+  catch_up_timeout_ = seconds(30);
+}
+
+void SyncedE2eTest::StartSynced(const std::string& ddl, bool fault_after_track) {
+  db_path_ = dir_->file("app.db");
+  app_ = std::make_unique<Sqlite>(db_path_);
+  app_->Exec("BEGIN;" + ddl + "COMMIT;");
+  config_ = WriteConfig(db_path_);
+  ASSERT_EQ(Init(config_).exit_code, 0);
+  if (fault_after_track) ::setenv("SLUICE_FAULT", "after-track-commit", 1);
+  agent_ = StartAgent(config_);
+  if (fault_after_track) ::unsetenv("SLUICE_FAULT");
+  ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
+  ExpectMirrorEqual(*app_);
+}
+
+void SyncedE2eTest::ExpectSynced() {
+  ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
+  EXPECT_TRUE(WaitUntil([&] { return CompareMirror(*app_, *pg_, deployment_).ok(); }, seconds(30)))
+      << "the mirror did not come back";
+  ExpectMirrorEqual(*app_);
+}
+
+void SyncedE2eTest::ExpectNothingParked() {
+  EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = $1",
+                           {deployment_}),
+            0);
+}
+
 std::vector<std::string> WriteRandomChanges(const std::string& db_path,
                                             RandomWriter::Options options, bool load_keys) {
   options.run_until_stopped = false;

@@ -175,4 +175,26 @@ class E2eTest : public ::testing::Test {
   milliseconds catch_up_timeout_ = seconds(90);  // small-data tests lower it
 };
 
+// One app file synced by one running agent, for tests of what the mirror does
+// when the source or the sink changes under it (small data: catch-up within 30 s).
+class SyncedE2eTest : public E2eTest {
+ protected:
+  void SetUp() override;
+  // Creates the file with `ddl` (tables and rows, run in one transaction),
+  // runs init, starts the agent (SIGKILLed by the fault point right after its
+  // first SQLite commit that changes tracking when `fault_after_track`), waits
+  // until it caught up and asserts the mirror equals the source.
+  void StartSynced(const std::string& ddl, bool fault_after_track = false);
+  // Caught up, and every source table equals its mirror (waits for a resync
+  // the last batch scheduled), asserted.
+  void ExpectSynced();
+  // No row of the deployment is parked in conflict_log.
+  void ExpectNothingParked();
+
+  std::string db_path_;
+  std::unique_ptr<Sqlite> app_;
+  std::string config_;
+  AgentProcess* agent_ = nullptr;
+};
+
 }  // namespace sluice::e2e
