@@ -234,7 +234,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
   {
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kDeferred));
-    plan = PlanTracking(*db_, filter_, /*hold_refused=*/true);
+    plan = PlanTracking(*db_, filter_, /*hold_refused=*/true, checked_schema_version_);
     if (!plan.ok()) return plan.status().Wrap("check schema");
     version = SchemaVersion();
     if (!version.ok()) return version.status();
@@ -244,7 +244,7 @@ Result<std::vector<std::string>> SqliteJournalReader::CheckSchema() {
     // Plan again under the write lock: the schema may have moved meanwhile.
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));
-    plan = PlanTracking(*db_, filter_, /*hold_refused=*/true);
+    plan = PlanTracking(*db_, filter_, /*hold_refused=*/true, checked_schema_version_);
     if (!plan.ok()) return plan.status().Wrap("check schema");
     // Marks a sink commit covered go first: the renames ApplyTracking carries
     // over to a renamed table's mark must be those the sink has not followed.

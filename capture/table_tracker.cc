@@ -192,6 +192,48 @@ FullReadMark MarkWithRenames(const TablePlan& t, const std::vector<FullReadMark>
   return mark;
 }
 
+// The columns as recorded in _sluice_tables (empty if unreadable), and as
+// the table has them now, for DiffColumns.
+std::vector<ColumnFacts> RecordedFacts(const TrackedRow& row) {
+  std::vector<std::string> keys = KeyNamesOfIdentityText(row.identity);
+  std::vector<ColumnFacts> out;
+  for (RecordedColumn& c : ColumnsOfText(row.columns)) {
+    auto key = std::find(keys.begin(), keys.end(), c.name);
+    int position = key == keys.end() ? 0 : static_cast<int>(key - keys.begin()) + 1;
+    out.push_back({std::move(c.name), std::move(c.definition), position});
+  }
+  return out;
+}
+
+std::vector<ColumnFacts> CurrentFacts(const TableShape& shape) {
+  std::vector<ColumnFacts> out;
+  for (const ColumnShape& c : shape.columns) {
+    out.push_back({c.name, ColumnDefinitionText(c), c.key_position});
+  }
+  return out;
+}
+
+// The tracked table each table was renamed from (by table name): the one its
+// capture triggers are named after, whether or not a table of that name
+// exists again (ALTER TABLE ... RENAME carries triggers, names unchanged; a
+// trigger name is unique in the file, so one table at most claims a name).
+std::map<std::string, std::string> RenamedFrom(const std::vector<TableShape>& shapes,
+                                               const std::vector<ExistingTrigger>& triggers,
+                                               const std::map<std::string, TrackedRow>& tracked) {
+  std::map<std::string, std::string> out;
+  for (const TableShape& shape : shapes) {
+    for (const ExistingTrigger& e : triggers) {
+      if (Fold(e.table) != Fold(shape.name)) continue;
+      std::string was = TableOfTriggerName(e.name);
+      if (was != shape.name && tracked.count(was) != 0) {
+        out.emplace(shape.name, was);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 bool TrackingPlan::NeedsWrite() const {
@@ -207,31 +249,33 @@ bool NeedsResync(TablePlan::Action action) {
          action == TablePlan::Action::kColumnsChanged;
 }
 
-ColumnDiff DiffColumns(const std::vector<std::string>& before,
-                       const std::vector<std::string>& after) {
-  auto has = [](const std::vector<std::string>& names, const std::string& name) {
-    return std::find(names.begin(), names.end(), name) != names.end();
+ColumnDiff DiffColumns(const std::vector<ColumnFacts>& before,
+                       const std::vector<ColumnFacts>& after, bool one_alter) {
+  auto has = [](const std::vector<ColumnFacts>& columns, const std::string& name) {
+    return std::any_of(columns.begin(), columns.end(),
+                       [&](const ColumnFacts& c) { return c.name == name; });
   };
   ColumnDiff diff;
-  if (before.size() == after.size()) {
-    bool renames_only = true;
+  if (one_alter && before.size() == after.size()) {
+    std::vector<size_t> changed;
     for (size_t i = 0; i < before.size(); ++i) {
-      if (before[i] != after[i] && (has(after, before[i]) || has(before, after[i]))) {
-        renames_only = false;  // moved or swapped, not renamed in place
+      if (before[i].name != after[i].name) changed.push_back(i);
+    }
+    if (changed.size() == 1) {
+      const ColumnFacts& from = before[changed[0]];
+      const ColumnFacts& to = after[changed[0]];
+      if (!has(after, from.name) && !has(before, to.name) && from.definition == to.definition &&
+          from.key_position == to.key_position) {
+        diff.renamed.emplace_back(from.name, to.name);
+        return diff;
       }
     }
-    if (renames_only) {
-      for (size_t i = 0; i < before.size(); ++i) {
-        if (before[i] != after[i]) diff.renamed.emplace_back(before[i], after[i]);
-      }
-      return diff;
-    }
   }
-  for (const std::string& name : before) {
-    if (!has(after, name)) diff.dropped.push_back(name);
+  for (const ColumnFacts& c : before) {
+    if (!has(after, c.name)) diff.dropped.push_back(c.name);
   }
-  for (const std::string& name : after) {
-    if (!has(before, name)) diff.added.push_back(name);
+  for (const ColumnFacts& c : after) {
+    if (!has(before, c.name)) diff.added.push_back(c.name);
   }
   return diff;
 }
@@ -375,7 +419,8 @@ Result<std::string> ReadSourceId(SqliteDb& db) {
   return id;
 }
 
-Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter, bool hold_refused) {
+Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter, bool hold_refused,
+                                  int64_t recorded_at) {
   Result<std::map<std::string, TrackedRow>> tracked = ReadTracked(db);
   if (!tracked.ok()) return tracked.status();
   Result<std::vector<ExistingTrigger>> triggers = ReadSluiceTriggers(db);
@@ -394,6 +439,14 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter, bool 
   for (const auto& [name, row] : *tracked) {
     if (in_file->count(name) == 0) gone.insert(name);
   }
+  std::map<std::string, std::string> renamed_from = RenamedFrom(shapes, *triggers, *tracked);
+  std::set<std::string> renamed_away;  // their old names: a table there now is a new one
+  for (const auto& [name, was] : renamed_from) renamed_away.insert(was);
+  // One statement since _sluice_tables last matched: only then can a changed
+  // column name be a RENAME COLUMN (see DiffColumns).
+  Result<int64_t> version = db.QueryInt64("PRAGMA main.schema_version");
+  if (!version.ok()) return version.status();
+  bool one_alter = recorded_at >= 0 && *version == recorded_at + 1;
 
   std::set<std::string> handled;  // folded table names whose triggers were examined
   std::set<std::string> held;     // refused tables: keep their triggers and row
@@ -417,13 +470,9 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter, bool 
         in_place.insert(Fold(e.name));
       } else {
         t.drops.push_back(DropTriggerSql(e.name));
-        // ALTER TABLE ... RENAME carries a table's triggers, names unchanged.
-        std::string was = TableOfTriggerName(e.name);
-        if (t.renamed_from.empty() && was != shape.name && gone.count(was) != 0) {
-          t.renamed_from = was;
-        }
       }
     }
+    if (auto r = renamed_from.find(shape.name); r != renamed_from.end()) t.renamed_from = r->second;
     bool created = false;
     for (const TriggerSql& x : expected) {
       if (in_place.count(Fold(x.name)) != 0) continue;
@@ -432,14 +481,14 @@ Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter, bool 
     }
     std::string identity = IdentityText(shape);
     std::string columns = ColumnsText(shape);
-    auto row = tracked->find(shape.name);
+    // A table that took the name of one renamed away is new, whatever its
+    // name's _sluice_tables row says (that row is the renamed table's).
+    auto row = renamed_away.count(shape.name) != 0 ? tracked->end() : tracked->find(shape.name);
     auto before = t.renamed_from.empty() ? row : tracked->find(t.renamed_from);
     if (before != tracked->end() && before->second.columns != columns) {
-      std::vector<std::string> old_names = ColumnNamesOfText(before->second.columns);
-      std::vector<std::string> names;
-      for (const ColumnShape& c : shape.columns) names.push_back(c.name);
-      if (!old_names.empty()) {
-        ColumnDiff diff = DiffColumns(old_names, names);
+      std::vector<ColumnFacts> old_columns = RecordedFacts(before->second);
+      if (!old_columns.empty()) {
+        ColumnDiff diff = DiffColumns(old_columns, CurrentFacts(shape), one_alter);
         t.renamed_columns = std::move(diff.renamed);
         t.dropped_columns = std::move(diff.dropped);
         t.added_columns = std::move(diff.added);

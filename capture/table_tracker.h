@@ -32,9 +32,10 @@ struct TablePlan {
   TableShape shape;  // current shape without value stats (empty for kUntrack, kDropped)
   Action action = Action::kKeep;
   // Renames, found from what SQLite's ALTER TABLE leaves behind: a table whose
-  // triggers are those of a tracked table now gone was renamed from it (then
-  // that table's plan has renamed_to); columns are compared with the ones
-  // recorded in _sluice_tables (see DiffColumns).
+  // triggers are those of another tracked table was renamed from it (then
+  // that table's plan has renamed_to if no table has its name again, else the
+  // table of that name is a new one, kTrack); columns are compared with the
+  // ones recorded in _sluice_tables (see DiffColumns).
   std::string renamed_from;
   std::string renamed_to;
   std::vector<std::pair<std::string, std::string>> renamed_columns;  // old -> new
@@ -58,18 +59,28 @@ struct TrackingPlan {
 // True for actions after which the table's sink copy needs a full read.
 bool NeedsResync(TablePlan::Action action);
 
-// How a table's columns moved from `before` to `after` (names in table
-// order). A column keeps its position when renamed (RENAME COLUMN) and loses
-// it when dropped; ADD COLUMN appends. So: with as many columns before as
-// after, each position whose name changed to one that was not there before is
-// a rename; otherwise names that left were dropped and new ones added. Pure.
+// How a table's columns moved from `before` to `after` (in table order).
+// SQLite keeps no trace of which ALTER ran, so a rename is inferred only when
+// nothing else explains the change: `one_alter` (the schema version moved by
+// exactly one statement since `before` was recorded), as many columns before
+// as after, exactly one position whose name changed (RENAME COLUMN renames
+// one, in place) to one that was not there before, with the same definition
+// (declared type, NOT NULL) and key position. Anything else is names that
+// left (dropped) and new ones (added): DROP a + ADD b with b where a was is
+// never a rename, and a rename taken for drop + add loses nothing (the
+// mirror keeps the old column with its values). Pure.
+struct ColumnFacts {
+  std::string name;
+  std::string definition;  // ColumnDefinitionText
+  int key_position = 0;    // 1-based position in the row identity; 0 = not a key column
+};
 struct ColumnDiff {
   std::vector<std::pair<std::string, std::string>> renamed;  // old -> new
   std::vector<std::string> dropped;
   std::vector<std::string> added;
 };
-ColumnDiff DiffColumns(const std::vector<std::string>& before,
-                       const std::vector<std::string>& after);
+ColumnDiff DiffColumns(const std::vector<ColumnFacts>& before,
+                       const std::vector<ColumnFacts>& after, bool one_alter);
 
 // Creates _sluice_meta, _sluice_tables and _sluice_journal if missing and
 // mints the source id once. Needs a write transaction.
@@ -80,8 +91,14 @@ Result<std::string> ReadSourceId(SqliteDb& db);
 // kInvalidArgument when a table to track has a name the sink cannot hold;
 // with hold_refused, such a table is listed in plan.refused instead and the
 // others are planned as usual (the running agent, one table's problem).
+// `recorded_at`: the schema version at which _sluice_tables was last known
+// to match the file (-1 unknown): column renames are inferred only when the
+// schema version is exactly one past it (see DiffColumns).
+// A table holding capture triggers named after another tracked table was
+// renamed from it (ALTER TABLE ... RENAME carries triggers), even when a new
+// table has taken the old name since: that one is then a new table.
 Result<TrackingPlan> PlanTracking(SqliteDb& db, const TableFilter& filter,
-                                  bool hold_refused = false);
+                                  bool hold_refused = false, int64_t recorded_at = -1);
 Status ApplyTracking(SqliteDb& db, const TrackingPlan& plan);
 
 // Durable "read this table whole" marks (_sluice_full_reads): set in the same

@@ -96,13 +96,18 @@ std::string IdentityText(const TableShape& shape) {
   return out;
 }
 
+std::string ColumnDefinitionText(const ColumnShape& column) {
+  std::string out;
+  if (!column.declared_type.empty()) out += " " + column.declared_type;
+  if (column.not_null) out += " NOT NULL";
+  return out;
+}
+
 std::string ColumnsText(const TableShape& shape) {
   std::string out;
   for (const ColumnShape& c : shape.columns) {
     if (!out.empty()) out += ", ";
-    out += QuoteIdent(c.name);
-    if (!c.declared_type.empty()) out += " " + c.declared_type;
-    if (c.not_null) out += " NOT NULL";
+    out += QuoteIdent(c.name) + ColumnDefinitionText(c);
   }
   return out;
 }
@@ -116,36 +121,51 @@ std::string NamesText(const std::vector<std::string>& names) {
   return out;
 }
 
-std::vector<std::string> ColumnNamesOfText(std::string_view text) {
-  std::vector<std::string> names;
+std::vector<RecordedColumn> ColumnsOfText(std::string_view text) {
+  std::vector<RecordedColumn> columns;
   size_t i = 0;
   while (i < text.size()) {
     if (text[i] != '"') return {};
-    std::string name;
+    RecordedColumn column;
     for (++i;; ++i) {
       if (i >= text.size()) return {};
       if (text[i] == '"') {
         if (i + 1 < text.size() && text[i + 1] == '"') {
-          name.push_back('"');
+          column.name.push_back('"');
           ++i;
           continue;
         }
         ++i;
         break;
       }
-      name.push_back(text[i]);
+      column.name.push_back(text[i]);
     }
-    names.push_back(std::move(name));
-    // Skip the declared type and NOT NULL up to the next `, "` outside parentheses.
+    // The declared type and NOT NULL, up to the next `, "` outside parentheses.
+    size_t from = i;
     int depth = 0;
     for (; i < text.size(); ++i) {
       if (text[i] == '(') ++depth;
       if (text[i] == ')') --depth;
       if (depth == 0 && text.substr(i, 3) == ", \"") break;
     }
+    column.definition = std::string(text.substr(from, i - from));
+    columns.push_back(std::move(column));
     if (i < text.size()) i += 2;
   }
+  return columns;
+}
+
+std::vector<std::string> ColumnNamesOfText(std::string_view text) {
+  std::vector<std::string> names;
+  for (RecordedColumn& c : ColumnsOfText(text)) names.push_back(std::move(c.name));
   return names;
+}
+
+std::vector<std::string> KeyNamesOfIdentityText(std::string_view text) {
+  // "<identity name> (<NamesText>)"; identity names hold no parenthesis.
+  size_t open = text.find(" (");
+  if (open == std::string_view::npos || text.empty() || text.back() != ')') return {};
+  return ColumnNamesOfText(text.substr(open + 2, text.size() - open - 3));
 }
 
 std::string TableOfTriggerName(std::string_view trigger_name) {

@@ -35,9 +35,21 @@ std::string IdentityText(const TableShape& shape);
 std::string ColumnsText(const TableShape& shape);
 // Names as quoted identifiers separated by ", " ("" for none).
 std::string NamesText(const std::vector<std::string>& names);
-// The column names, in order, of a ColumnsText or a NamesText; empty if
-// `text` is neither.
+// What ColumnsText records of one column after its name: " <declared type>"
+// (if any) and " NOT NULL" (if so); "" for neither.
+std::string ColumnDefinitionText(const ColumnShape& column);
+// A column of a ColumnsText: its name and its ColumnDefinitionText.
+struct RecordedColumn {
+  std::string name;
+  std::string definition;
+};
+// The columns, in order, of a ColumnsText (a NamesText gives empty
+// definitions); empty if `text` is neither.
+std::vector<RecordedColumn> ColumnsOfText(std::string_view text);
+// Their names only.
 std::vector<std::string> ColumnNamesOfText(std::string_view text);
+// The key column names, in key order, of an IdentityText; empty if none.
+std::vector<std::string> KeyNamesOfIdentityText(std::string_view text);
 // The table a capture trigger name was made for ("_sluice_<table>_ai" ->
 // "<table>"), or "" if `trigger_name` is not one: ALTER TABLE ... RENAME keeps
 // trigger names, so this names the table a renamed one was.

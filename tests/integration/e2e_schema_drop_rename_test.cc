@@ -40,6 +40,18 @@ class SchemaDropRename : public E2eTest {
     ExpectMirrorEqual(*app_);
   }
 
+  // StartSynced(ddl), then row `id` of `table` deleted and caught up: the
+  // mirror holds a tombstone. Returns the mirror's oid (nonzero).
+  int64_t StartSyncedWithTombstone(const std::string& ddl, const std::string& table, int id) {
+    StartSynced(ddl);
+    if (HasFatalFailure()) return 0;
+    app_->Exec("DELETE FROM " + QuoteIdent(table) + " WHERE id = " + std::to_string(id));
+    EXPECT_TRUE(ExpectCaughtUp(config_, agent_));
+    int64_t relid = Relid(table);
+    EXPECT_NE(relid, 0);
+    return relid;
+  }
+
   // Every row of a mirror as "key:col1:col2...:live|dead" joined with "; ",
   // ordered by `order_by`; NULL shows as "-".
   std::string Dump(const std::string& table, const std::vector<std::string>& columns,
@@ -172,13 +184,11 @@ TEST_F(SchemaDropRename, DroppedTableIsTombstonedAndMayComeBack) {
 // old name.
 TEST_F(SchemaDropRename, RenamedTableMirrorFollows) {
   if (skipped_) return;
-  StartSynced(
+  const int64_t relid = StartSyncedWithTombstone(
       "CREATE TABLE old_name (id INTEGER PRIMARY KEY, v TEXT UNIQUE);"
-      "INSERT INTO old_name VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four');");
-  app_->Exec("DELETE FROM old_name WHERE id = 4");
-  ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
-  const int64_t relid = Relid("old_name");
-  ASSERT_NE(relid, 0);
+      "INSERT INTO old_name VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four');",
+      "old_name", 4);
+  if (HasFailure()) return;
 
   app_->Exec("ALTER TABLE old_name RENAME TO new_name");
   // Written before the agent reinstalls the triggers: caught by the full read.
@@ -317,6 +327,78 @@ TEST_F(SchemaDropRename, DroppedColumnIsKeptWithItsOldValues) {
   EXPECT_EQ(Dump("t", {"id", "a", "b"}, "id"),
             "1:changed:b1:live; 2:a2:b2:live; 3:a3:b3:dead; 4:a4:-:live");
   EXPECT_NE(agent_->Log().find("column \"b\" dropped"), std::string::npos) << AgentLogs();
+  ExpectNothingParked();
+}
+
+// DROP COLUMN a then ADD COLUMN b between two polls (one transaction): the
+// column count and b's position are a's, yet it is no rename (two ALTERs moved
+// the schema version; the types differ too). The mirror keeps a with its old
+// values and gains b; every row stays live. The same with equal types (only
+// the schema version tells the two ALTERs from one RENAME COLUMN).
+TEST_F(SchemaDropRename, DroppedAndAddedColumnIsNoRename) {
+  if (skipped_) return;
+  StartSynced(
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT, a INTEGER);"
+      "INSERT INTO t VALUES (1, 'x1', 10), (2, 'x2', 20), (3, 'x3', 30);");
+  // `ddl` in one transaction; then `kept` is still a mirror column of type
+  // `kept_type`, the mirror's `columns` hold `rows`, and nothing was renamed.
+  auto drop_then_add = [&](const std::string& ddl, const std::string& kept,
+                           const std::string& kept_type, const std::vector<std::string>& columns,
+                           const std::string& rows) {
+    app_->Exec("BEGIN; " + ddl + " COMMIT;");
+    ExpectSynced();
+    EXPECT_EQ(SinkColumnType(*pg_, deployment_, "t", kept), kept_type);
+    EXPECT_EQ(Dump("t", columns, "id"), rows);
+    EXPECT_EQ(agent_->Log().find("renamed to"), std::string::npos) << AgentLogs();
+    ExpectNothingParked();
+  };
+  drop_then_add(
+      "ALTER TABLE t DROP COLUMN a; ALTER TABLE t ADD COLUMN b TEXT; UPDATE t SET b = 'hello ' || "
+      "id;",
+      "a", "bigint", {"id", "x", "a", "b"},
+      "1:x1:10:hello 1:live; 2:x2:20:hello 2:live; 3:x3:30:hello 3:live");
+  // b (TEXT, last) dropped, c (TEXT, last) added: same position, same type.
+  drop_then_add(
+      "ALTER TABLE t DROP COLUMN b; ALTER TABLE t ADD COLUMN c TEXT; UPDATE t SET c = 'c' || id;"
+      "INSERT INTO t (id, x, c) VALUES (4, 'x4', 'c4');",
+      "b", "text", {"id", "x", "a", "b", "c"},
+      "1:x1:10:hello 1:c1:live; 2:x2:20:hello 2:c2:live; 3:x3:30:hello 3:c3:live; "
+      "4:x4:-:-:c4:live");
+}
+
+// ALTER TABLE t RENAME TO t_old and a new t created in the same transaction:
+// the old name is taken again, yet the capture triggers SQLite carried to
+// t_old tell the rename. The mirror of t follows to t_old (same oid, rows and
+// tombstones kept); the new t gets a new mirror, read whole; nothing parked.
+TEST_F(SchemaDropRename, RenamedTableWhoseNameIsReused) {
+  if (skipped_) return;
+  const int64_t relid = StartSyncedWithTombstone(
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);"
+      "INSERT INTO t VALUES (1, 'o1'), (2, 'o2'), (3, 'o3');",
+      "t", 3);
+  if (HasFailure()) return;
+
+  app_->Exec(
+      "BEGIN; ALTER TABLE t RENAME TO t_old; CREATE TABLE t (id INTEGER PRIMARY KEY, y TEXT);"
+      "INSERT INTO t VALUES (1, 'n1'), (2, 'n2'); COMMIT;");
+  ASSERT_TRUE(WaitUntil([&] { return Triggers("t") == 3 && Triggers("t_old") == 3; }, seconds(20)));
+  ExpectSynced();
+  EXPECT_EQ(Relid("t_old"), relid) << "the old mirror did not follow the rename";
+  EXPECT_EQ(RegisteredRelid("t_old"), relid);
+  EXPECT_NE(Relid("t"), 0);
+  EXPECT_NE(Relid("t"), relid);
+  EXPECT_EQ(RegisteredRelid("t"), Relid("t"));
+  EXPECT_EQ(Dump("t_old", {"id", "x"}, "id"), "1:o1:live; 2:o2:live; 3:o3:dead");
+  EXPECT_EQ(SinkColumnType(*pg_, deployment_, "t", "x"), "");
+  EXPECT_EQ(Dump("t", {"id", "y"}, "id"), "1:n1:live; 2:n2:live");
+  EXPECT_EQ(agent_->Log().find("column \"x\" renamed"), std::string::npos) << AgentLogs();
+  ExpectNothingParked();
+
+  // Both are captured from now on, each into its own mirror.
+  app_->Exec("UPDATE t_old SET x = 'o1b' WHERE id = 1; DELETE FROM t WHERE id = 2;");
+  ExpectSynced();
+  EXPECT_EQ(Dump("t_old", {"id", "x"}, "id"), "1:o1b:live; 2:o2:live; 3:o3:dead");
+  EXPECT_EQ(Dump("t", {"id", "y"}, "id"), "1:n1:live; 2:n2:dead");
   ExpectNothingParked();
 }
 
