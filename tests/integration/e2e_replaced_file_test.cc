@@ -39,6 +39,32 @@ class ReplacedFile : public E2eTest {
     Sqlite copy(backup);
     copy.Exec("PRAGMA journal_mode = WAL");
   }
+
+  // A synced file with `before` tags, its backup, `lost` more tags that reach
+  // the sink, the agent stopped, the backup moved in place. Returns the status
+  // seen just before the stop.
+  AgentStatus SyncThenRestore(const std::string& db_path, const std::string& config, int before,
+                              int lost, AgentProcess** agent) {
+    std::string backup = dir_->file("backup.db");
+    *agent = StartAgent(config);
+    {
+      Sqlite app(db_path);
+      AddTags(app, "before-", before);
+    }
+    EXPECT_TRUE(ExpectCaughtUp(config, *agent));
+    TakeBackup(db_path, backup);
+    {
+      Sqlite app(db_path);
+      AddTags(app, "lost-", lost);  // reach the sink, then vanish with the restore
+    }
+    AgentStatus synced = WaitCaughtUp(config, *agent);
+    EXPECT_TRUE(synced.CaughtUp()) << synced.raw << synced.error;
+    (*agent)->Signal(SIGTERM);
+    EXPECT_EQ((*agent)->WaitExit(seconds(20)), std::optional<int>(0));
+    for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(db_path + suffix);
+    EXPECT_EQ(std::rename(backup.c_str(), db_path.c_str()), 0);
+    return synced;
+  }
 };
 
 TEST_F(ReplacedFile, MovedInPlaceWhileTheAgentRuns) {
@@ -89,28 +115,12 @@ TEST_F(ReplacedFile, MovedInPlaceWhileTheAgentRuns) {
 TEST_F(ReplacedFile, RestoredFileWrittenPastThePositionIsDetected) {
   if (skipped_) return;
   std::string db_path = dir_->file("webui.db");
-  std::string backup = dir_->file("backup.db");
   CreateOpenWebUiDb(db_path);
   std::string config = WriteConfig(db_path);
   ASSERT_EQ(Init(config).exit_code, 0);
-  AgentProcess* agent = StartAgent(config);
-  {
-    Sqlite app(db_path);
-    AddTags(app, "before-", 10);
-  }
-  ASSERT_TRUE(ExpectCaughtUp(config, agent));
-  TakeBackup(db_path, backup);
-  {
-    Sqlite app(db_path);
-    AddTags(app, "lost-", 10);  // reach the sink, then vanish with the restore
-  }
-  AgentStatus synced = WaitCaughtUp(config, agent);
-  ASSERT_TRUE(synced.CaughtUp()) << synced.raw << synced.error;
-  agent->Signal(SIGTERM);
-  ASSERT_EQ(agent->WaitExit(seconds(20)), std::optional<int>(0));
-
-  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(db_path + suffix);
-  ASSERT_EQ(std::rename(backup.c_str(), db_path.c_str()), 0);
+  AgentProcess* agent = nullptr;
+  AgentStatus synced = SyncThenRestore(db_path, config, 10, 10, &agent);
+  ASSERT_FALSE(HasFailure());
   Sqlite app(db_path);
   // The app writes more than the sink is ahead: the journal's seq passes the
   // sink position, so "journal behind the position" no longer shows the restore.
@@ -131,26 +141,12 @@ TEST_F(ReplacedFile, RestoredFileWrittenPastThePositionIsDetected) {
 TEST_F(ReplacedFile, StatusCallsARestoredFileAnErrorBeforeTheAgentRuns) {
   if (skipped_) return;
   std::string db_path = dir_->file("webui.db");
-  std::string backup = dir_->file("backup.db");
   CreateOpenWebUiDb(db_path);
   std::string config = WriteConfig(db_path);
   ASSERT_EQ(Init(config).exit_code, 0);
-  AgentProcess* agent = StartAgent(config);
-  {
-    Sqlite app(db_path);
-    AddTags(app, "before-", 5);
-  }
-  ASSERT_TRUE(ExpectCaughtUp(config, agent));
-  TakeBackup(db_path, backup);
-  {
-    Sqlite app(db_path);
-    AddTags(app, "lost-", 20);
-  }
-  ASSERT_TRUE(ExpectCaughtUp(config, agent));
-  agent->Signal(SIGTERM);
-  ASSERT_EQ(agent->WaitExit(seconds(20)), std::optional<int>(0));
-  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(db_path + suffix);
-  ASSERT_EQ(std::rename(backup.c_str(), db_path.c_str()), 0);
+  AgentProcess* agent = nullptr;
+  SyncThenRestore(db_path, config, 5, 20, &agent);
+  ASSERT_FALSE(HasFailure());
 
   CommandResult status = RunSluice({"status", "--config", config});
   EXPECT_EQ(status.exit_code, 1) << status.Describe();

@@ -19,27 +19,8 @@
 namespace sluice::e2e {
 namespace {
 
-class SchemaDropRename : public E2eTest {
+class SchemaDropRename : public SyncedE2eTest {
  protected:
-  void SetUp() override {
-    E2eTest::SetUp();
-    catch_up_timeout_ = seconds(30);
-  }
-
-  // Creates the file with `ddl` (tables and rows), init, a running agent, caught up.
-  void StartSynced(const std::string& ddl, bool fault_after_track = false) {
-    db_path_ = dir_->file("app.db");
-    app_ = std::make_unique<Sqlite>(db_path_);
-    app_->Exec("BEGIN;" + ddl + "COMMIT;");
-    config_ = WriteConfig(db_path_);
-    ASSERT_EQ(Init(config_).exit_code, 0);
-    if (fault_after_track) ::setenv("SLUICE_FAULT", "after-track-commit", 1);
-    agent_ = StartAgent(config_);
-    if (fault_after_track) ::unsetenv("SLUICE_FAULT");
-    ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
-    ExpectMirrorEqual(*app_);
-  }
-
   // StartSynced(ddl), then row `id` of `table` deleted and caught up: the
   // mirror holds a tombstone. Returns the mirror's oid (nonzero).
   int64_t StartSyncedWithTombstone(const std::string& ddl, const std::string& table, int id) {
@@ -98,26 +79,6 @@ class SchemaDropRename : public E2eTest {
         "deployment = $1 AND table_name = $2), 0)",
         {deployment_, table});
   }
-
-  // Caught up, and every source table equals its mirror.
-  void ExpectSynced() {
-    ASSERT_TRUE(ExpectCaughtUp(config_, agent_));
-    ASSERT_TRUE(
-        WaitUntil([&] { return CompareMirror(*app_, *pg_, deployment_).ok(); }, seconds(20)));
-    ExpectMirrorEqual(*app_);
-  }
-
-  void ExpectNothingParked() {
-    EXPECT_EQ(
-        pg_->ScalarInt("SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = $1",
-                       {deployment_}),
-        0);
-  }
-
-  std::string db_path_;
-  std::unique_ptr<Sqlite> app_;
-  std::string config_;
-  AgentProcess* agent_ = nullptr;
 };
 
 // DROP TABLE while the agent runs; the agent is SIGKILLed (fault point) right
