@@ -59,7 +59,12 @@ int main(int argc, char** argv) {
                          "the next `run` reads every table whole. With --table: read just those "
                          "tables whole again (the agent may be running).");
   resync->add_option("-t,--table", resync_tables, "Tracked table to resynchronise (repeatable)");
-  CLI::App* status = add("status", "Show the sink position, the journal backlog and the lag.");
+  CLI::App* status =
+      add("status",
+          "Show the sink position, the journal backlog, the lag, parked rows, tables still to be "
+          "read whole, and the agent's own state and last error (from its state file, also when "
+          "the sink is unreachable). Exits 1 on an error: sink unreachable, the deployment "
+          "following another file, a restored file.");
   status->add_flag("--json", json, "Print one JSON object instead of text");
   CLI::App* uninstall =
       add("uninstall", "Remove every sluice object from the SQLite file (app data untouched).");
