@@ -469,7 +469,9 @@ void Replicator::Fatal(const Status& st) {
   spdlog::error("{}", st.ToString());
   last_error_ = st.ToString();
   last_error_at_ms_ = NowMs();
-  exit_code_ = 1;
+  // As for every command: 2 when the config must change (what the sink says
+  // of it included: no such database, an invalid option), else 1.
+  exit_code_ = st.code() == Status::Code::kInvalidArgument ? 2 : 1;
   Shutdown();
 }
 

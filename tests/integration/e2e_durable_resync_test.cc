@@ -146,7 +146,7 @@ TEST_F(DurableResync, ResyncAfterUninstall) {
       << status.Describe();
 
   CommandResult run = RunSluice({"run", "--config", config}, seconds(30));
-  EXPECT_EQ(run.exit_code, 1) << run.Describe();
+  EXPECT_EQ(run.exit_code, 2) << run.Describe();  // usage: the file is not prepared
   EXPECT_NE(run.err.find("sluice resync"), std::string::npos) << run.Describe();
 
   CommandResult resync = RunSluice({"resync", "--config", config});

@@ -34,11 +34,13 @@ TEST_F(SinkErrors, MissingDatabaseStopsRunWithAClearMessage) {
   std::string missing = "no_such_db_" + deployment_;
   std::string url = pg_url_ + " dbname=" + missing;
   CommandResult r = RunExpectingStop(InitThenConfigFor(url));
-  EXPECT_EQ(r.exit_code, 1) << r.Describe();  // a runtime stop, not a usage error
+  // The config names a database the server does not have: the config must
+  // change, exit 2, as for init and status (a supervisor need not restart it).
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_TRUE(ContainsNoCase(r.err, "database \"" + missing + "\" does not exist")) << r.Describe();
   EXPECT_FALSE(ContainsNoCase(r.err, "cannot reach PostgreSQL")) << r.Describe();
 
-  // `init` says the same, as a configuration error.
+  // `init` says the same, with the same exit code.
   CommandResult init = RunSluice({"init", "--config", dir_->file("bad-sink.json")}, seconds(20));
   EXPECT_EQ(init.exit_code, 2) << init.Describe();
   EXPECT_TRUE(ContainsNoCase(init.err, "database \"" + missing + "\" does not exist"))
@@ -48,7 +50,7 @@ TEST_F(SinkErrors, MissingDatabaseStopsRunWithAClearMessage) {
 TEST_F(SinkErrors, InvalidConnectTimeoutStopsRunWithAClearMessage) {
   if (skipped_) return;
   CommandResult r = RunExpectingStop(InitThenConfigFor(pg_url_ + " connect_timeout=abc"));
-  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_TRUE(ContainsNoCase(r.err, "connect_timeout")) << r.Describe();
   EXPECT_TRUE(ContainsNoCase(r.err, "abc")) << r.Describe();
   EXPECT_FALSE(ContainsNoCase(r.err, "cannot reach PostgreSQL")) << r.Describe();
