@@ -21,7 +21,7 @@ class Signals : public E2eTest {
   // A table of kRows rows, prepared by init; at the sink, every write to its
   // mirror is counted in <schema>.writes, and each upsert statement sleeps
   // 150 ms (removed by FastSink), so the initial sync takes about 9 s.
-  std::string PrepareSlowSink(const std::string& agent_extra) {
+  std::string PrepareSlowSink(const std::string& agent_extra, const std::string& sink_url = "") {
     db_path_ = dir_->file("app.db");
     {
       Sqlite db(db_path_);
@@ -30,7 +30,7 @@ class Signals : public E2eTest {
       db.Exec("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " +
               std::to_string(kRows) + ") INSERT INTO item SELECT i, 'item ' || i FROM c");
     }
-    std::string config = WriteConfig(db_path_, "", [&](AgentConfig& c) {
+    std::string config = WriteConfig(db_path_, sink_url, [&](AgentConfig& c) {
       c.sink_extra = "\"chunk_rows\": " + std::to_string(kChunkRows);
       c.agent_extra = agent_extra;
     });
@@ -93,26 +93,43 @@ class Signals : public E2eTest {
     EXPECT_EQ(CheckBatchChain(*pg_, deployment_), "");
   }
 
+  // SIGTERM mid-batch with agent.stop_timeout_ms = 1000 against `sink_url`:
+  // exit 0 within the deadline, nothing committed, every row once afterwards.
+  void StopDeadlineRollsBack(const std::string& sink_url) {
+    std::string config = PrepareSlowSink("\"stop_timeout_ms\": 1000", sink_url);
+    AgentProcess* agent = StartAgent(config);
+    WaitMidBatch(agent);
+    if (HasFatalFailure()) return;
+    auto t0 = Clock::now();
+    agent->Signal(SIGTERM);
+    std::optional<int> code = agent->WaitExit(seconds(30));
+    double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    ASSERT_TRUE(code.has_value()) << "no exit 30 s after SIGTERM";
+    EXPECT_EQ(*code, 0) << agent->Log();
+    EXPECT_LT(s, 2.5) << "stop_timeout_ms is 1000; the batch needs about 9 s";
+    EXPECT_EQ(Position(), -1) << "the batch must have been rolled back";
+    EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM " + QuoteIdent(deployment_) + ".writes"), 0);
+    EXPECT_NE(agent->Log().find("rolled back"), std::string::npos) << agent->Log();
+    ExpectEveryRowOnce(config, agent);
+  }
+
   std::string db_path_;
 };
 
 TEST_F(Signals, StopDeadlineRollsTheBatchBack) {
   if (skipped_) return;
-  std::string config = PrepareSlowSink("\"stop_timeout_ms\": 1000");
-  AgentProcess* agent = StartAgent(config);
-  WaitMidBatch(agent);
-  if (HasFatalFailure()) return;
-  auto t0 = Clock::now();
-  agent->Signal(SIGTERM);
-  std::optional<int> code = agent->WaitExit(seconds(30));
-  double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  ASSERT_TRUE(code.has_value()) << "no exit 30 s after SIGTERM";
-  EXPECT_EQ(*code, 0) << agent->Log();
-  EXPECT_LT(s, 2.5) << "stop_timeout_ms is 1000; the batch needs about 9 s";
-  EXPECT_EQ(Position(), -1) << "the batch must have been rolled back";
-  EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM " + QuoteIdent(deployment_) + ".writes"), 0);
-  EXPECT_NE(agent->Log().find("rolled back"), std::string::npos) << agent->Log();
-  ExpectEveryRowOnce(config, agent);
+  StopDeadlineRollsBack("");
+}
+
+// The same through pgbouncer in transaction mode: the cancel request goes to
+// the pooler, which must pass it to the server running the batch.
+TEST_F(Signals, StopDeadlineRollsTheBatchBackThroughThePooler) {
+  if (skipped_) return;
+  std::string bouncer = Env("SLUICE_TEST_PGBOUNCER");
+  if (bouncer.empty()) {
+    GTEST_SKIP() << "SLUICE_TEST_PGBOUNCER not set (scripts/with-pgbouncer.sh sets it)";
+  }
+  StopDeadlineRollsBack(bouncer);
 }
 
 TEST_F(Signals, SecondSignalStopsAtOnce) {
