@@ -54,6 +54,10 @@ ExistingTable ParseExisting(const PgResult& columns, const PgResult* key_index,
   for (const auto& row : indexes.rows) {
     existing.relid = row[0].value_or("");
     if (row[1]) existing.index_names.push_back(*row[1]);
+    if (row.size() > 3 && row[2] && row[3]) {
+      existing.pages = std::stoll(*row[2]);
+      existing.page_bytes = std::stoll(*row[3]);
+    }
   }
   return existing;
 }

@@ -1,6 +1,8 @@
 // Mirror table planning (see mirror_table.h).
 #include "sink/mirror_table.h"
 
+#include <algorithm>
+
 #include "sink/pg_sql.h"
 #include "sink/value_encoder.h"
 
@@ -114,7 +116,11 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shap
 
   if (set_aside) {
     t.set_aside_as = AsideName(shape.name, table.relid);
-    t.ddl.push_back(TombstoneAllSql(t.qualified));
+    // In statements of about 1 MiB of heap each: none outgrows a statement_timeout.
+    for (std::string& sql : TombstoneSweepSql(t.qualified, table.pages,
+                                              (1 << 20) / std::max<int64_t>(1, table.page_bytes))) {
+      t.ddl.push_back(std::move(sql));
+    }
     for (const std::string& index : table.index_names) {
       t.ddl.push_back(RenameIndexSql(schema, index, AsideName(index, table.relid)));
     }

@@ -36,6 +36,8 @@ struct ExistingTable {
   bool key_index_exists = false;         // a unique index covers exactly the key columns
   std::vector<std::string> index_names;  // every index on it (pg_sql's TableIndexesSql)
   std::string relid;                     // its pg_class oid, decimal
+  int64_t pages = 0;                     // heap pages, and their size, when read
+  int64_t page_bytes = 8192;
 };
 
 struct MirrorColumn {

@@ -1,6 +1,7 @@
 // Statement text builders (see pg_sql.h).
 #include "sink/pg_sql.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "sink/value_encoder.h"
@@ -140,7 +141,9 @@ std::string CatalogColumnsSql() {
 }
 
 std::string TableIndexesSql() {
-  return "SELECT c.oid::text, ic.relname::text FROM pg_class c "
+  return "SELECT c.oid::text, ic.relname::text, pg_relation_size(c.oid) / "
+         "current_setting('block_size')::bigint, current_setting('block_size')::bigint "
+         "FROM pg_class c "
          "LEFT JOIN pg_index i ON i.indrelid = c.oid LEFT JOIN pg_class ic ON ic.oid = "
          "i.indexrelid "
          "WHERE c.oid = to_regclass($1) ORDER BY 2";
@@ -232,6 +235,23 @@ std::string TombstoneRangeSql(std::string_view qualified) {
          QuoteIdent(kUpdatedAtColumn) +
          " = now() WHERE ctid >= ('(' || $1::bigint || ',0)')::tid " +
          "AND ctid < ('(' || $2::bigint || ',0)')::tid AND " + deleted + " IS NULL";
+}
+
+std::vector<std::string> TombstoneSweepSql(std::string_view qualified, int64_t pages,
+                                           int64_t pages_per_statement) {
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  const std::string head = "UPDATE " + std::string(qualified) + " SET " + deleted + " = now(), " +
+                           QuoteIdent(kUpdatedAtColumn) + " = now() WHERE " + deleted +
+                           " IS NULL AND ctid >= '(";
+  const int64_t step = std::max<int64_t>(1, pages_per_statement);
+  std::vector<std::string> out;
+  int64_t from = 0;
+  for (; from + step < pages; from += step) {
+    out.push_back(head + std::to_string(from) + ",0)'::tid AND ctid < '(" +
+                  std::to_string(from + step) + ",0)'::tid");
+  }
+  out.push_back(head + std::to_string(from) + ",0)'::tid");
+  return out;
 }
 
 std::string LockForWriteSql(std::string_view qualified) {

@@ -94,9 +94,14 @@ std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& 
 std::string EvictSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
                      const std::vector<size_t>& key, const std::vector<size_t>& unique);
 // No parameters: tombstones every live row (a full read re-upserts the survivors).
-// One statement over the whole table: only for DDL-time use on small tables;
-// a full read sweeps with TombstoneRangeSql instead.
+// One statement over the whole table; a full read sweeps with
+// TombstoneRangeSql instead, a set-aside mirror with TombstoneSweepSql.
 std::string TombstoneAllSql(std::string_view qualified);
+// The same as statements without parameters (for DDL), each over
+// `pages_per_statement` pages of a table of `pages` pages; the last one has no
+// upper bound, so rows beyond the counted pages are tombstoned too.
+std::vector<std::string> TombstoneSweepSql(std::string_view qualified, int64_t pages,
+                                           int64_t pages_per_statement);
 // $1, $2: heap page numbers. Tombstones the live rows stored in pages
 // [$1, $2) (a TID range scan, PostgreSQL 14+): a sweep over the pages
 // RelationPagesSql counted tombstones the whole table in statements of

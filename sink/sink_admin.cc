@@ -155,6 +155,8 @@ class LibpqSinkAdmin final : public SinkAdmin {
         if (!PQgetisnull(indexes->get(), i, 1)) {
           existing.index_names.push_back(PQgetvalue(indexes->get(), i, 1));
         }
+        existing.pages = std::stoll(PQgetvalue(indexes->get(), i, 2));
+        existing.page_bytes = std::stoll(PQgetvalue(indexes->get(), i, 3));
       }
     }
     Result<MirrorTable> plan = PlanMirror(

@@ -126,17 +126,21 @@ TEST(MirrorTable, MirrorWithAnotherKeyIsSetAsideNotDeleted) {
   rekeyed.columns[4].key_position = 1;  // share_id is the key now
   rekeyed.unique_keys.clear();
   ExistingTable existing{EarlierMirror(), false, {"chat_pkey", "chat_sluice_key"}, "4242"};
+  existing.pages = 300;  // 8 KiB pages: 128 per statement, so three statements
   Result<MirrorTable> m = PlanMirror("app", rekeyed, nullptr, existing);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->set_aside_as, "chat__old_4242");
-  ASSERT_EQ(m->ddl.size(), 5u);
-  EXPECT_EQ(m->ddl[0], TombstoneAllSql("\"app\".\"chat\""));
-  EXPECT_EQ(m->ddl[1], "ALTER INDEX \"app\".\"chat_pkey\" RENAME TO \"chat_pkey__old_4242\"");
-  EXPECT_EQ(m->ddl[2],
+  ASSERT_EQ(m->ddl.size(), 7u);
+  EXPECT_EQ(std::vector<std::string>(m->ddl.begin(), m->ddl.begin() + 3),
+            TombstoneSweepSql("\"app\".\"chat\"", 300, 128));
+  EXPECT_NE(m->ddl[0].find("ctid < '(128,0)'"), std::string::npos) << m->ddl[0];
+  EXPECT_EQ(m->ddl[2].find("ctid <"), std::string::npos) << "the last range is open: " << m->ddl[2];
+  EXPECT_EQ(m->ddl[3], "ALTER INDEX \"app\".\"chat_pkey\" RENAME TO \"chat_pkey__old_4242\"");
+  EXPECT_EQ(m->ddl[4],
             "ALTER INDEX \"app\".\"chat_sluice_key\" RENAME TO \"chat_sluice_key__old_4242\"");
-  EXPECT_EQ(m->ddl[3], "ALTER TABLE \"app\".\"chat\" RENAME TO \"chat__old_4242\"");
-  EXPECT_EQ(m->ddl[4].rfind("CREATE TABLE IF NOT EXISTS \"app\".\"chat\" (", 0), 0u);
-  EXPECT_NE(m->ddl[4].find("PRIMARY KEY (\"share_id\")"), std::string::npos) << m->ddl[4];
+  EXPECT_EQ(m->ddl[5], "ALTER TABLE \"app\".\"chat\" RENAME TO \"chat__old_4242\"");
+  EXPECT_EQ(m->ddl[6].rfind("CREATE TABLE IF NOT EXISTS \"app\".\"chat\" (", 0), 0u);
+  EXPECT_NE(m->ddl[6].find("PRIMARY KEY (\"share_id\")"), std::string::npos) << m->ddl[6];
   for (const MirrorColumn& c : m->columns) EXPECT_FALSE(c.exists) << c.name;
   // A table without sluice's columns is adopted instead: only a key index is added.
   std::vector<ExistingColumn> app_owned = EarlierMirror();
