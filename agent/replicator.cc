@@ -24,6 +24,29 @@ int64_t NowMs() {
       .count();
 }
 
+// Logs `line` at the level a FailureLog gave it (quiet: debug).
+void LogAtLevel(FailureReport::Level level, const std::string& line) {
+  switch (level) {
+    case FailureReport::Level::kWarn:
+      spdlog::warn("{}", line);
+      break;
+    case FailureReport::Level::kError:
+      spdlog::error("{}", line);
+      break;
+    case FailureReport::Level::kQuiet:
+      spdlog::debug("{}", line);
+      break;
+  }
+}
+
+// " (failure N in a row, ...)" for a repeat, "" for a first failure.
+std::string RepeatNote(const FailureReport& report, int64_t now) {
+  if (report.count <= 1) return "";
+  return fmt::format(" (failure {} in a row, the first {} s ago; next report in {} s or less)",
+                     report.count, (now - report.first_at_ms) / 1000,
+                     (report.next_report_ms - now + 999) / 1000);
+}
+
 std::string HostName() {
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0) return "";
@@ -45,7 +68,8 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
       // Repeats of one failure are reported after retry_max_ms, then twice
       // that, and so on up to an hour.
       failures_(config_.agent.retry_max_ms, 3600 * 1000),
-      spool_log_(config_.agent.retry_max_ms, 3600 * 1000) {
+      spool_log_(config_.agent.retry_max_ms, 3600 * 1000),
+      prune_failures_(config_.agent.retry_max_ms, 3600 * 1000) {
   if (!open_reader_) open_reader_ = &JournalReader::Open;
   state_path_ = StateFilePath(config_.source.path, config_.deployment);
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
@@ -357,8 +381,17 @@ void Replicator::StartPrune() {
         if (state_ == State::kStopping) return Shutdown();
         if (st->ok()) {
           pruned_to_ = to;
-        } else {
+          prune_failures_.Reset();
+        } else if (st->code() == Status::Code::kBusy || stop_requested_) {
+          // The app is writing, or the stop interrupted it: a later prune does it.
           spdlog::debug("journal prune deferred: {}", st->ToString());
+        } else {
+          // The journal grows until this heals: a stall of its own.
+          int64_t now = NowMs();
+          FailureReport report = prune_failures_.Note(st->ToString(), now);
+          LogAtLevel(report.level, "journal prune failed: " + st->ToString() +
+                                       "; the journal keeps growing until it succeeds" +
+                                       RepeatNote(report, now));
         }
         if (stop_requested_ &&
             (state_ == State::kStopping || state_ == State::kIdle || state_ == State::kBackoff)) {
@@ -430,24 +463,9 @@ void Replicator::Backoff(std::string_view why, void (Replicator::*retry)()) {
   last_error_ = std::string(why);
   last_error_at_ms_ = now;
   FailureReport report = failures_.Note(why, now);
-  std::string line =
-      fmt::format("state {} -> backoff: {}; retry in {} ms", StateName(from), why, delay);
-  if (report.count > 1) {
-    line += fmt::format(" (failure {} in a row, the first {} s ago; next report in {} s or less)",
-                        report.count, (now - report.first_at_ms) / 1000,
-                        (report.next_report_ms - now + 999) / 1000);
-  }
-  switch (report.level) {
-    case FailureReport::Level::kWarn:
-      spdlog::warn("{}", line);
-      break;
-    case FailureReport::Level::kError:
-      spdlog::error("{}", line);
-      break;
-    case FailureReport::Level::kQuiet:
-      spdlog::debug("{}", line);
-      break;
-  }
+  LogAtLevel(report.level,
+             fmt::format("state {} -> backoff: {}; retry in {} ms", StateName(from), why, delay) +
+                 RepeatNote(report, now));
   Transition(State::kBackoff, std::string(why) + "; retry in " + std::to_string(delay) + " ms");
   WriteState(true);  // the failure count moved even when the state did not
   retry_ = retry;

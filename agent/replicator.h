@@ -121,8 +121,9 @@ class Replicator {
   bool marks_to_clear_ = false;  // the reader holds committed marks not yet cleared in the file
   int retries_ = 0;
   // What `sluice status` reads from the state file (agent/agent_state_file.h).
-  FailureLog failures_;   // retries in a row, for the escalating backoff log
-  FailureLog spool_log_;  // batches held in memory for want of spool space
+  FailureLog failures_;        // retries in a row, for the escalating backoff log
+  FailureLog spool_log_;       // batches held in memory for want of spool space
+  FailureLog prune_failures_;  // prunes failing for another reason than a writing app
   std::string state_path_;
   int64_t state_since_ms_ = 0;
   std::string last_error_;

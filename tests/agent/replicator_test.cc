@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include "sink/sink_admin.h"
@@ -25,37 +27,45 @@ namespace {
 constexpr const char* kSourceId = "11111111-1111-4111-8111-111111111111";
 constexpr const char* kOtherSource = "22222222-2222-4222-8222-222222222222";
 
-// Every batch moves one seq; Prune takes `prune_ms`; ReadBatch labels the
-// first batch with the sink's source and every later one with `batch_source`
-// (another source than the sink's makes the apply fail with SL003, a fatal
-// error): the first commit gives the prune a target, the second apply fails
-// while that prune runs.
-class FakeReader final : public JournalReader {
+// What every fake here shares: the sink's source, no tables, a file that
+// always has news, nothing to check or count.
+class StubReader : public JournalReader {
  public:
-  FakeReader(std::string batch_source, int prune_ms, std::atomic<int>* prunes)
-      : batch_source_(std::move(batch_source)), prune_ms_(prune_ms), prunes_(prunes) {}
   const std::string& source_id() const override { return source_id_; }
   std::vector<std::string> TrackedTables() const override { return {}; }
   Status CheckFile() override { return Status::Ok(); }
   void ExpectMark(int64_t, std::string) override {}
   Result<bool> Changed() override { return true; }
   Result<std::vector<std::string>> CheckSchema() override { return std::vector<std::string>{}; }
+  void NoteCommitted(const std::vector<FullReadMark>&) override {}
+  Result<JournalStats> Stats(int64_t) override { return JournalStats{}; }
+
+ protected:
+  std::string source_id_ = kSourceId;
+};
+
+// Every batch moves one seq; Prune takes `prune_ms`; ReadBatch labels the
+// first batch with the sink's source and every later one with `batch_source`
+// (another source than the sink's makes the apply fail with SL003, a fatal
+// error): the first commit gives the prune a target, the second apply fails
+// while that prune runs.
+class FakeReader final : public StubReader {
+ public:
+  FakeReader(std::string batch_source, int prune_ms, std::atomic<int>* prunes)
+      : batch_source_(std::move(batch_source)), prune_ms_(prune_ms), prunes_(prunes) {}
   Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
     out->source_id = batches_++ == 0 ? source_id_ : batch_source_;
     out->after_seq = after_seq;
     out->snapshot_seq = after_seq + 1;
     return Status::Ok();
   }
-  void NoteCommitted(const std::vector<FullReadMark>&) override {}
   Status Prune(int64_t) override {
     prunes_->fetch_add(1);
     std::this_thread::sleep_for(std::chrono::milliseconds(prune_ms_));
     return Status::Ok();
   }
-  Result<JournalStats> Stats(int64_t) override { return JournalStats{}; }
 
  private:
-  std::string source_id_ = kSourceId;
   std::string batch_source_;
   int batches_ = 0;
   int prune_ms_;
@@ -66,16 +76,10 @@ class FakeReader final : public JournalReader {
 // ends at `restored_at`. The first read reports it (as the real reader does);
 // after that every read is the full resync at the restored snapshot, then
 // nothing new. Records the highest seq the agent asked to prune to.
-class RestoredReader final : public JournalReader {
+class RestoredReader final : public StubReader {
  public:
   RestoredReader(int64_t sink_at, int64_t restored_at, std::atomic<int64_t>* max_prune)
       : sink_at_(sink_at), restored_at_(restored_at), max_prune_(max_prune) {}
-  const std::string& source_id() const override { return source_id_; }
-  std::vector<std::string> TrackedTables() const override { return {}; }
-  Status CheckFile() override { return Status::Ok(); }
-  void ExpectMark(int64_t, std::string) override {}
-  Result<bool> Changed() override { return true; }
-  Result<std::vector<std::string>> CheckSchema() override { return std::vector<std::string>{}; }
   Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
     if (after_seq > restored_at_ && !reported_) {
       reported_ = true;
@@ -87,21 +91,38 @@ class RestoredReader final : public JournalReader {
     out->snapshot_seq = restored_at_;  // the app's rows after it are not read yet
     return Status::Ok();
   }
-  void NoteCommitted(const std::vector<FullReadMark>&) override {}
   Status Prune(int64_t to) override {
     int64_t seen = max_prune_->load();
     while (to > seen && !max_prune_->compare_exchange_weak(seen, to)) {
     }
     return Status::Ok();
   }
-  Result<JournalStats> Stats(int64_t) override { return JournalStats{}; }
 
  private:
-  std::string source_id_ = kSourceId;
   int64_t sink_at_;
   int64_t restored_at_;
   bool reported_ = false;
   std::atomic<int64_t>* max_prune_;
+};
+
+// Every batch commits and moves one seq; every Prune fails the way a full or
+// read-only disk does (not the SQLITE_BUSY of an app that is writing).
+class FailingPruneReader final : public StubReader {
+ public:
+  explicit FailingPruneReader(std::atomic<int>* prunes) : prunes_(prunes) {}
+  Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
+    out->source_id = source_id_;
+    out->after_seq = after_seq;
+    out->snapshot_seq = after_seq + 1;
+    return Status::Ok();
+  }
+  Status Prune(int64_t) override {
+    prunes_->fetch_add(1);
+    return Status::Internal("prune journal: database or disk is full");
+  }
+
+ private:
+  std::atomic<int>* prunes_;
 };
 
 class ReplicatorTest : public ::testing::Test {
@@ -205,6 +226,44 @@ TEST_F(ReplicatorTest, RestoredFileIsNeverPrunedPastWhatItsResyncCommitted) {
             10)
       << "the resync did not commit: the test proves nothing";
   EXPECT_LE(max_prune.load(), 10) << "the journal was pruned past the restored file's position";
+  EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
+}
+
+// A prune that keeps failing for another reason than a writing app is a stall
+// of its own (the journal grows without end): it is reported at warn and then
+// error like any other repeated failure, not at debug for ever.
+TEST_F(ReplicatorTest, PruneThatKeepsFailingIsReportedAboveDebug) {
+  if (pg_.empty()) return;
+  testing::Pg(pg_).Query(
+      "UPDATE sync_metadata.source_position SET applied_seq = 5 WHERE deployment = $1",
+      {config_.deployment});
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  spdlog::default_logger()->sinks().push_back(ring);
+  std::atomic<int> prunes{0};
+  ASSERT_EQ(uv_loop_init(&loop_), 0);
+  {
+    Replicator r(&loop_, config_, [&prunes](const CaptureOptions&) {
+      return Result<std::unique_ptr<JournalReader>>(
+          std::unique_ptr<JournalReader>(new FailingPruneReader(&prunes)));
+    });
+    uv_timer_t stop;
+    uv_timer_init(&loop_, &stop);
+    stop.data = &r;
+    uv_timer_start(
+        &stop, [](uv_timer_t* t) { static_cast<Replicator*>(t->data)->Stop("test"); }, 1000, 0);
+    r.Start();
+    RunBounded(&r, std::chrono::seconds(20));
+    uv_close(reinterpret_cast<uv_handle_t*>(&stop), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  spdlog::default_logger()->sinks().pop_back();
+  ASSERT_GE(prunes.load(), 2) << "no prune was tried: the test proves nothing";
+  std::string warned;
+  for (const std::string& line : ring->last_formatted()) {
+    if (line.find("disk is full") != std::string::npos) warned += line;
+  }
+  EXPECT_NE(warned.find("prune"), std::string::npos)
+      << "a prune failing " << prunes.load() << " times was never reported at warn or error";
   EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
 }
 
