@@ -272,12 +272,10 @@ int RunStatus(const Config& config, bool json) {
   if (!reader.ok()) return fail(reader.status());
   Result<JournalStats> stats = (*reader)->Stats(pos->applied_seq);
   if (!stats.ok()) return fail(stats.status());
-  if (pos->applied_seq > stats->max_seq) {
-    // What the agent's read finds too (and resynchronises): show it before.
-    return fail(Status::Corruption(
-        "journal seq " + std::to_string(stats->max_seq) + " is behind the sink position " +
-        std::to_string(pos->applied_seq) + ": " + config.source.path +
-        " was restored from a backup or replaced; `sluice run` resynchronises every table"));
+  // What the agent's read finds too (and resynchronises): show it before.
+  Status behind = CheckNotBehind(stats->max_seq, pos->applied_seq);
+  if (!behind.ok()) {
+    return fail(behind.Wrap(config.source.path + " (`sluice run` resynchronises every table)"));
   }
 
   double now_ms =

@@ -422,12 +422,7 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   bool full_resync = std::all_of(shapes_.begin(), shapes_.end(), [&](const auto& entry) {
     return std::find(full_tables.begin(), full_tables.end(), entry.first) != full_tables.end();
   });
-  if (!full_resync && *issued < after_seq) {
-    return Status::Corruption(fmt::format(
-        "journal seq {} is behind the sink position {}: the SQLite file was restored or lost "
-        "commits; a full resync is needed",
-        *issued, after_seq));
-  }
+  if (!full_resync) SLUICE_RETURN_IF_ERROR(CheckNotBehind(*issued, after_seq));
   if (!full_resync && after_seq > 0 && after_seq == expected_seq_ && !expected_mark_.empty()) {
     Result<std::string> mark = MarkAt(after_seq);
     if (!mark.ok()) return mark.status().Wrap("read batch");
@@ -601,6 +596,14 @@ Result<JournalStats> SqliteJournalReader::Stats(int64_t position) {
 }
 
 }  // namespace
+
+Status CheckNotBehind(int64_t journal_max_seq, int64_t position) {
+  if (journal_max_seq >= position) return Status::Ok();
+  return Status::Corruption(
+      fmt::format("journal seq {} is behind the sink position {}: the SQLite file was restored "
+                  "from a backup or lost commits; a full resync is needed",
+                  journal_max_seq, position));
+}
 
 Result<std::unique_ptr<JournalReader>> JournalReader::Open(const CaptureOptions& options) {
   // The inode, taken before the open: if the path is renamed over in between,

@@ -25,6 +25,12 @@ struct JournalStats {
   int64_t pending_full_reads = 0;
 };
 
+// Corruption when a journal that has issued seqs up to `journal_max_seq`
+// cannot be the one the sink followed to `position` (the file was restored
+// from a backup, or lost commits); Ok otherwise. The reader checks it on every
+// read, `sluice status` before any agent ran.
+Status CheckNotBehind(int64_t journal_max_seq, int64_t position);
+
 class JournalReader {
  public:
   // Opens the file (must already be prepared by InstallCapture and in WAL mode,

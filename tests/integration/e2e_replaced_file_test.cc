@@ -40,11 +40,16 @@ class ReplacedFile : public E2eTest {
     copy.Exec("PRAGMA journal_mode = WAL");
   }
 
-  // A synced file with `before` tags, its backup, `lost` more tags that reach
-  // the sink, the agent stopped, the backup moved in place. Returns the status
-  // seen just before the stop.
-  AgentStatus SyncThenRestore(const std::string& db_path, const std::string& config, int before,
+  // An Open WebUI file at `db_path` prepared by init (its config in *config),
+  // synced with `before` tags, its backup, `lost` more tags that reach the
+  // sink, the agent stopped, the backup moved in place. Returns the status seen
+  // just before the stop.
+  AgentStatus SyncThenRestore(const std::string& db_path, std::string* config_out, int before,
                               int lost, AgentProcess** agent) {
+    CreateOpenWebUiDb(db_path);
+    std::string config = WriteConfig(db_path);
+    *config_out = config;
+    EXPECT_EQ(Init(config).exit_code, 0);
     std::string backup = dir_->file("backup.db");
     *agent = StartAgent(config);
     {
@@ -115,11 +120,9 @@ TEST_F(ReplacedFile, MovedInPlaceWhileTheAgentRuns) {
 TEST_F(ReplacedFile, RestoredFileWrittenPastThePositionIsDetected) {
   if (skipped_) return;
   std::string db_path = dir_->file("webui.db");
-  CreateOpenWebUiDb(db_path);
-  std::string config = WriteConfig(db_path);
-  ASSERT_EQ(Init(config).exit_code, 0);
+  std::string config;
   AgentProcess* agent = nullptr;
-  AgentStatus synced = SyncThenRestore(db_path, config, 10, 10, &agent);
+  AgentStatus synced = SyncThenRestore(db_path, &config, 10, 10, &agent);
   ASSERT_FALSE(HasFailure());
   Sqlite app(db_path);
   // The app writes more than the sink is ahead: the journal's seq passes the
@@ -141,11 +144,9 @@ TEST_F(ReplacedFile, RestoredFileWrittenPastThePositionIsDetected) {
 TEST_F(ReplacedFile, StatusCallsARestoredFileAnErrorBeforeTheAgentRuns) {
   if (skipped_) return;
   std::string db_path = dir_->file("webui.db");
-  CreateOpenWebUiDb(db_path);
-  std::string config = WriteConfig(db_path);
-  ASSERT_EQ(Init(config).exit_code, 0);
+  std::string config;
   AgentProcess* agent = nullptr;
-  SyncThenRestore(db_path, config, 5, 20, &agent);
+  SyncThenRestore(db_path, &config, 5, 20, &agent);
   ASSERT_FALSE(HasFailure());
 
   CommandResult status = RunSluice({"status", "--config", config});
