@@ -7,7 +7,7 @@ PACKAGES=(
   g++ meson ninja-build pkg-config clang-format
   libsqlite3-dev sqlite3 libpq-dev libuv1-dev libsimdjson-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  node-llhttp
+  node-llhttp prometheus faketime
   postgresql postgresql-common postgresql-client pgbouncer procps
 )
 
