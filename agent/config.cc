@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "agent/lease.h"         // LeaseSafetyMarginMs
 #include "common/table_shape.h"  // kMaxIdentifierBytes
 #include "sink/pg_conninfo.h"
 #include "sink/type_mapping.h"
@@ -165,6 +167,72 @@ Status ParseAgent(element e, Config* c) {
   return Status::Ok();
 }
 
+Status ParseLease(element e, Config* c) {
+  object obj;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "lease", &obj));
+  for (auto field : obj) {
+    std::string key = "lease." + std::string(field.key);
+    if (field.key == "duration_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 200, 600000, &c->lease.duration_ms));
+    } else if (field.key == "renew_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 20, 300000, &c->lease.renew_ms));
+    } else if (field.key == "poll_ms") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 10, 60000, &c->lease.poll_ms));
+    } else {
+      return Unknown(key);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseHttp(element e, Config* c) {
+  object obj;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "http", &obj));
+  for (auto field : obj) {
+    std::string key = "http." + std::string(field.key);
+    if (field.key == "listen") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->http.listen));
+    } else if (field.key == "max_connections") {
+      SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 1, 10000, &c->http.max_connections));
+    } else {
+      return Unknown(key);
+    }
+  }
+  return Status::Ok();
+}
+
+// An integer from the environment, in [min, max]; unset or empty: unchanged.
+Status OverrideInt(const EnvLookup& env, const char* name, int min, int max, int* target) {
+  const char* v = env(name);
+  if (v == nullptr || *v == '\0') return Status::Ok();
+  char* end = nullptr;
+  errno = 0;
+  long n = std::strtol(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n < min || n > max) {
+    return Status::InvalidArgument(
+        fmt::format("config: environment variable {} (\"{}\") must be an integer between {} and {}",
+                    name, v, min, max));
+  }
+  *target = static_cast<int>(n);
+  return Status::Ok();
+}
+
+// Fills the lease fields left at 0 and checks they fit together.
+Status ResolveLease(LeaseOptions* l) {
+  if (l->renew_ms == 0) l->renew_ms = std::max(20, l->duration_ms / 3);
+  if (l->poll_ms == 0) l->poll_ms = std::max(10, std::min(200, l->duration_ms / 5));
+  int margin = static_cast<int>(LeaseSafetyMarginMs(l->duration_ms));
+  int most = (l->duration_ms - margin) / 2;
+  if (l->renew_ms > most) {
+    return Status::InvalidArgument(fmt::format(
+        "config: 'lease.renew_ms' ({}) must be at most {} for lease.duration_ms {}: half of the "
+        "duration less its safety margin of {} ms, so that one lost renewal does not cost the "
+        "lease",
+        l->renew_ms, most, l->duration_ms, margin));
+  }
+  return Status::Ok();
+}
+
 void Override(const EnvLookup& env, const char* name, std::string* target) {
   const char* v = env(name);
   if (v != nullptr && *v != '\0') *target = v;
@@ -206,6 +274,10 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
       SLUICE_RETURN_IF_ERROR(ParseTables(field.value, &c));
     } else if (key == "agent") {
       SLUICE_RETURN_IF_ERROR(ParseAgent(field.value, &c));
+    } else if (key == "lease") {
+      SLUICE_RETURN_IF_ERROR(ParseLease(field.value, &c));
+    } else if (key == "http") {
+      SLUICE_RETURN_IF_ERROR(ParseHttp(field.value, &c));
     } else if (key == "$schema" || key == "comment") {
       // documentation keys, ignored on purpose
     } else {
@@ -221,6 +293,16 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
   Override(env, "SLUICE_SINK_URL", &c.sink.url);  // wins over DATABASE_URL
   Override(env, "SLUICE_SINK_SCHEMA", &c.sink.schema);
   Override(env, "SLUICE_LOG_LEVEL", &c.agent.log_level);
+  Override(env, "SLUICE_HTTP_LISTEN", &c.http.listen);
+  SLUICE_RETURN_IF_ERROR(
+      OverrideInt(env, "SLUICE_LEASE_DURATION_MS", 200, 600000, &c.lease.duration_ms));
+  SLUICE_RETURN_IF_ERROR(OverrideInt(env, "SLUICE_LEASE_RENEW_MS", 20, 300000, &c.lease.renew_ms));
+  SLUICE_RETURN_IF_ERROR(OverrideInt(env, "SLUICE_LEASE_POLL_MS", 10, 60000, &c.lease.poll_ms));
+  SLUICE_RETURN_IF_ERROR(ResolveLease(&c.lease));
+  if (c.http.listen.empty()) {
+    return Status::InvalidArgument(
+        "config: 'http.listen' must be \"host:port\" or \"off\" (or SLUICE_HTTP_LISTEN)");
+  }
 
   if (c.deployment.empty()) {
     return Status::InvalidArgument("config: 'deployment' is required (or SLUICE_DEPLOYMENT)");

@@ -27,12 +27,31 @@ struct AgentOptions {
   bool operator==(const AgentOptions&) const = default;
 };
 
+// The leader lease (agent/lease.h). 0 = derived from duration_ms.
+struct LeaseOptions {
+  int duration_ms = 5000;  // how long a lease lasts without a renewal
+  int renew_ms = 0;        // the leader renews this often (default: a third of the duration)
+  int poll_ms = 0;         // a standby asks this often (default: 200, at most a fifth)
+
+  bool operator==(const LeaseOptions&) const = default;
+};
+
+// The HTTP endpoints (/health, /livez, /readyz, /leader, /metrics).
+struct HttpOptions {
+  std::string listen = "127.0.0.1:9443";  // "host:port", "[v6]:port", or "off"
+  int max_connections = 64;
+
+  bool operator==(const HttpOptions&) const = default;
+};
+
 struct Config {
   std::string deployment;  // name; also the default sink schema
   std::string node;        // this instance's id (default: host name)
   CaptureOptions source;
   SinkOptions sink;
   AgentOptions agent;
+  LeaseOptions lease;  // after ParseConfig: every field set (no 0 left)
+  HttpOptions http;
   // Keys whose value in the file itself (not from the environment) is a
   // secret: "sink.url" when it carries a password. For the permission warning.
   std::vector<std::string> secret_keys;

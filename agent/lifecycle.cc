@@ -15,18 +15,25 @@ constexpr uint16_t kAllowed[kAgentStateCount] = {
     // starting: the file is open (connect, or re-read the position after a
     // reopen), or opening failed.
     Bit(S::kConnecting) | Bit(S::kLoadingPosition) | Bit(S::kBackoff) | Bit(S::kStopping),
-    // connecting
-    Bit(S::kLoadingPosition) | Bit(S::kBackoff) | Bit(S::kStopping),
+    // connecting: leading (read the position), or another node leads.
+    Bit(S::kLoadingPosition) | Bit(S::kStandby) | Bit(S::kBackoff) | Bit(S::kStopping),
     // loading-position
-    Bit(S::kReading) | Bit(S::kBackoff) | Bit(S::kStopping),
-    // reading: a batch to apply, nothing to do, a retry, the file replaced.
-    Bit(S::kApplying) | Bit(S::kIdle) | Bit(S::kBackoff) | Bit(S::kStarting) | Bit(S::kStopping),
-    // applying: the next read, the position re-read after a conflict, a retry.
-    Bit(S::kReading) | Bit(S::kLoadingPosition) | Bit(S::kBackoff) | Bit(S::kStopping),
+    Bit(S::kReading) | Bit(S::kStandby) | Bit(S::kBackoff) | Bit(S::kStopping),
+    // reading: a batch to apply, nothing to do, a retry, the file replaced,
+    // the lease lost.
+    Bit(S::kApplying) | Bit(S::kIdle) | Bit(S::kBackoff) | Bit(S::kStarting) | Bit(S::kStandby) |
+        Bit(S::kStopping),
+    // applying: the next read, the position re-read after a conflict, a retry,
+    // fenced or the lease lost.
+    Bit(S::kReading) | Bit(S::kLoadingPosition) | Bit(S::kBackoff) | Bit(S::kStandby) |
+        Bit(S::kStopping),
     // idle
-    Bit(S::kReading) | Bit(S::kStopping),
-    // backoff: the retried step.
-    Bit(S::kStarting) | Bit(S::kConnecting) | Bit(S::kLoadingPosition) | Bit(S::kStopping),
+    Bit(S::kReading) | Bit(S::kStandby) | Bit(S::kStopping),
+    // backoff: the retried step, or the lease lost meanwhile.
+    Bit(S::kStarting) | Bit(S::kConnecting) | Bit(S::kLoadingPosition) | Bit(S::kStandby) |
+        Bit(S::kStopping),
+    // standby: the lease acquired (read the position, or connect first).
+    Bit(S::kLoadingPosition) | Bit(S::kConnecting) | Bit(S::kStopping),
     // stopping
     Bit(S::kStopped),
     // stopped
@@ -51,6 +58,8 @@ const char* AgentStateName(AgentState s) {
       return "idle";
     case S::kBackoff:
       return "backoff";
+    case S::kStandby:
+      return "standby";
     case S::kStopping:
       return "stopping";
     case S::kStopped:

@@ -15,11 +15,12 @@ enum class AgentState : uint8_t {
   kApplying,         // applying one batch in one PostgreSQL transaction
   kIdle,             // caught up; waiting for a wake-up
   kBackoff,          // waiting before a retry
+  kStandby,          // connected, another node holds the lease: waiting for it
   kStopping,         // closing handles (after a stop request or a fatal error)
   kStopped,
 };
 
-inline constexpr int kAgentStateCount = 9;
+inline constexpr int kAgentStateCount = 10;
 
 const char* AgentStateName(AgentState s);
 

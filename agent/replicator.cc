@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <csignal>
 #include <random>
 
@@ -17,12 +16,6 @@
 
 namespace sluice {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Logs `line` at the level a FailureLog gave it (quiet: debug).
 void LogAtLevel(FailureReport::Level level, const std::string& line) {
@@ -61,10 +54,11 @@ namespace {
 constexpr uint64_t kAbortGraceMs = 1000;
 }  // namespace
 
-Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader)
+Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader, Clocks clocks)
     : loop_(loop),
       config_(std::move(config)),
       open_reader_(std::move(open_reader)),
+      clocks_(std::move(clocks)),
       // Repeats of one failure are reported after retry_max_ms, then twice
       // that, and so on up to an hour.
       failures_(config_.agent.retry_max_ms, 3600 * 1000),
@@ -74,6 +68,13 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   state_path_ = StateFilePath(config_.source.path, config_.deployment);
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
+  LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
+  lease_ = std::make_unique<LeaseDriver>(
+      loop_, config_.sink.url, LeaseIdentity{config_.deployment, config_.node, HostName()}, timings,
+      clocks_.mono_ms, [this](LeaseEvent e) { OnLease(e); },
+      [this](Status st) {
+        if (!stop_requested_ && !handles_closing_) Fatal(st);
+      });
 }
 
 Replicator::~Replicator() = default;
@@ -129,6 +130,7 @@ void Replicator::Start() {
   uv_signal_start(&sighup_, OnSignal, SIGHUP);
   spdlog::info("sluice agent node {} deployment {}: {} -> schema {}", config_.node,
                config_.deployment, config_.source.path, config_.sink.schema);
+  lease_->Start();
   OpenReader();
 }
 
@@ -137,32 +139,48 @@ void Replicator::OpenReader() {
   auto result =
       std::make_shared<Result<std::unique_ptr<JournalReader>>>(Status::Internal("not run"));
   CaptureOptions opts = config_.source;
-  RunOffLoop(
-      loop_, [result, opts, open = open_reader_] { *result = open(opts); },
-      [this, result] {
-        if (!result->ok()) {
-          // A file being replaced may be missing for a moment: wait for it.
-          if (result->status().code() == Status::Code::kBusy || reopening_) {
-            // Waiting for a replaced file to reappear: say so at warn on every try.
-            if (reopening_)
-              spdlog::warn("cannot reopen the source: {}", result->status().message());
-            Backoff(result->status().message(), &Replicator::OpenReader);
-          } else {
-            Fatal(result->status());
-          }
-          return;
-        }
-        reader_ = std::move(result->value());
-        if (reopening_) spdlog::info("reopened {}", config_.source.path);
-        reopening_ = false;
-        if (StopIfRequested()) return;
-        WatchWal();
-        uint64_t every = static_cast<uint64_t>(config_.agent.poll_interval_ms);
-        uv_timer_start(&poll_timer_, OnPollTimer, every, every);
-        // The position and source id are checked again against the new file.
-        if (conn_->connected()) return LoadPosition();
-        Connect();
-      });
+  OffLoop([result, opts, open = open_reader_] { *result = open(opts); },
+          [this, result] {
+            if (!result->ok()) {
+              // A file being replaced may be missing for a moment: wait for it.
+              if (result->status().code() == Status::Code::kBusy || reopening_) {
+                // Waiting for a replaced file to reappear: say so at warn on every try.
+                if (reopening_)
+                  spdlog::warn("cannot reopen the source: {}", result->status().message());
+                Backoff(result->status().message(), &Replicator::OpenReader);
+              } else {
+                Fatal(result->status());
+              }
+              return;
+            }
+            reader_ = std::move(result->value());
+            if (reopening_) spdlog::info("reopened {}", config_.source.path);
+            reopening_ = false;
+            if (StopIfRequested()) return;
+            WatchWal();
+            uint64_t every = static_cast<uint64_t>(config_.agent.poll_interval_ms);
+            uv_timer_start(&poll_timer_, OnPollTimer, every, every);
+            // The position and source id are checked again against the new file.
+            if (conn_->connected()) return LoadPosition();
+            Connect();
+          });
+}
+
+void Replicator::OffLoop(std::function<void()> work, std::function<void()> done) {
+  ++jobs_in_flight_;
+  auto finish = [this, done = std::move(done)] {
+    --jobs_in_flight_;
+    // A fatal error (or a stop) while the job ran: Shutdown waited for it,
+    // and nothing the job would do next may start.
+    if (state_ == State::kStopping || state_ == State::kStopped) return Shutdown();
+    done();
+  };
+  if (!RunOffLoop(loop_, std::move(work), finish)) {
+    // libuv refused the request (it only does for invalid arguments): say so
+    // and stop, rather than wait for a completion that never comes.
+    --jobs_in_flight_;
+    Fatal(Status::Internal("cannot queue work on libuv's thread pool"));
+  }
 }
 
 void Replicator::WatchWal() {
@@ -197,11 +215,59 @@ void Replicator::Connect() {
     if (StopIfRequested()) return;
     if (!st.ok()) return SinkFailure(st, "connect", &Replicator::Connect);
     applier_->InvalidateCatalog();
-    LoadPosition();
+    Connected();
   });
 }
 
+void Replicator::Connected() {
+  if (!Leading("connected")) return;
+  LoadPosition();
+}
+
+bool Replicator::Leading(std::string_view what) {
+  if (lease_->MayApply()) return true;
+  const Lease& l = lease_->lease();
+  if (l.holder().empty() || l.holder() == config_.node) {
+    Standby(std::string(what) + "; waiting for the leader lease");
+  } else {
+    Standby(std::string(what) + "; node " + l.holder() + " leads (epoch " +
+            std::to_string(l.epoch()) + ")");
+  }
+  return false;
+}
+
+void Replicator::Standby(std::string_view why) {
+  if (state_ == State::kStandby) return;
+  uv_timer_stop(&retry_timer_);
+  retry_ = nullptr;
+  wake_pending_ = false;
+  Transition(State::kStandby, why);
+}
+
+void Replicator::OnLease(LeaseEvent e) {
+  if (stop_requested_ || handles_closing_) return;
+  if (e == LeaseEvent::kAcquired) {
+    if (state_ != State::kStandby) return;  // the step in flight checks the lease itself
+    if (!conn_->connected()) return Connect();
+    return LoadPosition();
+  }
+  if (e != LeaseEvent::kLost) return;
+  switch (state_) {
+    case State::kApplying:
+      // The transaction must not commit: stop it now (its completion stands by).
+      applier_->Cancel();
+      conn_->CancelRunning();
+      return;
+    case State::kIdle:
+    case State::kBackoff:
+      return Standby("the leader lease was lost");
+    default:
+      return;  // reading, connecting, loading: the completion checks the lease
+  }
+}
+
 void Replicator::LoadPosition() {
+  if (!Leading("before reading the position")) return;
   Transition(State::kLoadingPosition, "reading the applied position");
   PgQuery q{
       "SELECT source_id::text, applied_seq, position_mark FROM sync_metadata.source_position "
@@ -260,6 +326,7 @@ void Replicator::Wake() {
 
 void Replicator::StartRead(bool force) {
   if (StopIfRequested()) return;
+  if (!Leading("before reading")) return;
   if (prune_in_flight_) {  // the reader is busy pruning: read when it is done
     read_after_prune_ = true;
     read_after_prune_force_ = read_after_prune_force_ || force;
@@ -288,8 +355,7 @@ void Replicator::StartRead(bool force) {
   w->committed = std::move(committed_marks_);
   committed_marks_.clear();
   JournalReader* reader = reader_.get();
-  RunOffLoop(
-      loop_,
+  OffLoop(
       [w, reader, spool_dir = config_.source.spool_dir,
        spool_limit = config_.source.spool_memory_limit] {
         w->status = reader->CheckFile();
@@ -350,11 +416,13 @@ void Replicator::StartRead(bool force) {
           // fingerprint checked by the read): what is before it may go.
           prune_to_ = std::max(prune_to_, position_);
           Progress();
+          if (!Leading("caught up")) return;
           Transition(State::kIdle, "caught up at " + std::to_string(position_));
           StartPrune();
           if (wake_pending_) StartRead(false);
           return;
         }
+        if (!Leading("batch read")) return;  // another node applies it
         batch_ = std::move(w->batch);
         Apply();
         StartPrune();  // the reader is idle while the batch is at the sink
@@ -369,16 +437,13 @@ void Replicator::StartPrune() {
   auto st = std::make_shared<Status>();
   int64_t to = prune_to_;
   JournalReader* reader = reader_.get();
-  RunOffLoop(
-      loop_,
+  OffLoop(
       [reader, to, st, committed = std::move(committed_marks_)] {
         reader->NoteCommitted(committed);
         *st = reader->Prune(to);
       },
       [this, to, st] {
         prune_in_flight_ = false;
-        // A fatal error (or a stop) while the prune ran: Shutdown waited for it.
-        if (state_ == State::kStopping) return Shutdown();
         if (st->ok()) {
           pruned_to_ = to;
           prune_failures_.Reset();
@@ -393,8 +458,8 @@ void Replicator::StartPrune() {
                                        "; the journal keeps growing until it succeeds" +
                                        RepeatNote(report, now));
         }
-        if (stop_requested_ &&
-            (state_ == State::kStopping || state_ == State::kIdle || state_ == State::kBackoff)) {
+        if (stop_requested_ && (state_ == State::kStopping || state_ == State::kIdle ||
+                                state_ == State::kBackoff || state_ == State::kStandby)) {
           return Shutdown();
         }
         if (read_after_prune_) {
@@ -409,11 +474,18 @@ void Replicator::StartPrune() {
 void Replicator::Apply() {
   Transition(State::kApplying, "batch after " + std::to_string(batch_->after_seq) + " to " +
                                    std::to_string(batch_->snapshot_seq));
+  applier_->SetLease(lease_->lease().epoch(), config_.lease.duration_ms);
   applier_->Apply(conn_.get(), batch_.get(), [this](Status st, ApplyStats stats) {
     std::unique_ptr<Batch> batch = std::move(batch_);
     if (!st.ok()) {
       applier_->InvalidateCatalog();
       if (StopIfRequested()) return;
+      if (st.code() == Status::Code::kFenced) {
+        spdlog::warn("{}; the batch rolled back, standing by", st.message());
+        lease_->Fenced();
+        return Standby("fenced by the sink");
+      }
+      if (!lease_->MayApply()) return Standby("the leader lease was lost during a batch");
       switch (st.code()) {
         case Status::Code::kConflict:
           spdlog::warn("{}; re-reading the position", st.message());
@@ -485,6 +557,9 @@ void Replicator::SinkFailure(const Status& st, std::string_view context,
 
 void Replicator::Fatal(const Status& st) {
   spdlog::error("{}", st.ToString());
+  // Every completion of work in flight (a connect, a query, an off-loop job)
+  // now sees the stop and goes no further.
+  stop_requested_ = true;
   last_error_ = st.ToString();
   last_error_at_ms_ = NowMs();
   // As for every command: 2 when the config must change (what the sink says
@@ -587,7 +662,9 @@ void Replicator::Stop(std::string_view why) {
   stop_requested_ = true;
   // Work in flight (reading off loop, a batch at the sink, a connect, a prune)
   // may finish first; its completion sees stop_requested_ and shuts down.
-  if (state_ == State::kIdle || state_ == State::kBackoff) Shutdown();
+  if (state_ == State::kIdle || state_ == State::kBackoff || state_ == State::kStandby) {
+    Shutdown();
+  }
   if (handles_closing_ || state_ == State::kStopped) {
     spdlog::info("stop requested ({})", why);
     return;
@@ -657,9 +734,11 @@ void Replicator::Shutdown() {
   if (state_ != State::kStopping) {
     Transition(State::kStopping, exit_code_ == 0 ? "stop" : "fatal error");
   }
-  if (prune_in_flight_) return;  // its completion calls Shutdown again
+  if (jobs_in_flight_ > 0) return;  // the last one's completion calls Shutdown again
   handles_closing_ = true;
-  CloseHandles();
+  // The batch in flight is done (committed or rolled back): a standby may
+  // take over at once.
+  lease_->Release([this] { CloseHandles(); });
 }
 
 void Replicator::CloseHandles() {

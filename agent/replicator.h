@@ -16,8 +16,10 @@
 #include <string_view>
 
 #include "agent/agent_state_file.h"
+#include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/failure_log.h"
+#include "agent/lease_driver.h"
 #include "agent/lifecycle.h"
 #include "capture/journal_reader.h"
 #include "sink/batch_applier.h"
@@ -33,7 +35,9 @@ class Replicator {
   using ReaderFactory =
       std::function<Result<std::unique_ptr<JournalReader>>(const CaptureOptions&)>;
 
-  Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader = nullptr);
+  // `clocks`: the system's unless a test moves time by hand.
+  Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader = nullptr,
+             Clocks clocks = Clocks::System());
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -47,16 +51,29 @@ class Replicator {
   int exit_code() const { return exit_code_; }
   static const char* StateName(State s) { return AgentStateName(s); }
   State state() const { return state_; }
+  const LeaseDriver& lease() const { return *lease_; }
 
  private:
   // The one place the state changes; a move the table (agent/lifecycle.h)
   // does not allow is an internal error: logged, and the agent stops with exit 1.
   void Transition(State next, std::string_view why);
   void OpenReader();
+  // Runs `work` off the loop (agent/off_loop.h) and `done` on it, counting
+  // jobs in flight: Shutdown waits for the last, and a job that completes
+  // after a stop began does not run `done`.
+  void OffLoop(std::function<void()> work, std::function<void()> done);
   void WatchWal();
   void Reopen(const Status& why);  // the file was replaced or deleted
   void Connect();
+  // Connected: read the position when this agent leads, else stand by.
+  void Connected();
   void LoadPosition();
+  // Another node leads, or this one lost the lease: wait for it, doing nothing.
+  void Standby(std::string_view why);
+  // The lease driver's news: lead (from standby), or stop leading now.
+  void OnLease(LeaseEvent e);
+  // False (and stands by) when this agent may not apply now.
+  bool Leading(std::string_view what);
   void Wake();
   void StartRead(bool force);
   void Apply();
@@ -92,9 +109,13 @@ class Replicator {
   static void OnRetryTimer(uv_timer_t* h) noexcept;
   static void OnWalEvent(uv_fs_event_t* h, const char* name, int events, int status) noexcept;
 
+  int64_t NowMs() const { return clocks_.wall_ms(); }
+
   uv_loop_t* loop_;
   Config config_;
   ReaderFactory open_reader_;
+  Clocks clocks_;
+  std::unique_ptr<LeaseDriver> lease_;
   State state_ = State::kStarting;
   int exit_code_ = 0;
   bool stop_requested_ = false;
@@ -111,6 +132,7 @@ class Replicator {
   int64_t prune_to_ = -1;         // journal rows <= this may be deleted
   int64_t pruned_to_ = -1;        // journal rows <= this are deleted
   bool prune_in_flight_ = false;  // the reader is pruning off the loop
+  int jobs_in_flight_ = 0;        // off-loop jobs (open, read, prune) not completed
   bool read_after_prune_ = false;
   bool read_after_prune_force_ = false;
   bool handles_closing_ = false;

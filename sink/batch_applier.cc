@@ -75,6 +75,17 @@ struct BatchApplier::Impl {
 
   SinkOptions options;
   std::map<std::string, CachedTable> catalog;
+  std::optional<int64_t> epoch;  // SetLease
+  int idle_timeout_ms = 0;
+
+  std::optional<std::string> EpochParam() const {
+    if (!epoch) return std::nullopt;
+    return std::to_string(*epoch);
+  }
+  // The fence, before a COMMIT (explicit, or the end of an implicit transaction).
+  void AddFence(std::vector<PgQuery>* qs) const {
+    qs->push_back({FenceSql(), {options.deployment, EpochParam()}});
+  }
 
   // --- state of the Apply in progress ---
   PgConnection* conn = nullptr;
@@ -327,6 +338,7 @@ struct BatchApplier::Impl {
   // Runs catalog-changing statements (one implicit transaction), then reads
   // the catalog again.
   void SubmitDdl(std::vector<PgQuery> ddl, const std::string& what) {
+    AddFence(&ddl);
     SubmitRaw(std::move(ddl), [this, what](Status st, std::vector<PgResult>) {
       stats.round_trips++;
       if (st.ok()) return ReadCatalog();
@@ -345,6 +357,7 @@ struct BatchApplier::Impl {
     if (ddl_groups.empty()) return ReadCatalog();
     std::vector<PgQuery> qs = std::move(ddl_groups.back());
     ddl_groups.pop_back();
+    AddFence(&qs);
     SubmitRaw(std::move(qs), [this](Status st, std::vector<PgResult>) {
       stats.round_trips++;
       if (st.ok()) return NextDdl();
@@ -368,10 +381,13 @@ struct BatchApplier::Impl {
     commit_sent = false;
     std::vector<PgQuery> qs;
     qs.push_back({"BEGIN", {}});
+    if (idle_timeout_ms > 0) {
+      qs.push_back({LeaseTransactionSettingsSql(), {std::to_string(idle_timeout_ms) + "ms"}});
+    }
     qs.push_back({AdvanceSql(),
                   {options.deployment, batch->source_id, std::to_string(batch->after_seq),
                    std::to_string(batch->snapshot_seq),
-                   std::to_string(static_cast<int64_t>(batch->changes.size()))}});
+                   std::to_string(static_cast<int64_t>(batch->changes.size())), EpochParam()}});
     // With the position, the fingerprint of the source's journal row there: a
     // restored file that reuses the seq has another row (capture/journal_reader.h).
     qs.push_back(
@@ -490,7 +506,10 @@ struct BatchApplier::Impl {
     AppendParkStatement(&qs);
     p.parked = static_cast<int64_t>(parked.size());
     p.last = spool_done;
-    if (p.last) qs.push_back({"COMMIT", {}});
+    if (p.last) {
+      AddFence(&qs);
+      qs.push_back({"COMMIT", {}});
+    }
     p.had_rows = !rows.empty();
     p.tables = TableNames(0, rows.size());
     p.qs = std::move(qs);
@@ -525,7 +544,10 @@ struct BatchApplier::Impl {
   void SlowChunk() {
     if (spool_done) {
       commit_sent = true;
-      return Submit({{"COMMIT", {}}}, [this](std::vector<PgResult>) { Finish(Status::Ok()); });
+      std::vector<PgQuery> qs;
+      AddFence(&qs);
+      qs.push_back({"COMMIT", {}});
+      return Submit(std::move(qs), [this](std::vector<PgResult>) { Finish(Status::Ok()); });
     }
     Status st = ReadChunk();
     if (!st.ok()) return Fail(st);
@@ -771,6 +793,11 @@ void BatchApplier::Apply(PgConnection* conn, Batch* batch,
 }
 
 void BatchApplier::InvalidateCatalog() { impl_->catalog.clear(); }
+
+void BatchApplier::SetLease(std::optional<int64_t> epoch, int idle_timeout_ms) {
+  impl_->epoch = epoch;
+  impl_->idle_timeout_ms = idle_timeout_ms;
+}
 
 void BatchApplier::Cancel() {
   if (impl_->done) impl_->cancelled = true;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,14 @@ class BatchApplier {
   // statement (PgConnection::CancelRunning) or close the connection. No-op
   // when no Apply runs.
   void Cancel();
+
+  // The lease epoch every following Apply commits under (nullopt: none, for
+  // tools and tests without a lease; the sink refuses that once a lease was
+  // ever taken). Each transaction ends with sync_metadata.sluice_fence before
+  // its COMMIT; with `idle_timeout_ms` > 0 it also sets
+  // idle_in_transaction_session_timeout, so a frozen agent's transaction
+  // dies by itself and does not hold its locks against the next leader.
+  void SetLease(std::optional<int64_t> epoch, int idle_timeout_ms);
 
   // Forget cached knowledge of sink tables (after a reconnect or a DDL error).
   void InvalidateCatalog();

@@ -264,7 +264,14 @@ std::string RelationPagesSql() {
 }
 
 std::string AdvanceSql() {
-  return "SELECT sync_metadata.sluice_advance($1, $2::uuid, $3::bigint, $4::bigint, $5::bigint)";
+  return "SELECT sync_metadata.sluice_advance($1, $2::uuid, $3::bigint, $4::bigint, $5::bigint, "
+         "$6::bigint)";
+}
+
+std::string FenceSql() { return "SELECT sync_metadata.sluice_fence($1, $2::bigint)"; }
+
+std::string LeaseTransactionSettingsSql() {
+  return "SELECT set_config('idle_in_transaction_session_timeout', $1, true)";
 }
 
 std::string LostMirrorsSql() {

@@ -113,8 +113,17 @@ std::string LockForWriteSql(std::string_view qualified);
 // $1 = QualifiedName. One row: the number of heap pages of the table, the
 // server's page size in bytes.
 std::string RelationPagesSql();
-// $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows.
+// $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows, $6 lease epoch (NULL: none).
 std::string AdvanceSql();
+
+// sluice_fence($1 deployment, $2 epoch): the last statement before every
+// COMMIT of an apply or DDL transaction; SL002 when the epoch lost the lease.
+std::string FenceSql();
+
+// Transaction-local settings of an apply transaction under a lease:
+// idle_in_transaction_session_timeout ($1, e.g. "5000ms"), so that the
+// transaction of a frozen agent dies on its own within a lease.
+std::string LeaseTransactionSettingsSql();
 // --- mirror registry (sync_metadata.mirror_tables): which physical table
 // (pg_class oid and relfilenode) holds each mirror since its last full read.
 // A DROP / re-CREATE changes the oid, a TRUNCATE the relfilenode. ---

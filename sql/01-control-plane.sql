@@ -3,7 +3,8 @@
 -- covers), the applied-batch history, the conflict log and schema versions,
 -- plus sync_metadata.sluice_advance(). Plain psql script, re-runnable; run by
 -- an administrator (or by `sluice init`, which embeds this file).
--- version: 3 (2: source_position.position_mark; 3: mirror_tables)
+-- version: 4 (2: source_position.position_mark; 3: mirror_tables; 4: leader_election,
+-- applied_batches.epoch, the lease functions and the epoch fence)
 BEGIN;
 
 SET LOCAL client_min_messages = warning;  -- no "already exists, skipping" noise
@@ -80,6 +81,139 @@ CREATE TABLE IF NOT EXISTS sync_metadata.mirror_tables (
   PRIMARY KEY (deployment, table_name)
 );
 
+-- The leader lease of each deployment (version 4; the seed's table name and
+-- columns). Judged by the database clock alone: clock_timestamp() inside the
+-- statement, never an agent's clock. Every new holder gets a larger epoch;
+-- every apply transaction checks its epoch under a row lock just before it
+-- commits (sluice_fence), so a process that lost the lease cannot commit.
+CREATE TABLE IF NOT EXISTS sync_metadata.leader_election (
+  deployment      text PRIMARY KEY,
+  leader_id       text,                      -- the holder's node id
+  leader_host     text,
+  epoch           bigint NOT NULL DEFAULT 0,
+  acquired_at     timestamptz,
+  expires_at      timestamptz,
+  heartbeat_count bigint NOT NULL DEFAULT 0,  -- renewals by this holder
+  released_at     timestamptz                -- set by a graceful release
+);
+
+-- The epoch that committed each batch (version 4; NULL before leases).
+ALTER TABLE sync_metadata.applied_batches ADD COLUMN IF NOT EXISTS epoch bigint;
+
+-- Acquire or renew the lease in one statement. p_epoch: the epoch the caller
+-- holds (NULL when it holds none). Renews when p_epoch is the current epoch
+-- and the lease has not expired; acquires with epoch + 1 when the lease has
+-- expired or was released (or no row exists); otherwise changes nothing.
+-- Returns the lease as it is now: holder, epoch, and the milliseconds left
+-- by the database clock (held = the caller holds it after this call).
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_lease(
+  p_deployment text, p_node text, p_host text, p_epoch bigint, p_duration_ms bigint)
+RETURNS TABLE (held boolean, epoch bigint, leader_id text, leader_host text,
+               expires_in_ms bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_row  sync_metadata.leader_election%ROWTYPE;
+  v_now  timestamptz;
+  v_held boolean := false;
+BEGIN
+  IF p_deployment IS NULL OR p_node IS NULL OR p_duration_ms IS NULL OR p_duration_ms <= 0 THEN
+    RAISE EXCEPTION 'sluice_lease: deployment, node and a positive duration are required';
+  END IF;
+  INSERT INTO sync_metadata.leader_election AS l (deployment) VALUES (p_deployment)
+  ON CONFLICT (deployment) DO NOTHING;
+  SELECT * INTO v_row FROM sync_metadata.leader_election l
+   WHERE l.deployment = p_deployment FOR UPDATE;
+  v_now := clock_timestamp();
+  IF p_epoch IS NOT NULL AND v_row.epoch = p_epoch AND v_row.leader_id = p_node
+     AND v_row.expires_at > v_now THEN
+    UPDATE sync_metadata.leader_election l
+       SET expires_at = v_now + make_interval(secs => p_duration_ms / 1000.0),
+           heartbeat_count = l.heartbeat_count + 1
+     WHERE l.deployment = p_deployment
+    RETURNING * INTO v_row;
+    v_held := true;
+  ELSIF v_row.expires_at IS NULL OR v_row.expires_at <= v_now THEN
+    UPDATE sync_metadata.leader_election l
+       SET leader_id = p_node, leader_host = p_host, epoch = l.epoch + 1,
+           acquired_at = v_now,
+           expires_at = v_now + make_interval(secs => p_duration_ms / 1000.0),
+           heartbeat_count = 0, released_at = NULL
+     WHERE l.deployment = p_deployment
+    RETURNING * INTO v_row;
+    v_held := true;
+  END IF;
+  held := v_held;
+  epoch := v_row.epoch;
+  leader_id := v_row.leader_id;
+  leader_host := v_row.leader_host;
+  expires_in_ms := greatest(0, floor(extract(epoch FROM v_row.expires_at - v_now) * 1000))::bigint;
+  RETURN NEXT;
+END
+$fn$;
+REVOKE ALL ON FUNCTION sync_metadata.sluice_lease(text, text, text, bigint, bigint) FROM PUBLIC;
+
+-- Gives the lease up at once (a graceful stop), if p_epoch still holds it.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_lease_release(p_deployment text, p_epoch bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  UPDATE sync_metadata.leader_election l
+     SET expires_at = clock_timestamp(), released_at = clock_timestamp()
+   WHERE l.deployment = p_deployment AND l.epoch = p_epoch
+     AND l.expires_at > clock_timestamp();
+  RETURN FOUND;
+END
+$fn$;
+REVOKE ALL ON FUNCTION sync_metadata.sluice_lease_release(text, bigint) FROM PUBLIC;
+
+-- The fence: the caller's epoch must be the current one and its lease
+-- unexpired by the database clock now. p_lock (the last statement of every
+-- apply transaction, just before COMMIT): under a row lock (FOR SHARE) that
+-- lasts until the COMMIT, so a new holder's acquire waits for this commit
+-- and no batch commits under an epoch after a later epoch took the lease.
+-- Without p_lock (sluice_advance, at the start of the batch): an early
+-- refusal that does not hold up the leader's own renewals for the whole
+-- batch. p_epoch NULL: allowed only while the deployment never had a lease
+-- (tools and tests without agents). SL002: fenced, give up leadership.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_fence(
+  p_deployment text, p_epoch bigint, p_lock boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_epoch   bigint;
+  v_expires timestamptz;
+BEGIN
+  IF p_lock THEN
+    SELECT l.epoch, l.expires_at INTO v_epoch, v_expires
+      FROM sync_metadata.leader_election l WHERE l.deployment = p_deployment FOR SHARE;
+  ELSE
+    SELECT l.epoch, l.expires_at INTO v_epoch, v_expires
+      FROM sync_metadata.leader_election l WHERE l.deployment = p_deployment;
+  END IF;
+  IF p_epoch IS NULL AND coalesce(v_epoch, 0) = 0 THEN
+    RETURN NULL;
+  END IF;
+  IF v_epoch IS NULL OR p_epoch IS NULL OR v_epoch <> p_epoch THEN
+    RAISE EXCEPTION 'fenced: the lease of deployment % is at epoch %, this batch was made under %',
+      p_deployment, coalesce(v_epoch::text, 'none'), coalesce(p_epoch::text, 'no lease')
+      USING ERRCODE = 'SL002';
+  END IF;
+  IF v_expires IS NULL OR v_expires <= clock_timestamp() THEN
+    RAISE EXCEPTION 'fenced: the lease of deployment % at epoch % expired % ago', p_deployment,
+      v_epoch, clock_timestamp() - v_expires USING ERRCODE = 'SL002';
+  END IF;
+  RETURN v_epoch;
+END
+$fn$;
+REVOKE ALL ON FUNCTION sync_metadata.sluice_fence(text, bigint, boolean) FROM PUBLIC;
+
 -- Deletes this deployment's applied_batches rows older than 7 days. SECURITY
 -- DEFINER because the sync role has no DELETE privilege anywhere; this is the
 -- only delete it can cause, and only of old history.
@@ -103,9 +237,14 @@ REVOKE ALL ON FUNCTION sync_metadata.prune_applied_batches(text) FROM PUBLIC;
 -- Moves a deployment's position from p_after to p_to, inside the caller's
 -- apply transaction. Errors (SQLSTATE → what the agent does next):
 --   SL001 no position row, or the sink holds another position → re-read it
+--   SL002 p_epoch is not the lease's current epoch (sluice_fence) → stand by
 --   SL003 the position belongs to another source (restored SQLite file?) → resync
+-- p_epoch: the lease epoch of the caller, recorded in applied_batches.epoch;
+-- the check here refuses a stale leader early, sluice_fence before COMMIT is
+-- the one that counts.
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_advance(
-  p_deployment text, p_source uuid, p_after bigint, p_to bigint, p_rows bigint)
+  p_deployment text, p_source uuid, p_after bigint, p_to bigint, p_rows bigint,
+  p_epoch bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -118,6 +257,7 @@ BEGIN
   IF p_deployment IS NULL OR p_source IS NULL OR p_after IS NULL OR p_to IS NULL THEN
     RAISE EXCEPTION 'sluice_advance: deployment, source, after and to must not be NULL';
   END IF;
+  PERFORM sync_metadata.sluice_fence(p_deployment, p_epoch, false);
   -- p_to < p_after is allowed: a full resync after the SQLite file was restored
   -- from a backup (its journal is behind the sink) moves the position back.
 
@@ -144,8 +284,8 @@ BEGIN
   RETURNING batches INTO v_batches;
 
   INSERT INTO sync_metadata.applied_batches
-         (deployment, source_id, after_seq, snapshot_seq, row_count)
-  VALUES (p_deployment, p_source, p_after, p_to, coalesce(p_rows, 0));
+         (deployment, source_id, after_seq, snapshot_seq, row_count, epoch)
+  VALUES (p_deployment, p_source, p_after, p_to, coalesce(p_rows, 0), p_epoch);
 
   IF v_batches % 1000 = 0 THEN
     PERFORM sync_metadata.prune_applied_batches(p_deployment);
@@ -153,10 +293,23 @@ BEGIN
   RETURN p_to;
 END
 $fn$;
+REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint, bigint)
+  FROM PUBLIC;
+
+-- The version-3 signature, for an agent of that version still running during
+-- an upgrade: it has no epoch, so it is fenced once any agent took a lease.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_advance(
+  p_deployment text, p_source uuid, p_after bigint, p_to bigint, p_rows bigint)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT sync_metadata.sluice_advance(p_deployment, p_source, p_after, p_to, p_rows, NULL) $fn$;
 REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint)
   FROM PUBLIC;
 
--- An upgrade adds tables (mirror_tables in version 3) after 02 last ran: once
+
+
+-- An upgrade adds tables and functions (mirror_tables in version 3, the lease in 4) after 02 last ran: once
 -- 02 made the sync role, it gets the same rights on them here (SELECT, INSERT,
 -- UPDATE, never DELETE or TRUNCATE), so an upgrade needs only `sluice init`.
 DO $$
@@ -164,12 +317,18 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'sluice_sync') THEN
     GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA sync_metadata TO sluice_sync;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA sync_metadata TO sluice_sync;
+    GRANT EXECUTE ON FUNCTION
+      sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint, bigint),
+      sync_metadata.sluice_lease(text, text, text, bigint, bigint),
+      sync_metadata.sluice_lease_release(text, bigint),
+      sync_metadata.sluice_fence(text, bigint, boolean)
+      TO sluice_sync;
   END IF;
 END
 $$;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('control-plane', 3, now())
+VALUES ('control-plane', 4, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

@@ -27,6 +27,10 @@ REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA sync_metada
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA sync_metadata TO sluice_sync;  -- bigserial ids
 GRANT EXECUTE ON FUNCTION
   sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint),
+  sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint, bigint),
+  sync_metadata.sluice_lease(text, text, text, bigint, bigint),
+  sync_metadata.sluice_lease_release(text, bigint),
+  sync_metadata.sluice_fence(text, bigint, boolean),
   sync_metadata.prune_applied_batches(text)  -- called by sluice_advance
   TO sluice_sync;
 

@@ -36,6 +36,52 @@ TEST(Config, MinimalGetsDefaults) {
   EXPECT_TRUE(c->source.include.empty());
 }
 
+TEST(Config, LeaseDefaultsDeriveFromTheDuration) {
+  Result<Config> c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->lease.duration_ms, 5000);
+  EXPECT_EQ(c->lease.renew_ms, 1666);
+  EXPECT_EQ(c->lease.poll_ms, 200);
+  EXPECT_EQ(c->http.listen, "127.0.0.1:9443");
+  EXPECT_EQ(c->http.max_connections, 64);
+  Result<Config> one =
+      Parse(R"({"deployment":"a","source":{"path":"/x.db"},"lease":{"duration_ms":1000},)"
+            R"("http":{"listen":"off","max_connections":8}})");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->lease.renew_ms, 333);
+  EXPECT_EQ(one->lease.poll_ms, 200);
+  EXPECT_EQ(one->http.listen, "off");
+  EXPECT_EQ(one->http.max_connections, 8);
+}
+
+TEST(Config, LeaseAndHttpFromTheEnvironment) {
+  Result<Config> c = Parse(kMinimal, {{"SLUICE_LEASE_DURATION_MS", "900"},
+                                      {"SLUICE_LEASE_POLL_MS", "50"},
+                                      {"SLUICE_HTTP_LISTEN", "127.0.0.1:0"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->lease.duration_ms, 900);
+  EXPECT_EQ(c->lease.renew_ms, 300);
+  EXPECT_EQ(c->lease.poll_ms, 50);
+  EXPECT_EQ(c->http.listen, "127.0.0.1:0");
+  Result<Config> bad = Parse(kMinimal, {{"SLUICE_LEASE_DURATION_MS", "5s"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("SLUICE_LEASE_DURATION_MS"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(Config, ARenewalIntervalThatCannotSurviveOneLossIsRefused) {
+  Result<Config> c = Parse(
+      R"({"deployment":"a","source":{"path":"/x.db"},"lease":{"duration_ms":1000,"renew_ms":500}})");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("'lease.renew_ms' (500) must be at most 450"),
+            std::string::npos)
+      << c.status().message();
+  Result<Config> unknown =
+      Parse(R"({"deployment":"a","source":{"path":"/x.db"},"lease":{"duration":1000}})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("unknown key 'lease.duration'"), std::string::npos);
+}
+
 TEST(Config, BoundsOfWork) {
   Result<Config> c = Parse(
       R"({"deployment":"a","source":{"path":"/x.db"},"sink":{"chunk_rows":50,"chunk_bytes":65536},)"

@@ -38,6 +38,16 @@ TEST(Lifecycle, TheLoopsMovesAreAllowed) {
       {S::kStarting, S::kLoadingPosition},
       {S::kConnecting, S::kBackoff},
       {S::kStopping, S::kStopped},
+      // The lease: stand by after connecting, lead from standby, lose it
+      // while reading, applying, idle or backing off.
+      {S::kConnecting, S::kStandby},
+      {S::kStandby, S::kLoadingPosition},
+      {S::kStandby, S::kConnecting},
+      {S::kReading, S::kStandby},
+      {S::kApplying, S::kStandby},
+      {S::kIdle, S::kStandby},
+      {S::kBackoff, S::kStandby},
+      {S::kLoadingPosition, S::kStandby},
   };
   for (auto [from, to] : moves) {
     EXPECT_TRUE(TransitionAllowed(from, to))
@@ -56,10 +66,23 @@ TEST(Lifecycle, ImpossibleMovesAreRefused) {
   // Work after a stop began, applying without a read, idling without a read,
   // leaving the final state, and staying put (not a move).
   const std::pair<S, S> moves[] = {
-      {S::kStopping, S::kReading}, {S::kStopping, S::kApplying},   {S::kStopping, S::kIdle},
-      {S::kIdle, S::kApplying},    {S::kConnecting, S::kApplying}, {S::kLoadingPosition, S::kIdle},
-      {S::kBackoff, S::kApplying}, {S::kBackoff, S::kBackoff},     {S::kStopped, S::kStarting},
-      {S::kStopped, S::kStopping}, {S::kIdle, S::kIdle},           {S::kStarting, S::kReading},
+      {S::kStopping, S::kReading},
+      {S::kStopping, S::kApplying},
+      {S::kStopping, S::kIdle},
+      {S::kIdle, S::kApplying},
+      {S::kConnecting, S::kApplying},
+      {S::kLoadingPosition, S::kIdle},
+      {S::kBackoff, S::kApplying},
+      {S::kBackoff, S::kBackoff},
+      {S::kStopped, S::kStarting},
+      {S::kStopped, S::kStopping},
+      {S::kIdle, S::kIdle},
+      {S::kStarting, S::kReading},
+      // A standby neither reads nor applies before it holds the lease.
+      {S::kStandby, S::kReading},
+      {S::kStandby, S::kApplying},
+      {S::kStandby, S::kIdle},
+      {S::kStopping, S::kStandby},
   };
   for (auto [from, to] : moves) {
     EXPECT_FALSE(TransitionAllowed(from, to))

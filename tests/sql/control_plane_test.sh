@@ -92,7 +92,7 @@ for round in 1 2; do
     fi
   done
 done
-expect_value "schema_version rows" $'control-plane|3\nsync-role|1' \
+expect_value "schema_version rows" $'control-plane|4\nsync-role|1' \
   "SELECT component || '|' || version FROM sync_metadata.schema_version
     WHERE component IN ('control-plane', 'sync-role') ORDER BY component"
 expect_value "sluice_sync is NOLOGIN" "f" \
@@ -196,6 +196,54 @@ expect_error "a stale resync is still fenced" "SL001" "position conflict: sink h
   "SELECT sync_metadata.sluice_advance('$dep', '$src1', 20, 5, 1)"
 expect_value "a resync may move the position back" "5" \
   "SELECT sync_metadata.sluice_advance('$dep', '$src1', 30, 5, 1)"
+
+
+# The lease (version 4): one holder, epochs that only grow, the database clock.
+ldep="lease_$suffix"
+expect_value "first acquire gets epoch 1" "t|1|n1|host1" \
+  "SELECT held, epoch, leader_id, leader_host FROM sync_metadata.sluice_lease('$ldep', 'n1', 'host1', NULL, 60000)"
+expect_value "a second node does not get a held lease" "f|1|n1" \
+  "SELECT held, epoch, leader_id FROM sync_metadata.sluice_lease('$ldep', 'n2', 'host2', NULL, 60000)"
+expect_value "the holder renews under its epoch" "t|1" \
+  "SELECT held, epoch FROM sync_metadata.sluice_lease('$ldep', 'n1', 'host1', 1, 60000)"
+expect_value "a renewal counts a heartbeat" "1" \
+  "SELECT heartbeat_count FROM sync_metadata.leader_election WHERE deployment = '$ldep'"
+expect_value "the same node without its epoch (a restarted process) waits" "f|1" \
+  "SELECT held, epoch FROM sync_metadata.sluice_lease('$ldep', 'n1', 'host1', NULL, 60000)"
+expect_value "fence passes for the holder" "1" "SELECT sync_metadata.sluice_fence('$ldep', 1)"
+expect_error "fence refuses a batch without an epoch once a lease exists" "SL002" "no lease" \
+  "SELECT sync_metadata.sluice_fence('$ldep', NULL)"
+expect_value "an expired lease goes to the next node with a larger epoch" "t|2|n2" \
+  "UPDATE sync_metadata.leader_election SET expires_at = clock_timestamp() - interval '1 ms' WHERE deployment = '$ldep';
+   SELECT held, epoch, leader_id FROM sync_metadata.sluice_lease('$ldep', 'n2', 'host2', NULL, 60000)"
+expect_value "the old holder cannot renew" "f|2|n2" \
+  "SELECT held, epoch, leader_id FROM sync_metadata.sluice_lease('$ldep', 'n1', 'host1', 1, 60000)"
+expect_error "the old holder is fenced" "SL002" "is at epoch 2, this batch was made under 1" \
+  "SELECT sync_metadata.sluice_fence('$ldep', 1)"
+expect_value "release by a stale epoch changes nothing" "f" \
+  "SELECT sync_metadata.sluice_lease_release('$ldep', 1)"
+expect_value "release by the holder" "t" "SELECT sync_metadata.sluice_lease_release('$ldep', 2)"
+expect_value "a release ends the lease at once" "t" \
+  "SELECT expires_at <= clock_timestamp() FROM sync_metadata.leader_election WHERE deployment = '$ldep'"
+expect_error "a released lease fences its holder" "SL002" "expired" \
+  "SELECT sync_metadata.sluice_fence('$ldep', 2)"
+expect_value "after a release the standby acquires at once" "t|3|n1" \
+  "SELECT held, epoch, leader_id FROM sync_metadata.sluice_lease('$ldep', 'n1', 'host1', NULL, 60000)"
+expect_ok "a position row for the lease deployment" "
+  INSERT INTO sync_metadata.source_position (deployment, source_id, applied_seq) VALUES ('$ldep', '$src1', 0)"
+expect_error "advance under a stale epoch is refused" "SL002" "is at epoch 3" \
+  "SELECT sync_metadata.sluice_advance('$ldep', '$src1', 0, 10, 1, 2)"
+expect_error "advance without an epoch (a version-3 agent) is refused" "SL002" "no lease" \
+  "SELECT sync_metadata.sluice_advance('$ldep', '$src1', 0, 10, 1)"
+expect_value "advance under the current epoch" "10" \
+  "SELECT sync_metadata.sluice_advance('$ldep', '$src1', 0, 10, 1, 3)"
+expect_value "applied_batches records the epoch" "3" \
+  "SELECT epoch FROM sync_metadata.applied_batches WHERE deployment = '$ldep'"
+expect_value "member can take and renew a lease" "t|t" "$(as_member "
+  SELECT (SELECT held FROM sync_metadata.sluice_lease('m_$ldep', 'n1', 'h', NULL, 60000)),
+         (SELECT held FROM sync_metadata.sluice_lease('m_$ldep', 'n1', 'h', 1, 60000))")"
+expect_error "member cannot DELETE a lease" "42501" "permission denied" \
+  "$(as_member "DELETE FROM sync_metadata.leader_election WHERE deployment = 'm_$ldep'")"
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
