@@ -3,43 +3,27 @@
 // naming lint: _total on counters, base units, help on every family). The
 // binary comes from $PROMTOOL (meson passes find_program('promtool')).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "agent/metrics.h"
+#include "tests/support/processes.h"
 #include "tests/test_support.h"
 
 namespace sluice {
 namespace {
 
-struct Check {
-  int exit_code = -1;
-  std::string output;
-};
-
-// Runs `promtool check metrics` on `scrape`; returns its exit code and output.
-Check PromtoolCheckMetrics(const std::string& scrape) {
+// Runs `promtool check metrics` (it reads stdin only) on `scrape`.
+testing::CommandResult PromtoolCheckMetrics(const std::string& scrape) {
   const char* promtool = std::getenv("PROMTOOL");
   EXPECT_NE(promtool, nullptr) << "PROMTOOL is not set";
   if (promtool == nullptr) return {};
   testing::TempDir dir;
   std::string file = dir.file("scrape.txt");
-  std::ofstream(file, std::ios::binary) << scrape;
-  std::string cmd = std::string("'") + promtool + "' check metrics < '" + file + "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  if (p == nullptr) return {};
-  Check c;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) c.output.append(buf, n);
-  int status = pclose(p);
-  c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return c;
+  testing::WriteFile(file, scrape);
+  return testing::RunCommand(
+      {"sh", "-c", "exec \"$0\" check metrics < \"$1\" 2>&1", promtool, file});
 }
 
 void ExerciseEverything(Metrics& m, const std::vector<std::string>& tables) {
@@ -73,9 +57,9 @@ void ExerciseEverything(Metrics& m, const std::vector<std::string>& tables) {
 TEST(MetricsPromtool, FirstScrapePasses) {
   Metrics m("0.1.0", "node-a", "acme");
   m.SetTables({"user", "chat"});
-  Check c = PromtoolCheckMetrics(m.Serialize());
-  EXPECT_EQ(c.exit_code, 0) << c.output;
-  EXPECT_EQ(c.output, "");
+  testing::CommandResult c = PromtoolCheckMetrics(m.Serialize());
+  EXPECT_EQ(c.exit_code, 0) << c.out;
+  EXPECT_EQ(c.out, "");
 }
 
 TEST(MetricsPromtool, ScrapeAfterEveryMethodWithHostileTableNamesPasses) {
@@ -86,21 +70,21 @@ TEST(MetricsPromtool, ScrapeAfterEveryMethodWithHostileTableNamesPasses) {
           "bad\xff"
           "utf8"});
   std::string scrape = m.Serialize();
-  Check c = PromtoolCheckMetrics(scrape);
-  EXPECT_EQ(c.exit_code, 0) << c.output << "\n--- scrape:\n" << scrape;
-  EXPECT_EQ(c.output, "");
+  testing::CommandResult c = PromtoolCheckMetrics(scrape);
+  EXPECT_EQ(c.exit_code, 0) << c.out << "\n--- scrape:\n" << scrape;
+  EXPECT_EQ(c.out, "");
 }
 
 // The harness itself: promtool's complaints must fail the check above.
 TEST(MetricsPromtool, HarnessSeesPromtoolComplaints) {
-  Check lint = PromtoolCheckMetrics(
+  testing::CommandResult lint = PromtoolCheckMetrics(
       "# HELP x_rows a counter without _total\n"
       "# TYPE x_rows counter\nx_rows 1\n");
   EXPECT_NE(lint.exit_code, 0);
-  EXPECT_NE(lint.output, "");
-  Check parse = PromtoolCheckMetrics("# TYPE y gauge\ny{table=\"a\nb\"} 1\n");
+  EXPECT_NE(lint.out, "");
+  testing::CommandResult parse = PromtoolCheckMetrics("# TYPE y gauge\ny{table=\"a\nb\"} 1\n");
   EXPECT_NE(parse.exit_code, 0);
-  EXPECT_NE(parse.output, "");
+  EXPECT_NE(parse.out, "");
 }
 
 }  // namespace
