@@ -102,6 +102,8 @@ std::string AgentConfig::ToJson() const {
        ", \"schema\": " + JsonString(schema.empty() ? deployment : schema) +
        (sink_extra.empty() ? "" : ", " + sink_extra) + "},\n";
   if (!tables_json.empty()) j += "  \"tables\": " + tables_json + ",\n";
+  if (!lease_json.empty()) j += "  \"lease\": " + lease_json + ",\n";
+  j += "  \"http\": {\"listen\": " + JsonString(http_listen) + "},\n";
   j += "  \"agent\": {\"poll_interval_ms\": " + std::to_string(poll_interval_ms) +
        ", \"retry_min_ms\": " + std::to_string(retry_min_ms) +
        ", \"retry_max_ms\": " + std::to_string(retry_max_ms) +

@@ -85,6 +85,11 @@ struct AgentConfig {
   // More members of "sink" / "agent" as JSON text, e.g. "\"chunk_rows\": 50".
   std::string sink_extra;
   std::string agent_extra;
+  // "http.listen": an ephemeral port by default, so agents of parallel tests
+  // never collide (the bound address is in the agent's state file).
+  std::string http_listen = "127.0.0.1:0";
+  // The "lease" object as JSON text, e.g. "{\"duration_ms\": 1000}"; empty = omitted.
+  std::string lease_json;
 
   std::string ToJson() const;
   // Writes ToJson() to `path` and returns `path`.
