@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fault_point.h"
 #include "sink/mirror_moves.h"
 #include "sink/mirror_table.h"
 #include "sink/pg_sql.h"
@@ -534,6 +535,8 @@ struct BatchApplier::Impl {
           stats.deletes += del;
           stats.parked += parked_now;
           if (last) return Finish(Status::Ok());
+          // Tests freeze or kill the agent here, inside an open transaction.
+          FaultPoint("between-chunks");
           SendChunk(std::move(next_chunk));
         },
         p.had_rows, p.tables);
