@@ -14,14 +14,23 @@
 
 namespace sluice {
 
-std::string StateFilePath(const std::string& source_path, const std::string& deployment) {
+namespace {
+
+std::string SafeName(const std::string& name) {
   std::string safe;
-  for (char c : deployment) {
+  for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
     safe.push_back(ok ? c : '_');
   }
-  return source_path + ".sluice-" + safe + ".state.json";
+  return safe;
+}
+
+}  // namespace
+
+std::string StateFilePath(const std::string& source_path, const std::string& deployment,
+                          const std::string& node) {
+  return source_path + ".sluice-" + SafeName(deployment) + "." + SafeName(node) + ".state.json";
 }
 
 std::string FormatAgentState(const AgentStateRecord& r) {

@@ -39,9 +39,11 @@ struct AgentStateRecord {
   std::vector<StoppedTable> stopped_tables;
 };
 
-// "<source_path>.sluice-<deployment>.state.json"; bytes of the deployment
-// name outside [A-Za-z0-9._-] become '_'.
-std::string StateFilePath(const std::string& source_path, const std::string& deployment);
+// "<source_path>.sluice-<deployment>.<node>.state.json"; bytes of the
+// deployment and node names outside [A-Za-z0-9._-] become '_'. One file per
+// node: the agents of a pair share the source file and the deployment.
+std::string StateFilePath(const std::string& source_path, const std::string& deployment,
+                          const std::string& node);
 
 std::string FormatAgentState(const AgentStateRecord& record);
 Result<AgentStateRecord> ParseAgentState(std::string_view json);

@@ -171,7 +171,7 @@ struct AgentView {
 AgentView ReadAgentView(const Config& config) {
   AgentView v;
   Result<std::optional<AgentStateRecord>> r =
-      ReadAgentState(StateFilePath(config.source.path, config.deployment));
+      ReadAgentState(StateFilePath(config.source.path, config.deployment, config.node));
   if (!r.ok()) {
     v.error = r.status().message();
     return v;

@@ -65,7 +65,7 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
       spool_log_(config_.agent.retry_max_ms, 3600 * 1000),
       prune_failures_(config_.agent.retry_max_ms, 3600 * 1000) {
   if (!open_reader_) open_reader_ = &JournalReader::Open;
-  state_path_ = StateFilePath(config_.source.path, config_.deployment);
+  state_path_ = StateFilePath(config_.source.path, config_.deployment, config_.node);
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
@@ -622,7 +622,11 @@ void Replicator::UpdateStoppedTables(const std::vector<TableRefusal>& refused) {
 
 void Replicator::WriteState(bool force) {
   int64_t now = NowMs();
-  if (!force && now - state_written_ms_ < kStateHeartbeatMs) return;
+  // Paced by the monotonic clock: after the wall clock went back, a pace by
+  // it would stop the heartbeat for as long as the jump, and `sluice status`
+  // would call a running agent stale.
+  int64_t mono = clocks_.mono_ms();
+  if (!force && mono - state_written_mono_ms_ < kStateHeartbeatMs) return;
   AgentStateRecord r;
   bool streaming =
       state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle;
@@ -640,7 +644,7 @@ void Replicator::WriteState(bool force) {
   r.host = host;
   r.updated_at_ms = now;
   for (const auto& [name, t] : stopped_tables_) r.stopped_tables.push_back(t);
-  state_written_ms_ = now;
+  state_written_mono_ms_ = mono;
   // Blocking, on the loop thread: a few hundred bytes, on state changes,
   // failures and every kStateHeartbeatMs; the file is advisory.
   Status st = WriteAgentState(state_path_, r);
@@ -735,6 +739,22 @@ void Replicator::Shutdown() {
     Transition(State::kStopping, exit_code_ == 0 ? "stop" : "fatal error");
   }
   if (jobs_in_flight_ > 0) return;  // the last one's completion calls Shutdown again
+  if (marks_to_clear_ && reader_ != nullptr && !aborting_) {
+    // A batch that read tables whole committed, but the prune that clears
+    // their full-read marks in the file has not run: clear them now, or the
+    // next start (this node's or the standby's) reads those tables whole again.
+    marks_to_clear_ = false;
+    JournalReader* reader = reader_.get();
+    int64_t to = prune_to_;
+    OffLoop(
+        [reader, to, committed = std::move(committed_marks_)] {
+          reader->NoteCommitted(committed);
+          Status st = reader->Prune(to);
+          if (!st.ok()) spdlog::debug("full-read marks not cleared at stop: {}", st.ToString());
+        },
+        [] {});  // OffLoop calls Shutdown again: the state is stopping
+    return;
+  }
   handles_closing_ = true;
   // The batch in flight is done (committed or rolled back): a standby may
   // take over at once.

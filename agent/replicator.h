@@ -150,7 +150,7 @@ class Replicator {
   int64_t state_since_ms_ = 0;
   std::string last_error_;
   int64_t last_error_at_ms_ = 0;
-  int64_t state_written_ms_ = 0;
+  int64_t state_written_mono_ms_ = 0;  // monotonic: when the state file was last written
   bool state_write_warned_ = false;
   std::map<std::string, StoppedTable> stopped_tables_;
   std::map<std::string, FailureLog> stopped_logs_;

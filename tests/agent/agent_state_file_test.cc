@@ -60,8 +60,11 @@ TEST(AgentStateFile, GarbageIsCorruption) {
 }
 
 TEST(AgentStateFile, PathIsBesideTheSourceWithASafeName) {
-  EXPECT_EQ(StateFilePath("/data/webui.db", "prod/eu 1"),
-            "/data/webui.db.sluice-prod_eu_1.state.json");
+  EXPECT_EQ(StateFilePath("/data/webui.db", "prod/eu 1", "node:a"),
+            "/data/webui.db.sluice-prod_eu_1.node_a.state.json");
+  // The two agents of a pair (same file, same deployment) write files of their own.
+  EXPECT_NE(StateFilePath("/data/webui.db", "prod", "a"),
+            StateFilePath("/data/webui.db", "prod", "b"));
 }
 
 TEST(AgentStateFile, Staleness) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "tests/integration/e2e_support.h"
+#include "tests/integration/ledger_audit.h"
 
 namespace sluice::e2e {
 namespace {
@@ -23,53 +24,6 @@ int EnvInt(const char* name, int fallback) {
   std::string v = Env(name);
   return v.empty() ? fallback : std::atoi(v.c_str());
 }
-
-// Inserts into `ledger` (insert-only) from its own connection, 1..20 rows per
-// transaction; every 37th row holds invalid UTF-8, which the sink must park.
-class LedgerWriter {
- public:
-  explicit LedgerWriter(std::string db_path) : db_path_(std::move(db_path)) {}
-  ~LedgerWriter() { Stop(); }
-  static bool Bad(int64_t id) { return id % 37 == 0; }
-  void Write(Sqlite& db, int rows) {
-    db.Exec("BEGIN");
-    for (int i = 0; i < rows; ++i) {
-      int64_t id = ++next_id_;
-      db.Query(
-          "INSERT INTO ledger (id, note) VALUES (?, ?)",
-          {SqlValue::Int(id), SqlValue::Text(Bad(id) ? std::string("bad \xff ") + std::to_string(id)
-                                                     : "entry " + std::to_string(id))});
-    }
-    db.Exec("COMMIT");
-  }
-  void Start() {
-    thread_ = std::thread([this] {
-      try {
-        Sqlite db(db_path_);
-        std::mt19937 rng(5);
-        while (!stop_) {
-          Write(db, 1 + static_cast<int>(rng() % 20));
-          std::this_thread::sleep_for(milliseconds(5));  // pacing only
-        }
-      } catch (const std::exception& e) {
-        error_ = e.what();
-      }
-    });
-  }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  int64_t rows() const { return next_id_; }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string db_path_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> next_id_{0};
-  std::string error_;
-};
 
 class KillLoop : public E2eTest {};
 
@@ -86,7 +40,7 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
   std::vector<std::string> seed_errors = WriteRandomChanges(db_path, seed_opts);
   ASSERT_TRUE(seed_errors.empty()) << seed_errors[0];
   Sqlite app(db_path);
-  app.Exec("CREATE TABLE ledger (id INTEGER PRIMARY KEY, note TEXT NOT NULL)");
+  app.Exec(LedgerWriter::kCreateTable);
   LedgerWriter ledger(db_path);
   for (int i = 0; i < 25; ++i) ledger.Write(app, 20);  // 500 rows for the initial sync
   std::set<std::string> initial;
@@ -100,19 +54,9 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
   std::string config = WriteConfig(db_path);
   ASSERT_EQ(Init(config).exit_code, 0);
   // The sink-side counter: every committed write of a ledger row, per (id, seq).
-  const std::string audit = deployment_ + "_audit";
-  const std::string applied = PgTable(audit, "applied");
   ASSERT_TRUE(pg_->TableExists(deployment_, "ledger")) << "init created no mirror of ledger";
-  pg_->Query("CREATE SCHEMA " + QuoteIdent(audit));
-  pg_->Query("CREATE TABLE " + applied +
-             " (id bigint, seq bigint, n int NOT NULL, PRIMARY KEY (id, seq))");
-  pg_->Query("CREATE FUNCTION " + PgTable(audit, "count_applied") +
-             "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO " + applied +
-             " AS a VALUES (NEW.id, NEW._sluice_seq, 1) ON CONFLICT (id, seq) DO UPDATE SET n = "
-             "a.n + 1; RETURN NULL; END $$");
-  pg_->Query("CREATE TRIGGER count_applied AFTER INSERT OR UPDATE ON " +
-             PgTable(deployment_, "ledger") + " FOR EACH ROW EXECUTE FUNCTION " +
-             PgTable(audit, "count_applied") + "()");
+  LedgerAudit audit(*pg_, deployment_);
+  audit.Install();
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
 
@@ -162,12 +106,7 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
       << "the writer was not writing while the agent was being killed";
 
   ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(180)));
-  CompareOptions compare;
-  compare.is_parked = [](const std::string& table, const SourceRowRef& row) {
-    const SqlValue* id = row.Get("id");  // checked against conflict_log below
-    return table == "ledger" && id != nullptr && LedgerWriter::Bad(id->i);
-  };
-  ExpectMirrorEqual(app, compare);
+  ExpectMirrorEqual(app, LedgerWriter::ParkedBadRows());
 
   // Every row deleted (or moved to another key) that the sink had is a tombstone.
   int64_t tombstones_checked = 0;
@@ -191,47 +130,15 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
 
   // Exactly once, counted at the sink: each good ledger row written once (by
   // the initial sync or by one streamed batch), each bad one parked once.
-  std::set<int64_t> good, bad;
-  for (auto& r : app.Query("SELECT id FROM ledger")) {
-    (LedgerWriter::Bad(r[0].i) ? bad : good).insert(r[0].i);
-  }
-  ASSERT_EQ(static_cast<int64_t>(good.size() + bad.size()), ledger.rows());
-  PgRows twice = pg_->Query("SELECT id, string_agg(seq || ' x' || n, ', ') FROM " + applied +
-                            " GROUP BY id HAVING sum(n) <> 1 ORDER BY id LIMIT 10");
-  for (auto& r : twice.rows) {
-    ADD_FAILURE() << "ledger row " << r[0].value_or("?") << " was applied more than once (seq x "
-                  << "times): " << r[1].value_or("?");
-  }
-  std::set<int64_t> counted;
-  for (auto& r : pg_->Query("SELECT id FROM " + applied).rows) counted.insert(std::stoll(*r[0]));
-  EXPECT_EQ(counted, good) << "the rows written at the sink are not the good ledger rows";
-  PgRows dup = pg_->Query(
-      "SELECT table_name, row_key::text, seq, count(*) FROM sync_metadata.conflict_log WHERE "
-      "deployment = $1 GROUP BY 1, 2, 3 HAVING count(*) > 1 LIMIT 10",
-      {deployment_});
-  for (auto& r : dup.rows) {
-    ADD_FAILURE() << "conflict_log holds " << r[3].value_or("?") << " copies of " << *r[0] << " "
-                  << r[1].value_or("") << " seq " << r[2].value_or("");
-  }
-  std::multiset<int64_t> parked;
-  for (auto& r : pg_->Query("SELECT table_name, source_data->>'id' FROM "
-                            "sync_metadata.conflict_log WHERE deployment = $1",
-                            {deployment_})
-                     .rows) {
-    EXPECT_EQ(r[0], std::optional<std::string>("ledger")) << "an unexpected parked row";
-    if (r[1]) parked.insert(std::stoll(*r[1]));
-  }
-  EXPECT_EQ(parked, std::multiset<int64_t>(bad.begin(), bad.end()))
-      << "each invalid ledger row must be parked exactly once";
-  EXPECT_GT(bad.size(), 20u);
-  PgRows ignored;
-  std::string err;
-  if (!HasFailure()) pg_->TryQuery("DROP SCHEMA " + QuoteIdent(audit) + " CASCADE", &ignored, &err);
+  LedgerAudit::Result once = audit.Check(app, ledger.rows());
+  for (const std::string& p : once.problems) ADD_FAILURE() << p;
+  EXPECT_GT(once.bad, 20);
+  if (!HasFailure()) audit.Drop();
 
   std::cerr << "kill loop: " << kills << " kills, " << writer.changes() << " changes in "
             << writer.transactions() << " transactions, " << batches << " applied batches, "
-            << tombstones_checked << " tombstones checked, " << good.size()
-            << " ledger rows applied once, " << bad.size() << " parked once\n";
+            << tombstones_checked << " tombstones checked, " << once.good
+            << " ledger rows applied once, " << once.bad << " parked once\n";
 }
 
 }  // namespace

@@ -1,0 +1,230 @@
+// Issue #6, a pair of agents: two real `sluice run` processes (nodes a and b)
+// on one deployment and one SQLite file, a real PostgreSQL, a 1-second lease.
+// Exactly one applies; a leader frozen inside an open apply transaction for
+// longer than the lease never commits that batch (its transaction dies by
+// idle_in_transaction_session_timeout, or the fence refuses it) and comes
+// back as a standby; a wall-clock jump on an agent changes nothing (the lease
+// runs on the monotonic clock and the database's); a sink unreachable for
+// longer than the lease makes the leader give up by its own clock, and
+// leadership comes back under a new epoch. Every test ends with the mirror
+// exact, every ledger row applied exactly once and the epochs in order.
+// The long loops (kills, simultaneous starts, handovers) are in
+// e2e_failover_slow_test.cc.
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/integration/pair_support.h"
+#include "tests/integration/stalling_proxy.h"
+
+namespace sluice::e2e {
+namespace {
+
+class Failover : public PairTest {};
+
+// /proc/<pid>/stat says the process is stopped (SIGSTOP).
+bool Frozen(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = stat.rfind(')');
+  return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] == 'T';
+}
+
+TEST_F(Failover, ExactlyOneApplies) {
+  if (skipped_) return;
+  MakeApp(500);
+  ASSERT_TRUE(StartPair());
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  watch_.Start();
+  StartLoad();
+  // Both run under the load for a while: only a commits.
+  std::this_thread::sleep_for(seconds(3));
+  SinkLease lease = Lease();
+  EXPECT_EQ(lease.holder, "a");
+  EXPECT_TRUE(lease.valid);
+  EXPECT_EQ(StateOf(b.state_path, b.pid()), "standby");
+  EXPECT_TRUE(SaysLeader(a.state_path, a.pid()));
+  ExpectExact();
+  std::vector<int64_t> epochs;
+  EXPECT_EQ(CheckEpochOrder(&epochs), "");
+  EXPECT_EQ(epochs, std::vector<int64_t>{lease.epoch}) << "every batch must carry a's epoch";
+  EXPECT_EQ(b.agent->Log().find("leader lease acquired"), std::string::npos);
+  EXPECT_GT(watch_.led(), watch_.samples() / 2) << "a did not say it leads most of the time";
+}
+
+TEST_F(Failover, LeaderFrozenInsideATransactionNeverCommitsIt) {
+  if (skipped_) return;
+  MakeApp(300);
+  auto small_chunks = [](AgentConfig& c) { c.sink_extra = "\"chunk_rows\": 1"; };
+  Node& a = AddNode("a", small_chunks);
+  Node& b = AddNode("b", small_chunks);
+  // a syncs and commits under a first epoch, then runs again (alone, so it
+  // leads again) with the fault point armed.
+  Start(a);
+  ASSERT_EQ(WaitLeader(), &a);
+  for (int i = 0; i < 3; ++i) ledger_->Write(*app_, 1);
+  ASSERT_TRUE(ExpectCaughtUp(init_config_, a.agent));
+  ASSERT_EQ(Term(a), 0);
+  Start(a, {{"SLUICE_FAULT", "between-chunks:stop"}});
+  ASSERT_EQ(WaitLeader(), &a);
+  const int64_t old_epoch = Lease().epoch;
+  Start(b);
+  ASSERT_TRUE(WaitStandby(b));
+  watch_.Start();
+
+  // A five-row batch: a stops itself after its first chunk, transaction open.
+  ledger_->Write(*app_, 5);
+  ASSERT_TRUE(WaitUntil([&] { return Frozen(a.pid()); }, seconds(10)))
+      << "a did not freeze inside the batch";
+  auto frozen_at = Clock::now();
+  watch_.Set(a.id, a.state_path, -1);  // a frozen process answers nothing
+  const int64_t frozen_after = pg_->ScalarInt(
+      "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment_});
+  StartLoad();
+
+  // b takes over and commits, while a is still frozen.
+  std::optional<milliseconds> took = WaitCommitAbove(old_epoch, frozen_at, seconds(15));
+  ASSERT_TRUE(took.has_value()) << "b never committed while a was frozen";
+  EXPECT_TRUE(Frozen(a.pid()));
+  SinkLease lease = Lease();
+  EXPECT_EQ(lease.holder, "b");
+  EXPECT_GT(lease.epoch, old_epoch);
+  std::cerr << "frozen leader: b's first commit " << took->count() << " ms after a froze\n";
+
+  // Longer than the lease (and than the idle-in-transaction timeout), then resume a.
+  std::this_thread::sleep_until(frozen_at + milliseconds(3 * kLeaseMs));
+  a.agent->Signal(SIGCONT);
+  watch_.Set(a.id, a.state_path, a.pid());
+  EXPECT_TRUE(WaitUntil([&] { return StateOf(a.state_path, a.pid()) == "standby"; }, seconds(10)))
+      << "a's state file says " << ReadFile(a.state_path);
+  std::this_thread::sleep_for(seconds(1));  // b goes on applying; a stays by
+  EXPECT_EQ(StateOf(a.state_path, a.pid()), "standby");
+  EXPECT_NE(CurrentLog(a).find("leader lease lost"), std::string::npos);
+  ExpectExact();
+
+  // The batch a held open never committed: no batch under a's epoch starts
+  // at or after the position it froze at, and along after_seq the epochs
+  // never go down (ExpectExact).
+  EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM sync_metadata.applied_batches WHERE deployment "
+                           "= $1 AND epoch = $2 AND after_seq >= $3",
+                           {deployment_, std::to_string(old_epoch), std::to_string(frozen_after)}),
+            0);
+  EXPECT_EQ(Lease().holder, "b");
+}
+
+TEST_F(Failover, WallClockJumpMovesNothing) {
+  if (skipped_) return;
+  const std::string kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+  if (ReadFile(kFaketime).empty()) GTEST_SKIP() << "no libfaketime (Debian package faketime)";
+  MakeApp(300);
+  // Each agent reads its wall-clock offset from a file of its own on every
+  // call (no cache): the test moves it while the agent runs. The monotonic
+  // clock is left alone.
+  auto rc_of = [&](const std::string& id) { return dir_->file(id + ".faketime"); };
+  ASSERT_TRUE(StartPair(nullptr, "", [&](const std::string& id) {
+    WriteFile(rc_of(id), "+0\n");
+    return Env{{"LD_PRELOAD", kFaketime},
+               {"FAKETIME_TIMESTAMP_FILE", rc_of(id)},
+               {"FAKETIME_NO_CACHE", "1"},
+               {"FAKETIME_DONT_FAKE_MONOTONIC", "1"}};
+  }));
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  const std::string rc_a = rc_of("a");
+  const std::string rc_b = rc_of("b");
+  watch_.Start();
+  StartLoad();
+  const SinkLease before = Lease();
+
+  // The leader's wall clock jumps an hour ahead, then two hours back; then
+  // the standby's a day ahead and back.
+  auto wall_of = [](const Node& n) {
+    return ParseInt(JsonField(ReadFile(n.state_path), "updated_at_ms").value_or("0")).value_or(0);
+  };
+  auto now_ms = [] {
+    return std::chrono::duration_cast<milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  struct Step {
+    Node* node;
+    std::string rc;
+    std::string offset;
+    int64_t expect_ms;
+  };
+  const int64_t kHour = 3600 * 1000;
+  std::vector<Step> steps = {{&a, rc_a, "+1h", kHour},
+                             {&a, rc_a, "-1h", -kHour},
+                             {&b, rc_b, "+1d", 24 * kHour},
+                             {&b, rc_b, "+0", 0}};
+  for (const Step& s : steps) {
+    WriteFile(s.rc, s.offset + "\n");
+    std::this_thread::sleep_for(milliseconds(1500));
+    // The jump took: the agent's own timestamps moved (state file heartbeat, 5 s at most).
+    EXPECT_TRUE(
+        WaitUntil([&] { return std::llabs(wall_of(*s.node) - now_ms() - s.expect_ms) < 60 * 1000; },
+                  seconds(8)))
+        << s.node->id << "'s clock did not move to " << s.offset << ": "
+        << ReadFile(s.node->state_path);
+    SinkLease now = Lease();
+    EXPECT_EQ(now.holder, "a") << "after " << s.node->id << " " << s.offset;
+    EXPECT_EQ(now.epoch, before.epoch) << "after " << s.node->id << " " << s.offset;
+    EXPECT_TRUE(now.valid);
+    EXPECT_TRUE(SaysLeader(a.state_path, a.pid()));
+    EXPECT_EQ(StateOf(b.state_path, b.pid()), "standby");
+  }
+  ExpectExact();
+  std::vector<int64_t> epochs;
+  EXPECT_EQ(CheckEpochOrder(&epochs), "");
+  EXPECT_EQ(epochs, std::vector<int64_t>{before.epoch}) << "a clock jump caused a failover";
+  EXPECT_EQ(a.agent->Log().find("leader lease lost"), std::string::npos);
+  EXPECT_EQ(b.agent->Log().find("leader lease acquired"), std::string::npos);
+}
+
+TEST_F(Failover, SinkUnreachableLongerThanTheLease) {
+  if (skipped_) return;
+  auto [addr, len] = TcpAddressOf(pg_url_);
+  StallingProxy proxy(addr, len);
+  const std::string via = ViaProxy(pg_url_, proxy);
+  MakeApp(300);  // init straight to PostgreSQL
+  auto quick = [](AgentConfig& c) { c.sink_extra = "\"query_timeout_ms\": 1500"; };
+  ASSERT_TRUE(StartPair(quick, via));
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  watch_.Start();
+  StartLoad();
+  std::this_thread::sleep_for(seconds(1));
+  const SinkLease before = Lease();
+  ASSERT_EQ(before.holder, "a");
+
+  // Nothing reaches PostgreSQL for three lease durations.
+  proxy.Stall();
+  auto stalled_at = Clock::now();
+  ASSERT_TRUE(WaitUntil([&] { return !SaysLeader(a.state_path, a.pid()); }, seconds(5)))
+      << "a still says it leads: " << ReadFile(a.state_path);
+  auto gave_up = std::chrono::duration_cast<milliseconds>(Clock::now() - stalled_at);
+  std::cerr << "unreachable sink: a stood by " << gave_up.count() << " ms after the stall\n";
+  // By its own clock: the lease (1 s) plus the apply in flight's deadline (1.5 s) at most.
+  EXPECT_LT(gave_up.count(), kLeaseMs + 1500 + 1000);
+  EXPECT_NE(a.agent->Log().find("leader lease lost"), std::string::npos);
+  std::this_thread::sleep_until(stalled_at + milliseconds(3 * kLeaseMs));
+  EXPECT_FALSE(SaysLeader(a.state_path, a.pid()));
+  EXPECT_FALSE(SaysLeader(b.state_path, b.pid()));
+  EXPECT_TRUE(a.agent->Running());
+  EXPECT_TRUE(b.agent->Running());
+
+  // Back: one of them leads again, under a new epoch, and everything arrives.
+  proxy.Resume();
+  auto resumed_at = Clock::now();
+  std::optional<milliseconds> took = WaitCommitAbove(before.epoch, resumed_at, seconds(20));
+  ASSERT_TRUE(took.has_value()) << "no commit under a new epoch after the sink came back";
+  std::cerr << "unreachable sink: first commit " << took->count() << " ms after it came back\n";
+  Node* leader = WaitLeader();
+  ASSERT_NE(leader, nullptr);
+  EXPECT_GT(Lease().epoch, before.epoch);
+  ExpectExact();
+}
+
+}  // namespace
+}  // namespace sluice::e2e
