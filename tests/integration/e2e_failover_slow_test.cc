@@ -29,7 +29,6 @@ class FailoverLoop : public PairTest {
     std::vector<milliseconds> took;
     MakeApp(500);
     if (!StartPair()) return took;
-    watch_.Start();
     StartLoad();
     std::mt19937 rng(std::random_device{}());
     for (int i = 0; i < rounds; ++i) {

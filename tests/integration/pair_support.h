@@ -47,7 +47,7 @@ class LeaderWatch {
 
   // Watches node `id` as process `pid` (<= 0: not watched, e.g. killed or frozen).
   void Set(const std::string& id, const std::string& state_path, pid_t pid);
-  void Start();
+  void Start();  // no-op when running
   void Stop();
   int64_t samples() const { return samples_; }
   // Samples at which a leader was seen, and at which two or more were.
@@ -106,7 +106,8 @@ class PairTest : public E2eTest {
   using Env = std::vector<std::pair<std::string, std::string>>;
   // Nodes "a" and "b" (AddNode with `tweak`, `sink_url`), a started first so
   // that it leads, then b, which stands by; `env_of(id)`: what each gets in
-  // its environment. False (a test failure recorded) when it does not go so.
+  // its environment. The watch starts first. False (a test failure
+  // recorded) when it does not go so.
   bool StartPair(const std::function<void(AgentConfig&)>& tweak = nullptr,
                  const std::string& sink_url = "",
                  const std::function<Env(const std::string&)>& env_of = nullptr);
@@ -138,6 +139,8 @@ class PairTest : public E2eTest {
   // chain has no gap or overlap, the epochs never go down, and the watch
   // never saw two leaders.
   void ExpectExact();
+  // The watch's samples with two leaders, each reported once.
+  void ExpectOneLeaderAtATime();
 
   std::string db_path_;
   std::unique_ptr<Sqlite> app_;
@@ -148,6 +151,7 @@ class PairTest : public E2eTest {
   LeaderWatch watch_;
   std::string init_config_;
   int64_t load_rounds_ = 0;
+  size_t violations_reported_ = 0;
 };
 
 // Median and max of a list of durations, for the figures tests print.
