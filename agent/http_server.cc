@@ -144,7 +144,6 @@ class HttpServer::Core::Connection {
     static const llhttp_settings_t settings = [] {
       llhttp_settings_t s;
       llhttp_settings_init(&s);
-      s.on_message_begin = OnMessageBegin;
       s.on_url = OnUrl;
       s.on_headers_complete = OnHeadersComplete;
       s.on_body = OnBody;
@@ -160,8 +159,10 @@ class HttpServer::Core::Connection {
   // Accepts the pending client of `listener` and starts reading it. The Connection is
   // registered with the Core already; it frees itself if anything fails.
   void Start(uv_stream_t* listener);
-  // Closes both handles now; pending writes are cancelled. Idempotent.
-  void Abort(std::string_view reason);
+  // Closes both handles now; pending writes are cancelled. With `reset`, the client gets
+  // RST and the kernel drops what it still holds for it (a client that does not read
+  // would otherwise keep that memory and see its FIN only after it). Idempotent.
+  void Abort(std::string_view reason, bool reset = false);
 
  private:
   enum class Mode { kParsing, kDraining, kClosed };
@@ -174,7 +175,6 @@ class HttpServer::Core::Connection {
   static void OnTimer(uv_timer_t* t) noexcept;
   static void OnClose(uv_handle_t* h) noexcept;
 
-  static int OnMessageBegin(llhttp_t* p) noexcept;
   static int OnUrl(llhttp_t* p, const char* at, size_t len) noexcept;
   static int OnHeadersComplete(llhttp_t* p) noexcept;
   static int OnBody(llhttp_t* p, const char* at, size_t len) noexcept;
@@ -241,11 +241,14 @@ void HttpServer::Core::Connection::Start(uv_stream_t* listener) {
   ArmTimer(core_->limits_.idle_timeout_ms);
 }
 
-void HttpServer::Core::Connection::Abort(std::string_view reason) {
+void HttpServer::Core::Connection::Abort(std::string_view reason, bool reset) {
   if (mode_ == Mode::kClosed) return;
   mode_ = Mode::kClosed;
-  spdlog::debug("http: closing a connection: {}", reason);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClose);
+  spdlog::debug("http: closing a connection{}: {}", reset ? " (reset)" : "", reason);
+  // libuv refuses a reset once a shutdown was asked for; a plain close then.
+  if (!reset || shutting_down_ || uv_tcp_close_reset(&tcp_, OnClose) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClose);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClose);
 }
 
@@ -346,13 +349,6 @@ void HttpServer::Core::Connection::Feed(const char* p, const char* end) {
   }
 }
 
-int HttpServer::Core::Connection::OnMessageBegin(llhttp_t* p) noexcept {
-  auto* c = static_cast<Connection*>(p->data);
-  c->url_.clear();
-  c->body_bytes_ = 0;
-  return 0;
-}
-
 int HttpServer::Core::Connection::OnUrl(llhttp_t* p, const char* at, size_t len) noexcept {
   auto* c = static_cast<Connection*>(p->data);
   if (c->url_.size() + len > c->core_->limits_.max_header_bytes) {
@@ -436,7 +432,7 @@ void HttpServer::Core::Connection::Send(std::string bytes) {
   // What the kernel did not take at once waits in libuv's queue, in our memory.
   if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&tcp_)) >
       core_->limits_.max_pending_write_bytes) {
-    Abort("does not read its responses");
+    Abort("does not read its responses", /*reset=*/true);
   }
 }
 
