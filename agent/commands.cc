@@ -162,16 +162,16 @@ std::string IsoTime(int64_t ms) {
 }
 
 // What the agent's state file says, and whether it is current.
-struct AgentView {
+struct StateFileView {
   std::optional<AgentStateRecord> record;
   std::string stale;  // StaleReason; "" when the agent is running
   std::string error;  // the file could not be read
 };
 
-AgentView ReadAgentView(const Config& config) {
-  AgentView v;
+StateFileView ReadAgentView(const Config& config) {
+  StateFileView v;
   Result<std::optional<AgentStateRecord>> r =
-      ReadAgentState(StateFilePath(config.source.path, config.deployment));
+      ReadAgentState(StateFilePath(config.source.path, config.deployment, config.node));
   if (!r.ok()) {
     v.error = r.status().message();
     return v;
@@ -190,7 +190,7 @@ AgentView ReadAgentView(const Config& config) {
 }
 
 // ,"agent_state":...: the fields `status --json` adds for the agent.
-std::string AgentJson(const AgentView& v) {
+std::string AgentJson(const StateFileView& v) {
   if (!v.record) {
     return ",\"agent_state\":\"unknown\",\"agent_running\":false,\"agent_note\":" +
            JsonString(v.error.empty() ? "no agent state file: no agent ran on this host yet"
@@ -217,7 +217,7 @@ std::string AgentJson(const AgentView& v) {
   return j + "]";
 }
 
-void PrintAgentText(const AgentView& v) {
+void PrintAgentText(const StateFileView& v) {
   if (!v.record) {
     std::printf(
         "agent:           unknown (%s)\n",
@@ -249,7 +249,7 @@ void PrintAgentText(const AgentView& v) {
 
 int RunStatus(const Config& config, bool json) {
   // First what the agent knows: it is shown even when the sink is not reachable.
-  AgentView agent = ReadAgentView(config);
+  StateFileView agent = ReadAgentView(config);
   auto fail = [&](const Status& st) {
     if (json) {
       std::printf("{\"deployment\":%s,\"state\":\"error\",\"error\":%s%s}\n",

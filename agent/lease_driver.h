@@ -52,7 +52,7 @@ class LeaseDriver {
   void Fenced();
   int64_t Now() const { return clock_(); }
   int64_t renewals() const { return renewals_; }
-  int64_t failures() const { return failures_; }
+  int64_t failures() const { return failures_; }  // renewals that failed (while leading)
   int64_t acquisitions() const { return acquisitions_; }
   const std::string& last_error() const { return last_error_; }
   // The lease connection answered its last request.
