@@ -155,6 +155,8 @@ void LeaseDriver::ArmDeadline() {
 
 void LeaseDriver::Fenced() { Handle(lease_.OnFenced()); }
 
+void LeaseDriver::Check() { Handle(lease_.OnTick(clock_())); }
+
 void LeaseDriver::Release(std::function<void()> done) {
   if (!started_) return done();
   if (stopping_) return done();

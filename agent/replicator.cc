@@ -70,6 +70,8 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
   metrics_ = std::make_unique<Metrics>(SLUICE_VERSION, config_.node, config_.deployment);
+  Status lease_ok = ResolveLease(&config_.lease);  // a Config built in code (tests)
+  if (!lease_ok.ok()) spdlog::warn("{}", lease_ok.message());
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
   lease_ = std::make_unique<LeaseDriver>(
       loop_, config_.sink.url, LeaseIdentity{config_.deployment, config_.node, HostName()}, timings,
@@ -352,6 +354,9 @@ void Replicator::Connected() {
 }
 
 bool Replicator::Leading(std::string_view what) {
+  // A deadline passed by this clock is a lost lease, also for the driver:
+  // its next request asks for a new epoch instead of renewing this one.
+  lease_->Check();
   if (lease_->MayApply()) return true;
   const Lease& l = lease_->lease();
   if (l.holder().empty() || l.holder() == config_.node) {

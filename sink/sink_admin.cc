@@ -109,6 +109,34 @@ class LibpqSinkAdmin final : public SinkAdmin {
     return pos;
   }
 
+  Result<SinkLease> ReadLease() override {
+    Result<PgResultPtr> r = Exec(
+        "SELECT coalesce(leader_id, ''), coalesce(leader_host, ''), epoch, "
+        "CASE WHEN expires_at IS NULL THEN 0 ELSE floor(extract(epoch FROM expires_at - "
+        "clock_timestamp()) * 1000)::bigint END, heartbeat_count, released_at IS NOT NULL "
+        "FROM sync_metadata.leader_election WHERE deployment = $1 AND epoch > 0",
+        {options_.deployment});
+    if (!r.ok()) {
+      if (r.status().message().find("SQLSTATE 42P01") != std::string::npos) {
+        return Status::InvalidArgument(
+            "the sink's control plane has no leader lease (sync_metadata.leader_election): it "
+            "is older than this binary; run `sluice init` to upgrade it");
+      }
+      return r.status().Wrap("read the leader lease of " + options_.deployment);
+    }
+    SinkLease lease;
+    PGresult* res = r->get();
+    if (PQntuples(res) == 0) return lease;
+    lease.exists = true;
+    lease.leader_id = PQgetvalue(res, 0, 0);
+    lease.leader_host = PQgetvalue(res, 0, 1);
+    lease.epoch = std::stoll(PQgetvalue(res, 0, 2));
+    lease.expires_in_ms = PQgetisnull(res, 0, 3) ? 0 : std::stoll(PQgetvalue(res, 0, 3));
+    lease.heartbeats = std::stoll(PQgetvalue(res, 0, 4));
+    lease.released = std::string(PQgetvalue(res, 0, 5)) == "t";
+    return lease;
+  }
+
   Result<int64_t> CountParked() override {
     Result<PgResultPtr> r = Exec(
         "SELECT count(*) FROM sync_metadata.conflict_log "
