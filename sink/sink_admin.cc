@@ -56,6 +56,10 @@ class LibpqSinkAdmin final : public SinkAdmin {
       Status st = EnsureMirrorInTxn(tables, first, end);
       if (!st.ok()) {
         if (PQstatus(conn_) == CONNECTION_OK) Roundtrip("ROLLBACK", nullptr);
+        // E.g. a unique index that cannot be built on an adopted table holding
+        // duplicate keys: retrying will not help, an operator has to act (as
+        // the agent's own mirror DDL says: the same exit code).
+        if (st.code() == Status::Code::kDataError) return Status::InvalidArgument(st.message());
         return st;
       }
       SLUICE_RETURN_IF_ERROR(Exec("COMMIT", {}).status());
