@@ -48,6 +48,10 @@ std::string FormatAgentState(const AgentStateRecord& r) {
   num("exit_code", r.exit_code);
   num("pid", r.pid);
   j += ",\"host\":" + JsonString(r.host);
+  j += ",\"node\":" + JsonString(r.node);
+  j += ",\"role\":" + JsonString(r.role);
+  num("epoch", r.epoch);
+  j += ",\"http\":" + JsonString(r.http);
   num("updated_at_ms", r.updated_at_ms);
   j += ",\"stopped_tables\":[";
   for (size_t i = 0; i < r.stopped_tables.size(); ++i) {
@@ -102,6 +106,10 @@ Result<AgentStateRecord> ParseAgentState(std::string_view json) {
   SLUICE_RETURN_IF_ERROR(Field(obj, "exit_code", &exit_code));
   SLUICE_RETURN_IF_ERROR(Field(obj, "pid", &r.pid));
   SLUICE_RETURN_IF_ERROR(Field(obj, "host", &r.host));
+  SLUICE_RETURN_IF_ERROR(Field(obj, "node", &r.node));
+  SLUICE_RETURN_IF_ERROR(Field(obj, "role", &r.role));
+  SLUICE_RETURN_IF_ERROR(Field(obj, "epoch", &r.epoch));
+  SLUICE_RETURN_IF_ERROR(Field(obj, "http", &r.http));
   SLUICE_RETURN_IF_ERROR(Field(obj, "updated_at_ms", &r.updated_at_ms));
   r.exit_code = static_cast<int>(exit_code);
   simdjson::dom::array tables;

@@ -35,13 +35,16 @@ struct AgentStateRecord {
   int exit_code = -1;    // once stopped
   int64_t pid = 0;
   std::string host;
+  std::string node;   // this agent's node id
+  std::string role;   // "leader", "standby" or "starting"
+  int64_t epoch = 0;  // the lease epoch held or last seen
+  std::string http;   // the address its HTTP endpoints listen on ("" = off)
   int64_t updated_at_ms = 0;
   std::vector<StoppedTable> stopped_tables;
 };
 
-// "<source_path>.sluice-<deployment>.<node>.state.json"; bytes of the
-// deployment and node names outside [A-Za-z0-9._-] become '_'. One file per
-// node: the agents of a pair share the source file and the deployment.
+// "<source_path>.sluice-<deployment>.<node>.state.json" (one per agent of a
+// pair on the same file); bytes of the names outside [A-Za-z0-9._-] become '_'.
 std::string StateFilePath(const std::string& source_path, const std::string& deployment,
                           const std::string& node);
 

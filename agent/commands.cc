@@ -162,14 +162,14 @@ std::string IsoTime(int64_t ms) {
 }
 
 // What the agent's state file says, and whether it is current.
-struct AgentView {
+struct StateFileView {
   std::optional<AgentStateRecord> record;
   std::string stale;  // StaleReason; "" when the agent is running
   std::string error;  // the file could not be read
 };
 
-AgentView ReadAgentView(const Config& config) {
-  AgentView v;
+StateFileView ReadAgentView(const Config& config) {
+  StateFileView v;
   Result<std::optional<AgentStateRecord>> r =
       ReadAgentState(StateFilePath(config.source.path, config.deployment, config.node));
   if (!r.ok()) {
@@ -190,7 +190,7 @@ AgentView ReadAgentView(const Config& config) {
 }
 
 // ,"agent_state":...: the fields `status --json` adds for the agent.
-std::string AgentJson(const AgentView& v) {
+std::string AgentJson(const StateFileView& v) {
   if (!v.record) {
     return ",\"agent_state\":\"unknown\",\"agent_running\":false,\"agent_note\":" +
            JsonString(v.error.empty() ? "no agent state file: no agent ran on this host yet"
@@ -217,7 +217,7 @@ std::string AgentJson(const AgentView& v) {
   return j + "]";
 }
 
-void PrintAgentText(const AgentView& v) {
+void PrintAgentText(const StateFileView& v) {
   if (!v.record) {
     std::printf(
         "agent:           unknown (%s)\n",
@@ -245,11 +245,33 @@ void PrintAgentText(const AgentView& v) {
   }
 }
 
+// {"node":...,"epoch":...,...} or null when no lease was ever taken.
+std::string LeaseJson(const SinkLease& l) {
+  if (!l.exists) return "null";
+  return "{\"node\":" + JsonString(l.leader_id) + ",\"host\":" + JsonString(l.leader_host) +
+         ",\"epoch\":" + std::to_string(l.epoch) +
+         ",\"expires_in_ms\":" + std::to_string(l.expires_in_ms) +
+         ",\"held\":" + (l.expires_in_ms > 0 ? "true" : "false") +
+         ",\"released\":" + (l.released ? "true" : "false") +
+         ",\"heartbeats\":" + std::to_string(l.heartbeats) + "}";
+}
+
+std::string LeaseText(const SinkLease& l) {
+  if (!l.exists) return "none yet (no agent has taken the lease)";
+  std::string who = "node " + l.leader_id + (l.leader_host.empty() ? "" : " on " + l.leader_host) +
+                    ", epoch " + std::to_string(l.epoch);
+  if (l.expires_in_ms > 0) {
+    return fmt::format("{}, lease expires in {:.1f} s", who, l.expires_in_ms / 1000.0);
+  }
+  return fmt::format("none: the lease of {} {} {:.1f} s ago", who,
+                     l.released ? "was released" : "expired", -l.expires_in_ms / 1000.0);
+}
+
 }  // namespace
 
 int RunStatus(const Config& config, bool json) {
   // First what the agent knows: it is shown even when the sink is not reachable.
-  AgentView agent = ReadAgentView(config);
+  StateFileView agent = ReadAgentView(config);
   auto fail = [&](const Status& st) {
     if (json) {
       std::printf("{\"deployment\":%s,\"state\":\"error\",\"error\":%s%s}\n",
@@ -268,6 +290,11 @@ int RunStatus(const Config& config, bool json) {
   if (!parked.ok()) return fail(parked.status());
   Status bound = CheckBinding(config, **admin);
   if (!bound.ok()) return fail(bound);
+  Result<SinkLease> lease = (*admin)->ReadLease();
+  if (!lease.ok()) return fail(lease.status());
+  bool held = lease->exists && lease->expires_in_ms > 0;
+  // Would this node lead if it ran now (or does it)? The lease is free, or it holds it.
+  bool would_lead = !held || lease->leader_id == config.node;
   Result<std::unique_ptr<JournalReader>> reader = JournalReader::Open(config.source);
   if (!reader.ok()) return fail(reader.status());
   Result<JournalStats> stats = (*reader)->Stats(pos->applied_seq);
@@ -286,11 +313,13 @@ int RunStatus(const Config& config, bool json) {
     std::printf(
         "{\"deployment\":\"%s\",\"source_id\":\"%s\",\"sink_position\":%lld,"
         "\"journal_max_seq\":%lld,\"backlog_rows\":%lld,\"lag_seconds\":%.3f,"
-        "\"parked_rows\":%lld,\"initial_sync_done\":%s,\"pending_full_reads\":%lld%s}\n",
+        "\"parked_rows\":%lld,\"initial_sync_done\":%s,\"pending_full_reads\":%lld,"
+        "\"leader\":%s,\"this_node\":%s,\"would_lead\":%s%s}\n",
         config.deployment.c_str(), (*reader)->source_id().c_str(),
         static_cast<long long>(pos->applied_seq), static_cast<long long>(stats->max_seq),
         static_cast<long long>(stats->pending_rows), lag_s, static_cast<long long>(*parked),
         pos->applied_seq >= 0 ? "true" : "false", static_cast<long long>(stats->pending_full_reads),
+        LeaseJson(*lease).c_str(), JsonString(config.node).c_str(), would_lead ? "true" : "false",
         AgentJson(agent).c_str());
   } else {
     std::printf("deployment:      %s\n", config.deployment.c_str());
@@ -308,6 +337,11 @@ int RunStatus(const Config& config, bool json) {
     }
     std::printf("parked rows:     %lld (sync_metadata.conflict_log)\n",
                 static_cast<long long>(*parked));
+    std::printf("leader:          %s\n", LeaseText(*lease).c_str());
+    std::printf("this node:       %s (%s)\n", config.node.c_str(),
+                !would_lead ? "stands by while the leader's lease lasts"
+                : held      ? "holds the lease"
+                            : "would take the lease");
     PrintAgentText(agent);
   }
   return 0;

@@ -217,7 +217,8 @@ Status OverrideInt(const EnvLookup& env, const char* name, int min, int max, int
   return Status::Ok();
 }
 
-// Fills the lease fields left at 0 and checks they fit together.
+}  // namespace
+
 Status ResolveLease(LeaseOptions* l) {
   if (l->renew_ms == 0) l->renew_ms = std::max(20, l->duration_ms / 3);
   if (l->poll_ms == 0) l->poll_ms = std::max(10, std::min(200, l->duration_ms / 5));
@@ -232,6 +233,8 @@ Status ResolveLease(LeaseOptions* l) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 void Override(const EnvLookup& env, const char* name, std::string* target) {
   const char* v = env(name);

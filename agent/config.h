@@ -59,6 +59,11 @@ struct Config {
   std::string file;
 };
 
+// Fills the lease fields left at 0 (renew: a third of the duration; poll:
+// 200 ms, at most a fifth) and checks that one lost renewal does not cost the
+// lease. ParseConfig calls it; so does the agent for a Config built in code.
+Status ResolveLease(LeaseOptions* lease);
+
 // Returns the value of an environment variable, or nullptr.
 using EnvLookup = std::function<const char*(const char*)>;
 

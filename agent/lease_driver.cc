@@ -60,7 +60,7 @@ void LeaseDriver::Ask() {
       connecting_ = false;
       if (!st.ok()) {
         reachable_ = false;
-        ++failures_;
+        if (lease_.leader()) ++failures_;
         last_error_ = st.message();
         Handle(lease_.OnFailure(clock_()));
         if (after_answer_) return std::exchange(after_answer_, nullptr)();
@@ -93,7 +93,7 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   }
   if (!st.ok()) {
     reachable_ = st.code() != Status::Code::kUnavailable;
-    ++failures_;
+    if (was_leader) ++failures_;
     last_error_ = st.message();
     if (was_leader) spdlog::warn("lease renewal failed: {}", st.message());
     Handle(lease_.OnFailure(now));
@@ -155,6 +155,8 @@ void LeaseDriver::ArmDeadline() {
 
 void LeaseDriver::Fenced() { Handle(lease_.OnFenced()); }
 
+void LeaseDriver::Check() { Handle(lease_.OnTick(clock_())); }
+
 void LeaseDriver::Release(std::function<void()> done) {
   if (!started_) return done();
   if (stopping_) return done();
@@ -165,7 +167,8 @@ void LeaseDriver::Release(std::function<void()> done) {
   auto release = [this, finish]() mutable {
     if (!lease_.leader() || !conn_->connected()) return finish();
     int64_t epoch = lease_.epoch();
-    Handle(lease_.OnFenced());  // no more applies from here on
+    lease_.OnFenced();  // no more applies from here on (not "lost": given up)
+    if (on_event_) on_event_(LeaseEvent::kLost);
     conn_->Submit({{"SELECT sync_metadata.sluice_lease_release($1, $2::bigint)",
                     {id_.deployment, std::to_string(epoch)}}},
                   [epoch, finish](Status st, std::vector<PgResult>) mutable {

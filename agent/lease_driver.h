@@ -50,9 +50,12 @@ class LeaseDriver {
   bool MayApply() const { return lease_.MayApply(clock_()); }
   // The sink refused a commit under our epoch: stop leading now.
   void Fenced();
+  // Reads the clock now: a deadline that passed loses the lease at once
+  // (the deadline timer may not have fired yet, e.g. after the clock jumped).
+  void Check();
   int64_t Now() const { return clock_(); }
   int64_t renewals() const { return renewals_; }
-  int64_t failures() const { return failures_; }
+  int64_t failures() const { return failures_; }  // renewals that failed (while leading)
   int64_t acquisitions() const { return acquisitions_; }
   const std::string& last_error() const { return last_error_; }
   // The lease connection answered its last request.

@@ -13,8 +13,9 @@ constexpr uint16_t Bit(S s) { return static_cast<uint16_t>(1u << static_cast<uns
 // kAllowed[from] = set of states `from` may move to.
 constexpr uint16_t kAllowed[kAgentStateCount] = {
     // starting: the file is open (connect, or re-read the position after a
-    // reopen), or opening failed.
-    Bit(S::kConnecting) | Bit(S::kLoadingPosition) | Bit(S::kBackoff) | Bit(S::kStopping),
+    // reopen, or stand by: the lease went meanwhile), or opening failed.
+    Bit(S::kConnecting) | Bit(S::kLoadingPosition) | Bit(S::kStandby) | Bit(S::kBackoff) |
+        Bit(S::kStopping),
     // connecting: leading (read the position), or another node leads.
     Bit(S::kLoadingPosition) | Bit(S::kStandby) | Bit(S::kBackoff) | Bit(S::kStopping),
     // loading-position

@@ -17,8 +17,9 @@ namespace {
 
 constexpr const char* kEnvHelp =
     "Environment overrides: SLUICE_DEPLOYMENT, SLUICE_NODE, SLUICE_SOURCE_PATH, SLUICE_SINK_URL\n"
-    "(or DATABASE_URL), SLUICE_SINK_SCHEMA, SLUICE_LOG_LEVEL; libpq's PG* variables and\n"
-    ".pgpass apply to the sink connection.";
+    "(or DATABASE_URL), SLUICE_SINK_SCHEMA, SLUICE_LOG_LEVEL, SLUICE_LEASE_DURATION_MS,\n"
+    "SLUICE_LEASE_RENEW_MS, SLUICE_LEASE_POLL_MS, SLUICE_HTTP_LISTEN; libpq's PG* variables\n"
+    "and .pgpass apply to the sink connection.";
 
 }  // namespace
 
@@ -45,7 +46,10 @@ int main(int argc, char** argv) {
                        "Prepare the SQLite file (WAL, journal, triggers) and the PostgreSQL side "
                        "(control plane, schema, mirror tables). Idempotent.");
   CLI::App* run = add("run",
-                      "Run the agent: initial sync if needed, then stream changes. "
+                      "Run the agent: initial sync if needed, then stream changes while it "
+                      "holds the deployment's leader lease (agents of the same deployment with "
+                      "other node ids stand by and take over when it dies or stops); HTTP "
+                      "endpoints on http.listen (/health /livez /readyz /leader /metrics). "
                       "SIGTERM/SIGINT: finish the batch in flight for at most "
                       "agent.stop_timeout_ms (default 30 s), then roll it back, and exit 0; "
                       "a second SIGTERM/SIGINT rolls back at once (nothing is lost: the "
@@ -62,7 +66,8 @@ int main(int argc, char** argv) {
   CLI::App* status =
       add("status",
           "Show the sink position, the journal backlog, the lag, parked rows, tables still to be "
-          "read whole, and the agent's own state and last error (from its state file, also when "
+          "read whole, the leader (node, epoch, lease expiry) and whether this node would lead, "
+          "and the agent's own state and last error (from its state file, also when "
           "the sink is unreachable). Exits 1 on an error: sink unreachable, the deployment "
           "following another file, a restored file.");
   status->add_flag("--json", json, "Print one JSON object instead of text");

@@ -13,6 +13,7 @@
 #include "agent/config_reload.h"
 #include "agent/off_loop.h"
 #include "sink/pg_error.h"
+#include "sluice_version.h"
 
 namespace sluice {
 namespace {
@@ -68,6 +69,9 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   state_path_ = StateFilePath(config_.source.path, config_.deployment, config_.node);
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
+  metrics_ = std::make_unique<Metrics>(SLUICE_VERSION, config_.node, config_.deployment);
+  Status lease_ok = ResolveLease(&config_.lease);  // a Config built in code (tests)
+  if (!lease_ok.ok()) spdlog::warn("{}", lease_ok.message());
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
   lease_ = std::make_unique<LeaseDriver>(
       loop_, config_.sink.url, LeaseIdentity{config_.deployment, config_.node, HostName()}, timings,
@@ -130,8 +134,131 @@ void Replicator::Start() {
   uv_signal_start(&sighup_, OnSignal, SIGHUP);
   spdlog::info("sluice agent node {} deployment {}: {} -> schema {}", config_.node,
                config_.deployment, config_.source.path, config_.sink.schema);
+  if (!StartHttp()) return;
   lease_->Start();
   OpenReader();
+}
+
+bool Replicator::StartHttp() {
+  if (config_.http.listen == "off") return true;
+  HttpLimits limits;
+  limits.max_connections = config_.http.max_connections;
+  http_ = std::make_unique<HttpServer>(loop_, limits, [this](const HttpRequest& req) {
+    return Route(req, View(), [this] { return MetricsText(); });
+  });
+  Status st = http_->Listen(config_.http.listen);
+  if (!st.ok()) {
+    http_.reset();
+    Fatal(Status::InvalidArgument("http.listen " + config_.http.listen + ": " + st.message() +
+                                  " (set http.listen, or SLUICE_HTTP_LISTEN, to a free "
+                                  "address, or to off)"));
+    return false;
+  }
+  // The port as bound: with port 0 the kernel picked it.
+  std::string host = config_.http.listen.substr(0, config_.http.listen.rfind(':'));
+  http_address_ = host + ":" + std::to_string(http_->port());
+  spdlog::info("HTTP endpoints on http://{} (/health /livez /readyz /leader /metrics)",
+               http_address_);
+  return true;
+}
+
+std::string Replicator::Role() const {
+  if (lease_->MayApply()) return "leader";
+  if (state_ == State::kStandby || lease_->sink_reachable()) return "standby";
+  return "starting";
+}
+
+AgentView Replicator::View() const {
+  AgentView v;
+  v.node = config_.node;
+  v.deployment = config_.deployment;
+  v.role = Role();
+  v.leader = v.role == "leader";
+  bool streaming =
+      state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle;
+  v.state = streaming ? "streaming" : StateName(state_);
+  v.epoch = lease_->lease().epoch();
+  v.position = position_;
+  v.backlog = v.leader ? backlog_ : -1;
+  if (v.leader && backlog_ > 0 && oldest_pending_at_ms_ > 0) {
+    v.lag_seconds =
+        std::max<double>(0, static_cast<double>(NowMs() - oldest_pending_at_ms_) / 1000);
+  }
+  // The trouble now, not a failure the agent has recovered from.
+  if (failures_.count() > 0) v.last_error = last_error_;
+  v.sink_reachable = conn_->connected() || lease_->sink_reachable();
+  v.lease_held_or_watched = lease_->sink_reachable() || v.leader;
+  if (!v.sink_reachable) {
+    v.not_ready_reason = last_error_.empty() ? "connecting to the sink" : last_error_;
+  } else if (!v.lease_held_or_watched) {
+    v.not_ready_reason = "waiting for the first answer about the leader lease";
+  }
+  return v;
+}
+
+std::string Replicator::MetricsText() {
+  const LeaseDriver& lease = *lease_;
+  bool leader = lease.MayApply();
+  metrics_->SetLeader(leader);
+  metrics_->SetEpoch(lease.lease().epoch());
+  if (leader) {
+    metrics_->SetLeaseExpirySeconds(static_cast<double>(lease.lease().valid_until() - lease.Now()) /
+                                    1000);
+  }
+  for (; seen_renewals_ < lease.renewals(); ++seen_renewals_) metrics_->LeaseRenewed();
+  for (; seen_renewal_failures_ < lease.failures(); ++seen_renewal_failures_) {
+    metrics_->LeaseRenewalFailed();
+  }
+  for (; seen_acquisitions_ < lease.acquisitions(); ++seen_acquisitions_) {
+    metrics_->LeaseAcquired();
+  }
+  AgentView v = View();
+  metrics_->SetPosition(position_);
+  metrics_->SetBacklog(std::max<int64_t>(0, v.backlog));
+  metrics_->SetLag(v.lag_seconds);
+  return metrics_->Serialize();
+}
+
+void Replicator::CountSinkError(const Status& st) {
+  SinkErrorKind kind = SinkErrorKind::kOther;
+  const std::string& m = st.message();
+  switch (st.code()) {
+    case Status::Code::kUnavailable:
+      kind = SinkErrorKind::kConnection;
+      break;
+    case Status::Code::kConflict:
+      kind = SinkErrorKind::kPositionConflict;
+      break;
+    case Status::Code::kFenced:
+      kind = SinkErrorKind::kFenced;
+      break;
+    case Status::Code::kDataError:
+      kind = SinkErrorKind::kRejectedRow;
+      break;
+    default:
+      if (m.find("SQLSTATE 57014") != std::string::npos) {
+        kind = SinkErrorKind::kTimeout;
+      } else if (m.find("SQLSTATE 42501") != std::string::npos) {
+        kind = SinkErrorKind::kPermission;
+      } else if (m.find("SQLSTATE 42P01") != std::string::npos ||
+                 m.find("SQLSTATE 42703") != std::string::npos) {
+        kind = SinkErrorKind::kSchema;
+      }
+  }
+  metrics_->SinkError(kind);
+}
+
+void Replicator::NoteApplied(const Batch& batch, const ApplyStats& stats, int64_t started_mono) {
+  for (const auto& [table, c] : stats.tables) {
+    metrics_->RowsApplied(table, c.upserts, c.deletes);
+    if (c.parked > 0) metrics_->RowsParked(table, c.parked);
+  }
+  metrics_->BatchApplied(stats.upserts + stats.deletes + stats.parked,
+                         static_cast<double>(clocks_.mono_ms() - started_mono) / 1000);
+  if (backlog_ >= 0) {
+    backlog_ = std::max<int64_t>(0, backlog_ - batch.journal_rows);
+    if (backlog_ == 0) oldest_pending_at_ms_ = 0;
+  }
 }
 
 void Replicator::OpenReader() {
@@ -214,6 +341,8 @@ void Replicator::Connect() {
   conn_->Connect([this](Status st) {
     if (StopIfRequested()) return;
     if (!st.ok()) return SinkFailure(st, "connect", &Replicator::Connect);
+    if (connected_once_) metrics_->Reconnected();
+    connected_once_ = true;
     applier_->InvalidateCatalog();
     Connected();
   });
@@ -225,6 +354,9 @@ void Replicator::Connected() {
 }
 
 bool Replicator::Leading(std::string_view what) {
+  // A deadline passed by this clock is a lost lease, also for the driver:
+  // its next request asks for a new epoch instead of renewing this one.
+  lease_->Check();
   if (lease_->MayApply()) return true;
   const Lease& l = lease_->lease();
   if (l.holder().empty() || l.holder() == config_.node) {
@@ -345,6 +477,8 @@ void Replicator::StartRead(bool force) {
     std::unique_ptr<Batch> batch;
     Status status;
     bool empty = true;
+    bool want_stats = false;
+    std::optional<JournalStats> stats;  // of the journal after `position`
   };
   auto w = std::make_shared<Work>();
   w->position = position_;
@@ -354,6 +488,9 @@ void Replicator::StartRead(bool force) {
   w->resync = resync_tables_;
   w->committed = std::move(committed_marks_);
   committed_marks_.clear();
+  // Backlog and lag for /health and /metrics, at most twice a second.
+  w->want_stats = clocks_.mono_ms() - journal_stats_mono_ >= 500;
+  if (w->want_stats) journal_stats_mono_ = clocks_.mono_ms();
   JournalReader* reader = reader_.get();
   OffLoop(
       [w, reader, spool_dir = config_.source.spool_dir,
@@ -366,6 +503,10 @@ void Replicator::StartRead(bool force) {
         if (!changed.ok()) {
           w->status = changed.status();
           return;
+        }
+        if (w->want_stats) {
+          Result<JournalStats> stats = reader->Stats(w->position);
+          if (stats.ok()) w->stats = *stats;  // advisory: a failure only leaves them old
         }
         Result<std::vector<std::string>> schema = reader->CheckSchema();
         if (!schema.ok()) {
@@ -396,7 +537,15 @@ void Replicator::StartRead(bool force) {
       },
       [this, w] {
         resync_tables_ = w->resync;
-        if (w->status.ok()) UpdateStoppedTables(w->refused);
+        if (w->stats) {
+          backlog_ = w->stats->pending_rows;
+          oldest_pending_at_ms_ = static_cast<int64_t>(w->stats->oldest_pending_at_ms);
+        }
+        if (w->batch != nullptr) metrics_->ChangesCaptured(w->batch->journal_rows);
+        if (w->status.ok()) {
+          UpdateStoppedTables(w->refused);
+          if (reader_ != nullptr) metrics_->SetTables(reader_->TrackedTables());
+        }
         if (w->batch != nullptr && !w->batch->changes.spill_error().empty()) {
           NoteSpoolProblem(w->batch->changes.spill_error());
         }
@@ -475,10 +624,15 @@ void Replicator::Apply() {
   Transition(State::kApplying, "batch after " + std::to_string(batch_->after_seq) + " to " +
                                    std::to_string(batch_->snapshot_seq));
   applier_->SetLease(lease_->lease().epoch(), config_.lease.duration_ms);
-  applier_->Apply(conn_.get(), batch_.get(), [this](Status st, ApplyStats stats) {
+  int64_t started = clocks_.mono_ms();
+  applier_->Apply(conn_.get(), batch_.get(), [this, started](Status st, ApplyStats stats) {
     std::unique_ptr<Batch> batch = std::move(batch_);
     if (!st.ok()) {
       applier_->InvalidateCatalog();
+      if (st.code() == Status::Code::kConflict || st.code() == Status::Code::kFenced ||
+          st.code() == Status::Code::kUnavailable || st.code() == Status::Code::kCorruption) {
+        CountSinkError(st);  // the others go through SinkFailure, which counts them
+      }
       if (StopIfRequested()) return;
       if (st.code() == Status::Code::kFenced) {
         spdlog::warn("{}; the batch rolled back, standing by", st.message());
@@ -511,6 +665,7 @@ void Replicator::Apply() {
     }
     spdlog::debug("applied {} upserts, {} deletes, {} journal rows, to seq {}", stats.upserts,
                   stats.deletes, batch->journal_rows, batch->snapshot_seq);
+    NoteApplied(*batch, stats, started);
     position_ = batch->snapshot_seq;
     position_mark_ = batch->snapshot_mark;
     prune_to_ = position_;
@@ -546,6 +701,7 @@ void Replicator::Backoff(std::string_view why, void (Replicator::*retry)()) {
 
 void Replicator::SinkFailure(const Status& st, std::string_view context,
                              void (Replicator::*retry)()) {
+  CountSinkError(st);
   if (pg::ActionOf(st) == pg::PgAction::kStop) {
     return Fatal(context.empty() ? st : st.Wrap(context));
   }
@@ -642,6 +798,10 @@ void Replicator::WriteState(bool force) {
   r.pid = ::getpid();
   static const std::string host = HostName();
   r.host = host;
+  r.node = config_.node;
+  r.role = Role();
+  r.epoch = lease_->lease().epoch();
+  r.http = http_address_;
   r.updated_at_ms = now;
   for (const auto& [name, t] : stopped_tables_) r.stopped_tables.push_back(t);
   state_written_mono_ms_ = mono;
@@ -762,15 +922,11 @@ void Replicator::Shutdown() {
 }
 
 void Replicator::CloseHandles() {
-  auto closed = [](uv_handle_t* h) {
-    auto* self = static_cast<Replicator*>(h->data);
-    if (--self->open_handles_ == 0) {
-      self->conn_->Close([self] {
-        self->reader_.reset();
-        self->Transition(State::kStopped, "all handles closed");
-      });
-    }
-  };
+  auto closed = [](uv_handle_t* h) { static_cast<Replicator*>(h->data)->HandleClosed(); };
+  if (http_ != nullptr) {
+    ++open_handles_;
+    http_->Close([this] { HandleClosed(); });
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), closed);
@@ -780,6 +936,14 @@ void Replicator::CloseHandles() {
   if (wal_event_inited_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&wal_event_), closed);
   }
+}
+
+void Replicator::HandleClosed() {
+  if (--open_handles_ > 0) return;
+  conn_->Close([this] {
+    reader_.reset();
+    Transition(State::kStopped, "all handles closed");
+  });
 }
 
 void Replicator::OnSignal(uv_signal_t* h, int signum) noexcept {

@@ -19,8 +19,11 @@
 #include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/failure_log.h"
+#include "agent/http_routes.h"
+#include "agent/http_server.h"
 #include "agent/lease_driver.h"
 #include "agent/lifecycle.h"
+#include "agent/metrics.h"
 #include "capture/journal_reader.h"
 #include "sink/batch_applier.h"
 #include "sink/pg_connection.h"
@@ -52,6 +55,10 @@ class Replicator {
   static const char* StateName(State s) { return AgentStateName(s); }
   State state() const { return state_; }
   const LeaseDriver& lease() const { return *lease_; }
+  // What /health, /readyz and /leader report, and the /metrics text (the
+  // gauges brought up to date first). Loop thread.
+  AgentView View() const;
+  std::string MetricsText();
 
  private:
   // The one place the state changes; a move the table (agent/lifecycle.h)
@@ -93,6 +100,12 @@ class Replicator {
   void WriteState(bool force);
   void Shutdown();
   void CloseHandles();
+  void HandleClosed();
+  // http.listen: serves the endpoints on the loop; false after a Fatal.
+  bool StartHttp();
+  std::string Role() const;
+  void CountSinkError(const Status& st);
+  void NoteApplied(const Batch& batch, const ApplyStats& stats, int64_t started_mono);
   bool StopIfRequested();
   // --- signals and the stop path (issue #5 item 14) ---
   // Stop without waiting for the work in flight: the batch is cancelled (its
@@ -156,6 +169,18 @@ class Replicator {
   std::map<std::string, FailureLog> stopped_logs_;
   void (Replicator::*retry_)() = nullptr;
   int open_handles_ = 0;
+
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<HttpServer> http_;
+  std::string http_address_;  // as bound ("" = off)
+  bool connected_once_ = false;
+  int64_t seen_renewals_ = 0;
+  int64_t seen_renewal_failures_ = 0;
+  int64_t seen_acquisitions_ = 0;
+  // The journal after position_, as of the last read that asked (JournalStats).
+  int64_t backlog_ = -1;                   // rows; -1 unknown
+  int64_t oldest_pending_at_ms_ = 0;       // unix ms of the oldest of them; 0 none
+  int64_t journal_stats_mono_ = -1000000;  // when they were read
 
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};

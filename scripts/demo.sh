@@ -3,7 +3,9 @@
 # sluice, starts a throw-away PostgreSQL (pg_virtualenv, the stand-in for
 # Supabase), creates an Open WebUI database from its real schema with some
 # rows, runs `sluice init` and `sluice run`, then writes, updates and deletes
-# rows in SQLite and shows them arrive in PostgreSQL.
+# rows in SQLite and shows them arrive in PostgreSQL; then starts a second
+# agent of the same deployment (it stands by), kills the leader with SIGKILL
+# and shows the standby take over under a new lease epoch, nothing lost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,10 +41,14 @@ cat > "$work/sluice.json" <<JSON
   "deployment": "demo_client",
   "node": "demo-a",
   "source": { "path": "$db" },
-  "sink": { "url": "host=$PGHOST port=${PGPORT:-5432} dbname=$PGDATABASE user=$PGUSER", "schema": "demo_client" }
+  "sink": { "url": "host=$PGHOST port=${PGPORT:-5432} dbname=$PGDATABASE user=$PGUSER", "schema": "demo_client" },
+  "lease": { "duration_ms": 2000 },
+  "http": { "listen": "127.0.0.1:19443" }
 }
 JSON
-echo "config: $work/sluice.json"
+# The second agent of the pair: another node id and HTTP port, same file and deployment.
+sed -e 's/"demo-a"/"demo-b"/' -e 's/19443/19444/' "$work/sluice.json" > "$work/sluice-b.json"
+echo "config: $work/sluice.json (and $work/sluice-b.json for the second agent)"
 
 say "2. sluice init (SQLite: WAL, journal, triggers; PostgreSQL: control plane and mirror tables)"
 "$sluice" init --config "$work/sluice.json"
@@ -82,13 +88,38 @@ pgsql -c 'SELECT id, content, created_at FROM demo_client.message'
 pgsql -c 'SELECT id, user_id, _sluice_deleted_at IS NOT NULL AS deleted FROM demo_client.tag ORDER BY id'
 pgsql -c 'SELECT id, name, _sluice_deleted_at IS NOT NULL AS deleted FROM demo_client."user" ORDER BY id'
 
-say "5. sluice status"
+say "5. A second agent on the same deployment (node demo-b): it stands by"
+"$sluice" run --config "$work/sluice-b.json" 2>"$work/agent-b.log" &
+agent_b=$!
+trap 'kill -TERM $agent $agent_b 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+sleep 1
+for port in 19443 19444; do
+  printf 'GET /leader on :%s -> %s\n' $port "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$port/leader)"
+done
+curl -s http://127.0.0.1:19444/health; echo
+curl -s http://127.0.0.1:19443/metrics | grep -E '^sluice_(leader|lease_epoch|batches_total|position) '
+
+say "6. SIGKILL of the leader; the app writes on; the standby takes over (lease 2 s)"
+kill -KILL $agent
+wait $agent 2>/dev/null || true
+killed=$(date +%s.%N)
+sqlite3 "$db" "INSERT INTO tag(id,name,user_id,meta) VALUES ('after-failover','After failover','u1','null');"
+wait_for "SELECT count(*) FROM demo_client.tag WHERE id = 'after-failover'" 1
+printf 'the row written after the kill arrived %.1f s after the kill, through demo-b\n' \
+  "$(echo "$(date +%s.%N) - $killed" | bc)"
+printf 'GET /leader on :19444 -> %s\n' "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19444/leader)"
+pgsql -c 'SELECT epoch, min(after_seq) AS from_seq, max(snapshot_seq) AS to_seq, count(*) AS batches
+          FROM sync_metadata.applied_batches WHERE deployment = '"'demo_client'"' GROUP BY epoch ORDER BY epoch'
+
+say "7. sluice status (as demo-a, the node that was killed)"
 "$sluice" status --config "$work/sluice.json"
 
-say "6. Stop (SIGTERM finishes the batch in flight and exits 0)"
-kill -TERM $agent
-wait $agent && echo "agent exited 0"
+say "8. Stop (SIGTERM finishes the batch in flight, releases the lease, exits 0)"
+kill -TERM $agent_b
+wait $agent_b && echo "agent demo-b exited 0"
 trap 'rm -rf "$work"' EXIT
-echo "agent log:"
-sed 's/^/  /' "$work/agent.log"
+for n in "" -b; do
+  echo "agent$n log:"
+  sed 's/^/  /' "$work/agent$n.log"
+done
 say "Demo done."

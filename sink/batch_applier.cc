@@ -97,9 +97,7 @@ struct BatchApplier::Impl {
   struct PreparedChunk {
     Status status;
     std::vector<PgQuery> qs;
-    int64_t upserts = 0;
-    int64_t deletes = 0;
-    int64_t parked = 0;
+    std::vector<TableRowCounts> counts;  // per batch->tables index
     bool last = false;
     bool had_rows = false;
     std::string tables;  // names of the tables whose rows it writes, for messages
@@ -116,6 +114,7 @@ struct BatchApplier::Impl {
   std::vector<Change> changes;  // the chunk's changes (slow mode parks from them)
   std::vector<EncodedRow> rows;
   std::vector<std::string> parked;
+  std::vector<uint32_t> parked_tables;            // table index of each `parked` entry
   std::vector<std::pair<size_t, size_t>> ranges;  // slow mode: row ranges still to try
   // The header (BEGIN, advance, LostMirrorsSql, ...) went out with the next
   // Submit and its results are not read yet.
@@ -503,9 +502,9 @@ struct BatchApplier::Impl {
     PreparedChunk p;
     p.status = ReadChunk();
     if (!p.status.ok()) return p;
-    AppendRowStatements(0, rows.size(), &qs, &p.upserts, &p.deletes);
+    AppendRowStatements(0, rows.size(), &qs, &p.counts);
     AppendParkStatement(&qs);
-    p.parked = static_cast<int64_t>(parked.size());
+    CountParked(&p.counts);
     p.last = spool_done;
     if (p.last) {
       AddFence(&qs);
@@ -524,16 +523,13 @@ struct BatchApplier::Impl {
   // agent's encoding and the server's apply overlap.
   void SendChunk(PreparedChunk p) {
     if (!p.status.ok()) return Fail(p.status);
-    int64_t up = p.upserts, del = p.deletes, parked_now = p.parked;
     bool last = p.last;
     commit_sent = commit_sent || last;
     Submit(
         std::move(p.qs),
-        [this, up, del, parked_now, last](std::vector<PgResult> res) {
+        [this, counts = std::move(p.counts), last](std::vector<PgResult> res) {
           TakeHeader(res);
-          stats.upserts += up;
-          stats.deletes += del;
-          stats.parked += parked_now;
+          AddCounts(counts);
           if (last) return Finish(Status::Ok());
           // Tests freeze or kill the agent here, inside an open transaction.
           FaultPoint("between-chunks");
@@ -559,9 +555,10 @@ struct BatchApplier::Impl {
     std::vector<PgQuery> qs;
     AppendParkStatement(&qs);
     if (qs.empty()) return SlowRange();
-    int64_t parked_now = static_cast<int64_t>(parked.size());
-    Submit(std::move(qs), [this, parked_now](std::vector<PgResult>) {
-      stats.parked += parked_now;
+    std::vector<TableRowCounts> counts;
+    CountParked(&counts);
+    Submit(std::move(qs), [this, counts = std::move(counts)](std::vector<PgResult>) {
+      AddCounts(counts);
       SlowRange();
     });
   }
@@ -572,14 +569,14 @@ struct BatchApplier::Impl {
     ranges.pop_back();
     std::vector<PgQuery> qs;
     qs.push_back({"SAVEPOINT sluice_rows", {}});
-    int64_t up = 0, del = 0;
-    AppendRowStatements(lo, hi, &qs, &up, &del);
+    std::vector<TableRowCounts> counts;
+    AppendRowStatements(lo, hi, &qs, &counts);
     qs.push_back({"RELEASE SAVEPOINT sluice_rows", {}});
-    SubmitRaw(std::move(qs), [this, lo, hi, up, del](Status st, std::vector<PgResult>) {
+    SubmitRaw(std::move(qs), [this, lo, hi, counts = std::move(counts)](Status st,
+                                                                        std::vector<PgResult>) {
       stats.round_trips++;
       if (st.ok()) {
-        stats.upserts += up;
-        stats.deletes += del;
+        AddCounts(counts);
         return SlowRange();
       }
       if (st.code() != Status::Code::kDataError) {
@@ -594,14 +591,17 @@ struct BatchApplier::Impl {
         spdlog::warn("sink: parking a row of table {} (seq {}): {}", batch->tables[c.table].name,
                      c.seq, st.message());
         parked.assign(1, ParkEntry(batch->tables[c.table], c, st.message()));
+        parked_tables.assign(1, c.table);
         AppendParkStatement(&undo);
       } else {
         size_t mid = lo + (hi - lo) / 2;
         ranges.push_back({mid, hi});  // popped second
         ranges.push_back({lo, mid});  // popped first
       }
-      Submit(std::move(undo), [this, single](std::vector<PgResult>) {
-        if (single) stats.parked++;
+      std::vector<TableRowCounts> park_counts;
+      if (single) CountParked(&park_counts);
+      Submit(std::move(undo), [this, park_counts = std::move(park_counts)](std::vector<PgResult>) {
+        AddCounts(park_counts);
         SlowRange();
       });
     });
@@ -614,6 +614,7 @@ struct BatchApplier::Impl {
     changes.clear();
     rows.clear();
     parked.clear();
+    parked_tables.clear();
     size_t bytes = 0;
     if (pending) {
       bytes += ApproxBytes(*pending);
@@ -650,6 +651,7 @@ struct BatchApplier::Impl {
     if (!encoded.ok()) return encoded.status();
     rows = std::move(encoded->rows);
     parked = std::move(encoded->parked);
+    parked_tables = std::move(encoded->parked_tables);
     return Status::Ok();
   }
 
@@ -668,8 +670,10 @@ struct BatchApplier::Impl {
   }
 
   // One statement per (table, kind) among rows[lo, hi), in order of first appearance.
-  void AppendRowStatements(size_t lo, size_t hi, std::vector<PgQuery>* qs, int64_t* upserts,
-                           int64_t* deletes) {
+  // Counts into `counts` (per batch->tables index) what the statements write.
+  void AppendRowStatements(size_t lo, size_t hi, std::vector<PgQuery>* qs,
+                           std::vector<TableRowCounts>* counts) {
+    counts->resize(batch->tables.size());
     // One statement per (table, kind), its rows as one JSON array parameter.
     std::map<std::pair<uint32_t, int>, std::string> group;
     for (size_t i = lo; i < hi; ++i) {
@@ -678,9 +682,9 @@ struct BatchApplier::Impl {
       param += param.empty() ? "[" : ",";
       param += r.element;
       if (r.kind == Change::Kind::kUpsert) {
-        ++*upserts;
+        ++(*counts)[r.table].upserts;
       } else {
-        ++*deletes;
+        ++(*counts)[r.table].deletes;
       }
     }
     for (auto& [k, param] : group) {
@@ -692,6 +696,27 @@ struct BatchApplier::Impl {
       } else {
         qs->push_back({t->delete_sql, {std::move(param)}});
       }
+    }
+  }
+
+  // Adds the `parked` entries to `counts` (per batch->tables index).
+  void CountParked(std::vector<TableRowCounts>* counts) const {
+    counts->resize(batch->tables.size());
+    for (uint32_t t : parked_tables) ++(*counts)[t].parked;
+  }
+
+  // A committed (or savepoint-released) piece of the batch: into stats.
+  void AddCounts(const std::vector<TableRowCounts>& counts) {
+    for (size_t t = 0; t < counts.size(); ++t) {
+      const TableRowCounts& c = counts[t];
+      if (c.upserts == 0 && c.deletes == 0 && c.parked == 0) continue;
+      TableRowCounts& into = stats.tables[batch->tables[t].name];
+      into.upserts += c.upserts;
+      into.deletes += c.deletes;
+      into.parked += c.parked;
+      stats.upserts += c.upserts;
+      stats.deletes += c.deletes;
+      stats.parked += c.parked;
     }
   }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,7 +24,15 @@
 
 namespace sluice {
 
+// Rows of one table in one batch, as committed.
+struct TableRowCounts {
+  int64_t upserts = 0;
+  int64_t deletes = 0;
+  int64_t parked = 0;
+};
+
 struct ApplyStats {
+  std::map<std::string, TableRowCounts> tables;  // by table name; only tables with rows
   int64_t upserts = 0;
   int64_t deletes = 0;
   int64_t parked = 0;  // rows recorded in conflict_log instead of applied

@@ -54,16 +54,17 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
     bool is_key = !upsert;
     for (size_t k : t.key) is_key = is_key || k == i;
     if (is_key && c.values[i].is_null()) {
-      out->parked.push_back(ParkEntry(
-          shape, c, "key column \"" + col.name + "\" is NULL: PostgreSQL cannot identify the row"));
+      out->Park(c.table, ParkEntry(shape, c,
+                                   "key column \"" + col.name +
+                                       "\" is NULL: PostgreSQL cannot identify the row"));
       sink_key->clear();
       return Status::Ok();
     }
     Result<std::optional<std::string>> text = EncodeValue(c.values[i], col.kind);
     if (!text.ok()) {
-      out->parked.push_back(ParkEntry(
-          shape, c,
-          "column \"" + col.name + "\" (" + col.pg_type + "): " + text.status().message()));
+      out->Park(c.table, ParkEntry(shape, c,
+                                   "column \"" + col.name + "\" (" + col.pg_type +
+                                       "): " + text.status().message()));
       sink_key->clear();
       return Status::Ok();
     }
@@ -110,10 +111,12 @@ Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
     if (sink_key.empty()) continue;  // parked
     if (!sink_keys.insert(std::to_string(c.table) + ":" + sink_key).second) {
       out.rows.pop_back();
-      out.parked.push_back(ParkEntry(
-          shapes[c.table], c,
-          "its key equals another row's key once converted for PostgreSQL (SQLite keys that "
-          "differ only by storage class, such as INTEGER 1 and TEXT '1'): the sink keeps one"));
+      out.Park(
+          c.table,
+          ParkEntry(
+              shapes[c.table], c,
+              "its key equals another row's key once converted for PostgreSQL (SQLite keys that "
+              "differ only by storage class, such as INTEGER 1 and TEXT '1'): the sink keeps one"));
     }
   }
   return out;

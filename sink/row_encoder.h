@@ -21,8 +21,14 @@ struct EncodedRow {
 };
 
 struct EncodedChunk {
-  std::vector<EncodedRow> rows;     // in spool order
-  std::vector<std::string> parked;  // conflict_log entries, see ParkEntry
+  std::vector<EncodedRow> rows;         // in spool order
+  std::vector<std::string> parked;      // conflict_log entries, see ParkEntry
+  std::vector<uint32_t> parked_tables;  // the table index of each parked entry
+
+  void Park(uint32_t table, std::string entry) {
+    parked.push_back(std::move(entry));
+    parked_tables.push_back(table);
+  }
 };
 
 // `targets[i]` is the mirror of `shapes[i]`. Only the last change per row (table

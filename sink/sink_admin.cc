@@ -56,6 +56,10 @@ class LibpqSinkAdmin final : public SinkAdmin {
       Status st = EnsureMirrorInTxn(tables, first, end);
       if (!st.ok()) {
         if (PQstatus(conn_) == CONNECTION_OK) Roundtrip("ROLLBACK", nullptr);
+        // E.g. a unique index that cannot be built on an adopted table holding
+        // duplicate keys: retrying will not help, an operator has to act (as
+        // the agent's own mirror DDL says: the same exit code).
+        if (st.code() == Status::Code::kDataError) return Status::InvalidArgument(st.message());
         return st;
       }
       SLUICE_RETURN_IF_ERROR(Exec("COMMIT", {}).status());
@@ -107,6 +111,34 @@ class LibpqSinkAdmin final : public SinkAdmin {
     pos.applied_seq = PQgetisnull(res, 0, 1) ? -1 : std::stoll(PQgetvalue(res, 0, 1));
     if (!PQgetisnull(res, 0, 2)) pos.updated_at = PQgetvalue(res, 0, 2);
     return pos;
+  }
+
+  Result<SinkLease> ReadLease() override {
+    Result<PgResultPtr> r = Exec(
+        "SELECT coalesce(leader_id, ''), coalesce(leader_host, ''), epoch, "
+        "CASE WHEN expires_at IS NULL THEN 0 ELSE floor(extract(epoch FROM expires_at - "
+        "clock_timestamp()) * 1000)::bigint END, heartbeat_count, released_at IS NOT NULL "
+        "FROM sync_metadata.leader_election WHERE deployment = $1 AND epoch > 0",
+        {options_.deployment});
+    if (!r.ok()) {
+      if (r.status().message().find("SQLSTATE 42P01") != std::string::npos) {
+        return Status::InvalidArgument(
+            "the sink's control plane has no leader lease (sync_metadata.leader_election): it "
+            "is older than this binary; run `sluice init` to upgrade it");
+      }
+      return r.status().Wrap("read the leader lease of " + options_.deployment);
+    }
+    SinkLease lease;
+    PGresult* res = r->get();
+    if (PQntuples(res) == 0) return lease;
+    lease.exists = true;
+    lease.leader_id = PQgetvalue(res, 0, 0);
+    lease.leader_host = PQgetvalue(res, 0, 1);
+    lease.epoch = std::stoll(PQgetvalue(res, 0, 2));
+    lease.expires_in_ms = PQgetisnull(res, 0, 3) ? 0 : std::stoll(PQgetvalue(res, 0, 3));
+    lease.heartbeats = std::stoll(PQgetvalue(res, 0, 4));
+    lease.released = std::string(PQgetvalue(res, 0, 5)) == "t";
+    return lease;
   }
 
   Result<int64_t> CountParked() override {

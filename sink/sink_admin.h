@@ -21,6 +21,18 @@ struct SinkPosition {
   std::string updated_at;    // text timestamp from the sink, may be empty
 };
 
+// The deployment's leader lease (sync_metadata.leader_election), as the
+// database clock sees it now.
+struct SinkLease {
+  bool exists = false;  // a lease was ever taken
+  std::string leader_id;
+  std::string leader_host;
+  int64_t epoch = 0;
+  int64_t expires_in_ms = 0;  // <= 0: expired (or released)
+  int64_t heartbeats = 0;     // renewals by this holder
+  bool released = false;      // given up by a graceful stop
+};
+
 class SinkAdmin {
  public:
   // Connects; errors name the host and say what failed (kUnavailable for an
@@ -42,6 +54,7 @@ class SinkAdmin {
   virtual Status Rebind(const std::string& source_id) = 0;
   // Rows parked in conflict_log for this deployment.
   virtual Result<int64_t> CountParked() = 0;
+  virtual Result<SinkLease> ReadLease() = 0;
 };
 
 }  // namespace sluice

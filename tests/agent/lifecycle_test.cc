@@ -48,6 +48,7 @@ TEST(Lifecycle, TheLoopsMovesAreAllowed) {
       {S::kIdle, S::kStandby},
       {S::kBackoff, S::kStandby},
       {S::kLoadingPosition, S::kStandby},
+      {S::kStarting, S::kStandby},  // a file reopened after the lease went
   };
   for (auto [from, to] : moves) {
     EXPECT_TRUE(TransitionAllowed(from, to))

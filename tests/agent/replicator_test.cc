@@ -125,10 +125,23 @@ class FailingPruneReader final : public StubReader {
   std::atomic<int>* prunes_;
 };
 
+// Every batch commits and moves one seq; prunes succeed: an agent that
+// applies without pause while it leads.
+class SteadyReader final : public StubReader {
+ public:
+  Status ReadBatch(int64_t after_seq, const std::vector<std::string>&, Batch* out) override {
+    out->source_id = source_id_;
+    out->after_seq = after_seq;
+    out->snapshot_seq = after_seq + 1;
+    return Status::Ok();
+  }
+  Status Prune(int64_t) override { return Status::Ok(); }
+};
+
 class ReplicatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    spdlog::set_level(spdlog::level::warn);
+    spdlog::set_level(getenv("TEST_LOG_INFO") ? spdlog::level::info : spdlog::level::warn);
     pg_ = testing::PgConninfoOrSkip();
     if (pg_.empty()) return;
     config_.deployment = testing::UniqueName("repl");
@@ -140,6 +153,7 @@ class ReplicatorTest : public ::testing::Test {
     config_.agent.poll_interval_ms = 50;
     config_.agent.retry_min_ms = 20;
     config_.agent.retry_max_ms = 100;
+    config_.http.listen = "127.0.0.1:0";
     Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config_.sink);
     ASSERT_TRUE(admin.ok()) << admin.status().ToString();
     ASSERT_TRUE((*admin)->InstallControlPlane().ok());
@@ -264,6 +278,89 @@ TEST_F(ReplicatorTest, PruneThatKeepsFailingIsReportedAboveDebug) {
   }
   EXPECT_NE(warned.find("prune"), std::string::npos)
       << "a prune failing " << prunes.load() << " times was never reported at warn or error";
+  EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
+}
+
+// The lease deadline is the agent's own monotonic clock: when that clock
+// says the lease may have expired, the agent stops applying at once, even
+// though the sink still holds the lease for it (its renewals would be
+// accepted). A fake clock jumps 10 s ahead while the agent applies: 200 ms
+// later (the sink's lease of 1 s has not expired) it must stand by; later it
+// takes a new lease, under a larger epoch, and applies again.
+TEST_F(ReplicatorTest, StopsApplyingWhenItsOwnClockSaysTheLeaseMayHaveExpired) {
+  if (pg_.empty()) return;
+  config_.lease.duration_ms = 1000;
+  std::atomic<int64_t> jump_ms{0};
+  Clocks clocks = Clocks::System();
+  clocks.mono_ms = [base = clocks.mono_ms, &jump_ms] { return base() + jump_ms.load(); };
+  ASSERT_EQ(uv_loop_init(&loop_), 0);
+  struct Probe {
+    Replicator* r = nullptr;
+    std::atomic<int64_t>* jump = nullptr;
+    int step = 0;
+    bool led_before = false;
+    Replicator::State after_jump = Replicator::State::kStarting;
+    bool leader_after_jump = true;
+  } probe;
+  {
+    Replicator r(
+        &loop_, config_,
+        [](const CaptureOptions&) {
+          return Result<std::unique_ptr<JournalReader>>(
+              std::unique_ptr<JournalReader>(new SteadyReader()));
+        },
+        clocks);
+    probe.r = &r;
+    probe.jump = &jump_ms;
+    uv_timer_t t;
+    uv_timer_init(&loop_, &t);
+    t.data = &probe;
+    // 700 ms: jump; 900 ms: sample; 3500 ms: stop.
+    uv_timer_start(
+        &t,
+        [](uv_timer_t* h) {
+          auto* p = static_cast<Probe*>(h->data);
+          switch (p->step++) {
+            case 0:
+              p->led_before = p->r->lease().MayApply();
+              p->jump->store(10000);
+              uv_timer_start(h, h->timer_cb, 200, 0);
+              break;
+            case 1:
+              p->after_jump = p->r->state();
+              p->leader_after_jump = p->r->lease().MayApply();
+              uv_timer_start(h, h->timer_cb, 2600, 0);
+              break;
+            default:
+              p->r->Stop("test");
+          }
+        },
+        700, 0);
+    r.Start();
+    RunBounded(&r, std::chrono::seconds(20));
+    uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
+  EXPECT_TRUE(probe.led_before) << "the agent did not lead before the jump: proves nothing";
+  EXPECT_EQ(probe.after_jump, Replicator::State::kStandby)
+      << Replicator::StateName(probe.after_jump);
+  EXPECT_FALSE(probe.leader_after_jump);
+  testing::Pg pg(pg_);
+  // Along the position, epochs never go down, and a later epoch applied.
+  std::vector<std::string> epochs;
+  for (const auto& row : pg.Query("SELECT coalesce(epoch::text, '-1') FROM "
+                                  "sync_metadata.applied_batches WHERE deployment = $1 "
+                                  "ORDER BY after_seq",
+                                  {config_.deployment})
+                             .rows) {
+    epochs.push_back(row[0].value_or("-1"));
+  }
+  ASSERT_FALSE(epochs.empty());
+  for (size_t i = 1; i < epochs.size(); ++i) {
+    ASSERT_LE(std::stoll(epochs[i - 1]), std::stoll(epochs[i])) << "epoch went down at " << i;
+  }
+  EXPECT_EQ(epochs.front(), "1");
+  EXPECT_EQ(epochs.back(), "2") << "no new lease after the jump";
   EXPECT_EQ(uv_loop_close(&loop_), 0) << "handles left open";
 }
 

@@ -175,9 +175,21 @@ TEST_F(PoolOfOne, TwoAgentsAndASpyShareOneServerConnection) {
           c.deployment = s.schema;
           c.schema = s.schema;
           c.node = "n" + std::to_string(i);
+          c.lease_json = "{\"duration_ms\": 1000}";
         },
         "sluice" + std::to_string(i) + ".json");
   }
+  // The first deployment runs as a pair: its standby's lease requests go
+  // through the same pool, and it takes over after a SIGKILL below.
+  std::string standby_config = WriteConfig(
+      sides[0].db_path, pool1_,
+      [&](AgentConfig& c) {
+        c.deployment = sides[0].schema;
+        c.schema = sides[0].schema;
+        c.node = "n0-standby";
+        c.lease_json = "{\"duration_ms\": 1000}";
+      },
+      "sluice0-standby.json");
 
   SessionSpy spy(pool1_);
   spy.Start();
@@ -204,6 +216,8 @@ TEST_F(PoolOfOne, TwoAgentsAndASpyShareOneServerConnection) {
   for (int i = 0; i < 2; ++i) {
     sides[i].agent = StartAgent(sides[i].config, "agent" + std::to_string(i));
   }
+  ASSERT_TRUE(ExpectCaughtUp(sides[0].config, sides[0].agent));
+  AgentProcess* standby = StartAgent(standby_config, "agent0-standby");
   std::vector<std::unique_ptr<RandomWriter>> writers;
   for (int i = 0; i < 2; ++i) {
     RandomWriter::Options o;
@@ -217,6 +231,30 @@ TEST_F(PoolOfOne, TwoAgentsAndASpyShareOneServerConnection) {
   }
   for (auto& w : writers) w->Join();
   for (Side& s : sides) EXPECT_TRUE(ExpectCaughtUp(s.config, s.agent));
+  // SIGKILL the first deployment's leader; the app writes on; the standby,
+  // whose every request shares the one server connection, takes over.
+  sides[0].agent->KillHard();
+  {
+    RandomWriter::Options o;
+    o.min_changes = 300;
+    o.run_until_stopped = false;
+    o.pause_us = 2000;
+    o.max_txn_rows = 20;
+    o.seed = 99;
+    o.key_base = 1000000000;
+    RandomWriter after(sides[0].db_path, o);
+    after.LoadKeys();
+    after.Start();
+    after.Join();
+    EXPECT_TRUE(after.errors().empty()) << after.errors()[0];
+  }
+  EXPECT_TRUE(ExpectCaughtUp(sides[0].config, standby));
+  EXPECT_EQ(pg_->ScalarInt("SELECT max(epoch) FROM sync_metadata.applied_batches "
+                           "WHERE deployment = $1",
+                           {sides[0].schema}),
+            2)
+      << "the standby did not commit under a new epoch";
+  sides[0].agent = standby;
   spy.Stop();
   stop_watch = true;
   watch.join();

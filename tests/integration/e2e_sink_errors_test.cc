@@ -88,5 +88,34 @@ TEST_F(SinkErrors, ControlPlaneMissingATableIsNamedAndHealsOnceFixed) {
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   ExpectMirrorEqual(app);
 }
+// An adopted sink table (created before sluice, holding duplicate keys)
+// cannot get its unique key index: retrying cannot help, an operator must
+// act (deduplicate it, or exclude the table). `init` and `run` say so alike,
+// naming the table, with the same exit code (2, as for any stop that needs
+// a change by the operator rather than a restart).
+TEST_F(SinkErrors, AdoptedTableWithDuplicateKeysStopsInitAndRunAlike) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("webui.db");
+  CreateOpenWebUiDb(db_path);
+  std::string config = WriteConfig(db_path);
+  pg_->Query(
+      "CREATE SCHEMA " + QuoteIdent(deployment_) + "; CREATE TABLE " + QuoteIdent(deployment_) +
+      ".tag (id text, name text, user_id text, meta text); INSERT INTO " + QuoteIdent(deployment_) +
+      ".tag VALUES ('t1', 'a', 'u1', NULL), ('t1', 'b', 'u1', NULL)");
+  CommandResult init = RunSluice({"init", "--config", config}, seconds(60));
+  EXPECT_EQ(init.exit_code, 2) << init.Describe();
+  EXPECT_TRUE(ContainsNoCase(init.err, "tag")) << init.Describe();
+  EXPECT_TRUE(ContainsNoCase(init.err, "23505")) << init.Describe();
+  // The same file prepared without that table, then the table included: run
+  // meets the same index build and stops the same way.
+  std::string without = WriteConfig(
+      db_path, "", [](AgentConfig& c) { c.exclude = {"tag"}; }, "without-tag.json");
+  ASSERT_EQ(RunSluice({"init", "--config", without}, seconds(60)).exit_code, 0);
+  CommandResult run = RunSluice({"run", "--config", config}, seconds(30));
+  EXPECT_FALSE(run.timed_out) << run.Describe();
+  EXPECT_EQ(run.exit_code, 2) << run.Describe();
+  EXPECT_TRUE(ContainsNoCase(run.err, "23505")) << run.Describe();
+}
+
 }  // namespace
 }  // namespace sluice::e2e

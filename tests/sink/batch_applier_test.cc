@@ -64,6 +64,12 @@ TEST_F(ApplierTest, UpsertsDeletesPositionAndReplay) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(stats.upserts, 1);
   EXPECT_EQ(stats.deletes, 2);
+  // Per table, for sluice_rows_applied_total{table,op}.
+  ASSERT_EQ(stats.tables.size(), 2u);
+  EXPECT_EQ(stats.tables["chat"].upserts, 1);
+  EXPECT_EQ(stats.tables["chat"].deletes, 1);
+  EXPECT_EQ(stats.tables["tag"].upserts, 0);
+  EXPECT_EQ(stats.tables["tag"].deletes, 1);
   EXPECT_EQ(Position(), 12);
   std::vector<std::string> after =
       Q("SELECT id, created_at, _sluice_seq, _sluice_deleted_at IS "
@@ -139,6 +145,8 @@ TEST_F(ApplierTest, ParksUnencodableRowsAndAppliesTheRest) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(stats.upserts, 2);
   EXPECT_EQ(stats.parked, 3);
+  EXPECT_EQ(stats.tables["item"].upserts, 2);
+  EXPECT_EQ(stats.tables["item"].parked, 3);
   EXPECT_EQ(Position(), 20);
   EXPECT_EQ(Q("SELECT id, n, note FROM " + S() + ".item ORDER BY id"),
             (std::vector<std::string>{"1|7|fine", "5|9|also fine"}));
@@ -177,6 +185,9 @@ TEST_F(ApplierTest, SlowModeParksRowsTheSinkRefuses) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(stats.upserts, 37);
   EXPECT_EQ(stats.parked, 3);
+  ASSERT_EQ(stats.tables.size(), 1u);
+  EXPECT_EQ(stats.tables["config"].upserts, 37);  // slow mode counts per table too
+  EXPECT_EQ(stats.tables["config"].parked, 3);
   EXPECT_EQ(Position(), 30);
   EXPECT_EQ(
       Q("SELECT count(*), min(created_at) = '2024-01-01 10:00:00+00' FROM " + S() + ".config"),
