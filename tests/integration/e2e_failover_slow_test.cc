@@ -102,7 +102,9 @@ TEST_F(FailoverLoop, BothStartedAtOnceFiftyTimes) {
         [&] {
           sa = StateOf(a.state_path, a.pid());
           sb = StateOf(b.state_path, b.pid());
-          return (sa == "streaming" && sb == "standby") || (sa == "standby" && sb == "streaming");
+          return ((sa == "streaming" && sb == "standby") ||
+                  (sa == "standby" && sb == "streaming")) &&
+                 SaysLeader(a.state_path, a.pid()) != SaysLeader(b.state_path, b.pid());
         },
         seconds(10));
     SinkLease lease = Lease();

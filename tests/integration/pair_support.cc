@@ -8,6 +8,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "tests/support/http_client.h"
+
 namespace sluice::e2e {
 
 // ---------------------------------------------------------------- roles
@@ -21,7 +23,17 @@ std::string StateOf(const std::string& state_path, pid_t pid) {
 }
 
 bool SaysLeader(const std::string& state_path, pid_t pid) {
-  return StateOf(state_path, pid) == "streaming";
+  std::string raw = ReadFile(state_path);
+  std::optional<std::string> p = JsonField(raw, "pid");
+  std::optional<std::string> http = JsonField(raw, "http");
+  if (!p || !http || pid <= 0 || *p != std::to_string(pid)) return false;
+  size_t colon = http->rfind(':');
+  std::optional<int64_t> port =
+      colon == std::string::npos ? std::nullopt : ParseInt(http->substr(colon + 1));
+  if (!port) return false;
+  std::optional<testing::HttpReply> reply =
+      testing::HttpGet(http->substr(0, colon), static_cast<int>(*port), "/leader", 500);
+  return reply && reply->status == 200;
 }
 
 void LeaderWatch::Set(const std::string& id, const std::string& state_path, pid_t pid) {
@@ -40,19 +52,24 @@ void LeaderWatch::Start() {
         std::lock_guard<std::mutex> lock(mu_);
         nodes = nodes_;
       }
-      std::vector<std::string> leaders;
+      std::vector<std::string> leaders, streaming;
       for (const auto& [id, w] : nodes) {
-        if (w.pid > 0 && SaysLeader(w.state_path, w.pid)) leaders.push_back(id);
+        if (w.pid <= 0) continue;
+        if (SaysLeader(w.state_path, w.pid)) leaders.push_back(id);
+        if (StateOf(w.state_path, w.pid) == "streaming") streaming.push_back(id);
       }
       ++samples_;
       if (!leaders.empty()) ++led_;
-      if (leaders.size() > 1) {
-        std::string who;
-        for (const std::string& l : leaders) who += (who.empty() ? "" : " and ") + l;
-        auto at = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+      auto at = std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+      auto note = [&](const std::vector<std::string>& who, const char* what) {
+        if (who.size() < 2) return;
+        std::string names;
+        for (const std::string& l : who) names += (names.empty() ? "" : " and ") + l;
         std::lock_guard<std::mutex> lock(mu_);
-        violations_.push_back("at " + std::to_string(at) + " ms: " + who + " say they lead");
-      }
+        violations_.push_back("at " + std::to_string(at) + " ms: " + names + " " + what);
+      };
+      note(leaders, "answer 200 on /leader");
+      note(streaming, "are streaming (state file)");
       std::this_thread::sleep_for(milliseconds(10));
     }
   });

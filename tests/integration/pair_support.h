@@ -26,18 +26,19 @@
 
 namespace sluice::e2e {
 
-// Whether the agent `pid` whose state file is `state_path` says it leads now.
-// The one place the tests ask an agent about its role: its state file, as
-// written by that very process, says "streaming" (reading, applying or idle
-// with the lease; standby otherwise). Once agents serve GET /leader this is
-// where it is asked instead.
+// Whether the agent `pid` whose state file is `state_path` says it leads
+// now: GET /leader on the HTTP address its state file names (written by that
+// very process) answers 200. The one place the tests ask an agent its role.
 bool SaysLeader(const std::string& state_path, pid_t pid);
 
-// The "state" of an agent's state file if written by `pid`, else "".
+// The "state" of an agent's state file if written by `pid`, else "". An
+// agent that reads, applies or is idle with the lease says "streaming".
 std::string StateOf(const std::string& state_path, pid_t pid);
 
-// Samples SaysLeader for every watched agent every few milliseconds on its
-// own thread and records each sample at which more than one said it leads.
+// Samples every watched agent every few milliseconds on its own thread and
+// records each sample at which more than one said it leads (SaysLeader), or
+// more than one was applying (its state file says "streaming": an agent
+// that streams without the lease is caught here even if /leader is right).
 class LeaderWatch {
  public:
   LeaderWatch() = default;
