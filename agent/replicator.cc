@@ -623,7 +623,10 @@ void Replicator::StartPrune() {
 void Replicator::Apply() {
   Transition(State::kApplying, "batch after " + std::to_string(batch_->after_seq) + " to " +
                                    std::to_string(batch_->snapshot_seq));
-  applier_->SetLease(lease_->lease().epoch(), config_.lease.duration_ms);
+  // The epoch this agent holds, none if it holds none: a commit by an agent
+  // that does not lead is refused by the fence (SL002), never made under
+  // the epoch it last saw another node hold.
+  applier_->SetLease(lease_->lease().RequestEpoch(), config_.lease.duration_ms);
   int64_t started = clocks_.mono_ms();
   applier_->Apply(conn_.get(), batch_.get(), [this, started](Status st, ApplyStats stats) {
     std::unique_ptr<Batch> batch = std::move(batch_);
