@@ -281,6 +281,9 @@ void Replicator::OpenReader() {
               return;
             }
             reader_ = std::move(result->value());
+            // The tables' zero series from the first scrape on, a standby's too (it never
+            // reads, and a counter series born at 1 is invisible to increase()).
+            metrics_->SetTables(reader_->RecordedTables());
             if (reopening_) spdlog::info("reopened {}", config_.source.path);
             reopening_ = false;
             if (StopIfRequested()) return;

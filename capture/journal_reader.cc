@@ -45,11 +45,12 @@ void CarryStats(const TableShape& old, TableShape* shape) {
 class SqliteJournalReader final : public JournalReader {
  public:
   SqliteJournalReader(CaptureOptions options, std::unique_ptr<SqliteDb> db, std::string source_id,
-                      struct stat file)
+                      std::vector<std::string> recorded, struct stat file)
       : options_(std::move(options)),
         filter_(options_.include, options_.exclude),
         db_(std::move(db)),
         source_id_(std::move(source_id)),
+        recorded_(std::move(recorded)),
         file_(file) {
     // sqlite3_interrupt alone misses a statement started just after it, and
     // a read runs thousands of short ones: the handler sees the flag in each.
@@ -90,6 +91,8 @@ class SqliteJournalReader final : public JournalReader {
     for (const auto& [name, shape] : shapes_) names.push_back(name);
     return names;
   }
+
+  std::vector<std::string> RecordedTables() const override { return recorded_; }
 
   std::vector<TableRefusal> RefusedTables() const override {
     std::vector<TableRefusal> out;
@@ -142,6 +145,7 @@ class SqliteJournalReader final : public JournalReader {
   std::atomic<bool> interrupted_{false};  // before db_: the progress handler reads it
   std::unique_ptr<SqliteDb> db_;
   std::string source_id_;
+  std::vector<std::string> recorded_;  // _sluice_tables names at Open
 
   bool have_data_version_ = false;
   int64_t data_version_ = 0;
@@ -622,9 +626,13 @@ Result<std::unique_ptr<JournalReader>> JournalReader::Open(const CaptureOptions&
   }
   Result<std::string> id = ReadSourceId(**db);
   if (!id.ok()) return id.status();
+  // Read only: a reader may be a standby's, which must not write to the file.
+  Result<std::vector<std::string>> recorded =
+      (*db)->QueryStrings("SELECT name FROM main._sluice_tables ORDER BY name");
+  if (!recorded.ok()) return recorded.status().Wrap("read the tracked tables");
   SLUICE_RETURN_IF_ERROR(FixWalOwnership(options.path));
   return std::unique_ptr<JournalReader>(
-      new SqliteJournalReader(options, std::move(*db), std::move(*id), file));
+      new SqliteJournalReader(options, std::move(*db), std::move(*id), std::move(*recorded), file));
 }
 
 }  // namespace sluice

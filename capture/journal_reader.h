@@ -42,6 +42,10 @@ class JournalReader {
 
   // Names of the tables tracked now (as of the last CheckSchema).
   virtual std::vector<std::string> TrackedTables() const = 0;
+  // Names of the tables the file recorded as tracked when the reader opened
+  // (before any CheckSchema): what an agent that does not read yet, a standby,
+  // knows of them, e.g. for the zero series of its metrics. Read only.
+  virtual std::vector<std::string> RecordedTables() const { return TrackedTables(); }
 
   // Tables the filter selects that are held back as of the last CheckSchema
   // (TableRefusal): not read, their triggers kept, each marked for a full

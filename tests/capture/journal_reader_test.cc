@@ -184,6 +184,19 @@ TEST_F(JournalReaderTest, MultiRowTransactionAndFullTableRead) {
   EXPECT_GT(position_, before);
 }
 
+// A reader that has not checked the schema (a standby's) still names the tracked tables,
+// for its metrics, without writing to the file.
+TEST_F(JournalReaderTest, RecordedTablesAreKnownAtOpenWithoutWriting) {
+  Setup("CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE TABLE b(k TEXT PRIMARY KEY);");
+  // data_version moves, for this connection, when another one commits.
+  std::string version = app_->Scalar("PRAGMA main.data_version");
+  auto fresh = JournalReader::Open(options_);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ((*fresh)->TrackedTables(), std::vector<std::string>{});  // no CheckSchema yet
+  EXPECT_EQ((*fresh)->RecordedTables(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(app_->Scalar("PRAGMA main.data_version"), version);
+}
+
 TEST_F(JournalReaderTest, InitialSyncReadsEveryTrackedTable) {
   Setup(
       "CREATE TABLE a(id INTEGER PRIMARY KEY, v); CREATE TABLE b(k TEXT PRIMARY KEY);"

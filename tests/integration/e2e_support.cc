@@ -22,6 +22,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "agent/agent_state_file.h"
+
 extern char** environ;
 
 namespace sluice::e2e {
@@ -103,7 +105,11 @@ std::string AgentConfig::ToJson() const {
        (sink_extra.empty() ? "" : ", " + sink_extra) + "},\n";
   if (!tables_json.empty()) j += "  \"tables\": " + tables_json + ",\n";
   if (!lease_json.empty()) j += "  \"lease\": " + lease_json + ",\n";
-  j += "  \"http\": {\"listen\": " + JsonString(http_listen) + "},\n";
+  j += "  \"http\": {\"listen\": " + JsonString(http_listen);
+  if (http_max_connections > 0) {
+    j += ", \"max_connections\": " + std::to_string(http_max_connections);
+  }
+  j += "},\n";
   j += "  \"agent\": {\"poll_interval_ms\": " + std::to_string(poll_interval_ms) +
        ", \"retry_min_ms\": " + std::to_string(retry_min_ms) +
        ", \"retry_max_ms\": " + std::to_string(retry_max_ms) +
@@ -177,6 +183,33 @@ AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent,
       },
       timeout);
   return last;
+}
+
+// ---------------------------------------------------------------- HTTP
+
+std::optional<HttpAddress> WaitHttpAddress(const std::string& db_path,
+                                           const std::string& deployment, const std::string& node,
+                                           AgentProcess& agent, milliseconds timeout) {
+  std::string path = StateFilePath(db_path, deployment, node);
+  std::optional<HttpAddress> found;
+  WaitUntil(
+      [&] {
+        if (!agent.Running()) return true;
+        // The file is replaced by rename: a read sees a whole record or none.
+        Result<std::optional<AgentStateRecord>> r = ReadAgentState(path);
+        if (!r.ok() || !r->has_value()) return false;
+        const AgentStateRecord& rec = **r;
+        size_t colon = rec.http.rfind(':');
+        if (rec.pid != agent.pid() || colon == std::string::npos) return false;
+        std::optional<int64_t> port = ParseInt(rec.http.substr(colon + 1));
+        if (!port || *port <= 0) return false;
+        std::string host = rec.http.substr(0, colon);
+        if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+        found = HttpAddress{host, static_cast<int>(*port)};
+        return true;
+      },
+      timeout);
+  return found;
 }
 
 // ---------------------------------------------------------------- SQLite

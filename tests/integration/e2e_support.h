@@ -88,6 +88,7 @@ struct AgentConfig {
   // "http.listen": an ephemeral port by default, so agents of parallel tests
   // never collide (the bound address is in the agent's state file).
   std::string http_listen = "127.0.0.1:0";
+  int http_max_connections = 0;  // "http.max_connections"; 0 = omitted (the agent's default)
   // The "lease" object as JSON text, e.g. "{\"duration_ms\": 1000}"; empty = omitted.
   std::string lease_json;
 
@@ -131,6 +132,23 @@ std::optional<std::string> JsonField(const std::string& raw, const std::string& 
 // Returns the last status seen; check .CaughtUp().
 AgentStatus WaitCaughtUp(const std::string& config_path, AgentProcess* agent,
                          milliseconds timeout = seconds(60));
+
+// ---------------------------------------------------------------- HTTP
+
+// Where an agent's HTTP endpoints listen, as its state file says.
+struct HttpAddress {
+  std::string host;  // an IP literal, without brackets
+  int port = 0;
+  // "127.0.0.1:41234" (IPv4; what a Prometheus target or a curl URL takes).
+  std::string Text() const { return host + ":" + std::to_string(port); }
+};
+
+// Waits until the state file of node `node` of `deployment` on `db_path` was written by
+// the running `agent` (its pid) with the address its HTTP server bound (port 0 in the
+// config: the kernel's pick). nullopt on timeout or when the agent exited.
+std::optional<HttpAddress> WaitHttpAddress(const std::string& db_path,
+                                           const std::string& deployment, const std::string& node,
+                                           AgentProcess& agent, milliseconds timeout = seconds(30));
 
 // ---------------------------------------------------------------- SQLite
 

@@ -134,76 +134,77 @@ CommandResult RunCommand(const std::vector<std::string>& argv, milliseconds time
   return r;
 }
 
-AgentProcess::AgentProcess(std::string binary, std::string config_path, std::string log_path)
-    : binary_(std::move(binary)),
-      config_path_(std::move(config_path)),
-      log_path_(std::move(log_path)) {}
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path, std::string name)
+    : argv_(std::move(argv)), log_path_(std::move(log_path)), name_(std::move(name)) {}
 
-AgentProcess::~AgentProcess() { KillHard(); }
+ChildProcess::~ChildProcess() { KillHard(); }
 
-void AgentProcess::Mark(const std::string& what) {
+void ChildProcess::Mark(const std::string& what) {
   std::ofstream log(log_path_, std::ios::app);
   log << "===== e2e: " << what << " =====\n";
 }
 
-void AgentProcess::Start() {
-  if (pid_ > 0 && Running()) throw std::runtime_error("agent already running");
+void ChildProcess::Start() {
+  if (pid_ > 0 && Running()) throw std::runtime_error(name_ + " already running");
   ++starts_;
-  Mark("start #" + std::to_string(starts_) + " of sluice run");
+  Mark("start #" + std::to_string(starts_) + " of " + name_);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<std::string> argv = {binary_, "run", "--config", config_path_};
-  std::vector<char*> args = Argv(argv);
-  int rc = posix_spawn(&pid_, binary_.c_str(), &fa, nullptr, args.data(), environ);
+  std::vector<char*> args = Argv(argv_);
+  int rc = posix_spawnp(&pid_, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     pid_ = -1;
-    throw std::runtime_error("posix_spawn " + binary_ + ": " + std::strerror(rc));
+    throw std::runtime_error("posix_spawn " + argv_[0] + ": " + std::strerror(rc));
   }
   last_exit_.reset();
 }
 
-bool AgentProcess::Running() {
+bool ChildProcess::Running() {
   if (pid_ <= 0) return false;
   int status = 0;
   pid_t w = ::waitpid(pid_, &status, WNOHANG);
   if (w == pid_) {
     last_exit_ = ExitCode(status);
-    Mark("sluice run exited with " + std::to_string(*last_exit_));
+    Mark(name_ + " exited with " + std::to_string(*last_exit_));
     pid_ = -1;
     return false;
   }
   return true;
 }
 
-void AgentProcess::Signal(int sig) {
+void ChildProcess::Signal(int sig) {
   if (pid_ > 0) ::kill(pid_, sig);
 }
 
-std::optional<int> AgentProcess::WaitExit(milliseconds timeout) {
+std::optional<int> ChildProcess::WaitExit(milliseconds timeout) {
   if (!WaitUntil([&] { return !Running(); }, timeout)) return std::nullopt;
   return last_exit_;
 }
 
-void AgentProcess::KillHard() {
+void ChildProcess::KillHard() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);
   int status = 0;
   ::waitpid(pid_, &status, 0);
   last_exit_ = ExitCode(status);
-  Mark("sluice run killed (SIGKILL), status " + std::to_string(*last_exit_));
+  Mark(name_ + " killed (SIGKILL), status " + std::to_string(*last_exit_));
   pid_ = -1;
 }
 
-int AgentProcess::Stop(milliseconds grace) {
+int ChildProcess::Stop(milliseconds grace) {
   if (pid_ <= 0) return last_exit_.value_or(-1);
   Signal(SIGTERM);
   if (std::optional<int> code = WaitExit(grace)) return *code;
   KillHard();
   return *last_exit_;
 }
+
+AgentProcess::AgentProcess(std::string binary, std::string config_path, std::string log_path)
+    : ChildProcess({std::move(binary), "run", "--config", std::move(config_path)},
+                   std::move(log_path), "sluice run") {}
 
 }  // namespace sluice::testing

@@ -1,6 +1,7 @@
 // Child processes for tests and benchmarks: run a command to completion with
-// a timeout, or keep `sluice run` alive as a child with its log in a file;
-// plus the small file and polling helpers both need. No gtest here.
+// a timeout, or keep one (`sluice run`, a Prometheus server) alive as a child
+// with its log in a file; plus the small file and polling helpers both need.
+// No gtest here.
 #pragma once
 
 #include <sys/types.h>
@@ -41,15 +42,16 @@ struct CommandResult {
 // killed with SIGKILL after `timeout`.
 CommandResult RunCommand(const std::vector<std::string>& argv, milliseconds timeout = seconds(60));
 
-// `<binary> run --config FILE` as a child process; stdout and stderr appended
-// to `log_path` (each start, exit and kill writes a marker line). Killed with
-// SIGKILL when destroyed if still running.
-class AgentProcess {
+// A long-running child process (argv[0] resolved through PATH, stdin from
+// /dev/null) with stdout and stderr appended to `log_path`; each start, exit
+// and kill writes a marker line naming it `name`. Killed with SIGKILL when
+// destroyed if still running.
+class ChildProcess {
  public:
-  AgentProcess(std::string binary, std::string config_path, std::string log_path);
-  ~AgentProcess();
-  AgentProcess(const AgentProcess&) = delete;
-  AgentProcess& operator=(const AgentProcess&) = delete;
+  ChildProcess(std::vector<std::string> argv, std::string log_path, std::string name);
+  virtual ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
 
   void Start();
   bool Running();  // reaps the child if it exited
@@ -69,12 +71,18 @@ class AgentProcess {
  private:
   void Mark(const std::string& what);
 
-  std::string binary_;
-  std::string config_path_;
+  std::vector<std::string> argv_;
   std::string log_path_;
+  std::string name_;
   pid_t pid_ = -1;
   int starts_ = 0;
   std::optional<int> last_exit_;
+};
+
+// `<binary> run --config FILE` as a ChildProcess.
+class AgentProcess : public ChildProcess {
+ public:
+  AgentProcess(std::string binary, std::string config_path, std::string log_path);
 };
 
 }  // namespace sluice::testing
