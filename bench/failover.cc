@@ -457,6 +457,7 @@ void LeaseCost(const Options& o, Deployments& deployments, JsonObject& j, std::s
   struct Arm {
     std::vector<LatencyRun> runs;
     double seconds = 0, leader_cpu = 0, standby_cpu = 0;
+    int64_t leader_wakeups = 0, standby_wakeups = 0;
   };
   Arm arms[2];  // [0]: one agent, [1]: leader + standby
   uint64_t next_index = 0;
@@ -474,6 +475,8 @@ void LeaseCost(const Options& o, Deployments& deployments, JsonObject& j, std::s
     if (pair == 1) CheckAlive(standby);
     double lc = ProcessCpuSeconds(leader.pid());
     double sc = pair == 1 ? ProcessCpuSeconds(standby.pid()) : 0;
+    int64_t lw = Wakeups(leader.pid());
+    int64_t sw = pair == 1 ? Wakeups(standby.pid()) : 0;
     auto b0 = Clock::now();
     LatencyRun run =
         MeasureCommitToVisible(o.conninfo, app, o.latency_rate, o.latency_seconds / 2, next_index,
@@ -481,7 +484,11 @@ void LeaseCost(const Options& o, Deployments& deployments, JsonObject& j, std::s
     Arm& arm = arms[pair];
     arm.seconds += Seconds(Clock::now() - b0);
     arm.leader_cpu += ProcessCpuSeconds(leader.pid()) - lc;
-    if (pair == 1) arm.standby_cpu += ProcessCpuSeconds(standby.pid()) - sc;
+    arm.leader_wakeups += Wakeups(leader.pid()) - lw;
+    if (pair == 1) {
+      arm.standby_cpu += ProcessCpuSeconds(standby.pid()) - sc;
+      arm.standby_wakeups += Wakeups(standby.pid()) - sw;
+    }
     next_index += static_cast<uint64_t>(run.warmup + run.transactions);
     arm.runs.push_back(std::move(run));
   }
@@ -506,15 +513,24 @@ void LeaseCost(const Options& o, Deployments& deployments, JsonObject& j, std::s
     LatencyRun all = Merge(arm.runs);
     JsonObject a;
     LatencyJson(all, a);
+    double leader_wps = static_cast<double>(arm.leader_wakeups) / arm.seconds;
+    double standby_wps = static_cast<double>(arm.standby_wakeups) / arm.seconds;
     a.Set("leader_cpu_s_per_s", Json::Num(arm.leader_cpu / arm.seconds));
-    if (pair == 1) a.Set("standby_cpu_s_per_s", Json::Num(arm.standby_cpu / arm.seconds));
+    a.Set("leader_wakeups_per_s", Json::Num(leader_wps));
+    if (pair == 1) {
+      a.Set("standby_cpu_s_per_s", Json::Num(arm.standby_cpu / arm.seconds));
+      a.Set("standby_wakeups_per_s", Json::Num(standby_wps));
+    }
     j.Set(pair == 0 ? "one_agent" : "two_agents", a);
     (pair == 0 ? figures->latency_p95_one_ms : figures->latency_p95_two_ms) = all.P(95);
     arm_text +=
-        Fmt("      %s: commit-to-visible %s\n        leader CPU %.3f s/s%s\n",
+        Fmt("      %s: commit-to-visible %s\n        leader CPU %.3f s/s, %.0f wake-ups/s%s\n",
             pair == 0 ? "one agent" : "a pair (leader + standby)", LatencySummary(all).c_str(),
-            arm.leader_cpu / arm.seconds,
-            pair == 1 ? Fmt(", standby CPU %.3f s/s", arm.standby_cpu / arm.seconds).c_str() : "");
+            arm.leader_cpu / arm.seconds, leader_wps,
+            pair == 1 ? Fmt("; standby CPU %.3f s/s, %.0f wake-ups/s",
+                            arm.standby_cpu / arm.seconds, standby_wps)
+                            .c_str()
+                      : "");
   }
   j.Set("p95_extra_ms_with_a_standby",
         Json::Num(figures->latency_p95_two_ms - figures->latency_p95_one_ms));
