@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -13,7 +12,8 @@
 #include <vector>
 
 #include "bench/host.h"
-#include "bench/latency.h"
+#include "bench/lease_cost.h"
+#include "bench/pair.h"
 #include "bench/workload.h"
 
 namespace sluice::bench {
@@ -27,153 +27,6 @@ constexpr auto kPollEvery = std::chrono::milliseconds(2);
 
 // The agent's default lease (agent/config.h); only for the timeout and the summary.
 constexpr int kDefaultLeaseMs = 5000;
-
-// The app during the takeovers: `rate` autocommit transactions per second on
-// its own thread, four inserts of new Open WebUI messages to one update of
-// an earlier one's content (an edit, a streamed reply).
-class SteadyWriter {
- public:
-  SteadyWriter(const std::string& db, const std::string& synchronous, size_t row_bytes, int rate)
-      : gen_(row_bytes), app_(db, synchronous, &gen_), rate_(rate) {}
-  ~SteadyWriter() { Stop(); }
-  SteadyWriter(const SteadyWriter&) = delete;
-  SteadyWriter& operator=(const SteadyWriter&) = delete;
-
-  void Start() {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  // Joins the thread; fails if the app got an error (e.g. SQLITE_BUSY).
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  void CheckOk() const {
-    if (failed_.load()) Fail("app writer: " + error_);
-  }
-  int64_t transactions() const { return txns_.load(); }
-  double max_behind_ms() const { return max_behind_ms_.load(); }
-
- private:
-  void Loop() {
-    auto period =
-        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate_));
-    auto start = Clock::now();
-    uint64_t next = 0;
-    try {
-      for (int64_t k = 0; !stop_.load(); ++k) {
-        auto due = start + period * k;
-        std::this_thread::sleep_until(due);
-        double behind = Millis(Clock::now() - due);
-        if (behind > max_behind_ms_.load()) max_behind_ms_ = behind;
-        if (k % 5 == 4) {
-          app_.Update(SplitMix(static_cast<uint64_t>(k)) % next, static_cast<uint64_t>(k));
-        } else {
-          app_.Insert(next++);
-        }
-        ++txns_;
-      }
-    } catch (const std::exception& e) {
-      error_ = e.what();
-      failed_ = true;
-    }
-  }
-
-  MessageGen gen_;
-  App app_;
-  int rate_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false}, failed_{false};
-  std::atomic<int64_t> txns_{0};
-  std::atomic<double> max_behind_ms_{0};
-  std::string error_;
-};
-
-// The lease row of a deployment as the sink sees it now.
-struct LeaseRow {
-  int64_t epoch = 0;
-  std::string leader;
-  int64_t heartbeats = 0;
-  bool live = false;  // expires_at is in the future by the database clock
-};
-
-LeaseRow ReadLease(Pg& pg, const std::string& deployment) {
-  PgRows r = pg.Query(
-      "SELECT epoch, coalesce(leader_id, ''), heartbeat_count, "
-      "coalesce(expires_at > clock_timestamp(), false) FROM sync_metadata.leader_election "
-      "WHERE deployment = $1",
-      {deployment});
-  LeaseRow out;
-  if (r.rows.empty()) return out;
-  const auto& row = r.rows[0];
-  out.epoch = std::stoll(row[0].value_or("0"));
-  out.leader = row[1].value_or("");
-  out.heartbeats = std::stoll(row[2].value_or("0"));
-  out.live = row[3].value_or("f") == "t";
-  return out;
-}
-
-// The epoch of the latest committed batch (0 when none, or none under a lease).
-int64_t LastBatchEpoch(Pg& pg, const std::string& deployment) {
-  std::optional<std::string> e = pg.Scalar(
-      "SELECT coalesce(epoch, 0) FROM sync_metadata.applied_batches WHERE deployment = $1 "
-      "ORDER BY after_seq DESC, applied_at DESC LIMIT 1",
-      {deployment});
-  return e ? std::stoll(*e) : 0;
-}
-
-// Two agents of one deployment: configs[i] runs as agents[i].
-struct Pair {
-  Deployment d;
-  std::vector<std::unique_ptr<AgentProcess>> agents;
-  std::vector<Clock::time_point> started;
-
-  void Start(size_t i) {
-    agents[i]->Start();
-    started[i] = Clock::now();
-  }
-  std::vector<AgentProcess*> All() {
-    std::vector<AgentProcess*> out;
-    for (auto& a : agents) out.push_back(a.get());
-    return out;
-  }
-  int IndexOf(const std::string& node) const {
-    for (size_t i = 0; i < d.nodes.size(); ++i) {
-      if (d.nodes[i] == node) return static_cast<int>(i);
-    }
-    return -1;
-  }
-  void CheckAllAlive() {
-    for (auto& a : agents) CheckAlive(*a);
-  }
-};
-
-// A new deployment with two configs; the first agent started and through its
-// initial sync.
-Pair StartFirst(const Options& o, Deployments& deployments, const std::string& tag,
-                const std::string& lease_json) {
-  const int nodes = 2;
-  DeploymentSpec spec;
-  spec.tag = tag;
-  spec.nodes = nodes;
-  spec.lease_json = lease_json;
-  spec.log_level = o.agent_log_level;
-  Pair p;
-  p.d = deployments.Create(spec);
-  for (int i = 0; i < nodes; ++i) {
-    p.agents.push_back(std::make_unique<AgentProcess>(
-        o.sluice, p.d.configs[static_cast<size_t>(i)],
-        p.d.dir + "/agent-" + p.d.nodes[static_cast<size_t>(i)] + ".log"));
-    p.started.emplace_back();
-  }
-  // The first agent takes the lease and does the initial sync; the caller
-  // starts the others, which stand by.
-  Pg pg(o.conninfo);
-  p.Start(0);
-  if (!WaitApplied(pg, {p.agents[0].get()}, p.d, 0, 120, "initial sync")) {
-    Fail("initial sync timed out; log tail:\n" + TailOf(p.agents[0]->log_path(), 3000));
-  }
-  return p;
-}
 
 // One takeover, as measured and as the sink recorded it.
 struct Takeover {
@@ -437,111 +290,6 @@ void OneSetting(const Options& o, Deployments& deployments, const std::string& s
   }
 }
 
-// The lease's cost, at the default lease: commit-to-visible latency with the
-// leader alone and with a standby beside it, and the leader's renewals per
-// second (heartbeat_count). One deployment, the leader always running; the
-// run is cut into blocks ordered alone, pair, pair, alone, so that a drift of
-// the machine's load hits both alike.
-void LeaseCost(const Options& o, Deployments& deployments, JsonObject& j, std::string* summary,
-               FailoverFigures* figures) {
-  Log(Fmt("(f) lease cost: %d single-row txn/s for %.1f s with one agent, the same with two",
-          o.latency_rate, o.latency_seconds));
-  Pair p = StartFirst(o, deployments, "f_cost", "");
-  Pg pg(o.conninfo);
-  AddVisibilityTrigger(pg, p.d.schema);
-  MessageGen gen(o.row_bytes);
-  App app(p.d.db, o.synchronous, &gen);
-  AgentProcess& leader = *p.agents[0];
-  AgentProcess& standby = *p.agents[1];
-
-  struct Arm {
-    std::vector<LatencyRun> runs;
-    double seconds = 0, leader_cpu = 0, standby_cpu = 0;
-    int64_t leader_wakeups = 0, standby_wakeups = 0;
-  };
-  Arm arms[2];  // [0]: one agent, [1]: leader + standby
-  uint64_t next_index = 0;
-  std::string standby_stops;
-  LeaseRow l0 = ReadLease(pg, p.d.name);
-  auto t0 = Clock::now();
-  for (int pair : {0, 1, 1, 0}) {
-    if (pair == 1 && !standby.Running()) p.Start(1);
-    if (pair == 0 && standby.Running()) {
-      standby_stops +=
-          (standby_stops.empty() ? "" : ", ") + StopAgent(standby, std::chrono::seconds(30));
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(o.failover_settle_s));
-    CheckAlive(leader);
-    if (pair == 1) CheckAlive(standby);
-    double lc = ProcessCpuSeconds(leader.pid());
-    double sc = pair == 1 ? ProcessCpuSeconds(standby.pid()) : 0;
-    int64_t lw = Wakeups(leader.pid());
-    int64_t sw = pair == 1 ? Wakeups(standby.pid()) : 0;
-    auto b0 = Clock::now();
-    LatencyRun run =
-        MeasureCommitToVisible(o.conninfo, app, o.latency_rate, o.latency_seconds / 2, next_index,
-                               [&] { pair == 1 ? p.CheckAllAlive() : CheckAlive(leader); });
-    Arm& arm = arms[pair];
-    arm.seconds += Seconds(Clock::now() - b0);
-    arm.leader_cpu += ProcessCpuSeconds(leader.pid()) - lc;
-    arm.leader_wakeups += Wakeups(leader.pid()) - lw;
-    if (pair == 1) {
-      arm.standby_cpu += ProcessCpuSeconds(standby.pid()) - sc;
-      arm.standby_wakeups += Wakeups(standby.pid()) - sw;
-    }
-    next_index += static_cast<uint64_t>(run.warmup + run.transactions);
-    arm.runs.push_back(std::move(run));
-  }
-  LeaseRow l1 = ReadLease(pg, p.d.name);
-  double secs = Seconds(Clock::now() - t0);
-  CheckAlive(leader);
-  std::string leader_stop = StopAgent(leader, std::chrono::seconds(30));
-  bool same_holder = l0.epoch == l1.epoch && l1.leader == p.d.nodes[0];
-  double renewals = same_holder ? static_cast<double>(l1.heartbeats - l0.heartbeats) / secs : NAN;
-
-  j.Set("lease", Json::Str("default (no lease object)"));
-  j.Set("blocks", Json::Str(Fmt("4 of %.1f s at %d txn/s: one agent, two, two, one; the standby "
-                                "started %.1f s before its blocks",
-                                o.latency_seconds / 2, o.latency_rate, o.failover_settle_s)));
-  j.Set("lease_renewals_per_s", Json::Num(renewals));
-  j.Set("lease_renewals", Json::Int(l1.heartbeats - l0.heartbeats));
-  j.Set("lease_renewals_over_s", Json::Num(secs));
-  j.Set("leadership_changed_during_run", Json::Bool(!same_holder));
-  std::string arm_text;
-  for (int pair : {0, 1}) {
-    const Arm& arm = arms[pair];
-    LatencyRun all = Merge(arm.runs);
-    JsonObject a;
-    LatencyJson(all, a);
-    double leader_wps = static_cast<double>(arm.leader_wakeups) / arm.seconds;
-    double standby_wps = static_cast<double>(arm.standby_wakeups) / arm.seconds;
-    a.Set("leader_cpu_s_per_s", Json::Num(arm.leader_cpu / arm.seconds));
-    a.Set("leader_wakeups_per_s", Json::Num(leader_wps));
-    if (pair == 1) {
-      a.Set("standby_cpu_s_per_s", Json::Num(arm.standby_cpu / arm.seconds));
-      a.Set("standby_wakeups_per_s", Json::Num(standby_wps));
-    }
-    j.Set(pair == 0 ? "one_agent" : "two_agents", a);
-    (pair == 0 ? figures->latency_p95_one_ms : figures->latency_p95_two_ms) = all.P(95);
-    arm_text +=
-        Fmt("      %s: commit-to-visible %s\n        leader CPU %.3f s/s, %.0f wake-ups/s%s\n",
-            pair == 0 ? "one agent" : "a pair (leader + standby)", LatencySummary(all).c_str(),
-            arm.leader_cpu / arm.seconds, leader_wps,
-            pair == 1 ? Fmt("; standby CPU %.3f s/s, %.0f wake-ups/s",
-                            arm.standby_cpu / arm.seconds, standby_wps)
-                            .c_str()
-                      : "");
-  }
-  j.Set("p95_extra_ms_with_a_standby",
-        Json::Num(figures->latency_p95_two_ms - figures->latency_p95_one_ms));
-  j.Set("agent_stops", Json::Str(standby_stops + ", " + leader_stop));
-  *summary += Fmt(
-      "    the lease's cost at the default lease (%d single-row txn/s, %.1f s per arm in blocks "
-      "one / two / two / one agents):\n%s      lease renewals %.2f/s (heartbeat_count over "
-      "%.1f s)\n",
-      o.latency_rate, o.latency_seconds, arm_text.c_str(), renewals, secs);
-}
-
 std::vector<std::string> SplitList(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -575,7 +323,8 @@ void RunFailover(const Options& o, Deployments& deployments, JsonObject& j, std:
   j.Set("takeovers", settings);
 
   JsonObject cost;
-  LeaseCost(o, deployments, cost, summary, figures);
+  MeasureLeaseCost(o, deployments, cost, summary, &figures->latency_p95_one_ms,
+                   &figures->latency_p95_two_ms);
   j.Set("lease_cost", cost);
 }
 
