@@ -65,13 +65,29 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
-int64_t VmHwmKib(pid_t pid) {
+int64_t ProcStatusNumber(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
   }
   return -1;
+}
+
+int64_t VmHwmKib(pid_t pid) { return ProcStatusNumber(pid, "VmHWM:"); }
+
+int64_t Wakeups(pid_t pid) {
+  // Every thread of the process: /proc/PID/status counts the main thread only.
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(t.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) total += std::stoll(line.substr(24));
+    }
+  }
+  return ec ? -1 : total;
 }
 
 std::string RunOrFail(const std::vector<std::string>& argv, const std::string& log_path) {

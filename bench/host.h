@@ -30,8 +30,14 @@ double CpuSince(const std::map<pid_t, double>& before, const std::string& comm);
 
 std::string LoadAverage();
 
+// The number after `field` (e.g. "VmHWM:") in /proc/PID/status, -1 if unreadable.
+int64_t ProcStatusNumber(pid_t pid, const std::string& field);
+
 // VmHWM of a process in KiB, -1 if unreadable.
 int64_t VmHwmKib(pid_t pid);
+
+// Voluntary context switches of a process so far (its wake-ups), -1 if unreadable.
+int64_t Wakeups(pid_t pid);
 
 // Runs a command to completion with its stderr appended to `log_path`;
 // returns its stdout. Fails on a non-zero exit.

@@ -15,7 +15,8 @@ void Usage() {
       "usage: sluice_bench --sluice PATH [options]\n"
       "  --conninfo STR        libpq conninfo of the sink (default: PG* environment)\n"
       "  --json FILE           write every figure as JSON to FILE\n"
-      "  --quick               50,000 changes, 3 s lag and latency runs, 20x3 trigger txns\n"
+      "  --quick               50,000 changes, 3 s lag and latency runs, 20x3 trigger txns,\n"
+      "                        3 takeovers per failover setting\n"
       "  --changes N           backlog size for (a) (default 1000000)\n"
       "  --txn-rows N          rows per app transaction in (a) and (c) (default 1000)\n"
       "  --update-pct P        share of updates in the backlog (default 20)\n"
@@ -27,14 +28,20 @@ void Usage() {
       "  --trigger-reps R      repetitions in (c) (default 5)\n"
       "  --synchronous LEVEL   app's PRAGMA synchronous (default NORMAL, Open WebUI's)\n"
       "  --agent-log-level L   agent.log_level in the config (default info)\n"
-      "  --phases LIST         subset of a,b,c (default a,b,c; d comes with a)\n"
+      "  --failover-reps N     (f) takeovers per signal and lease setting (default 10)\n"
+      "  --failover-rate R     (f) app txns per second during the takeovers (default 200)\n"
+      "  --failover-leases L   (f) lease.duration_ms values, 'default' = none set\n"
+      "                        (default default,1000)\n"
+      "  --failover-settle S   (f) seconds the standby runs before each kill (default 1)\n"
+      "  --phases LIST         subset of a,b,c,f (default a,b,c,f; d comes with a)\n"
       "  --workdir DIR         where the temp dir goes (default $TMPDIR or /tmp)\n"
       "  --keep                keep the temp dir and the sink schemas\n");
 }
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  bool changes_set = false, lag_set = false, lat_set = false, tt_set = false, tr_set = false;
+  bool changes_set = false, lag_set = false, lat_set = false, tt_set = false, tr_set = false,
+       fr_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -80,6 +87,15 @@ Options ParseArgs(int argc, char** argv) {
     } else if (a == "--trigger-reps") {
       o.trigger_reps = std::stoi(next());
       tr_set = true;
+    } else if (a == "--failover-reps") {
+      o.failover_reps = std::stoi(next());
+      fr_set = true;
+    } else if (a == "--failover-rate") {
+      o.failover_rate = std::stoi(next());
+    } else if (a == "--failover-leases") {
+      o.failover_leases = next();
+    } else if (a == "--failover-settle") {
+      o.failover_settle_s = std::stod(next());
     } else if (a == "--catchup-timeout") {
       o.catchup_timeout_s = std::stod(next());
     } else if (a == "--keep") {
@@ -99,11 +115,15 @@ Options ParseArgs(int argc, char** argv) {
     if (!lat_set) o.latency_seconds = 3;
     if (!tt_set) o.trigger_txns = 20;
     if (!tr_set) o.trigger_reps = 3;
+    if (!fr_set) o.failover_reps = 3;
   }
   if (o.sluice.empty()) Fail("--sluice PATH is required (see --help)");
   if (o.txn_rows <= 0 || o.changes < o.txn_rows) Fail("--changes must be >= --txn-rows > 0");
   if (o.update_pct < 0 || o.update_pct > 90) Fail("--update-pct must be within 0..90");
   if (o.latency_rate <= 0 || o.trigger_reps <= 0 || o.trigger_txns <= 0) Fail("bad count");
+  if (o.failover_reps <= 0 || o.failover_rate <= 0 || o.failover_settle_s < 0) {
+    Fail("--failover-reps and --failover-rate must be > 0, --failover-settle >= 0");
+  }
   if (o.workdir.empty()) {
     const char* t = std::getenv("TMPDIR");
     o.workdir = t && *t ? t : "/tmp";

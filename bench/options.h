@@ -17,7 +17,7 @@ struct Options {
   std::string schema_sql = SLUICE_BENCH_SCHEMA_SQL;
   std::string synchronous = "NORMAL";
   std::string agent_log_level = "info";
-  std::string phases = "a,b,c";
+  std::string phases = "a,b,c,f";
   int64_t changes = 1000000;
   int txn_rows = 1000;
   int update_pct = 20;
@@ -28,6 +28,13 @@ struct Options {
   int trigger_txns = 100;
   int trigger_reps = 5;
   double catchup_timeout_s = 3600;
+  // (f) failover: takeovers per signal and lease setting, the app's steady
+  // rate meanwhile, the lease settings ("default" = no lease object), and how
+  // long the standby runs before each kill.
+  int failover_reps = 10;
+  int failover_rate = 200;
+  std::string failover_leases = "default,1000";
+  double failover_settle_s = 1.0;
   bool keep = false;
   bool quick = false;
 };

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# run.sh [--quick] [sluice_bench options...]: builds sluice and the bench in
-# build-bench/ (release), then runs bench/sluice_bench against a throw-away
-# PostgreSQL (pg_virtualenv). Prints a human summary (also saved as .txt) and
-# writes every figure with its conditions as JSON:
-#   full run:  bench/results/latest.json        (1,000,000 changes, 10 s runs)
-#   --quick:   bench/results/latest-quick.json  (50,000 changes, 3 s runs)
+# run.sh [SECTION] [--quick] [sluice_bench options...]: builds sluice and the
+# bench in build-bench/ (release), then runs bench/sluice_bench against a
+# throw-away PostgreSQL (pg_virtualenv). Prints a human summary (also saved as
+# .txt) and writes every figure with its conditions as JSON:
+#   full run:  bench/results/latest.json        (1,000,000 changes, 10 s runs,
+#                                                10 takeovers per failover setting)
+#   --quick:   bench/results/latest-quick.json  (50,000 changes, 3 s runs, 3 takeovers)
+# SECTION runs one part alone and writes bench/results/SECTION[-quick].json:
+#   catchup (a, d), latency (b), trigger (c), failover (f: a pair of agents,
+#   SIGKILL / SIGTERM of the leader, the lease's cost).
 # Environment: SLUICE_BENCH_BUILDDIR (default build-bench); SLUICE_BENCH_PG=1
 # uses the PG* environment / --conninfo as is instead of pg_virtualenv.
 set -euo pipefail
@@ -12,9 +16,21 @@ cd "$(dirname "$0")/.."
 
 builddir=${SLUICE_BENCH_BUILDDIR:-build-bench}
 name=latest
+section=()
+case "${1:-}" in
+  catchup) section=(--phases a) ;;
+  latency) section=(--phases b) ;;
+  trigger) section=(--phases c) ;;
+  failover) section=(--phases f) ;;
+esac
+if [ ${#section[@]} -gt 0 ]; then
+  name=$1
+  shift
+fi
 for a in "$@"; do
-  [ "$a" = "--quick" ] && name=latest-quick
+  [ "$a" = "--quick" ] && name=$name-quick
 done
+set -- "${section[@]}" "$@"
 
 if [ ! -f "$builddir/build.ninja" ]; then
   meson setup "$builddir" -Dbuildtype=release

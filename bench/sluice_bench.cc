@@ -5,7 +5,9 @@
 //       and the largest lag while the app writes at full speed;
 //   (b) commit-to-visible latency at a steady 1,000 single-row txn/s (LISTEN/NOTIFY);
 //   (c) trigger overhead on the app's own 1,000-row insert transactions;
-//   (d) the agent's peak RSS (VmHWM) after (a).
+//   (d) the agent's peak RSS (VmHWM) after (a);
+//   (f) failover of a pair: SIGKILL / SIGTERM of the leader to the standby's
+//       first commit, and the lease's cost (bench/failover.h).
 // Usage: sluice_bench --sluice PATH [--conninfo STR] [--json OUT] [options]; see --help.
 // bench/run.sh runs it inside pg_virtualenv. Not part of the test suite.
 #include <fcntl.h>
@@ -47,7 +49,10 @@
 #include <vector>
 
 #include "bench/basics.h"
+#include "bench/deployment.h"
+#include "bench/failover.h"
 #include "bench/host.h"
+#include "bench/latency.h"
 #include "bench/options.h"
 #include "bench/report.h"
 #include "bench/workload.h"
@@ -64,15 +69,6 @@ using sluice::testing::Pg;
 using sluice::testing::QuoteIdent;
 using sluice::testing::WriteFile;
 
-// ---------------------------------------------------------------- PostgreSQL
-
-// The sink position for a deployment: -1 while there is none (initial sync not done).
-int64_t AppliedSeq(Pg& pg, const std::string& deployment) {
-  std::optional<std::string> seq = pg.Scalar(
-      "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment});
-  return seq ? std::stoll(*seq) : -1;
-}
-
 // ---------------------------------------------------------------- the bench
 
 class Bench {
@@ -87,6 +83,8 @@ class Bench {
     suffix_ = Fmt("%lld", static_cast<long long>(UnixMillis() % 100000000));
     schema_sql_ = ReadWholeFile(o_.schema_sql);
     pg_ = std::make_unique<Pg>(o_.conninfo);
+    deployments_ =
+        std::make_unique<Deployments>(o_.sluice, o_.conninfo, dir_, suffix_, schema_sql_);
     Conditions();
 
     int failures = 0;
@@ -107,6 +105,10 @@ class Bench {
     if (Wants('a')) phase("catchup", [&](JsonObject& j) { CatchUp(j); });
     if (Wants('b')) phase("latency", [&](JsonObject& j) { Latency(j); });
     if (Wants('c')) phase("trigger_overhead", [&](JsonObject& j) { TriggerOverhead(j); });
+    if (Wants('f')) {
+      phase("failover",
+            [&](JsonObject& j) { RunFailover(o_, *deployments_, j, &summary_, &failover_); });
+    }
     Targets();
     conditions_.Set("loadavg_at_end", Json::Str(LoadAverage()));
     summary_ += "  load average at end: " + LoadAverage() + " (1/5/15 min)\n";
@@ -131,10 +133,6 @@ class Bench {
   }
 
  private:
-  struct Deployment {
-    std::string name, dir, db, config, schema;
-  };
-
   bool Wants(char p) const { return o_.phases.find(p) != std::string::npos; }
 
   void Conditions() {
@@ -200,52 +198,11 @@ class Bench {
   }
 
   Deployment NewDeployment(const std::string& tag, bool init) {
-    Deployment d;
-    d.name = "sluice_bench_" + suffix_ + "_" + tag;
-    d.schema = d.name;
-    d.dir = dir_ + "/" + tag;
-    fs::create_directories(d.dir);
-    d.db = d.dir + "/webui.db";
-    d.config = d.dir + "/sluice.json";
-    {
-      Sqlite db(d.db, kBusyTimeoutMs);
-      db.Exec(schema_sql_);
-      db.Exec("PRAGMA journal_mode=WAL");
-    }
-    std::string url = Json::Str(o_.conninfo).text();
-    WriteFile(d.config, "{\"deployment\": \"" + d.name + "\", \"node\": \"bench\", \"source\": " +
-                            "{\"path\": " + Json::Str(d.db).text() +
-                            "}, \"sink\": {\"url\": " + url + ", \"schema\": \"" + d.schema +
-                            "\"}, \"agent\": {\"log_level\": \"" + o_.agent_log_level + "\"}}\n");
-    schemas_.push_back(d.schema);
-    if (init) {
-      RunOrFail({o_.sluice, "init", "--config", d.config}, d.dir + "/init.log");
-    }
-    return d;
-  }
-
-  // Waits until the sink position for `d` is at least `seq` (-1 < seq: initial
-  // sync done when seq == 0). Returns false on timeout.
-  bool WaitApplied(Pg& pg, AgentProcess& agent, const Deployment& d, int64_t seq, double timeout_s,
-                   const char* what, Clock::time_point* first_move = nullptr) {
-    auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-    auto next_progress = Clock::now() + std::chrono::seconds(5);
-    const int64_t initial = AppliedSeq(pg, d.name);
-    while (true) {
-      int64_t a = AppliedSeq(pg, d.name);
-      if (first_move != nullptr && a != initial && *first_move == Clock::time_point()) {
-        *first_move = Clock::now();
-      }
-      if (a >= seq) return true;
-      CheckAlive(agent);
-      if (Clock::now() > deadline) return false;
-      if (Clock::now() > next_progress) {
-        Log(Fmt("%s: applied %lld of %lld", what, static_cast<long long>(a),
-                static_cast<long long>(seq)));
-        next_progress += std::chrono::seconds(5);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    DeploymentSpec spec;
+    spec.tag = tag;
+    spec.init = init;
+    spec.log_level = o_.agent_log_level;
+    return deployments_->Create(spec);
   }
 
   // ---- (a) catch-up, COPY comparison, lag under full-speed writes, (d) RSS
@@ -259,7 +216,7 @@ class Bench {
     {
       AgentProcess agent(o_.sluice, d.config, d.dir + "/agent-initial.log");
       agent.Start();
-      if (!WaitApplied(pg, agent, d, 0, 120, "initial sync")) Fail("initial sync timed out");
+      if (!WaitApplied(pg, {&agent}, d, 0, 120, "initial sync")) Fail("initial sync timed out");
       std::string how = StopAgent(agent, std::chrono::seconds(30));
       if (how != "exit 0") Fail("agent stop after initial sync: " + how);
     }
@@ -290,7 +247,7 @@ class Bench {
     AgentProcess agent(o_.sluice, d.config, d.dir + "/agent.log");
     agent.Start();
     Clock::time_point first_move;
-    bool done = WaitApplied(pg, agent, d, target, o_.catchup_timeout_s, "catch-up", &first_move);
+    bool done = WaitApplied(pg, {&agent}, d, target, o_.catchup_timeout_s, "catch-up", &first_move);
     double catch_s = Seconds(Clock::now() - c0);
     double first_move_s = Seconds(first_move - c0);
     double agent_cpu = ProcessCpuSeconds(agent.pid());
@@ -475,7 +432,7 @@ class Bench {
 
   void CopyBaseline(JsonObject& cu, Pg& pg, const Deployment& d, Sqlite& src, double catch_rate) {
     std::string copy_schema = d.schema + "_copy";
-    schemas_.push_back(copy_schema);
+    deployments_->AddSchema(copy_schema);
     std::string qs = QuoteIdent(copy_schema);
     pg.Query("DROP SCHEMA IF EXISTS " + qs + " CASCADE");
     pg.Query("CREATE SCHEMA " + qs);
@@ -611,147 +568,26 @@ class Bench {
     Pg pg(o_.conninfo);
     AgentProcess agent(o_.sluice, d.config, d.dir + "/agent.log");
     agent.Start();
-    if (!WaitApplied(pg, agent, d, 0, 120, "initial sync")) Fail("initial sync timed out");
+    if (!WaitApplied(pg, {&agent}, d, 0, 120, "initial sync")) Fail("initial sync timed out");
 
-    std::string qs = QuoteIdent(d.schema);
-    pg.Query("CREATE FUNCTION " + qs +
-             ".sluice_bench_notify() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM "
-             "pg_notify('sluice_bench', NEW.id::text); RETURN NULL; END$$");
-    pg.Query("CREATE TRIGGER sluice_bench_notify AFTER INSERT ON " + qs +
-             ".message FOR EACH ROW EXECUTE FUNCTION " + qs + ".sluice_bench_notify()");
-    // Fire even if the agent's session runs with session_replication_role = replica.
-    pg.Query("ALTER TABLE " + qs + ".message ENABLE ALWAYS TRIGGER sluice_bench_notify");
-
-    Pg listener(o_.conninfo);
-    listener.Query("LISTEN sluice_bench");
-
-    const int warmup = std::min(100, o_.latency_rate / 2);
-    const int64_t n = warmup + static_cast<int64_t>(o_.latency_seconds * o_.latency_rate);
-    std::vector<Clock::time_point> committed(static_cast<size_t>(n));
-    std::vector<Clock::time_point> visible(static_cast<size_t>(n));
-    std::vector<char> seen(static_cast<size_t>(n), 0);
-    std::atomic<bool> stop_listen{false};
-    std::atomic<int64_t> received{0}, duplicates{0}, foreign{0};
-    std::string listen_error;
-
-    std::thread listen_thread([&] {
-      PGconn* c = listener.handle();
-      int sock = PQsocket(c);
-      while (!stop_listen.load()) {
-        pollfd p{sock, POLLIN, 0};
-        int pr = poll(&p, 1, 20);
-        if (pr < 0 && errno != EINTR) {
-          listen_error = std::string("poll: ") + std::strerror(errno);
-          return;
-        }
-        if (pr <= 0) continue;
-        if (PQconsumeInput(c) != 1) {
-          listen_error = "PQconsumeInput: " + Trim(PQerrorMessage(c));
-          return;
-        }
-        PGnotify* nt;
-        while ((nt = PQnotifies(c)) != nullptr) {
-          auto now = Clock::now();
-          int64_t idx = MessageGen::IndexOfId(nt->extra);
-          if (idx >= 0 && idx < n) {
-            if (seen[static_cast<size_t>(idx)]) {
-              ++duplicates;
-            } else {
-              visible[static_cast<size_t>(idx)] = now;
-              seen[static_cast<size_t>(idx)] = 1;
-              ++received;
-            }
-          } else {
-            ++foreign;
-          }
-          PQfreemem(nt);
-        }
-      }
-    });
-
-    Log(Fmt("(b) latency: %lld single-row txns at %d/s (first %d are warm-up)",
-            static_cast<long long>(n), o_.latency_rate, warmup));
+    Log(Fmt("(b) latency: single-row txns at %d/s for %.1f s (after a warm-up)", o_.latency_rate,
+            o_.latency_seconds));
     App app(d.db, o_.synchronous, &gen);
-    auto period = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(1.0 / o_.latency_rate));
-    auto start = Clock::now() + std::chrono::milliseconds(20);
-    double max_behind_ms = 0;
-    int64_t late = 0;
-    std::vector<double> commit_ms;
-    commit_ms.reserve(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      auto deadline = start + period * i;
-      std::this_thread::sleep_until(deadline);
-      double behind = Millis(Clock::now() - deadline);
-      max_behind_ms = std::max(max_behind_ms, behind);
-      if (behind > 1.0) ++late;
-      auto before = Clock::now();
-      app.Insert(static_cast<uint64_t>(i));  // autocommit: one single-row transaction
-      committed[static_cast<size_t>(i)] = Clock::now();
-      commit_ms.push_back(Millis(committed[static_cast<size_t>(i)] - before));
-      if ((i & 1023) == 0) CheckAlive(agent);
-    }
-    double paced_s = Seconds(Clock::now() - start);
-    auto wait_until = Clock::now() + std::chrono::seconds(10);
-    while (received.load() < n && Clock::now() < wait_until && listen_error.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    stop_listen = true;
-    listen_thread.join();
-    if (!listen_error.empty()) Fail("listener: " + listen_error);
+    AddVisibilityTrigger(pg, d.schema);
+    LatencyRun run = MeasureCommitToVisible(o_.conninfo, app, o_.latency_rate, o_.latency_seconds,
+                                            0, [&] { CheckAlive(agent); });
     CheckAlive(agent);
     std::string stop = StopAgent(agent, std::chrono::seconds(30));
-
-    std::vector<double> lat;
-    int64_t missing = 0;
-    for (int64_t i = warmup; i < n; ++i) {
-      if (!seen[static_cast<size_t>(i)]) {
-        ++missing;
-        continue;
-      }
-      lat.push_back(Millis(visible[static_cast<size_t>(i)] - committed[static_cast<size_t>(i)]));
-    }
-    std::sort(lat.begin(), lat.end());
-    double mean = 0;
-    for (double v : lat) mean += v;
-    mean = lat.empty() ? NAN : mean / static_cast<double>(lat.size());
-
-    JsonObject& r = j;
-    r.Set("rate_per_s", Json::Int(o_.latency_rate));
-    r.Set("transactions", Json::Int(n - warmup));
-    r.Set("warmup_transactions", Json::Int(warmup));
-    r.Set("rows_per_txn", Json::Int(1));
-    r.Set("paced_seconds", Json::Num(paced_s));
-    r.Set("count", Json::Int(static_cast<int64_t>(lat.size())));
-    r.Set("missing", Json::Int(missing));
-    r.Set("duplicate_notifications", Json::Int(duplicates.load()));
-    r.Set("p50_ms", Json::Num(Percentile(lat, 50)));
-    r.Set("p95_ms", Json::Num(Percentile(lat, 95)));
-    r.Set("p99_ms", Json::Num(Percentile(lat, 99)));
-    r.Set("max_ms", Json::Num(lat.empty() ? NAN : lat.back()));
-    r.Set("mean_ms", Json::Num(mean));
-    r.Set("min_ms", Json::Num(lat.empty() ? NAN : lat.front()));
-    r.Set("app_max_behind_schedule_ms", Json::Num(max_behind_ms));
-    r.Set("app_txns_late_over_1ms", Json::Int(late));
-    std::sort(commit_ms.begin(), commit_ms.end());
-    r.Set("app_insert_commit_p50_ms", Json::Num(Percentile(commit_ms, 50)));
-    r.Set("app_insert_commit_p99_ms", Json::Num(Percentile(commit_ms, 99)));
-    r.Set("app_insert_commit_max_ms", Json::Num(commit_ms.empty() ? NAN : commit_ms.back()));
-    r.Set("method", Json::Str("steady_clock after sqlite3_step(COMMIT) returns -> arrival of "
-                              "pg_notify from an AFTER INSERT trigger on the mirror table, "
-                              "LISTEN on a separate libpq connection (poll + PQconsumeInput)"));
-    r.Set("agent_stop", Json::Str(stop));
-    p95_ms_ = Percentile(lat, 95);
-    summary_ += Fmt(
-        "\n(b) commit-to-visible latency at %d single-row txn/s for %.1f s (%lld txns after %d "
-        "warm-up; via LISTEN/NOTIFY from an AFTER INSERT trigger on the mirror):\n      p50 "
-        "%.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms; received %zu, missing "
-        "%lld; app max %.2f ms behind schedule\n      app's own INSERT+COMMIT: p50 %.3f ms, p99 "
-        "%.3f ms, max %.2f ms\n",
-        o_.latency_rate, paced_s, static_cast<long long>(n - warmup), warmup, Percentile(lat, 50),
-        Percentile(lat, 95), Percentile(lat, 99), lat.empty() ? NAN : lat.back(), mean, lat.size(),
-        static_cast<long long>(missing), max_behind_ms, Percentile(commit_ms, 50),
-        Percentile(commit_ms, 99), commit_ms.empty() ? NAN : commit_ms.back());
+    LatencyJson(run, j);
+    j.Set("agent_stop", Json::Str(stop));
+    p95_ms_ = run.P(95);
+    summary_ +=
+        Fmt("\n(b) commit-to-visible latency at %d single-row txn/s for %.1f s (%lld txns after %d "
+            "warm-up; via LISTEN/NOTIFY from an AFTER INSERT trigger on the mirror):\n      %s\n"
+            "      app's own INSERT+COMMIT: p50 %.3f ms, p99 %.3f ms, max %.2f ms\n",
+            o_.latency_rate, run.paced_seconds, static_cast<long long>(run.transactions),
+            run.warmup, LatencySummary(run).c_str(), Percentile(run.commit_ms, 50),
+            Percentile(run.commit_ms, 99), run.commit_ms.empty() ? NAN : run.commit_ms.back());
   }
 
   // ---- (c) trigger overhead on the app's own writes
@@ -846,23 +682,33 @@ class Bench {
         t.Set("met", Json());
       }
       targets_.Set(key, t);
-      summary_ += Fmt("  %-42s %10.3g%-4s %s\n", text, value, unit, verdict);
+      summary_ += Fmt("  %-46s %10.3g%-4s %s\n", text, value, unit, verdict);
     };
     target("catchup_vs_copy", "catch-up >= 60% of COPY rate", copy_ratio_, 0.60, true, "");
     target("latency_p95_ms", "commit-to-visible p95 <= 5 ms", p95_ms_, 5.0, false, " ms");
     target("trigger_overhead", "trigger overhead <= 1.3x (1,000-row txns)", trigger_ratio_, 1.3,
            false, "x");
     target("agent_rss_mib", "agent peak RSS <= 32 MiB", rss_mib_, 32.0, false, " MiB");
+    target("failover_sigkill_p95_s", "SIGKILL failover p95 <= 6 s (default lease)",
+           failover_.kill_p95_default_s, 6.0, false, " s");
+    target("failover_sigkill_1s_lease_p95_s", "SIGKILL failover p95 <= 1.5 s (1 s lease)",
+           failover_.kill_p95_1s_s, 1.5, false, " s");
+    target("handover_sigterm_p95_s", "SIGTERM handover p95 <= 0.5 s (default lease)",
+           failover_.term_p95_default_s, 0.5, false, " s");
+    target("handover_sigterm_1s_lease_p95_s", "SIGTERM handover p95 <= 0.5 s (1 s lease)",
+           failover_.term_p95_1s_s, 0.5, false, " s");
+    target("latency_two_agents_p95_ms", "commit-to-visible p95 <= 5 ms, two agents",
+           failover_.latency_p95_two_ms, 5.0, false, " ms");
   }
 
   void Cleanup() {
     if (o_.keep) {
       std::printf("kept %s and sink schemas:", dir_.c_str());
-      for (const std::string& s : schemas_) std::printf(" %s", s.c_str());
+      for (const std::string& s : deployments_->schemas()) std::printf(" %s", s.c_str());
       std::printf("\n");
       return;
     }
-    for (const std::string& s : schemas_) {
+    for (const std::string& s : deployments_->schemas()) {
       try {
         pg_->Query("DROP SCHEMA IF EXISTS " + QuoteIdent(s) + " CASCADE");
       } catch (const std::exception&) {
@@ -877,8 +723,9 @@ class Bench {
   std::unique_ptr<Pg> pg_;
   bool pg_local_ = false;
   JsonObject conditions_, results_, targets_;
-  std::vector<std::string> schemas_;
+  std::unique_ptr<Deployments> deployments_;
   double copy_ratio_ = NAN, p95_ms_ = NAN, trigger_ratio_ = NAN, rss_mib_ = NAN;
+  FailoverFigures failover_;
 };
 
 }  // namespace
@@ -890,8 +737,10 @@ int main(int argc, char** argv) {
   try {
     Options o = ParseArgs(argc, argv);
     // The config file names the sink; keep environment overrides from redirecting the agent.
-    for (const char* v : {"SLUICE_SINK_URL", "DATABASE_URL", "SLUICE_SINK_SCHEMA",
-                          "SLUICE_DEPLOYMENT", "SLUICE_SOURCE_PATH", "SLUICE_LOG_LEVEL"}) {
+    for (const char* v :
+         {"SLUICE_SINK_URL", "DATABASE_URL", "SLUICE_SINK_SCHEMA", "SLUICE_DEPLOYMENT",
+          "SLUICE_SOURCE_PATH", "SLUICE_LOG_LEVEL", "SLUICE_NODE", "SLUICE_HTTP_LISTEN",
+          "SLUICE_LEASE_DURATION_MS", "SLUICE_LEASE_RENEW_MS", "SLUICE_LEASE_POLL_MS"}) {
       if (std::getenv(v) != nullptr) {
         Log(std::string("ignoring ") + v + " from the environment");
         unsetenv(v);

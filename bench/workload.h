@@ -1,13 +1,16 @@
 // The app side of the benchmark: Open WebUI `message` rows generated from an
-// index (so an id tells its index back) and an app connection that writes
-// them in transactions through prepared statements, as an ORM would.
+// index (so an id tells its index back), an app connection that writes them
+// in transactions through prepared statements, as an ORM would, and a steady
+// writer that does so at a fixed rate on a thread of its own.
 #pragma once
 
+#include <atomic>
 #include <cinttypes>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/basics.h"
@@ -155,6 +158,37 @@ class App {
   const MessageGen* gen_;
   std::unique_ptr<SqliteStatement> insert_, update_, begin_, commit_;
   uint64_t next_ = 0, version_ = 0, inserted_ = 0, updated_ = 0;
+};
+
+// The app at a steady pace (the failover phase's load): `rate` autocommit
+// transactions per second on its own thread, four inserts of new messages to
+// one update of an earlier one's content (an edit, a streamed reply). Start
+// and Stop from one thread; the counters may be read from any.
+class SteadyWriter {
+ public:
+  SteadyWriter(const std::string& db, const std::string& synchronous, size_t row_bytes, int rate)
+      : gen_(row_bytes), app_(db, synchronous, &gen_), rate_(rate) {}
+  ~SteadyWriter() { Stop(); }
+  SteadyWriter(const SteadyWriter&) = delete;
+  SteadyWriter& operator=(const SteadyWriter&) = delete;
+
+  void Start();
+  void Stop();           // joins the thread
+  void CheckOk() const;  // fails if the app got an error (e.g. SQLITE_BUSY)
+  int64_t transactions() const { return txns_.load(); }
+  double max_behind_ms() const { return max_behind_ms_.load(); }
+
+ private:
+  void Loop();
+
+  MessageGen gen_;
+  App app_;
+  int rate_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false}, failed_{false};
+  std::atomic<int64_t> txns_{0};
+  std::atomic<double> max_behind_ms_{0};
+  std::string error_;  // written before failed_ is set
 };
 
 }  // namespace sluice::bench
