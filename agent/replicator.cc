@@ -287,7 +287,11 @@ void Replicator::OpenReader() {
             if (reopening_) spdlog::info("reopened {}", config_.source.path);
             reopening_ = false;
             if (StopIfRequested()) return;
-            WatchWal();
+            if (lease_->MayApply()) {
+              WatchWal();
+            } else {
+              wal_paused_ = true;  // Leading() starts the watch once this agent leads
+            }
             uint64_t every = static_cast<uint64_t>(config_.agent.poll_interval_ms);
             uv_timer_start(&poll_timer_, OnPollTimer, every, every);
             // The position and source id are checked again against the new file.
@@ -360,7 +364,13 @@ bool Replicator::Leading(std::string_view what) {
   // A deadline passed by this clock is a lost lease, also for the driver:
   // its next request asks for a new epoch instead of renewing this one.
   lease_->Check();
-  if (lease_->MayApply()) return true;
+  if (lease_->MayApply()) {
+    if (wal_paused_) {  // leading again: the app's writes wake the agent
+      wal_paused_ = false;
+      WatchWal();
+    }
+    return true;
+  }
   const Lease& l = lease_->lease();
   if (l.holder().empty() || l.holder() == config_.node) {
     Standby(std::string(what) + "; waiting for the leader lease");
@@ -376,6 +386,10 @@ void Replicator::Standby(std::string_view why) {
   uv_timer_stop(&retry_timer_);
   retry_ = nullptr;
   wake_pending_ = false;
+  // A standby reads nothing: the app's every write would wake it for nothing
+  // (thousands of times a second at 1,000 tx/s). Leading() watches again.
+  if (wal_event_inited_ && !wal_paused_) uv_fs_event_stop(&wal_event_);
+  wal_paused_ = true;
   Transition(State::kStandby, why);
 }
 

@@ -191,6 +191,7 @@ class Replicator {
   uv_timer_t retry_timer_{};
   uv_fs_event_t wal_event_{};
   bool wal_event_inited_ = false;
+  bool wal_paused_ = false;  // not watched while standing by
 };
 
 }  // namespace sluice
