@@ -51,7 +51,12 @@ TEST_F(KillLoop, NothingLostNothingAppliedTwice) {
   }
   ASSERT_GT(initial.size(), 500u);
 
-  std::string config = WriteConfig(db_path);
+  // A restarted agent waits for its killed predecessor's lease to expire (it
+  // cannot tell a dead holder from a live one): a short lease keeps that wait
+  // shorter than the kill schedule, so the kills land while batches stream.
+  std::string config = WriteConfig(db_path, "", [](AgentConfig& c) {
+    c.lease_json = "{\"duration_ms\": " + std::to_string(EnvInt("SLUICE_KILL_LEASE_MS", 300)) + "}";
+  });
   ASSERT_EQ(Init(config).exit_code, 0);
   // The sink-side counter: every committed write of a ledger row, per (id, seq).
   ASSERT_TRUE(pg_->TableExists(deployment_, "ledger")) << "init created no mirror of ledger";
