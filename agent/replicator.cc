@@ -643,9 +643,10 @@ void Replicator::Apply() {
   // The epoch this agent holds, none if it holds none: a commit by an agent
   // that does not lead is refused by the fence (SL002), never made under
   // the epoch it last saw another node hold.
-  applier_->SetLease(lease_->lease().RequestEpoch(), config_.lease.duration_ms);
+  std::optional<int64_t> epoch = lease_->lease().RequestEpoch();
+  applier_->SetLease(epoch, config_.lease.duration_ms);
   int64_t started = clocks_.mono_ms();
-  applier_->Apply(conn_.get(), batch_.get(), [this, started](Status st, ApplyStats stats) {
+  applier_->Apply(conn_.get(), batch_.get(), [this, started, epoch](Status st, ApplyStats stats) {
     std::unique_ptr<Batch> batch = std::move(batch_);
     if (!st.ok()) {
       applier_->InvalidateCatalog();
@@ -655,9 +656,12 @@ void Replicator::Apply() {
       }
       if (StopIfRequested()) return;
       if (st.code() == Status::Code::kFenced) {
-        spdlog::warn("{}; the batch rolled back, standing by", st.message());
-        lease_->Fenced();
-        return Standby("fenced by the sink");
+        spdlog::warn("{}; the batch rolled back", st.message());
+        if (epoch) lease_->Fenced(*epoch);
+        // The lease may have been taken again under a newer epoch while the
+        // batch was at the sink: then lead on from the position.
+        if (!Leading("fenced by the sink")) return;
+        return LoadPosition();
       }
       if (!lease_->MayApply()) return Standby("the leader lease was lost during a batch");
       switch (st.code()) {
