@@ -396,6 +396,12 @@ void Replicator::Standby(std::string_view why) {
 void Replicator::OnLease(LeaseEvent e) {
   if (stop_requested_ || handles_closing_) return;
   if (e == LeaseEvent::kAcquired) {
+    if (state_ == State::kBackoff && retry_ != nullptr) {
+      // The lease connection just reached the sink: retry now, rather than
+      // hold the lease through the rest of the backoff with nobody applying.
+      uv_timer_start(&retry_timer_, OnRetryTimer, 0, 0);
+      return;
+    }
     if (state_ != State::kStandby) return;  // the step in flight checks the lease itself
     if (!conn_->connected()) return Connect();
     return LoadPosition();

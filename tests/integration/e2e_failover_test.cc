@@ -244,6 +244,34 @@ TEST_F(Failover, WallClockJumpMovesNothing) {
   EXPECT_EQ(b.agent->Log().find("leader lease acquired"), std::string::npos);
 }
 
+// The agent starts while the sink does not answer: its first connect fails
+// and it backs off (agent.retry_min_ms 8 s here). Then the sink answers and
+// the lease connection takes the lease. Holding it, the agent must not sit
+// out the rest of its backoff (the lease just proved the sink answers):
+// nobody else may apply while it leads.
+TEST_F(Failover, LeaseTakenDuringABackoffEndsTheBackoff) {
+  if (skipped_) return;
+  auto [addr, len] = TcpAddressOf(pg_url_);
+  StallingProxy proxy(addr, len);
+  MakeApp(50);  // init straight to PostgreSQL
+  auto slow_retry = [](AgentConfig& c) {
+    c.agent_extra = "\"retry_min_ms\": 8000, \"retry_max_ms\": 8000";
+  };
+  Node& a = AddNode("a", slow_retry, ViaProxy(pg_url_, proxy));
+  proxy.Stall();
+  watch_.Start();
+  Start(a);
+  ASSERT_TRUE(
+      WaitUntil([&] { return CurrentLog(a).find("-> backoff") != std::string::npos; }, seconds(10)))
+      << CurrentLog(a);
+  proxy.Resume();
+  auto resumed = Clock::now();
+  std::optional<milliseconds> took = WaitCommitAbove(0, resumed, seconds(15));
+  ASSERT_TRUE(took.has_value()) << CurrentLog(a);
+  EXPECT_LT(took->count(), 2500) << "a held the lease and sat out its backoff: " << CurrentLog(a);
+  ExpectExact();
+}
+
 TEST_F(Failover, SinkUnreachableLongerThanTheLease) {
   if (skipped_) return;
   auto [addr, len] = TcpAddressOf(pg_url_);
