@@ -78,7 +78,10 @@ LeaseEvent Lease::OnTick(int64_t now) {
   return LeaseEvent::kNone;
 }
 
-LeaseEvent Lease::OnFenced() { return Lose(); }
+LeaseEvent Lease::OnFenced(int64_t epoch) {
+  if (epoch != epoch_) return LeaseEvent::kNone;
+  return Lose();
+}
 
 int64_t Lease::NextRequestIn(int64_t now) const {
   if (!leader_) return timings_.poll_ms;

@@ -54,9 +54,11 @@ class Lease {
   LeaseEvent OnFailure(int64_t now);
   // The clock moved: a leader whose deadline passed loses the lease.
   LeaseEvent OnTick(int64_t now);
-  // The sink refused a commit under this epoch (SL002), or the lease was
-  // released: this agent does not lead, whatever the clock says.
-  LeaseEvent OnFenced();
+  // The sink refused a commit made under `epoch` (SL002), or this agent
+  // gives that epoch up (release): it does not lead under it, whatever the
+  // clock says. A refusal of an older epoch's batch (the lease ran out and
+  // was taken again while the batch was at the sink) leaves the newer lease.
+  LeaseEvent OnFenced(int64_t epoch);
 
   bool leader() const { return leader_; }
   // Leader, and the deadline has not passed.

@@ -153,7 +153,7 @@ void LeaseDriver::ArmDeadline() {
                  0);
 }
 
-void LeaseDriver::Fenced() { Handle(lease_.OnFenced()); }
+void LeaseDriver::Fenced(int64_t epoch) { Handle(lease_.OnFenced(epoch)); }
 
 void LeaseDriver::Check() { Handle(lease_.OnTick(clock_())); }
 
@@ -167,7 +167,7 @@ void LeaseDriver::Release(std::function<void()> done) {
   auto release = [this, finish]() mutable {
     if (!lease_.leader() || !conn_->connected()) return finish();
     int64_t epoch = lease_.epoch();
-    lease_.OnFenced();  // no more applies from here on (not "lost": given up)
+    lease_.OnFenced(epoch);  // no more applies from here on (not "lost": given up)
     if (on_event_) on_event_(LeaseEvent::kLost);
     conn_->Submit({{"SELECT sync_metadata.sluice_lease_release($1, $2::bigint)",
                     {id_.deployment, std::to_string(epoch)}}},

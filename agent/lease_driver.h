@@ -48,8 +48,8 @@ class LeaseDriver {
 
   const Lease& lease() const { return lease_; }
   bool MayApply() const { return lease_.MayApply(clock_()); }
-  // The sink refused a commit under our epoch: stop leading now.
-  void Fenced();
+  // The sink refused a commit made under `epoch`: stop leading under it now.
+  void Fenced(int64_t epoch);
   // Reads the clock now: a deadline that passed loses the lease at once
   // (the deadline timer may not have fired yet, e.g. after the clock jumped).
   void Check();

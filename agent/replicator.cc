@@ -396,6 +396,12 @@ void Replicator::Standby(std::string_view why) {
 void Replicator::OnLease(LeaseEvent e) {
   if (stop_requested_ || handles_closing_) return;
   if (e == LeaseEvent::kAcquired) {
+    if (state_ == State::kBackoff && retry_ != nullptr) {
+      // The lease connection just reached the sink: retry now, rather than
+      // hold the lease through the rest of the backoff with nobody applying.
+      uv_timer_start(&retry_timer_, OnRetryTimer, 0, 0);
+      return;
+    }
     if (state_ != State::kStandby) return;  // the step in flight checks the lease itself
     if (!conn_->connected()) return Connect();
     return LoadPosition();
@@ -643,9 +649,10 @@ void Replicator::Apply() {
   // The epoch this agent holds, none if it holds none: a commit by an agent
   // that does not lead is refused by the fence (SL002), never made under
   // the epoch it last saw another node hold.
-  applier_->SetLease(lease_->lease().RequestEpoch(), config_.lease.duration_ms);
+  std::optional<int64_t> epoch = lease_->lease().RequestEpoch();
+  applier_->SetLease(epoch, config_.lease.duration_ms);
   int64_t started = clocks_.mono_ms();
-  applier_->Apply(conn_.get(), batch_.get(), [this, started](Status st, ApplyStats stats) {
+  applier_->Apply(conn_.get(), batch_.get(), [this, started, epoch](Status st, ApplyStats stats) {
     std::unique_ptr<Batch> batch = std::move(batch_);
     if (!st.ok()) {
       applier_->InvalidateCatalog();
@@ -655,9 +662,12 @@ void Replicator::Apply() {
       }
       if (StopIfRequested()) return;
       if (st.code() == Status::Code::kFenced) {
-        spdlog::warn("{}; the batch rolled back, standing by", st.message());
-        lease_->Fenced();
-        return Standby("fenced by the sink");
+        spdlog::warn("{}; the batch rolled back", st.message());
+        if (epoch) lease_->Fenced(*epoch);
+        // The lease may have been taken again under a newer epoch while the
+        // batch was at the sink: then lead on from the position.
+        if (!Leading("fenced by the sink")) return;
+        return LoadPosition();
       }
       if (!lease_->MayApply()) return Standby("the leader lease was lost during a batch");
       switch (st.code()) {

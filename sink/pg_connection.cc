@@ -37,6 +37,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/fault_point.h"
 #include "sink/pg_conninfo.h"
 #include "sink/pg_error.h"
 
@@ -660,8 +661,11 @@ void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback don
   }
 
   std::vector<const char*> values;
+  size_t queued_bytes = 0;
   for (int i = 0; i < n; ++i) {
     const PgQuery& q = queries[i];
+    queued_bytes += q.sql.size();
+    for (const auto& p : q.params) queued_bytes += p ? p->size() : 0;
     values.clear();
     for (const auto& p : q.params) values.push_back(p ? p->c_str() : nullptr);
     if (PQsendQueryParams(conn, q.sql.c_str(), static_cast<int>(values.size()), nullptr,
@@ -674,6 +678,10 @@ void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback don
                                         std::to_string(n) + ": " + m));
     }
   }
+  // Tests freeze the process here: past 64 kB libpq has sent the start of the
+  // pipeline already, and the server runs it and then waits for the rest, holding
+  // its locks (not idle in transaction: no Sync came).
+  if (queued_bytes >= 65536) FaultPoint("pipeline-before-sync");
   if (PQpipelineSync(conn) == 0) {
     std::string m = pg::OneLine(PQerrorMessage(conn));
     Drop("send failed: " + m);

@@ -118,6 +118,7 @@ DECLARE
   v_row  sync_metadata.leader_election%ROWTYPE;
   v_now  timestamptz;
   v_held boolean := false;
+  v_pid  int;
 BEGIN
   IF p_deployment IS NULL OR p_node IS NULL OR p_duration_ms IS NULL OR p_duration_ms <= 0 THEN
     RAISE EXCEPTION 'sluice_lease: deployment, node and a positive duration are required';
@@ -144,6 +145,25 @@ BEGIN
      WHERE l.deployment = p_deployment
     RETURNING * INTO v_row;
     v_held := true;
+    -- An apply transaction of an older epoch can never commit now (sluice_fence
+    -- refuses it), but it keeps its locks (the position row, mirror rows) until
+    -- it ends, and the new holder's first batch waits for them. One whose client
+    -- froze halfway through sending a pipeline is not even idle in transaction
+    -- (no Sync came), so nothing would end it: end those sessions now. Each apply
+    -- transaction holds the advisory lock (deployment, epoch), see sluice_advance.
+    FOR v_pid IN
+      SELECT k.pid FROM pg_catalog.pg_locks k
+       WHERE k.locktype = 'advisory' AND k.objsubid = 2 AND k.granted
+         AND k.classid = (hashtext('sluice apply ' || p_deployment)::bigint & 4294967295)::oid
+         AND k.objid <> (v_row.epoch % 2147483648)::oid
+         AND k.pid <> pg_backend_pid()
+    LOOP
+      BEGIN
+        PERFORM pg_terminate_backend(v_pid);
+      EXCEPTION WHEN insufficient_privilege THEN
+        NULL;  -- another role's session: the fence still refuses its commit
+      END;
+    END LOOP;
   END IF;
   held := v_held;
   epoch := v_row.epoch;
@@ -256,6 +276,14 @@ DECLARE
 BEGIN
   IF p_deployment IS NULL OR p_source IS NULL OR p_after IS NULL OR p_to IS NULL THEN
     RAISE EXCEPTION 'sluice_advance: deployment, source, after and to must not be NULL';
+  END IF;
+  -- This transaction is the deployment's apply under p_epoch until it ends (an
+  -- xact lock, so a transaction-mode pooler is fine); taken before the check
+  -- below, so a new holder of the lease (sluice_lease) sees every transaction
+  -- that may have passed it, and ends those of older epochs.
+  IF p_epoch IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('sluice apply ' || p_deployment),
+                                         (p_epoch % 2147483648)::int);
   END IF;
   PERFORM sync_metadata.sluice_fence(p_deployment, p_epoch, false);
   -- p_to < p_after is allowed: a full resync after the SQLite file was restored

@@ -123,9 +123,27 @@ TEST(LeaseTest, FencedLosesAtOnce) {
   Lease lease(Timings());
   lease.Sent(0);
   ASSERT_EQ(lease.OnReply(Held(9), 1), LeaseEvent::kAcquired);
-  EXPECT_EQ(lease.OnFenced(), LeaseEvent::kLost);
+  EXPECT_EQ(lease.OnFenced(9), LeaseEvent::kLost);
   EXPECT_FALSE(lease.MayApply(2));
-  EXPECT_EQ(lease.OnFenced(), LeaseEvent::kNone);
+  EXPECT_EQ(lease.OnFenced(9), LeaseEvent::kNone);
+}
+
+// The lease ran out by this agent's clock while a batch was at the sink, and
+// the agent took it again under a newer epoch before the batch's answer came:
+// the sink's refusal of that batch (made under the older epoch) says nothing
+// of the newer lease, which this agent holds at the sink.
+TEST(LeaseTest, ARefusalOfAnOlderEpochsBatchLeavesTheNewerLease) {
+  Lease lease(Timings());
+  lease.Sent(0);
+  ASSERT_EQ(lease.OnReply(Held(5), 1), LeaseEvent::kAcquired);
+  ASSERT_EQ(lease.OnTick(4500), LeaseEvent::kLost);
+  lease.Sent(5000);
+  ASSERT_EQ(lease.OnReply(Held(6), 5001), LeaseEvent::kAcquired);
+  EXPECT_EQ(lease.OnFenced(5), LeaseEvent::kNone);
+  EXPECT_TRUE(lease.MayApply(5002));
+  EXPECT_EQ(lease.epoch(), 6);
+  EXPECT_EQ(lease.OnFenced(6), LeaseEvent::kLost);
+  EXPECT_FALSE(lease.MayApply(5002));
 }
 
 }  // namespace

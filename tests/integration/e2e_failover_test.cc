@@ -21,7 +21,46 @@
 namespace sluice::e2e {
 namespace {
 
-class Failover : public PairTest {};
+class Failover : public PairTest {
+ protected:
+  // Nodes a and b, one row per chunk: a syncs and commits under a first epoch,
+  // then runs again (alone, so it leads again) with the fault point `fault`
+  // armed, and b stands by. Returns the epoch a leads under (0 on a failure,
+  // recorded).
+  int64_t LeaderArmedWith(const std::string& fault) {
+    auto small_chunks = [](AgentConfig& c) { c.sink_extra = "\"chunk_rows\": 1"; };
+    Node& a = AddNode("a", small_chunks);
+    Node& b = AddNode("b", small_chunks);
+    watch_.Start();
+    Start(a);
+    if (WaitLeader() != &a) return Failed("a did not lead");
+    for (int i = 0; i < 3; ++i) ledger_->Write(*app_, 1);
+    if (!ExpectCaughtUp(init_config_, a.agent)) return Failed("a did not catch up");
+    if (Term(a) != 0) return Failed("a did not stop with 0");
+    Start(a, {{"SLUICE_FAULT", fault}});
+    if (WaitLeader() != &a) return Failed("a did not lead again");
+    const int64_t epoch = Lease().epoch;
+    Start(b);
+    if (!WaitStandby(b)) return Failed("b did not stand by");
+    return epoch;
+  }
+  static int64_t Failed(const std::string& what) {
+    ADD_FAILURE() << what;
+    return 0;
+  }
+  int64_t AppliedSeq() {
+    return pg_->ScalarInt(
+        "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1",
+        {deployment_});
+  }
+  // Batches committed under `epoch` that start at or after `seq`.
+  int64_t CommittedUnder(int64_t epoch, int64_t seq) {
+    return pg_->ScalarInt(
+        "SELECT count(*) FROM sync_metadata.applied_batches WHERE deployment = $1 AND epoch = $2 "
+        "AND after_seq >= $3",
+        {deployment_, std::to_string(epoch), std::to_string(seq)});
+  }
+};
 
 // /proc/<pid>/stat says the process is stopped (SIGSTOP).
 bool Frozen(pid_t pid) {
@@ -56,22 +95,9 @@ TEST_F(Failover, ExactlyOneApplies) {
 TEST_F(Failover, LeaderFrozenInsideATransactionNeverCommitsIt) {
   if (skipped_) return;
   MakeApp(300);
-  auto small_chunks = [](AgentConfig& c) { c.sink_extra = "\"chunk_rows\": 1"; };
-  Node& a = AddNode("a", small_chunks);
-  Node& b = AddNode("b", small_chunks);
-  // a syncs and commits under a first epoch, then runs again (alone, so it
-  // leads again) with the fault point armed.
-  watch_.Start();
-  Start(a);
-  ASSERT_EQ(WaitLeader(), &a);
-  for (int i = 0; i < 3; ++i) ledger_->Write(*app_, 1);
-  ASSERT_TRUE(ExpectCaughtUp(init_config_, a.agent));
-  ASSERT_EQ(Term(a), 0);
-  Start(a, {{"SLUICE_FAULT", "between-chunks:stop"}});
-  ASSERT_EQ(WaitLeader(), &a);
-  const int64_t old_epoch = Lease().epoch;
-  Start(b);
-  ASSERT_TRUE(WaitStandby(b));
+  const int64_t old_epoch = LeaderArmedWith("between-chunks:stop");
+  ASSERT_GT(old_epoch, 0);
+  Node& a = *nodes_[0];
 
   // A five-row batch: a stops itself after its first chunk, transaction open.
   ledger_->Write(*app_, 5);
@@ -79,8 +105,7 @@ TEST_F(Failover, LeaderFrozenInsideATransactionNeverCommitsIt) {
       << "a did not freeze inside the batch";
   auto frozen_at = Clock::now();
   watch_.Set(a.id, a.state_path, -1);  // a frozen process answers nothing
-  const int64_t frozen_after = pg_->ScalarInt(
-      "SELECT applied_seq FROM sync_metadata.source_position WHERE deployment = $1", {deployment_});
+  const int64_t frozen_after = AppliedSeq();
   StartLoad();
 
   // b takes over and commits, while a is still frozen.
@@ -108,11 +133,46 @@ TEST_F(Failover, LeaderFrozenInsideATransactionNeverCommitsIt) {
   // The batch a held open never committed: no batch under a's epoch starts
   // at or after the position it froze at, and along after_seq the epochs
   // never go down (ExpectExact).
-  EXPECT_EQ(pg_->ScalarInt("SELECT count(*) FROM sync_metadata.applied_batches WHERE deployment "
-                           "= $1 AND epoch = $2 AND after_seq >= $3",
-                           {deployment_, std::to_string(old_epoch), std::to_string(frozen_after)}),
-            0);
+  EXPECT_EQ(CommittedUnder(old_epoch, frozen_after), 0);
   EXPECT_EQ(Lease().holder, "b");
+}
+
+// A leader frozen halfway through sending a batch: the first chunk (with the
+// batch's header, which locks the position row) is over libpq's 64 kB, so it
+// leaves before its Sync, and the agent stops there. The server runs what came
+// and waits for the rest with its locks held; it is not idle in transaction
+// (no Sync came), so idle_in_transaction_session_timeout never ends it. The
+// next leader must still commit while the old one stays frozen.
+TEST_F(Failover, LeaderFrozenHalfwayThroughSendingABatchDoesNotHoldUpTheNext) {
+  if (skipped_) return;
+  MakeApp(100);
+  const int64_t old_epoch = LeaderArmedWith("pipeline-before-sync:stop");
+  ASSERT_GT(old_epoch, 0);
+  Node& a = *nodes_[0];
+
+  // Two rows of 150 kB in one app transaction: one batch of two chunks.
+  app_->Exec(
+      "BEGIN; INSERT OR REPLACE INTO prompt (id, command, user_id, title, content, timestamp) "
+      "VALUES (900001, '/big1', 'u', 't', replace(hex(zeroblob(75000)), '00', 'xy'), 1), "
+      "(900002, '/big2', 'u', 't', replace(hex(zeroblob(75000)), '00', 'yz'), 2); COMMIT;");
+  ASSERT_TRUE(WaitUntil([&] { return Frozen(a.pid()); }, seconds(10)))
+      << "a did not freeze while sending the batch";
+  auto frozen_at = Clock::now();
+  watch_.Set(a.id, a.state_path, -1);  // a frozen process answers nothing
+  const int64_t frozen_after = AppliedSeq();
+
+  std::optional<milliseconds> took = WaitCommitAbove(old_epoch, frozen_at, seconds(10));
+  EXPECT_TRUE(took.has_value()) << "b never committed while a was frozen halfway through a batch";
+  EXPECT_TRUE(Frozen(a.pid()));
+  if (took)
+    std::cerr << "half-sent batch: b's first commit " << took->count() << " ms after a froze\n";
+
+  a.agent->Signal(SIGCONT);
+  EXPECT_TRUE(WaitStandby(a));
+  watch_.Set(a.id, a.state_path, a.pid());
+  EXPECT_EQ(Lease().holder, "b");
+  ExpectExact();
+  EXPECT_EQ(CommittedUnder(old_epoch, frozen_after), 0);
 }
 
 TEST_F(Failover, WallClockJumpMovesNothing) {
@@ -187,6 +247,36 @@ TEST_F(Failover, WallClockJumpMovesNothing) {
   EXPECT_EQ(epochs, std::vector<int64_t>{before.epoch}) << "a clock jump caused a failover";
   EXPECT_EQ(a.agent->Log().find("leader lease lost"), std::string::npos);
   EXPECT_EQ(b.agent->Log().find("leader lease acquired"), std::string::npos);
+}
+
+// The agent starts while the sink does not answer: its first connect fails
+// and it backs off (6 to 12 s: agent.retry_min_ms 12 s here). Then the sink
+// answers and the lease connection takes the lease. Holding it, the agent
+// must not sit out the rest of its backoff (the lease just proved the sink
+// answers): nobody else may apply while it leads.
+TEST_F(Failover, LeaseTakenDuringABackoffEndsTheBackoff) {
+  if (skipped_) return;
+  auto [addr, len] = TcpAddressOf(pg_url_);
+  StallingProxy proxy(addr, len);
+  MakeApp(50);  // init straight to PostgreSQL
+  auto slow_retry = [](AgentConfig& c) {
+    c.agent_extra = "\"retry_min_ms\": 12000, \"retry_max_ms\": 12000";
+  };
+  Node& a = AddNode("a", slow_retry, ViaProxy(pg_url_, proxy));
+  proxy.Stall();
+  watch_.Start();
+  Start(a);
+  ASSERT_TRUE(
+      WaitUntil([&] { return CurrentLog(a).find("-> backoff") != std::string::npos; }, seconds(10)))
+      << CurrentLog(a);
+  proxy.Resume();
+  auto resumed = Clock::now();
+  std::optional<milliseconds> took = WaitCommitAbove(0, resumed, seconds(15));
+  ASSERT_TRUE(took.has_value()) << CurrentLog(a);
+  EXPECT_LT(took->count(), 4000) << "a held the lease and sat out its backoff: " << CurrentLog(a);
+  std::cerr << "lease taken during a backoff: first commit " << took->count()
+            << " ms after the sink answered again\n";
+  ExpectExact();
 }
 
 TEST_F(Failover, SinkUnreachableLongerThanTheLease) {

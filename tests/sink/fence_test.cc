@@ -3,7 +3,8 @@
 // transaction is open (held on a table lock of the test's after
 // sluice_advance let it in) is refused at its commit with kFenced and leaves
 // nothing behind; a batch under the current epoch commits and records that
-// epoch in applied_batches; a batch under an old epoch is refused at once.
+// epoch in applied_batches; a batch under an old epoch is refused at once; a
+// takeover ends the session of a batch still open under an older epoch.
 #include <gtest/gtest.h>
 #include <uv.h>
 
@@ -35,6 +36,44 @@ class FenceTest : public ApplierTest {
     if (r.rows.empty() || r.rows[0][0] != std::optional<std::string>("t")) return std::nullopt;
     return std::stoll(*r.rows[0][1]);
   }
+  // Batches waiting on a lock of the test's on the mirror table (their transaction open).
+  int64_t Waiting(Pg& pg) {
+    return pg.ScalarInt("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '" + S() +
+                        ".tag'::regclass");
+  }
+  // n1 takes the lease (epoch N) and a first batch commits under it, with
+  // the epoch recorded; then `b2` (rows t2 and t1 again) under N gets past
+  // sluice_advance and waits on a lock `locker` holds on the mirror table.
+  // `result` gets b2's outcome. N, or nullopt on a failure (recorded).
+  std::optional<int64_t> OpenBatchUnderALock(Pg& admin, Pg& locker, Batch* b1, Batch* b2,
+                                             std::optional<Status>* result) {
+    std::optional<int64_t> n = Acquire(admin, "n1");
+    if (!n) return Failed("n1 did not get the lease");
+    applier_->SetLease(*n, 0);
+    *b1 = NewBatch(-1, 10, {TagShape()});
+    if (!b1->changes.Append(Upsert(0, 5, {T("t1"), T("u1"), T("work")})).ok()) return Failed("b1");
+    Status st = Apply(b1);
+    if (!st.ok()) return Failed(st.ToString());
+    EXPECT_EQ(Position(), 10);
+    EXPECT_EQ(Batches(), std::vector<std::string>{"-1-10@" + std::to_string(*n)});
+    locker.Query("BEGIN");
+    locker.Query("LOCK TABLE " + S() + ".tag IN EXCLUSIVE MODE");
+    *b2 = NewBatch(10, 20, {TagShape()});
+    if (!b2->changes.Append(Upsert(0, 15, {T("t2"), T("u1"), T("home")})).ok() ||
+        !b2->changes.Append(Upsert(0, 16, {T("t1"), T("u1"), T("changed")})).ok()) {
+      return Failed("b2");
+    }
+    applier_->Apply(conn_.get(), b2, [result](Status s, ApplyStats) { *result = s; });
+    if (!RunUntil([&] { return result->has_value() || Waiting(admin) > 0; })) {
+      return Failed("b2 neither waits nor ends");
+    }
+    if (result->has_value()) return Failed("b2 ended: " + (*result)->ToString());
+    return n;
+  }
+  static std::optional<int64_t> Failed(const std::string& what) {
+    ADD_FAILURE() << what;
+    return std::nullopt;
+  }
   std::vector<std::string> Batches() {
     return Q(
         "SELECT after_seq || '-' || snapshot_seq || '@' || coalesce(epoch::text, 'NULL') FROM "
@@ -45,43 +84,25 @@ class FenceTest : public ApplierTest {
 
 TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
   if (pg_.empty()) return;
+  // Under the current epoch: commits, with the epoch recorded. The next
+  // batch under N gets past sluice_advance, then waits on a lock the test
+  // holds on the mirror table: its transaction is open.
   Pg admin(pg_);
-  std::optional<int64_t> n = Acquire(admin, "n1");
+  Pg locker(pg_);
+  Batch b1, b2;
+  std::optional<Status> result;
+  std::optional<int64_t> n = OpenBatchUnderALock(admin, locker, &b1, &b2, &result);
   ASSERT_TRUE(n.has_value());
 
-  // Under the current epoch: commits, with the epoch recorded.
-  applier_->SetLease(*n, 0);
-  Batch b1 = NewBatch(-1, 10, {TagShape()});
-  ASSERT_TRUE(b1.changes.Append(Upsert(0, 5, {T("t1"), T("u1"), T("work")})).ok());
-  Status st = Apply(&b1);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_EQ(Position(), 10);
-  EXPECT_EQ(Batches(), std::vector<std::string>{"-1-10@" + std::to_string(*n)});
-
-  // The next batch under N gets past sluice_advance, then waits on a lock
-  // the test holds on the mirror table: its transaction is open.
-  Pg locker(pg_);
-  locker.Query("BEGIN");
-  locker.Query("LOCK TABLE " + S() + ".tag IN EXCLUSIVE MODE");
-  Batch b2 = NewBatch(10, 20, {TagShape()});
-  ASSERT_TRUE(b2.changes.Append(Upsert(0, 15, {T("t2"), T("u1"), T("home")})).ok());
-  ASSERT_TRUE(b2.changes.Append(Upsert(0, 16, {T("t1"), T("u1"), T("changed")})).ok());
-  std::optional<Status> result;
-  applier_->Apply(conn_.get(), &b2, [&](Status s, ApplyStats) { result = s; });
-  ASSERT_TRUE(RunUntil([&] {
-    return result.has_value() ||
-           admin.ScalarInt("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '" +
-                           S() + ".tag'::regclass") > 0;
-  }));
-  ASSERT_FALSE(result.has_value()) << result->ToString();
-
-  // N's lease runs out and node n2 takes it: epoch N+1.
+  // N's lease runs out and node n2 takes it: epoch N+1. Taken by hand, as a
+  // takeover that cannot end the old session would (another role's: see
+  // sluice_lease and TakeoverEndsTheOpenBatchOfAnOlderEpoch): then the fence
+  // at the commit is what refuses the batch.
   admin.Query(
-      "UPDATE sync_metadata.leader_election SET expires_at = clock_timestamp() - interval '1 s' "
-      "WHERE deployment = $1",
+      "UPDATE sync_metadata.leader_election SET epoch = epoch + 1, leader_id = 'n2', "
+      "expires_at = clock_timestamp() + interval '60 s' WHERE deployment = $1",
       {name_});
-  std::optional<int64_t> next = Acquire(admin, "n2");
-  ASSERT_EQ(next, std::optional<int64_t>(*n + 1));
+  std::optional<int64_t> next = *n + 1;
 
   // The lock goes: the batch reaches its commit and is refused there.
   locker.Query("COMMIT");
@@ -93,7 +114,7 @@ TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
   EXPECT_EQ(Batches(), std::vector<std::string>{"-1-10@" + std::to_string(*n)});
 
   // The same batch under an old epoch again: refused at once.
-  st = Apply(&b2);
+  Status st = Apply(&b2);
   EXPECT_EQ(st.code(), Status::Code::kFenced) << st.ToString();
   EXPECT_EQ(Position(), 10);
 
@@ -106,6 +127,44 @@ TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
             (std::vector<std::string>{"t1|changed|16", "t2|home|15"}));
   EXPECT_EQ(Batches(), (std::vector<std::string>{"-1-10@" + std::to_string(*n),
                                                  "10-20@" + std::to_string(*next)}));
+}
+
+// A new holder of the lease ends the session of a batch still open under an
+// older epoch (it could never commit, but it holds its locks against the new
+// holder's batches, and one whose client froze halfway through a pipeline is
+// not idle in transaction: nothing else would end it). A renewal ends nothing.
+TEST_F(FenceTest, TakeoverEndsTheOpenBatchOfAnOlderEpoch) {
+  if (pg_.empty()) return;
+  Pg admin(pg_);
+  Pg locker(pg_);
+  Batch b1, b2;
+  std::optional<Status> result;
+  std::optional<int64_t> n = OpenBatchUnderALock(admin, locker, &b1, &b2, &result);
+  ASSERT_TRUE(n.has_value());
+
+  // n1 renews: its own open batch goes on waiting.
+  testing::PgRows renewed =
+      admin.Query("SELECT held FROM sync_metadata.sluice_lease($1, 'n1', 'test-host', $2, 60000)",
+                  {name_, std::to_string(*n)});
+  ASSERT_EQ(renewed.rows.at(0).at(0), std::optional<std::string>("t"));
+  EXPECT_EQ(Waiting(admin), 1);
+
+  // n1's lease runs out and n2 takes it: the batch's session ends at once,
+  // while the test still holds its lock.
+  admin.Query(
+      "UPDATE sync_metadata.leader_election SET expires_at = clock_timestamp() - interval '1 s' "
+      "WHERE deployment = $1",
+      {name_});
+  ASSERT_EQ(Acquire(admin, "n2"), std::optional<int64_t>(*n + 1));
+  ASSERT_TRUE(RunUntil([&] { return result.has_value(); }));
+  EXPECT_EQ(result->code(), Status::Code::kUnavailable) << result->ToString();
+  EXPECT_NE(result->message().find("SQLSTATE 57P01"), std::string::npos) << result->ToString();
+  EXPECT_EQ(Waiting(admin), 0);
+  locker.Query("COMMIT");
+  EXPECT_EQ(Position(), 10);
+  EXPECT_EQ(Q("SELECT id, name, _sluice_seq FROM " + S() + ".tag ORDER BY id"),
+            std::vector<std::string>{"t1|work|5"});
+  EXPECT_EQ(Batches(), std::vector<std::string>{"-1-10@" + std::to_string(*n)});
 }
 
 }  // namespace
