@@ -3,10 +3,11 @@
 -- production code: the implementation moves part A into
 -- sql/01-control-plane.sql (version 5) and part B into sink/mirror_table.cc.
 --
--- Run (a throw-away cluster; about 1 s without the benchmark, 2-3 min with it):
+-- Run from the repository root (a throw-away cluster; 1 s for the checks):
 --   pg_virtualenv -t -- sh -c 'psql -q -v ON_ERROR_STOP=1 -f sql/01-control-plane.sql &&
 --     psql -q -v ON_ERROR_STOP=1 -f docs/design-conflicts-prototype.sql'
---   ... add -v bench=1 to the second psql for part D (the write-overhead figures).
+-- Part D, the write-overhead figures: add -v bench=1 [-v rounds=7] to the
+-- second psql (default 3 rounds; 7 rounds take about 3 minutes on 2 cores).
 -- Every check prints "ok <name>" or stops with "FAILED <name>: got ..., want ...".
 
 \set QUIET on
@@ -710,9 +711,15 @@ BEGIN
   IF variant = 'shadow' THEN
     CREATE TABLE b.message_base (id text PRIMARY KEY, image jsonb);
   END IF;
-  IF variant LIKE 'trigger%' OR variant LIKE 'merge%' THEN
+  IF variant LIKE 'trigger%' OR variant LIKE 'merge%' OR variant IN ('cols_only', 'when_false') THEN
     ALTER TABLE b.message ADD COLUMN _sluice_outside_at timestamptz, ADD COLUMN _sluice_base jsonb;
     CREATE INDEX ON b.message (_sluice_outside_at) WHERE _sluice_outside_at IS NOT NULL;
+  END IF;
+  IF variant = 'when_false' THEN  -- the cost of having a BEFORE UPDATE row trigger at all
+    CREATE TRIGGER sluice_never BEFORE UPDATE ON b.message FOR EACH ROW WHEN (false)
+      EXECUTE FUNCTION sync_metadata.sluice_outside_write('b', 'id');
+  END IF;
+  IF variant LIKE 'trigger%' OR variant LIKE 'merge%' THEN
     ALTER TABLE b.message ALTER COLUMN _sluice_outside_at SET DEFAULT clock_timestamp(),
       ALTER COLUMN _sluice_seq SET DEFAULT 0;
     CREATE TRIGGER sluice_outside BEFORE UPDATE ON b.message FOR EACH ROW
@@ -732,7 +739,14 @@ BEGIN
   END IF;
 END $$;
 
--- Seconds for one pass, in one transaction as BatchApplier sends it.
+-- CPU seconds (user + system) of this backend so far, from /proc (ticks of 10 ms):
+-- less disturbed than wall time by other work on a shared machine.
+CREATE FUNCTION b.cpu() RETURNS double precision LANGUAGE sql AS $$
+  SELECT (f[12]::bigint + f[13]::bigint) / 100.0 FROM (SELECT string_to_array(split_part(
+    pg_read_file('/proc/self/stat'), ') ', 2), ' ') AS f) x $$;
+
+-- Wall seconds for one pass, in one transaction as BatchApplier sends it;
+-- the backend's CPU seconds go to b.results.cpu.
 CREATE FUNCTION b.run(variant text, p int) RETURNS double precision LANGUAGE plpgsql AS $$
 DECLARE
   upsert text := $q$INSERT INTO "b"."message" AS t ("id", "user_id", "channel_id", "content",
@@ -748,9 +762,13 @@ DECLARE
   sql text;
   t0 timestamptz;
   elapsed double precision;
+  c0 double precision;
+  n bigint;
+  marked bigint := 0;
   ch record;
 BEGIN
-  IF variant LIKE 'trigger%' OR variant LIKE 'merge%' THEN  -- UpsertSql names _sluice_outside_at
+  IF variant LIKE 'trigger%' OR variant LIKE 'merge%' OR variant IN ('cols_only', 'when_false') THEN
+    -- UpsertSql names _sluice_outside_at
     upsert := replace(replace(upsert, '"_sluice_updated_at") SELECT', '"_sluice_updated_at", '
       '"_sluice_outside_at") SELECT'), 'NULL, now() FROM', 'NULL, now(), NULL FROM');
   END IF;
@@ -772,19 +790,23 @@ BEGIN
           set_config('sluice.apply', '{"mode": "apply", "epoch": 1, "batch": 1, "default":
             {"strategy": "merge", "compare_field": "updated_at", "rules": {"data": "union",
              "meta": "union"}}}', true);
+  c0 := b.cpu();
   t0 := clock_timestamp();
   FOR ch IN SELECT payload FROM b.chunks WHERE pass = p ORDER BY c LOOP
     EXECUTE sql USING ch.payload;
   END LOOP;
   elapsed := extract(epoch FROM clock_timestamp() - t0);
-  IF (SELECT count(*) FROM b.message) <> 100000 OR (variant LIKE 'trigger%' AND EXISTS
-      (SELECT 1 FROM b.message WHERE _sluice_outside_at IS NOT NULL)) THEN
-    RAISE EXCEPTION 'bench %: wrong table contents', variant;  -- not timed
+  PERFORM set_config('b.cpu', (b.cpu() - c0)::text, false);
+  SELECT count(*) INTO n FROM b.message;  -- checks, not timed
+  IF variant LIKE 'trigger%' THEN
+    EXECUTE 'SELECT count(*) FROM b.message WHERE _sluice_outside_at IS NOT NULL' INTO marked;
   END IF;
+  IF n <> 100000 OR marked <> 0 THEN RAISE EXCEPTION 'bench %: wrong table contents', variant; END IF;
   RETURN elapsed;
 END $$;
 
-CREATE TABLE b.results (round int, variant text, pass int, seconds double precision);
+CREATE TABLE b.results (round int, variant text, pass int, seconds double precision,
+  cpu double precision DEFAULT current_setting('b.cpu')::double precision);
 \if :{?rounds}
 \else
 \set rounds 3
@@ -797,19 +819,23 @@ SELECT format('SELECT b.setup(%L)', v),
        format('INSERT INTO b.results VALUES (%s, %L, 0, b.run(%L, 0))', r, v, v),
        format('INSERT INTO b.results VALUES (%s, %L, 1, b.run(%L, 1))', r, v, v)
   FROM generate_series(1, :rounds) r,
-       unnest('{none,trigger,trigger_no_stmt,shadow,shared,merge_1pct,merge_10pct}'::text[])
+       unnest('{none,cols_only,when_false,trigger,trigger_no_stmt,shadow,shared,merge_1pct,merge_10pct}'::text[])
          WITH ORDINALITY u(v, o)
- ORDER BY r, (o + r) % 7 \gexec
+ ORDER BY r, (o + r) % 9 \gexec
 \o
 \pset footer off
 SELECT variant, CASE pass WHEN 0 THEN 'insert' ELSE 'update' END AS pass,
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)::numeric, 3) AS median_s,
-       round(100000 / percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)) AS rows_per_s,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)::numeric, 3) AS wall_s,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) /
          (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FROM b.results n
-           WHERE n.variant = 'none' AND n.pass = r.pass))::numeric, 3) AS vs_none,
-       string_agg(round(seconds::numeric, 3)::text, ' ' ORDER BY round) AS runs
-  FROM b.results r GROUP BY variant, pass ORDER BY pass, vs_none;
+           WHERE n.variant = 'none' AND n.pass = r.pass))::numeric, 3) AS wall_vs_none,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu)::numeric, 2) AS cpu_s,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu) /
+         (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu) FROM b.results n
+           WHERE n.variant = 'none' AND n.pass = r.pass))::numeric, 3) AS cpu_vs_none,
+       round(100000 / percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu)) AS rows_per_cpu_s,
+       string_agg(round(seconds::numeric, 2)::text, ' ' ORDER BY round) AS wall_runs
+  FROM b.results r GROUP BY variant, pass ORDER BY pass, cpu_vs_none;
 SELECT count(*) AS merge_conflicts_logged, count(DISTINCT row_key) AS rows FROM sync_metadata.conflict_log
  WHERE deployment = 'b';
 \endif
