@@ -452,7 +452,8 @@ VALUES ('d1', '00000000-0000-0000-0000-000000000001', 0);
 -- The agent's apply transaction, as BatchApplier would send it: header
 -- settings (transaction-local: works through pgbouncer in transaction mode),
 -- then UpsertSql / DeleteSql exactly as sink/pg_sql.cc builds them today.
-CREATE FUNCTION pg_temp.apply(policy jsonb, upserts jsonb, deletes jsonb DEFAULT '[]',
+CREATE SCHEMA proto;  -- not pg_temp: the race check calls them from a second session
+CREATE FUNCTION proto.apply(policy jsonb, upserts jsonb, deletes jsonb DEFAULT '[]',
                               batch bigint DEFAULT 1) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('sluice.writer', 'd1', true),
@@ -485,7 +486,7 @@ SET client_min_messages = notice;
 
 -- A chat row shaped like Open WebUI's: history.messages keyed by id, a
 -- messages array of objects with ids, tags in meta, epoch seconds.
-CREATE FUNCTION pg_temp.row(id text, title text, msgs text[], tags text[], upd bigint, seq bigint)
+CREATE FUNCTION proto.row(id text, title text, msgs text[], tags text[], upd bigint, seq bigint)
 RETURNS jsonb LANGUAGE sql AS $$
   SELECT jsonb_build_array(id, 'u1', title, jsonb_build_object(
     'history', jsonb_build_object('messages', (SELECT coalesce(jsonb_object_agg(m,
@@ -501,11 +502,11 @@ CREATE FUNCTION pg_temp.log(id text) RETURNS text LANGUAGE sql AS $$
     FROM sync_metadata.conflict_log l WHERE deployment = 'd1' AND row_key = jsonb_build_array($1) $$;
 
 -- Seed rows a..h as sluice writes them (seq 1..8).
-SELECT pg_temp.apply('{}', jsonb_build_array(
-  pg_temp.row('a', 'A', '{m1}', '{x}', 1700000100, 1), pg_temp.row('b', 'B', '{m1}', '{x}', 1700000100, 2),
-  pg_temp.row('c', 'C', '{m1}', '{x}', 1700000100, 3), pg_temp.row('d', 'D', '{m1}', '{x}', 1700000100, 4),
-  pg_temp.row('e', 'E', '{m1}', '{x}', 1700000100, 5), pg_temp.row('f', 'F', '{m1}', '{x}', 1700000100, 6),
-  pg_temp.row('g', 'G', '{m1}', '{x}', 1700000100, 7), pg_temp.row('h', 'H', '{m1}', '{x}', 1700000100, 8)));
+SELECT proto.apply('{}', jsonb_build_array(
+  proto.row('a', 'A', '{m1}', '{x}', 1700000100, 1), proto.row('b', 'B', '{m1}', '{x}', 1700000100, 2),
+  proto.row('c', 'C', '{m1}', '{x}', 1700000100, 3), proto.row('d', 'D', '{m1}', '{x}', 1700000100, 4),
+  proto.row('e', 'E', '{m1}', '{x}', 1700000100, 5), proto.row('f', 'F', '{m1}', '{x}', 1700000100, 6),
+  proto.row('g', 'G', '{m1}', '{x}', 1700000100, 7), proto.row('h', 'H', '{m1}', '{x}', 1700000100, 8)));
 SELECT pg_temp.expect('sluice writes leave rows clean', (SELECT count(*) FROM d1.chat
   WHERE _sluice_outside_at IS NULL)::text, '8');
 
@@ -531,14 +532,14 @@ SELECT pg_temp.expect('outside delete recorded with its base',
 
 -- One source batch: a (update), b (update), c (update), d (update of the
 -- deleted row), e (delete), i (insert of a key inserted outside), f (clean).
-SELECT pg_temp.apply('{"default": {"strategy": "source_wins"}, "tables": {"chat":
+SELECT proto.apply('{"default": {"strategy": "source_wins"}, "tables": {"chat":
   {"strategy": "newest_wins", "compare_field": "updated_at"}}}',
-  jsonb_build_array(pg_temp.row('a', 'A src', '{m1}', '{x}', 1700000150, 11),
-                    pg_temp.row('b', 'B src', '{m1}', '{x}', 1700000150, 12),
-                    pg_temp.row('c', 'C src', '{m1}', '{x}', 1700000150, 13),
-                    pg_temp.row('d', 'D src', '{m1}', '{x}', 1700000150, 14),
-                    pg_temp.row('i', 'I src', '{m1}', '{x}', 1700000150, 16),
-                    pg_temp.row('f', 'F src', '{m1}', '{x}', 1700000150, 17)),
+  jsonb_build_array(proto.row('a', 'A src', '{m1}', '{x}', 1700000150, 11),
+                    proto.row('b', 'B src', '{m1}', '{x}', 1700000150, 12),
+                    proto.row('c', 'C src', '{m1}', '{x}', 1700000150, 13),
+                    proto.row('d', 'D src', '{m1}', '{x}', 1700000150, 14),
+                    proto.row('i', 'I src', '{m1}', '{x}', 1700000150, 16),
+                    proto.row('f', 'F src', '{m1}', '{x}', 1700000150, 17)),
   '[["e", "15"]]', 2);
 SELECT pg_temp.expect('newest_wins: outside newer stays', pg_temp.cell('a', 'title'), 'A outside');
 SELECT pg_temp.expect('newest_wins: outside newer stays, base = source', pg_temp.cell('a', '_sluice_base')::jsonb ->> 'title', 'A src');
@@ -555,14 +556,14 @@ SELECT pg_temp.expect('every log row is complete', (SELECT count(*) FROM sync_me
   AND (target_data IS NOT NULL OR kind = 'update_deleted'))::text, '6');
 
 -- merge on chat: history appended on both sides, tags added on both, title on one side.
-SELECT pg_temp.apply('{}', jsonb_build_array(pg_temp.row('g', 'G', '{m1,m2}', '{x}', 1700000500, 20)), '[]', 3);
+SELECT proto.apply('{}', jsonb_build_array(proto.row('g', 'G', '{m1,m2}', '{x}', 1700000500, 20)), '[]', 3);
 UPDATE d1.chat SET chat = jsonb_set(jsonb_set(chat, '{history,messages,m3}', '{"id": "m3", "content": "outside"}'),
     '{messages}', chat -> 'messages' || '[{"id": "m3", "content": "outside"}]'),
   meta = '{"tags": ["x", "t-out"]}', title = 'G renamed outside' WHERE id = 'g';
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "merge", "compare_field": "updated_at",
+SELECT proto.apply('{"tables": {"chat": {"strategy": "merge", "compare_field": "updated_at",
   "fallback": "newest_wins", "rules": {"chat": "union", "meta": "union", "title": "newest_wins",
   "updated_at": "newest_wins"}}}}',
-  jsonb_build_array(pg_temp.row('g', 'G', '{m1,m2,m4}', '{x,t-src}', 1700000600, 21)), '[]', 4);
+  jsonb_build_array(proto.row('g', 'G', '{m1,m2,m4}', '{x,t-src}', 1700000600, 21)), '[]', 4);
 SELECT pg_temp.expect('merge: messages by id from both sides', (SELECT string_agg(m ->> 'id', ',' ORDER BY o)
   FROM d1.chat, jsonb_array_elements(chat -> 'messages') WITH ORDINALITY a(m, o) WHERE id = 'g'), 'm1,m2,m3,m4');
 SELECT pg_temp.expect('merge: history object keyed by id', (SELECT string_agg(k, ',' ORDER BY k)
@@ -571,30 +572,30 @@ SELECT pg_temp.expect('merge: tags from both sides', pg_temp.cell('g', 'meta'), 
 SELECT pg_temp.expect('merge: title changed on one side only', pg_temp.cell('g', 'title'), 'G renamed outside');
 SELECT pg_temp.expect('merge: row stays marked, base = source image', pg_temp.cell('g', '_sluice_base')::jsonb -> 'meta' ->> 'tags', '["x", "t-src"]');
 -- the next source change (one more message) merges against that base: m3 survives
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "merge", "compare_field": "updated_at",
+SELECT proto.apply('{"tables": {"chat": {"strategy": "merge", "compare_field": "updated_at",
   "rules": {"chat": "union", "meta": "union"}}}}',
-  jsonb_build_array(pg_temp.row('g', 'G', '{m1,m2,m4,m5}', '{x,t-src}', 1700000700, 22)), '[]', 5);
+  jsonb_build_array(proto.row('g', 'G', '{m1,m2,m4,m5}', '{x,t-src}', 1700000700, 22)), '[]', 5);
 SELECT pg_temp.expect('merge again: outside message kept', (SELECT string_agg(m ->> 'id', ',' ORDER BY o)
   FROM d1.chat, jsonb_array_elements(chat -> 'messages') WITH ORDINALITY a(m, o) WHERE id = 'g'), 'm1,m2,m3,m4,m5');
 
 -- target_wins on a hard delete (graveyard): the row becomes a marked tombstone.
 DELETE FROM d1.chat WHERE id = 'h';
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "target_wins"}}}',
-  jsonb_build_array(pg_temp.row('h', 'H src', '{m1}', '{x}', 1700000800, 30)), '[]', 6);
+SELECT proto.apply('{"tables": {"chat": {"strategy": "target_wins"}}}',
+  jsonb_build_array(proto.row('h', 'H src', '{m1}', '{x}', 1700000800, 30)), '[]', 6);
 SELECT pg_temp.expect('target_wins keeps the outside delete (as a marked tombstone)',
   (pg_temp.cell('h', '_sluice_deleted_at') IS NOT NULL)::text || '/' || (pg_temp.cell('h', '_sluice_outside_at') IS NOT NULL)::text
   || '/' || pg_temp.log('h'), 'true/true/update_deleted/target_wins/resolved');
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "target_wins"}}}',
-  jsonb_build_array(pg_temp.row('h', 'H src 2', '{m1}', '{x}', 1700000900, 31)), '[]', 7);
+SELECT proto.apply('{"tables": {"chat": {"strategy": "target_wins"}}}',
+  jsonb_build_array(proto.row('h', 'H src 2', '{m1}', '{x}', 1700000900, 31)), '[]', 7);
 SELECT pg_temp.expect('the next source change meets the tombstone: logged again',
   pg_temp.log('h'), 'update_deleted/target_wins/resolved,update_deleted/target_wins/resolved');
 
 -- manual: one pending entry per row, updated by later source changes.
 UPDATE d1.chat SET title = 'F outside' WHERE id = 'f';
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "manual"}}}',
-  jsonb_build_array(pg_temp.row('f', 'F src 2', '{m1}', '{x}', 1700001000, 40)), '[]', 8);
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "manual"}}}',
-  jsonb_build_array(pg_temp.row('f', 'F src 3', '{m1}', '{x}', 1700001100, 41)), '[]', 9);
+SELECT proto.apply('{"tables": {"chat": {"strategy": "manual"}}}',
+  jsonb_build_array(proto.row('f', 'F src 2', '{m1}', '{x}', 1700001000, 40)), '[]', 8);
+SELECT proto.apply('{"tables": {"chat": {"strategy": "manual"}}}',
+  jsonb_build_array(proto.row('f', 'F src 3', '{m1}', '{x}', 1700001100, 41)), '[]', 9);
 SELECT pg_temp.expect('manual: target stays, one pending entry with the newest source image',
   pg_temp.cell('f', 'title') || '/' || (SELECT count(*) || '/' || max(source_data ->> 'title') || '/' || max(seq) || '/' || max(batch)
   FROM sync_metadata.conflict_log WHERE deployment = 'd1' AND row_key = '["f"]' AND status = 'pending'),
@@ -645,10 +646,31 @@ BEGIN;
 UPDATE d1.chat SET title = 'B outside 2' WHERE id = 'b';
 COMMIT;
 BEGIN;
-SELECT pg_temp.apply('{}', jsonb_build_array(pg_temp.row('b', 'B src 2', '{m1}', '{x}', 1700002000, 50)), '[]', 10);
+SELECT proto.apply('{}', jsonb_build_array(proto.row('b', 'B src 2', '{m1}', '{x}', 1700002000, 50)), '[]', 10);
 ROLLBACK;
 SELECT pg_temp.expect('rolled back: no log row, row unchanged', (SELECT count(*) FROM sync_metadata.conflict_log
   WHERE batch = 10)::text || '/' || pg_temp.cell('b', 'title'), '0/B outside 2');
+
+-- Race: an outside UPDATE that commits while sluice's statement waits for the
+-- row lock is still seen (the trigger's OLD is the latest version), so it is
+-- neither overwritten silently nor lost. The agent is a second session (dblink).
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('agent', format('host=%s port=%s dbname=%s user=%s',
+  split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'),
+  current_database(), current_user));
+BEGIN;
+UPDATE d1.chat SET title = 'C outside, racing' WHERE id = 'c';  -- holds the row lock
+SELECT dblink_send_query('agent', $$SELECT proto.apply('{}', jsonb_build_array(proto.row('c',
+  'C src race', '{m1}', '{x}', 1700003000, 70)), '[]', 70)$$);
+SELECT pg_sleep(0.5);
+SELECT pg_temp.expect('race: the agent waits for the outside writer', dblink_is_busy('agent')::text, '1');
+COMMIT;
+SELECT * FROM dblink_get_result('agent') AS r(x text);
+SELECT dblink_disconnect('agent');
+SELECT pg_temp.expect('race: the outside write committed meanwhile is a conflict',
+  pg_temp.log('c') || '/' || (SELECT target_data ->> 'title' FROM sync_metadata.conflict_log WHERE batch = 70)
+  || '/' || pg_temp.cell('c', 'title'),
+  'update_origin_differs/newest_wins/resolved,update_origin_differs/source_wins/resolved/C outside, racing/C src race');
 
 -- Full read of a table: the sweep skips marked rows (TombstoneRangeSql gets
 -- "AND _sluice_outside_at IS NULL"); after the upserts, marked live rows the
@@ -659,8 +681,8 @@ BEGIN;
 SELECT set_config('sluice.writer', 'd1', true), set_config('sluice.apply',
   '{"mode": "apply", "epoch": 7, "batch": 60}', true);
 UPDATE d1.chat SET _sluice_deleted_at = now() WHERE _sluice_deleted_at IS NULL AND _sluice_outside_at IS NULL;
-SELECT pg_temp.apply('{"tables": {"chat": {"strategy": "newest_wins", "compare_field": "updated_at"}}}',
-  jsonb_build_array(pg_temp.row('a', 'A full', '{m1}', '{x}', 1700000001, 60)), '[]', 60);
+SELECT proto.apply('{"tables": {"chat": {"strategy": "newest_wins", "compare_field": "updated_at"}}}',
+  jsonb_build_array(proto.row('a', 'A full', '{m1}', '{x}', 1700000001, 60)), '[]', 60);
 UPDATE d1.chat t SET _sluice_deleted_at = now(), _sluice_seq = 60 WHERE _sluice_outside_at IS NOT NULL
    AND _sluice_deleted_at IS NULL AND _sluice_seq IS DISTINCT FROM 60;
 COMMIT;
@@ -669,7 +691,7 @@ SELECT pg_temp.expect('full read: the carried row is an update, the others sourc
   'a:update_origin_differs b:delete_origin_differs e:delete_origin_differs g:delete_origin_differs i:delete_origin_differs');
 SELECT pg_temp.expect('full read: outside-changed rows stay (newest_wins), clean rows tombstoned',
   (SELECT string_agg(id || ':' || (_sluice_deleted_at IS NULL)::text || ':' || _sluice_seq, ' ' ORDER BY id) FROM d1.chat),
-  'a:true:60 b:true:60 c:false:13 d:false:14 e:true:60 f:false:41 g:true:60 h:false:31 i:true:60');
+  'a:true:60 b:true:60 c:false:70 d:false:14 e:true:60 f:false:41 g:true:60 h:false:31 i:true:60');
 SELECT pg_temp.expect('every conflict_log row passes the CHECKs', (SELECT count(*) FROM sync_metadata.conflict_log
   WHERE status NOT IN ('resolved', 'pending'))::text, '0');
 
