@@ -50,6 +50,17 @@ ReloadPlan PlanReload(const Config& running, const Config& file) {
   restart_if(rk.chunk_bytes != fk.chunk_bytes, "sink.chunk_bytes");
   restart_if(rk.column_types != fk.column_types, "tables");
   restart_if(plan.need_restart.size() == before && !(rk == fk), "sink");
+  before = plan.need_restart.size();
+  const LeaseOptions &rl = running.lease, &fl = file.lease;
+  restart_if(rl.duration_ms != fl.duration_ms, "lease.duration_ms");
+  restart_if(rl.renew_ms != fl.renew_ms, "lease.renew_ms");
+  restart_if(rl.poll_ms != fl.poll_ms, "lease.poll_ms");
+  restart_if(plan.need_restart.size() == before && !(rl == fl), "lease");
+  before = plan.need_restart.size();
+  const HttpOptions &rh = running.http, &fh = file.http;
+  restart_if(rh.listen != fh.listen, "http.listen");
+  restart_if(rh.max_connections != fh.max_connections, "http.max_connections");
+  restart_if(plan.need_restart.size() == before && !(rh == fh), "http");
   return plan;
 }
 

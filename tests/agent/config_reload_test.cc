@@ -48,6 +48,21 @@ TEST(ConfigReload, OtherKeysNeedARestartAndKeepTheirRunningValue) {
             (std::vector<std::string>{"source.busy_timeout_ms", "sink.schema", "sink.chunk_rows"}));
 }
 
+TEST(ConfigReload, LeaseAndHttpChangesNeedARestart) {
+  Config file = Base();
+  file.lease.duration_ms = 1000;
+  file.http.listen = "off";
+  ReloadPlan p = PlanReload(Base(), file);
+  EXPECT_EQ(p.need_restart, (std::vector<std::string>{"lease.duration_ms", "http.listen"}));
+  EXPECT_EQ(p.next.lease, Base().lease);  // the running values stay
+  EXPECT_EQ(p.next.http, Base().http);
+  file = Base();
+  file.lease.poll_ms = 50;
+  file.http.max_connections = 3;
+  EXPECT_EQ(PlanReload(Base(), file).need_restart,
+            (std::vector<std::string>{"lease.poll_ms", "http.max_connections"}));
+}
+
 TEST(ConfigReload, AKeyNotListedStillCounts) {
   Config file = Base();
   file.source.spool_memory_limit = 1;  // not a config key today, but a difference
