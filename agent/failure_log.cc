@@ -1,6 +1,9 @@
 // FailureLog: the doubling report schedule for repeated failures.
 #include "agent/failure_log.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -52,6 +55,26 @@ int64_t FailureLog::Reset() {
   interval_ms_ = first_interval_ms_;
   next_report_ms_ = 0;
   return n;
+}
+
+void LogFailure(const FailureReport& report, const std::string& line, int64_t now_ms) {
+  std::string text = line;
+  if (report.count > 1) {
+    text += fmt::format(" (failure {} in a row, the first {} s ago; next report in {} s or less)",
+                        report.count, (now_ms - report.first_at_ms) / 1000,
+                        (report.next_report_ms - now_ms + 999) / 1000);
+  }
+  switch (report.level) {
+    case FailureReport::Level::kWarn:
+      spdlog::warn("{}", text);
+      break;
+    case FailureReport::Level::kError:
+      spdlog::error("{}", text);
+      break;
+    case FailureReport::Level::kQuiet:
+      spdlog::debug("{}", text);
+      break;
+  }
 }
 
 }  // namespace sluice

@@ -4,7 +4,7 @@
 // warn; repeats at error, each after a longer pause than the one before
 // (doubling from `first_interval_ms` up to `max_interval_ms`), with the count;
 // a failure of another kind is reported at once. Progress resets it. Pure: the
-// caller passes `now` and does the logging. One owner, any thread.
+// caller passes `now`; LogFailure below does the logging. One owner, any thread.
 #pragma once
 
 #include <cstdint>
@@ -44,5 +44,9 @@ class FailureLog {
   int64_t next_report_ms_ = 0;
   std::string kind_;
 };
+
+// Logs `line` at the level `report` gave it (quiet: debug), with
+// " (failure N in a row, ...)" appended for a repeat.
+void LogFailure(const FailureReport& report, const std::string& line, int64_t now_ms);
 
 }  // namespace sluice

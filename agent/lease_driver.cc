@@ -30,7 +30,9 @@ LeaseDriver::LeaseDriver(uv_loop_t* loop, std::string conninfo, LeaseIdentity id
       lease_(timings),
       clock_(std::move(clock)),
       on_event_(std::move(on_event)),
-      on_fatal_(std::move(on_fatal)) {
+      on_fatal_(std::move(on_fatal)),
+      // Repeats reported after a lease duration, then twice that, up to an hour.
+      request_failures_(timings.duration_ms, int64_t{3600} * 1000) {
   conn_ = std::make_unique<PgConnection>(loop_, std::move(conninfo), QueryTimeoutMs(timings));
 }
 
@@ -60,8 +62,7 @@ void LeaseDriver::Ask() {
       connecting_ = false;
       if (!st.ok()) {
         reachable_ = false;
-        if (lease_.leader()) ++failures_;
-        last_error_ = st.message();
+        NoteFailure(st);
         Handle(lease_.OnFailure(clock_()));
         if (after_answer_) return std::exchange(after_answer_, nullptr)();
         if (pg::ActionOf(st) == pg::PgAction::kStop) return on_fatal_(st.Wrap("lease connection"));
@@ -87,15 +88,12 @@ void LeaseDriver::Ask() {
 
 void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   int64_t now = clock_();
-  bool was_leader = lease_.leader();
   if (st.ok() && (results.size() < 2 || results[1].rows.empty() || results[1].rows[0].size() < 5)) {
     st = Status::Internal("sluice_lease returned no row");
   }
   if (!st.ok()) {
     reachable_ = st.code() != Status::Code::kUnavailable;
-    if (was_leader) ++failures_;
-    last_error_ = st.message();
-    if (was_leader) spdlog::warn("lease renewal failed: {}", st.message());
+    NoteFailure(st);
     Handle(lease_.OnFailure(now));
     if (after_answer_) return std::exchange(after_answer_, nullptr)();
     // An older control plane has no sluice_lease: no retry fixes that.
@@ -108,6 +106,8 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
     return Schedule();
   }
   reachable_ = true;
+  int64_t ended = request_failures_.Reset();
+  if (ended > 0) spdlog::info("leader lease requests answered again after {} failure(s)", ended);
   const auto& row = results[1].rows[0];
   LeaseReply reply;
   reply.held = row[0].value_or("f") == "t";
@@ -120,6 +120,16 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   Handle(e);
   if (after_answer_) return std::exchange(after_answer_, nullptr)();
   Schedule();
+}
+
+void LeaseDriver::NoteFailure(const Status& st) {
+  if (lease_.leader()) ++failures_;  // a renewal that failed
+  last_error_ = st.message();
+  int64_t now = clock_();
+  LogFailure(request_failures_.Note(st.message(), now),
+             std::string(lease_.leader() ? "lease renewal" : "leader lease request") +
+                 " failed: " + st.message(),
+             now);
 }
 
 void LeaseDriver::Handle(LeaseEvent e) {

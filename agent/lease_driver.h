@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/failure_log.h"
 #include "agent/lease.h"
 #include "common/status.h"
 #include "sink/pg_connection.h"
@@ -66,6 +67,9 @@ class LeaseDriver {
   void Ask();
   void OnAnswer(Status st, std::vector<PgResult> results);
   void Handle(LeaseEvent e);
+  // A request or connect failed: counted, and logged at warn then error at
+  // doubling intervals (a standby that cannot ask can never take over).
+  void NoteFailure(const Status& st);
   void ArmDeadline();
   void CloseAll(std::function<void()> done);
   static void OnAskTimer(uv_timer_t* t) noexcept;
@@ -89,6 +93,7 @@ class LeaseDriver {
   int64_t failures_ = 0;
   int64_t acquisitions_ = 0;
   std::string last_error_;
+  FailureLog request_failures_;
   std::function<void()> after_answer_;  // Release waits for the request in flight
   std::function<void()> after_close_;
 };

@@ -18,29 +18,6 @@
 namespace sluice {
 namespace {
 
-// Logs `line` at the level a FailureLog gave it (quiet: debug).
-void LogAtLevel(FailureReport::Level level, const std::string& line) {
-  switch (level) {
-    case FailureReport::Level::kWarn:
-      spdlog::warn("{}", line);
-      break;
-    case FailureReport::Level::kError:
-      spdlog::error("{}", line);
-      break;
-    case FailureReport::Level::kQuiet:
-      spdlog::debug("{}", line);
-      break;
-  }
-}
-
-// " (failure N in a row, ...)" for a repeat, "" for a first failure.
-std::string RepeatNote(const FailureReport& report, int64_t now) {
-  if (report.count <= 1) return "";
-  return fmt::format(" (failure {} in a row, the first {} s ago; next report in {} s or less)",
-                     report.count, (now - report.first_at_ms) / 1000,
-                     (report.next_report_ms - now + 999) / 1000);
-}
-
 std::string HostName() {
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0) return "";
@@ -626,9 +603,10 @@ void Replicator::StartPrune() {
           // The journal grows until this heals: a stall of its own.
           int64_t now = NowMs();
           FailureReport report = prune_failures_.Note(st->ToString(), now);
-          LogAtLevel(report.level, "journal prune failed: " + st->ToString() +
-                                       "; the journal keeps growing until it succeeds" +
-                                       RepeatNote(report, now));
+          LogFailure(report,
+                     "journal prune failed: " + st->ToString() +
+                         "; the journal keeps growing until it succeeds",
+                     now);
         }
         if (stop_requested_ && (state_ == State::kStopping || state_ == State::kIdle ||
                                 state_ == State::kBackoff || state_ == State::kStandby)) {
@@ -720,9 +698,9 @@ void Replicator::Backoff(std::string_view why, void (Replicator::*retry)()) {
   last_error_ = std::string(why);
   last_error_at_ms_ = now;
   FailureReport report = failures_.Note(why, now);
-  LogAtLevel(report.level,
-             fmt::format("state {} -> backoff: {}; retry in {} ms", StateName(from), why, delay) +
-                 RepeatNote(report, now));
+  LogFailure(report,
+             fmt::format("state {} -> backoff: {}; retry in {} ms", StateName(from), why, delay),
+             now);
   Transition(State::kBackoff, std::string(why) + "; retry in " + std::to_string(delay) + " ms");
   WriteState(true);  // the failure count moved even when the state did not
   retry_ = retry;

@@ -177,10 +177,15 @@ TEST_F(StallsVisible, RepeatedFailureEscalatesAndStatusShowsItWithoutTheSink) {
   ASSERT_TRUE(agent->Running()) << agent->Log();
 
   // The first failure at warn, the repeats at error with a growing count,
-  // reported less and less often; never at info.
-  EXPECT_EQ(LogLines(agent, "warning", "cannot reach PostgreSQL").size(), 1u) << agent->Log();
+  // reported less and less often; never at info. Two streams report the
+  // outage, each on its own schedule: the loop's retries, and the lease
+  // requests on their own connection (a standby's only contact with the sink).
+  const std::string loop = "-> backoff: cannot reach PostgreSQL";
+  const std::string lease = "leader lease request failed: cannot reach PostgreSQL";
+  EXPECT_EQ(LogLines(agent, "warning", loop).size(), 1u) << agent->Log();
+  EXPECT_EQ(LogLines(agent, "warning", lease).size(), 1u) << agent->Log();
   EXPECT_TRUE(LogLines(agent, "info", "cannot reach PostgreSQL").empty()) << agent->Log();
-  std::vector<std::string> errors = LogLines(agent, "error", "cannot reach PostgreSQL");
+  std::vector<std::string> errors = LogLines(agent, "error", loop);
   ASSERT_GE(errors.size(), 3u) << agent->Log();
   std::vector<int> counts;
   for (const std::string& line : errors) {
