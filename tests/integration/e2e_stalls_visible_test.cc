@@ -30,14 +30,10 @@ class StallsVisible : public E2eTest {
   // A config whose source has "spool_dir": spool_dir.
   std::string ConfigWithSpool(const std::string& db_path, const std::string& spool_dir,
                               const std::string& file_name) {
-    std::string path = WriteConfig(db_path, "", nullptr, file_name);
-    std::string json = ReadFile(path);
-    const std::string anchor = "\"busy_timeout_ms\"";
-    size_t at = json.find(anchor);
-    EXPECT_NE(at, std::string::npos) << json;
-    json.insert(at, "\"spool_dir\": \"" + spool_dir + "\", ");
-    WriteFile(path, json);
-    return path;
+    return WriteConfig(
+        db_path, "",
+        [&](AgentConfig& c) { c.source_extra = "\"spool_dir\": " + JsonString(spool_dir); },
+        file_name);
   }
 
   // `status --json` output (whatever the exit code) and the exit code.
@@ -294,12 +290,8 @@ TEST_F(StallsVisible, CliSinkCallsHaveADeadline) {
   std::string db_path = dir_->file("webui.db");
   CreateOpenWebUiDb(db_path);
   std::string url = pg_url_ + " host=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port));
-  std::string config = WriteConfig(db_path, url);
-  std::string json = ReadFile(config);
-  size_t at = json.find("\"schema\"");
-  ASSERT_NE(at, std::string::npos) << json;
-  json.insert(at, "\"query_timeout_ms\": 1000, ");
-  WriteFile(config, json);
+  std::string config = WriteConfig(
+      db_path, url, [](AgentConfig& c) { c.sink_extra = "\"query_timeout_ms\": 1000"; });
   for (const char* command : {"status", "init"}) {
     CommandResult r = RunSluice({command, "--config", config}, seconds(20));
     EXPECT_FALSE(r.timed_out) << command << " hung\n" << r.Describe();
