@@ -42,6 +42,19 @@ class StallsVisible : public E2eTest {
     return {r.out, r.exit_code};
   }
 
+  // A trigger `name` (and its function, in the deployment schema) on the mirror
+  // table `table` that fails every INSERT with `message` and SQLSTATE condition
+  // `errcode`: a sink error of the kind the test needs.
+  void RefuseInserts(const std::string& table, const std::string& name, const std::string& message,
+                     const std::string& errcode) {
+    const std::string function = QuoteIdent(deployment_) + "." + QuoteIdent(name) + "()";
+    pg_->Query("CREATE FUNCTION " + function +
+               " RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION '" + message +
+               "' USING ERRCODE = '" + errcode + "'; END$$");
+    pg_->Query("CREATE TRIGGER " + QuoteIdent(name) + " BEFORE INSERT ON " + table +
+               " FOR EACH ROW EXECUTE FUNCTION " + function);
+  }
+
   // The log lines of `agent` at `level` ("warning", "error") that contain `text`.
   static std::vector<std::string> LogLines(AgentProcess* agent, const std::string& level,
                                            const std::string& text) {
@@ -218,11 +231,7 @@ TEST_F(StallsVisible, PermanentlyFailingBatchEscalatesAndRecovers) {
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   const std::string a = PgTable(deployment_, "a");
-  pg_->Query("CREATE FUNCTION " + QuoteIdent(deployment_) +
-             ".refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION "
-             "'mirror busy' USING ERRCODE = 'lock_not_available'; END$$");
-  pg_->Query("CREATE TRIGGER refuse BEFORE INSERT ON " + a + " FOR EACH ROW EXECUTE FUNCTION " +
-             QuoteIdent(deployment_) + ".refuse()");
+  RefuseInserts(a, "refuse", "mirror busy", "lock_not_available");
   app.Exec("INSERT INTO a VALUES (1, 'one')");
   ASSERT_TRUE(
       WaitUntil([&] { return LogLines(agent, "error", "mirror busy").size() >= 2; }, seconds(15)))
@@ -256,11 +265,7 @@ TEST_F(StallsVisible, SinkErrorThatRetryingCannotCureStopsTheAgent) {
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   const std::string a = PgTable(deployment_, "a");
-  pg_->Query("CREATE FUNCTION " + QuoteIdent(deployment_) +
-             ".deny() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION "
-             "'no writes for you' USING ERRCODE = 'insufficient_privilege'; END$$");
-  pg_->Query("CREATE TRIGGER deny BEFORE INSERT ON " + a + " FOR EACH ROW EXECUTE FUNCTION " +
-             QuoteIdent(deployment_) + ".deny()");
+  RefuseInserts(a, "deny", "no writes for you", "insufficient_privilege");
   app.Exec("INSERT INTO a VALUES (1, 'one')");
   std::optional<int> exit = agent->WaitExit(seconds(15));
   ASSERT_TRUE(exit.has_value()) << "the agent kept retrying\n" << agent->Log();
