@@ -16,7 +16,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -182,7 +181,14 @@ TEST_F(StallsVisible, RepeatedFailureEscalatesAndStatusShowsItWithoutTheSink) {
       db_path, pg_url_ + " host=127.0.0.1 port=9", [](AgentConfig& c) { c.retry_max_ms = 200; },
       "down.json");
   AgentProcess* agent = StartAgent(config);
-  std::this_thread::sleep_for(seconds(5));
+  // Repeats are reported after 200 ms, then 400, 800, ... ms: four error lines
+  // (about 3 s) show the spacing grow. A slow machine gets longer; the checks
+  // below say what is missing if the agent never got there.
+  WaitUntil(
+      [&] {
+        return !agent->Running() || LogLines(agent, "error", "cannot reach PostgreSQL").size() >= 4;
+      },
+      seconds(15));
   ASSERT_TRUE(agent->Running()) << agent->Log();
 
   // The first failure at warn, the repeats at error with a growing count,
