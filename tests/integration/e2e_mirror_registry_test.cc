@@ -38,6 +38,13 @@ TEST_F(MirrorRegistry, ARetiredMirrorDroppedAtTheSinkIsLeftAlone) {
       << AgentLogs();
   // The operator cleans up the leftover mirror; the app goes on writing.
   pg_->Query("DROP TABLE " + PgTable(deployment_, "gone"));
+  // The case under test: a registry row left for a mirror that is no more
+  // (without it the checks below would pass whatever the agent does).
+  ASSERT_EQ(pg_->ScalarInt("SELECT count(*) FROM sync_metadata.mirror_tables "
+                           "WHERE deployment = $1 AND table_name = 'gone'",
+                           {deployment_}),
+            1);
+  ASSERT_FALSE(pg_->TableExists(deployment_, "gone"));
   size_t before = Count(agent->Log(), "reading it whole again");
   for (int i = 3; i < 13; ++i) {
     app.Exec("INSERT INTO keep VALUES (" + std::to_string(i) + ", 'x')");

@@ -31,12 +31,12 @@ TEST_F(SinkDeadlines, StalledSinkIsDetectedAndNothingIsLost) {
   auto [addr, len] = TcpAddressOf(pg_url_);
   StallingProxy proxy(addr, len);
   std::string via_proxy = ViaProxy(pg_url_, proxy);
-  std::string agent_config = WriteConfig(db_path, via_proxy, nullptr, "via-proxy.json");
-  std::string json = ReadFile(agent_config);
-  size_t sink = json.find("\"sink\": {");
-  ASSERT_NE(sink, std::string::npos) << json;
-  json.insert(sink + 9, "\"query_timeout_ms\": " + std::to_string(kQueryTimeoutMs) + ", ");
-  WriteFile(agent_config, json);
+  std::string agent_config = WriteConfig(
+      db_path, via_proxy,
+      [](AgentConfig& c) {
+        c.sink_extra = "\"query_timeout_ms\": " + std::to_string(kQueryTimeoutMs);
+      },
+      "via-proxy.json");
 
   RandomWriter::Options w;
   w.min_changes = 300;

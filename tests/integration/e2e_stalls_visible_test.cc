@@ -16,7 +16,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -30,20 +29,29 @@ class StallsVisible : public E2eTest {
   // A config whose source has "spool_dir": spool_dir.
   std::string ConfigWithSpool(const std::string& db_path, const std::string& spool_dir,
                               const std::string& file_name) {
-    std::string path = WriteConfig(db_path, "", nullptr, file_name);
-    std::string json = ReadFile(path);
-    const std::string anchor = "\"busy_timeout_ms\"";
-    size_t at = json.find(anchor);
-    EXPECT_NE(at, std::string::npos) << json;
-    json.insert(at, "\"spool_dir\": \"" + spool_dir + "\", ");
-    WriteFile(path, json);
-    return path;
+    return WriteConfig(
+        db_path, "",
+        [&](AgentConfig& c) { c.source_extra = "\"spool_dir\": " + JsonString(spool_dir); },
+        file_name);
   }
 
   // `status --json` output (whatever the exit code) and the exit code.
   std::pair<std::string, int> StatusJson(const std::string& config) {
     CommandResult r = RunSluice({"status", "--json", "--config", config}, seconds(30));
     return {r.out, r.exit_code};
+  }
+
+  // A trigger `name` (and its function, in the deployment schema) on the mirror
+  // table `table` that fails every INSERT with `message` and SQLSTATE condition
+  // `errcode`: a sink error of the kind the test needs.
+  void RefuseInserts(const std::string& table, const std::string& name, const std::string& message,
+                     const std::string& errcode) {
+    const std::string function = QuoteIdent(deployment_) + "." + QuoteIdent(name) + "()";
+    pg_->Query("CREATE FUNCTION " + function +
+               " RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION '" + message +
+               "' USING ERRCODE = '" + errcode + "'; END$$");
+    pg_->Query("CREATE TRIGGER " + QuoteIdent(name) + " BEFORE INSERT ON " + table +
+               " FOR EACH ROW EXECUTE FUNCTION " + function);
   }
 
   // The log lines of `agent` at `level` ("warning", "error") that contain `text`.
@@ -173,7 +181,14 @@ TEST_F(StallsVisible, RepeatedFailureEscalatesAndStatusShowsItWithoutTheSink) {
       db_path, pg_url_ + " host=127.0.0.1 port=9", [](AgentConfig& c) { c.retry_max_ms = 200; },
       "down.json");
   AgentProcess* agent = StartAgent(config);
-  std::this_thread::sleep_for(seconds(5));
+  // Repeats are reported after 200 ms, then 400, 800, ... ms: four error lines
+  // (about 3 s) show the spacing grow. A slow machine gets longer; the checks
+  // below say what is missing if the agent never got there.
+  WaitUntil(
+      [&] {
+        return !agent->Running() || LogLines(agent, "error", "cannot reach PostgreSQL").size() >= 4;
+      },
+      seconds(15));
   ASSERT_TRUE(agent->Running()) << agent->Log();
 
   // The first failure at warn, the repeats at error with a growing count,
@@ -227,11 +242,7 @@ TEST_F(StallsVisible, PermanentlyFailingBatchEscalatesAndRecovers) {
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   const std::string a = PgTable(deployment_, "a");
-  pg_->Query("CREATE FUNCTION " + QuoteIdent(deployment_) +
-             ".refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION "
-             "'mirror busy' USING ERRCODE = 'lock_not_available'; END$$");
-  pg_->Query("CREATE TRIGGER refuse BEFORE INSERT ON " + a + " FOR EACH ROW EXECUTE FUNCTION " +
-             QuoteIdent(deployment_) + ".refuse()");
+  RefuseInserts(a, "refuse", "mirror busy", "lock_not_available");
   app.Exec("INSERT INTO a VALUES (1, 'one')");
   ASSERT_TRUE(
       WaitUntil([&] { return LogLines(agent, "error", "mirror busy").size() >= 2; }, seconds(15)))
@@ -265,11 +276,7 @@ TEST_F(StallsVisible, SinkErrorThatRetryingCannotCureStopsTheAgent) {
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
   const std::string a = PgTable(deployment_, "a");
-  pg_->Query("CREATE FUNCTION " + QuoteIdent(deployment_) +
-             ".deny() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION "
-             "'no writes for you' USING ERRCODE = 'insufficient_privilege'; END$$");
-  pg_->Query("CREATE TRIGGER deny BEFORE INSERT ON " + a + " FOR EACH ROW EXECUTE FUNCTION " +
-             QuoteIdent(deployment_) + ".deny()");
+  RefuseInserts(a, "deny", "no writes for you", "insufficient_privilege");
   app.Exec("INSERT INTO a VALUES (1, 'one')");
   std::optional<int> exit = agent->WaitExit(seconds(15));
   ASSERT_TRUE(exit.has_value()) << "the agent kept retrying\n" << agent->Log();
@@ -299,12 +306,8 @@ TEST_F(StallsVisible, CliSinkCallsHaveADeadline) {
   std::string db_path = dir_->file("webui.db");
   CreateOpenWebUiDb(db_path);
   std::string url = pg_url_ + " host=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port));
-  std::string config = WriteConfig(db_path, url);
-  std::string json = ReadFile(config);
-  size_t at = json.find("\"schema\"");
-  ASSERT_NE(at, std::string::npos) << json;
-  json.insert(at, "\"query_timeout_ms\": 1000, ");
-  WriteFile(config, json);
+  std::string config = WriteConfig(
+      db_path, url, [](AgentConfig& c) { c.sink_extra = "\"query_timeout_ms\": 1000"; });
   for (const char* command : {"status", "init"}) {
     CommandResult r = RunSluice({command, "--config", config}, seconds(20));
     EXPECT_FALSE(r.timed_out) << command << " hung\n" << r.Describe();

@@ -99,7 +99,8 @@ std::string AgentConfig::ToJson() const {
   j += "  \"source\": {\"path\": " + JsonString(db_path);
   if (!include.empty()) j += ", \"include\": " + list(include);
   if (!exclude.empty()) j += ", \"exclude\": " + list(exclude);
-  j += ", \"busy_timeout_ms\": " + std::to_string(busy_timeout_ms) + "},\n";
+  j += ", \"busy_timeout_ms\": " + std::to_string(busy_timeout_ms) +
+       (source_extra.empty() ? "" : ", " + source_extra) + "},\n";
   j += "  \"sink\": {\"url\": " + JsonString(sink_url) +
        ", \"schema\": " + JsonString(schema.empty() ? deployment : schema) +
        (sink_extra.empty() ? "" : ", " + sink_extra) + "},\n";

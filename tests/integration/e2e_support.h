@@ -82,7 +82,9 @@ struct AgentConfig {
   int retry_min_ms = 50;
   int retry_max_ms = 1000;
   std::string log_level = "info";
-  // More members of "sink" / "agent" as JSON text, e.g. "\"chunk_rows\": 50".
+  // More members of "source" / "sink" / "agent" as JSON text, e.g.
+  // "\"chunk_rows\": 50".
+  std::string source_extra;
   std::string sink_extra;
   std::string agent_extra;
   // "http.listen": an ephemeral port by default, so agents of parallel tests
