@@ -181,22 +181,20 @@ TEST_F(StallsVisible, RepeatedFailureEscalatesAndStatusShowsItWithoutTheSink) {
       db_path, pg_url_ + " host=127.0.0.1 port=9", [](AgentConfig& c) { c.retry_max_ms = 200; },
       "down.json");
   AgentProcess* agent = StartAgent(config);
+  // Two streams report the outage, each on its own schedule: the loop's
+  // retries, and the lease requests on their own connection (a standby's only
+  // contact with the sink).
+  const std::string loop = "-> backoff: cannot reach PostgreSQL";
+  const std::string lease = "leader lease request failed: cannot reach PostgreSQL";
   // Repeats are reported after 200 ms, then 400, 800, ... ms: four error lines
   // (about 3 s) show the spacing grow. A slow machine gets longer; the checks
   // below say what is missing if the agent never got there.
-  WaitUntil(
-      [&] {
-        return !agent->Running() || LogLines(agent, "error", "cannot reach PostgreSQL").size() >= 4;
-      },
-      seconds(15));
+  WaitUntil([&] { return !agent->Running() || LogLines(agent, "error", loop).size() >= 4; },
+            seconds(15));
   ASSERT_TRUE(agent->Running()) << agent->Log();
 
   // The first failure at warn, the repeats at error with a growing count,
-  // reported less and less often; never at info. Two streams report the
-  // outage, each on its own schedule: the loop's retries, and the lease
-  // requests on their own connection (a standby's only contact with the sink).
-  const std::string loop = "-> backoff: cannot reach PostgreSQL";
-  const std::string lease = "leader lease request failed: cannot reach PostgreSQL";
+  // reported less and less often; never at info.
   EXPECT_EQ(LogLines(agent, "warning", loop).size(), 1u) << agent->Log();
   EXPECT_EQ(LogLines(agent, "warning", lease).size(), 1u) << agent->Log();
   EXPECT_TRUE(LogLines(agent, "info", "cannot reach PostgreSQL").empty()) << agent->Log();
