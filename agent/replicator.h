@@ -56,9 +56,9 @@ class Replicator {
   State state() const { return state_; }
   const LeaseDriver& lease() const { return *lease_; }
   // What /health, /readyz and /leader report, and the /metrics text (the
-  // gauges brought up to date first). Loop thread.
+  // gauges brought up to date first, from `view`, this moment's View()). Loop thread.
   AgentView View() const;
-  std::string MetricsText();
+  std::string MetricsText(const AgentView& view);
 
  private:
   // The one place the state changes; a move the table (agent/lifecycle.h)
@@ -104,6 +104,9 @@ class Replicator {
   // http.listen: serves the endpoints on the loop; false after a Fatal.
   bool StartHttp();
   std::string Role() const;
+  // The state as /health and the state file name it: reading, applying and
+  // idle are all "streaming".
+  const char* ReportedState() const;
   void CountSinkError(const Status& st);
   void NoteApplied(const Batch& batch, const ApplyStats& stats, int64_t started_mono);
   bool StopIfRequested();
@@ -128,6 +131,7 @@ class Replicator {
   Config config_;
   ReaderFactory open_reader_;
   Clocks clocks_;
+  std::string host_;  // HostName(), looked up once: the lease row and the state file name it
   std::unique_ptr<LeaseDriver> lease_;
   State state_ = State::kStarting;
   int exit_code_ = 0;
