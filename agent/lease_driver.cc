@@ -61,7 +61,6 @@ void LeaseDriver::Ask() {
       if (!st.ok()) {
         reachable_ = false;
         if (lease_.leader()) ++failures_;
-        last_error_ = st.message();
         Handle(lease_.OnFailure(clock_()));
         if (after_answer_) return std::exchange(after_answer_, nullptr)();
         if (pg::ActionOf(st) == pg::PgAction::kStop) return on_fatal_(st.Wrap("lease connection"));
@@ -94,7 +93,6 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   if (!st.ok()) {
     reachable_ = st.code() != Status::Code::kUnavailable;
     if (was_leader) ++failures_;
-    last_error_ = st.message();
     if (was_leader) spdlog::warn("lease renewal failed: {}", st.message());
     Handle(lease_.OnFailure(now));
     if (after_answer_) return std::exchange(after_answer_, nullptr)();

@@ -57,7 +57,6 @@ class LeaseDriver {
   int64_t renewals() const { return renewals_; }
   int64_t failures() const { return failures_; }  // renewals that failed (while leading)
   int64_t acquisitions() const { return acquisitions_; }
-  const std::string& last_error() const { return last_error_; }
   // The lease connection answered its last request.
   bool sink_reachable() const { return reachable_; }
 
@@ -88,7 +87,6 @@ class LeaseDriver {
   int64_t renewals_ = 0;
   int64_t failures_ = 0;
   int64_t acquisitions_ = 0;
-  std::string last_error_;
   std::function<void()> after_answer_;  // Release waits for the request in flight
   std::function<void()> after_close_;
 };
