@@ -23,12 +23,13 @@ int QueryTimeoutMs(const LeaseTimings& t) {
 }  // namespace
 
 LeaseDriver::LeaseDriver(uv_loop_t* loop, std::string conninfo, LeaseIdentity id,
-                         LeaseTimings timings, Clock clock, Listener on_event,
+                         LeaseTimings timings, Clock clock, Metrics* metrics, Listener on_event,
                          FatalListener on_fatal)
     : loop_(loop),
       id_(std::move(id)),
       lease_(timings),
       clock_(std::move(clock)),
+      metrics_(metrics),
       on_event_(std::move(on_event)),
       on_fatal_(std::move(on_fatal)) {
   conn_ = std::make_unique<PgConnection>(loop_, std::move(conninfo), QueryTimeoutMs(timings));
@@ -60,7 +61,7 @@ void LeaseDriver::Ask() {
       connecting_ = false;
       if (!st.ok()) {
         reachable_ = false;
-        if (lease_.leader()) ++failures_;
+        if (lease_.leader()) metrics_->LeaseRenewalFailed();
         Handle(lease_.OnFailure(clock_()));
         if (after_answer_) return std::exchange(after_answer_, nullptr)();
         if (pg::ActionOf(st) == pg::PgAction::kStop) return on_fatal_(st.Wrap("lease connection"));
@@ -92,7 +93,7 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   }
   if (!st.ok()) {
     reachable_ = st.code() != Status::Code::kUnavailable;
-    if (was_leader) ++failures_;
+    if (was_leader) metrics_->LeaseRenewalFailed();
     if (was_leader) spdlog::warn("lease renewal failed: {}", st.message());
     Handle(lease_.OnFailure(now));
     if (after_answer_) return std::exchange(after_answer_, nullptr)();
@@ -114,7 +115,7 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   reply.holder_host = row[3].value_or("");
   reply.expires_in_ms = std::stoll(row[4].value_or("0"));
   LeaseEvent e = lease_.OnReply(reply, now);
-  if (e == LeaseEvent::kRenewed) ++renewals_;
+  if (e == LeaseEvent::kRenewed) metrics_->LeaseRenewed();
   Handle(e);
   if (after_answer_) return std::exchange(after_answer_, nullptr)();
   Schedule();
@@ -125,7 +126,7 @@ void LeaseDriver::Handle(LeaseEvent e) {
     case LeaseEvent::kNone:
       break;
     case LeaseEvent::kAcquired:
-      ++acquisitions_;
+      metrics_->LeaseAcquired();
       spdlog::info("leader lease acquired: epoch {} for {} ms", lease_.epoch(),
                    lease_.timings().duration_ms);
       break;

@@ -70,7 +70,7 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
   lease_ = std::make_unique<LeaseDriver>(
       loop_, config_.sink.url, LeaseIdentity{config_.deployment, config_.node, host_}, timings,
-      clocks_.mono_ms, [this](LeaseEvent e) { OnLease(e); },
+      clocks_.mono_ms, metrics_.get(), [this](LeaseEvent e) { OnLease(e); },
       [this](Status st) {
         if (!stop_requested_ && !handles_closing_) Fatal(st);
       });
@@ -204,13 +204,6 @@ std::string Replicator::MetricsText(const AgentView& v) {
   if (leader) {
     metrics_->SetLeaseExpirySeconds(static_cast<double>(lease.lease().valid_until() - lease.Now()) /
                                     1000);
-  }
-  for (; seen_renewals_ < lease.renewals(); ++seen_renewals_) metrics_->LeaseRenewed();
-  for (; seen_renewal_failures_ < lease.failures(); ++seen_renewal_failures_) {
-    metrics_->LeaseRenewalFailed();
-  }
-  for (; seen_acquisitions_ < lease.acquisitions(); ++seen_acquisitions_) {
-    metrics_->LeaseAcquired();
   }
   metrics_->SetPosition(position_);
   metrics_->SetBacklog(std::max<int64_t>(0, v.backlog));

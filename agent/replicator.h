@@ -132,6 +132,7 @@ class Replicator {
   ReaderFactory open_reader_;
   Clocks clocks_;
   std::string host_;  // HostName(), looked up once: the lease row and the state file name it
+  std::unique_ptr<Metrics> metrics_;  // before lease_: the driver counts into it
   std::unique_ptr<LeaseDriver> lease_;
   State state_ = State::kStarting;
   int exit_code_ = 0;
@@ -174,13 +175,9 @@ class Replicator {
   void (Replicator::*retry_)() = nullptr;
   int open_handles_ = 0;
 
-  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<HttpServer> http_;
   std::string http_address_;  // as bound ("" = off)
   bool connected_once_ = false;
-  int64_t seen_renewals_ = 0;
-  int64_t seen_renewal_failures_ = 0;
-  int64_t seen_acquisitions_ = 0;
   // The journal after position_, as of the last read that asked (JournalStats).
   int64_t backlog_ = -1;                   // rows; -1 unknown
   int64_t oldest_pending_at_ms_ = 0;       // unix ms of the oldest of them; 0 none
