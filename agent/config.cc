@@ -241,13 +241,13 @@ void Override(const EnvLookup& env, const char* name, std::string* target) {
   if (v != nullptr && *v != '\0') *target = v;
 }
 
+}  // namespace
+
 std::string HostName() {
   char buf[256] = {0};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "node";
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
   return buf;
 }
-
-}  // namespace
 
 Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
   Config c;
@@ -326,6 +326,7 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
     return Status::InvalidArgument("config: 'sink.schema' cannot be sync_metadata (sluice's own)");
   }
   if (c.node.empty()) c.node = HostName();
+  if (c.node.empty()) c.node = "node";  // gethostname failed
   if (c.agent.retry_max_ms < c.agent.retry_min_ms) {
     return Status::InvalidArgument("config: 'agent.retry_max_ms' is below 'agent.retry_min_ms'");
   }

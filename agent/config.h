@@ -64,6 +64,10 @@ struct Config {
 // lease. ParseConfig calls it; so does the agent for a Config built in code.
 Status ResolveLease(LeaseOptions* lease);
 
+// This machine's host name, "" when gethostname fails. The default node name
+// ("node" then), and what the lease row and the state file record as host.
+std::string HostName();
+
 // Returns the value of an environment variable, or nullptr.
 using EnvLookup = std::function<const char*(const char*)>;
 

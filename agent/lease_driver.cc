@@ -23,12 +23,13 @@ int QueryTimeoutMs(const LeaseTimings& t) {
 }  // namespace
 
 LeaseDriver::LeaseDriver(uv_loop_t* loop, std::string conninfo, LeaseIdentity id,
-                         LeaseTimings timings, Clock clock, Listener on_event,
+                         LeaseTimings timings, Clock clock, Metrics* metrics, Listener on_event,
                          FatalListener on_fatal)
     : loop_(loop),
       id_(std::move(id)),
       lease_(timings),
       clock_(std::move(clock)),
+      metrics_(metrics),
       on_event_(std::move(on_event)),
       on_fatal_(std::move(on_fatal)),
       // Repeats reported after a lease duration, then twice that, up to an hour.
@@ -116,15 +117,14 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   reply.holder_host = row[3].value_or("");
   reply.expires_in_ms = std::stoll(row[4].value_or("0"));
   LeaseEvent e = lease_.OnReply(reply, now);
-  if (e == LeaseEvent::kRenewed) ++renewals_;
+  if (e == LeaseEvent::kRenewed) metrics_->LeaseRenewed();
   Handle(e);
   if (after_answer_) return std::exchange(after_answer_, nullptr)();
   Schedule();
 }
 
 void LeaseDriver::NoteFailure(const Status& st) {
-  if (lease_.leader()) ++failures_;  // a renewal that failed
-  last_error_ = st.message();
+  if (lease_.leader()) metrics_->LeaseRenewalFailed();
   int64_t now = clock_();
   LogFailure(request_failures_.Note(st.message(), now),
              std::string(lease_.leader() ? "lease renewal" : "leader lease request") +
@@ -137,7 +137,7 @@ void LeaseDriver::Handle(LeaseEvent e) {
     case LeaseEvent::kNone:
       break;
     case LeaseEvent::kAcquired:
-      ++acquisitions_;
+      metrics_->LeaseAcquired();
       spdlog::info("leader lease acquired: epoch {} for {} ms", lease_.epoch(),
                    lease_.timings().duration_ms);
       break;

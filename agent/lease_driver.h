@@ -14,6 +14,7 @@
 
 #include "agent/failure_log.h"
 #include "agent/lease.h"
+#include "agent/metrics.h"
 #include "common/status.h"
 #include "sink/pg_connection.h"
 
@@ -35,8 +36,10 @@ class LeaseDriver {
   // the lease functions, permission denied): the agent must stop.
   using FatalListener = std::function<void(Status)>;
 
+  // `metrics` (outlives the driver) counts renewals, renewals failed while
+  // leading, and acquisitions as they happen.
   LeaseDriver(uv_loop_t* loop, std::string conninfo, LeaseIdentity id, LeaseTimings timings,
-              Clock clock, Listener on_event, FatalListener on_fatal);
+              Clock clock, Metrics* metrics, Listener on_event, FatalListener on_fatal);
   ~LeaseDriver();
   LeaseDriver(const LeaseDriver&) = delete;
   LeaseDriver& operator=(const LeaseDriver&) = delete;
@@ -55,10 +58,6 @@ class LeaseDriver {
   // (the deadline timer may not have fired yet, e.g. after the clock jumped).
   void Check();
   int64_t Now() const { return clock_(); }
-  int64_t renewals() const { return renewals_; }
-  int64_t failures() const { return failures_; }  // renewals that failed (while leading)
-  int64_t acquisitions() const { return acquisitions_; }
-  const std::string& last_error() const { return last_error_; }
   // The lease connection answered its last request.
   bool sink_reachable() const { return reachable_; }
 
@@ -79,6 +78,7 @@ class LeaseDriver {
   LeaseIdentity id_;
   Lease lease_;
   Clock clock_;
+  Metrics* metrics_;
   Listener on_event_;
   FatalListener on_fatal_;
   std::unique_ptr<PgConnection> conn_;
@@ -89,10 +89,6 @@ class LeaseDriver {
   bool stopping_ = false;
   bool connecting_ = false;
   bool reachable_ = false;
-  int64_t renewals_ = 0;
-  int64_t failures_ = 0;
-  int64_t acquisitions_ = 0;
-  std::string last_error_;
   FailureLog request_failures_;
   std::function<void()> after_answer_;  // Release waits for the request in flight
   std::function<void()> after_close_;

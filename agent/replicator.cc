@@ -16,15 +16,6 @@
 #include "sluice_version.h"
 
 namespace sluice {
-namespace {
-
-std::string HostName() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0) return "";
-  return host;
-}
-
-}  // namespace
 
 namespace {
 // After an abort's cancel, how long the sink may take to confirm the rollback
@@ -43,6 +34,7 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
       spool_log_(config_.agent.retry_max_ms, 3600 * 1000),
       prune_failures_(config_.agent.retry_max_ms, 3600 * 1000) {
   if (!open_reader_) open_reader_ = &JournalReader::Open;
+  host_ = HostName();
   state_path_ = StateFilePath(config_.source.path, config_.deployment, config_.node);
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
@@ -51,8 +43,8 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   if (!lease_ok.ok()) spdlog::warn("{}", lease_ok.message());
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
   lease_ = std::make_unique<LeaseDriver>(
-      loop_, config_.sink.url, LeaseIdentity{config_.deployment, config_.node, HostName()}, timings,
-      clocks_.mono_ms, [this](LeaseEvent e) { OnLease(e); },
+      loop_, config_.sink.url, LeaseIdentity{config_.deployment, config_.node, host_}, timings,
+      clocks_.mono_ms, metrics_.get(), [this](LeaseEvent e) { OnLease(e); },
       [this](Status st) {
         if (!stop_requested_ && !handles_closing_) Fatal(st);
       });
@@ -121,7 +113,8 @@ bool Replicator::StartHttp() {
   HttpLimits limits;
   limits.max_connections = config_.http.max_connections;
   http_ = std::make_unique<HttpServer>(loop_, limits, [this](const HttpRequest& req) {
-    return Route(req, View(), [this] { return MetricsText(); });
+    AgentView view = View();
+    return Route(req, view, [this, &view] { return MetricsText(view); });
   });
   Status st = http_->Listen(config_.http.listen);
   if (!st.ok()) {
@@ -145,15 +138,19 @@ std::string Replicator::Role() const {
   return "starting";
 }
 
+const char* Replicator::ReportedState() const {
+  bool streaming =
+      state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle;
+  return streaming ? "streaming" : StateName(state_);
+}
+
 AgentView Replicator::View() const {
   AgentView v;
   v.node = config_.node;
   v.deployment = config_.deployment;
   v.role = Role();
   v.leader = v.role == "leader";
-  bool streaming =
-      state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle;
-  v.state = streaming ? "streaming" : StateName(state_);
+  v.state = ReportedState();
   v.epoch = lease_->lease().epoch();
   v.position = position_;
   v.backlog = v.leader ? backlog_ : -1;
@@ -173,7 +170,7 @@ AgentView Replicator::View() const {
   return v;
 }
 
-std::string Replicator::MetricsText() {
+std::string Replicator::MetricsText(const AgentView& v) {
   const LeaseDriver& lease = *lease_;
   bool leader = lease.MayApply();
   metrics_->SetLeader(leader);
@@ -182,14 +179,6 @@ std::string Replicator::MetricsText() {
     metrics_->SetLeaseExpirySeconds(static_cast<double>(lease.lease().valid_until() - lease.Now()) /
                                     1000);
   }
-  for (; seen_renewals_ < lease.renewals(); ++seen_renewals_) metrics_->LeaseRenewed();
-  for (; seen_renewal_failures_ < lease.failures(); ++seen_renewal_failures_) {
-    metrics_->LeaseRenewalFailed();
-  }
-  for (; seen_acquisitions_ < lease.acquisitions(); ++seen_acquisitions_) {
-    metrics_->LeaseAcquired();
-  }
-  AgentView v = View();
   metrics_->SetPosition(position_);
   metrics_->SetBacklog(std::max<int64_t>(0, v.backlog));
   metrics_->SetLag(v.lag_seconds);
@@ -792,9 +781,7 @@ void Replicator::WriteState(bool force) {
   int64_t mono = clocks_.mono_ms();
   if (!force && mono - state_written_mono_ms_ < kStateHeartbeatMs) return;
   AgentStateRecord r;
-  bool streaming =
-      state_ == State::kReading || state_ == State::kApplying || state_ == State::kIdle;
-  r.state = streaming ? "streaming" : StateName(state_);
+  r.state = ReportedState();
   // While failures repeat, the state flips between backoff and a retry: the
   // trouble is as old as its first failure.
   r.since_ms = failures_.count() > 0 ? failures_.first_at_ms() : state_since_ms_;
@@ -804,8 +791,7 @@ void Replicator::WriteState(bool force) {
   r.failures = failures_.count();
   r.exit_code = state_ == State::kStopped ? exit_code_ : -1;
   r.pid = ::getpid();
-  static const std::string host = HostName();
-  r.host = host;
+  r.host = host_;
   r.node = config_.node;
   r.role = Role();
   r.epoch = lease_->lease().epoch();

@@ -56,9 +56,9 @@ class Replicator {
   State state() const { return state_; }
   const LeaseDriver& lease() const { return *lease_; }
   // What /health, /readyz and /leader report, and the /metrics text (the
-  // gauges brought up to date first). Loop thread.
+  // gauges brought up to date first, from `view`, this moment's View()). Loop thread.
   AgentView View() const;
-  std::string MetricsText();
+  std::string MetricsText(const AgentView& view);
 
  private:
   // The one place the state changes; a move the table (agent/lifecycle.h)
@@ -104,6 +104,9 @@ class Replicator {
   // http.listen: serves the endpoints on the loop; false after a Fatal.
   bool StartHttp();
   std::string Role() const;
+  // The state as /health and the state file name it: reading, applying and
+  // idle are all "streaming".
+  const char* ReportedState() const;
   void CountSinkError(const Status& st);
   void NoteApplied(const Batch& batch, const ApplyStats& stats, int64_t started_mono);
   bool StopIfRequested();
@@ -128,6 +131,8 @@ class Replicator {
   Config config_;
   ReaderFactory open_reader_;
   Clocks clocks_;
+  std::string host_;  // HostName(), looked up once: the lease row and the state file name it
+  std::unique_ptr<Metrics> metrics_;  // before lease_: the driver counts into it
   std::unique_ptr<LeaseDriver> lease_;
   State state_ = State::kStarting;
   int exit_code_ = 0;
@@ -170,13 +175,9 @@ class Replicator {
   void (Replicator::*retry_)() = nullptr;
   int open_handles_ = 0;
 
-  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<HttpServer> http_;
   std::string http_address_;  // as bound ("" = off)
   bool connected_once_ = false;
-  int64_t seen_renewals_ = 0;
-  int64_t seen_renewal_failures_ = 0;
-  int64_t seen_acquisitions_ = 0;
   // The journal after position_, as of the last read that asked (JournalStats).
   int64_t backlog_ = -1;                   // rows; -1 unknown
   int64_t oldest_pending_at_ms_ = 0;       // unix ms of the oldest of them; 0 none

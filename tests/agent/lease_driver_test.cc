@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "agent/metrics.h"
+
 namespace sluice {
 namespace {
 
@@ -22,6 +24,7 @@ TEST(LeaseDriver, ALeaseThatCannotBeAskedForIsReported) {
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   int failures = 0;
+  Metrics metrics("test", "n1", "dep");
   {
     // Port 1 on loopback: refused at once, every time.
     LeaseDriver driver(
@@ -32,7 +35,7 @@ TEST(LeaseDriver, ALeaseThatCannotBeAskedForIsReported) {
                                           std::chrono::steady_clock::now().time_since_epoch())
                                           .count());
         },
-        [](LeaseEvent) {}, [&failures](Status) { ++failures; });
+        &metrics, [](LeaseEvent) {}, [&failures](Status) { ++failures; });
     uv_timer_t stop;
     uv_timer_init(&loop, &stop);
     stop.data = &driver;
