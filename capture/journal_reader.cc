@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "capture/key_codec.h"
@@ -155,9 +156,11 @@ class SqliteJournalReader final : public JournalReader {
   std::map<std::string, std::string> refused_;  // held-back table -> why (CheckSchema)
   std::map<std::string, std::unique_ptr<TableStatements>> statements_;
   std::vector<FullReadMark> committed_;  // covered by a sink commit, not yet cleared in the file
-  struct stat file_;                     // the file as opened: a replacement has another inode
-  int64_t expected_seq_ = -1;            // the sink's position, with...
-  std::string expected_mark_;            // ...its fingerprint of the journal row there
+  std::optional<int64_t>
+      synchronous_;            // the connection's PRAGMA synchronous, read at a first Prune
+  struct stat file_;           // the file as opened: a replacement has another inode
+  int64_t expected_seq_ = -1;  // the sink's position, with...
+  std::string expected_mark_;  // ...its fingerprint of the journal row there
 
   // Fingerprint of journal row `seq`: FNV-1a 64 of (tbl, op, key, at), hex; "" if none.
   Result<std::string> MarkAt(int64_t seq);
@@ -546,8 +549,13 @@ Status SqliteJournalReader::Prune(int64_t position) {
   // one, about 1% of a busy app's commits waited ~18 ms in SQLite's busy
   // handler). A prune lost on power loss is only done again; the app's next
   // synchronous commit flushes it anyway.
-  Result<int64_t> synchronous = db_->QueryInt64("PRAGMA synchronous");
-  if (!synchronous.ok()) return synchronous.status().Wrap("prune journal");
+  // The level to go back to is this connection's own and only a prune
+  // changes it (and restores it): read once.
+  if (!synchronous_) {
+    Result<int64_t> level = db_->QueryInt64("PRAGMA synchronous");
+    if (!level.ok()) return level.status().Wrap("prune journal");
+    synchronous_ = *level;
+  }
   SLUICE_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous = NORMAL"));
   struct RestoreSettings {
     SqliteDb* db;
@@ -556,7 +564,7 @@ Status SqliteJournalReader::Prune(int64_t position) {
       sqlite3_busy_timeout(db->handle(), db->busy_timeout_ms());
       (void)db->Exec("PRAGMA synchronous = " + std::to_string(synchronous));
     }
-  } restore{db_.get(), *synchronous};
+  } restore{db_.get(), *synchronous_};
   if (!committed_.empty()) {
     Transaction txn(db_.get());
     SLUICE_RETURN_IF_ERROR(txn.Begin(Transaction::Kind::kImmediate));

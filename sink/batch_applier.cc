@@ -93,6 +93,7 @@ struct BatchApplier::Impl {
   Batch* batch = nullptr;
   std::function<void(Status, ApplyStats)> done;
   ApplyStats stats;
+  std::vector<TableRowCounts> counted;  // rows written so far, per batch->tables index
   // One chunk's statements, encoded and ready to send.
   struct PreparedChunk {
     Status status;
@@ -150,6 +151,7 @@ struct BatchApplier::Impl {
     batch = b;
     done = std::move(d);
     stats = ApplyStats();
+    counted.clear();
     slow = false;
     ddl_done = false;
     move_rounds = 0;
@@ -705,10 +707,21 @@ struct BatchApplier::Impl {
     for (uint32_t t : parked_tables) ++(*counts)[t].parked;
   }
 
-  // A committed (or savepoint-released) piece of the batch: into stats.
+  // A committed (or savepoint-released) piece of the batch: into `counted`,
+  // by index; Finish names them into stats once, not on every chunk.
   void AddCounts(const std::vector<TableRowCounts>& counts) {
+    counted.resize(std::max(counted.size(), counts.size()));
     for (size_t t = 0; t < counts.size(); ++t) {
-      const TableRowCounts& c = counts[t];
+      counted[t].upserts += counts[t].upserts;
+      counted[t].deletes += counts[t].deletes;
+      counted[t].parked += counts[t].parked;
+    }
+  }
+
+  // `counted` into stats: per table name (only tables with rows) and in all.
+  void NameCounts() {
+    for (size_t t = 0; t < counted.size(); ++t) {
+      const TableRowCounts& c = counted[t];
       if (c.upserts == 0 && c.deletes == 0 && c.parked == 0) continue;
       TableRowCounts& into = stats.tables[batch->tables[t].name];
       into.upserts += c.upserts;
@@ -718,6 +731,7 @@ struct BatchApplier::Impl {
       stats.deletes += c.deletes;
       stats.parked += c.parked;
     }
+    counted.clear();
   }
 
   void AppendParkStatement(std::vector<PgQuery>* qs) {
@@ -750,6 +764,7 @@ struct BatchApplier::Impl {
           ApplyStats keep;
           keep.round_trips = stats.round_trips;
           stats = keep;
+          counted.clear();
           Header();
         });
       }
@@ -795,6 +810,7 @@ struct BatchApplier::Impl {
     }
     lost.clear();
     header_pending = false;
+    NameCounts();
     auto cb = std::move(done);
     done = nullptr;
     conn = nullptr;

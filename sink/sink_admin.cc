@@ -202,8 +202,8 @@ class LibpqSinkAdmin final : public SinkAdmin {
     }
     for (const std::string& ddl : plan->ddl) {
       Result<PgResultPtr> r = Exec(ddl, {});
-      // E.g. duplicate keys in an adopted table: an operator has to act, but
-      // it is the data, not the configuration (kDataError: `init` exits 1).
+      // E.g. duplicate keys in an adopted table (kDataError): EnsureMirror
+      // turns it into kInvalidArgument, an operator has to act (`init` exits 2).
       if (!r.ok()) return r.status();
     }
     return Status::Ok();

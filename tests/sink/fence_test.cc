@@ -41,29 +41,41 @@ class FenceTest : public ApplierTest {
     return pg.ScalarInt("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '" + S() +
                         ".tag'::regclass");
   }
-  // n1 takes the lease (epoch N) and a first batch commits under it, with
-  // the epoch recorded; then `b2` (rows t2 and t1 again) under N gets past
-  // sluice_advance and waits on a lock `locker` holds on the mirror table.
-  // `result` gets b2's outcome. N, or nullopt on a failure (recorded).
-  std::optional<int64_t> OpenBatchUnderALock(Pg& admin, Pg& locker, Batch* b1, Batch* b2,
-                                             std::optional<Status>* result) {
+  // What OpenBatchUnderALock sets up: an admin session, the session holding
+  // the lock, the two batches and b2's outcome (once it has one).
+  struct OpenBatch {
+    explicit OpenBatch(const std::string& conninfo) : admin(conninfo), locker(conninfo) {}
+    Pg admin;
+    Pg locker;
+    Batch b1, b2;
+    std::optional<Status> result;
+  };
+  // n1 takes the lease (epoch N) and a first batch b1 commits under it, with
+  // the epoch recorded; then b2 (rows t2 and t1 again) under N gets past
+  // sluice_advance and waits on a lock `o->locker` holds on the mirror table.
+  // N, or nullopt on a failure (recorded).
+  std::optional<int64_t> OpenBatchUnderALock(OpenBatch* o) {
+    Pg& admin = o->admin;
     std::optional<int64_t> n = Acquire(admin, "n1");
     if (!n) return Failed("n1 did not get the lease");
     applier_->SetLease(*n, 0);
-    *b1 = NewBatch(-1, 10, {TagShape()});
-    if (!b1->changes.Append(Upsert(0, 5, {T("t1"), T("u1"), T("work")})).ok()) return Failed("b1");
-    Status st = Apply(b1);
+    o->b1 = NewBatch(-1, 10, {TagShape()});
+    if (!o->b1.changes.Append(Upsert(0, 5, {T("t1"), T("u1"), T("work")})).ok()) {
+      return Failed("b1");
+    }
+    Status st = Apply(&o->b1);
     if (!st.ok()) return Failed(st.ToString());
     EXPECT_EQ(Position(), 10);
     EXPECT_EQ(Batches(), std::vector<std::string>{"-1-10@" + std::to_string(*n)});
-    locker.Query("BEGIN");
-    locker.Query("LOCK TABLE " + S() + ".tag IN EXCLUSIVE MODE");
-    *b2 = NewBatch(10, 20, {TagShape()});
-    if (!b2->changes.Append(Upsert(0, 15, {T("t2"), T("u1"), T("home")})).ok() ||
-        !b2->changes.Append(Upsert(0, 16, {T("t1"), T("u1"), T("changed")})).ok()) {
+    o->locker.Query("BEGIN");
+    o->locker.Query("LOCK TABLE " + S() + ".tag IN EXCLUSIVE MODE");
+    o->b2 = NewBatch(10, 20, {TagShape()});
+    if (!o->b2.changes.Append(Upsert(0, 15, {T("t2"), T("u1"), T("home")})).ok() ||
+        !o->b2.changes.Append(Upsert(0, 16, {T("t1"), T("u1"), T("changed")})).ok()) {
       return Failed("b2");
     }
-    applier_->Apply(conn_.get(), b2, [result](Status s, ApplyStats) { *result = s; });
+    std::optional<Status>* result = &o->result;
+    applier_->Apply(conn_.get(), &o->b2, [result](Status s, ApplyStats) { *result = s; });
     if (!RunUntil([&] { return result->has_value() || Waiting(admin) > 0; })) {
       return Failed("b2 neither waits nor ends");
     }
@@ -87,12 +99,11 @@ TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
   // Under the current epoch: commits, with the epoch recorded. The next
   // batch under N gets past sluice_advance, then waits on a lock the test
   // holds on the mirror table: its transaction is open.
-  Pg admin(pg_);
-  Pg locker(pg_);
-  Batch b1, b2;
-  std::optional<Status> result;
-  std::optional<int64_t> n = OpenBatchUnderALock(admin, locker, &b1, &b2, &result);
+  OpenBatch o(pg_);
+  std::optional<int64_t> n = OpenBatchUnderALock(&o);
   ASSERT_TRUE(n.has_value());
+  Pg& admin = o.admin;
+  std::optional<Status>& result = o.result;
 
   // N's lease runs out and node n2 takes it: epoch N+1. Taken by hand, as a
   // takeover that cannot end the old session would (another role's: see
@@ -105,7 +116,7 @@ TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
   std::optional<int64_t> next = *n + 1;
 
   // The lock goes: the batch reaches its commit and is refused there.
-  locker.Query("COMMIT");
+  o.locker.Query("COMMIT");
   ASSERT_TRUE(RunUntil([&] { return result.has_value(); }));
   EXPECT_EQ(result->code(), Status::Code::kFenced) << result->ToString();
   EXPECT_EQ(Position(), 10);
@@ -114,13 +125,13 @@ TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
   EXPECT_EQ(Batches(), std::vector<std::string>{"-1-10@" + std::to_string(*n)});
 
   // The same batch under an old epoch again: refused at once.
-  Status st = Apply(&b2);
+  Status st = Apply(&o.b2);
   EXPECT_EQ(st.code(), Status::Code::kFenced) << st.ToString();
   EXPECT_EQ(Position(), 10);
 
   // Under N+1 it commits, and applied_batches says so.
   applier_->SetLease(*next, 0);
-  st = Apply(&b2);
+  st = Apply(&o.b2);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(Position(), 20);
   EXPECT_EQ(Q("SELECT id, name, _sluice_seq FROM " + S() + ".tag ORDER BY id"),
@@ -135,12 +146,11 @@ TEST_F(FenceTest, TakenOverBeforeTheCommitIsFencedCurrentEpochCommits) {
 // not idle in transaction: nothing else would end it). A renewal ends nothing.
 TEST_F(FenceTest, TakeoverEndsTheOpenBatchOfAnOlderEpoch) {
   if (pg_.empty()) return;
-  Pg admin(pg_);
-  Pg locker(pg_);
-  Batch b1, b2;
-  std::optional<Status> result;
-  std::optional<int64_t> n = OpenBatchUnderALock(admin, locker, &b1, &b2, &result);
+  OpenBatch o(pg_);
+  std::optional<int64_t> n = OpenBatchUnderALock(&o);
   ASSERT_TRUE(n.has_value());
+  Pg& admin = o.admin;
+  std::optional<Status>& result = o.result;
 
   // n1 renews: its own open batch goes on waiting.
   testing::PgRows renewed =
@@ -160,7 +170,7 @@ TEST_F(FenceTest, TakeoverEndsTheOpenBatchOfAnOlderEpoch) {
   EXPECT_EQ(result->code(), Status::Code::kUnavailable) << result->ToString();
   EXPECT_NE(result->message().find("SQLSTATE 57P01"), std::string::npos) << result->ToString();
   EXPECT_EQ(Waiting(admin), 0);
-  locker.Query("COMMIT");
+  o.locker.Query("COMMIT");
   EXPECT_EQ(Position(), 10);
   EXPECT_EQ(Q("SELECT id, name, _sluice_seq FROM " + S() + ".tag ORDER BY id"),
             std::vector<std::string>{"t1|work|5"});
