@@ -6,6 +6,8 @@
 #include <map>
 #include <string>
 
+#include "sink/conflict_policy.h"
+
 namespace sluice {
 
 struct SinkOptions {
@@ -24,6 +26,8 @@ struct SinkOptions {
   int64_t chunk_bytes = 1 << 20;
   // table -> column -> PostgreSQL type to use instead of the mapped one
   std::map<std::string, std::map<std::string, std::string>> column_types;
+  // How conflicts with outside writes are resolved, per table (sink/conflict_policy.h).
+  ConflictPolicy conflicts;
 
   bool operator==(const SinkOptions&) const = default;
 };
