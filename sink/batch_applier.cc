@@ -843,6 +843,10 @@ void BatchApplier::SetLease(std::optional<int64_t> epoch, int idle_timeout_ms) {
   impl_->idle_timeout_ms = idle_timeout_ms;
 }
 
+void BatchApplier::SetConflictPolicy(ConflictPolicy policy) {
+  impl_->options.conflicts = std::move(policy);
+}
+
 void BatchApplier::Cancel() {
   if (impl_->done) impl_->cancelled = true;
 }

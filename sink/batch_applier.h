@@ -19,6 +19,7 @@
 
 #include "common/change.h"
 #include "common/status.h"
+#include "sink/conflict_policy.h"
 #include "sink/pg_connection.h"
 #include "sink/sink_options.h"
 
@@ -69,6 +70,11 @@ class BatchApplier {
   // idle_in_transaction_session_timeout, so a frozen agent's transaction
   // dies by itself and does not hold its locks against the next leader.
   void SetLease(std::optional<int64_t> epoch, int idle_timeout_ms);
+
+  // The conflict policy every following Apply resolves conflicts by (sent in
+  // each apply transaction's `sluice.apply` setting; SinkOptions::conflicts
+  // until called). Validate it first (sink/conflict_policy.h).
+  void SetConflictPolicy(ConflictPolicy policy);
 
   // Forget cached knowledge of sink tables (after a reconnect or a DDL error).
   void InvalidateCatalog();
