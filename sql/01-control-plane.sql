@@ -3,8 +3,9 @@
 -- covers), the applied-batch history, the conflict log and schema versions,
 -- plus sync_metadata.sluice_advance(). Plain psql script, re-runnable; run by
 -- an administrator (or by `sluice init`, which embeds this file).
--- version: 4 (2: source_position.position_mark; 3: mirror_tables; 4: leader_election,
--- applied_batches.epoch, the lease functions and the epoch fence)
+-- version: 5 (2: source_position.position_mark; 3: mirror_tables; 4: leader_election,
+-- applied_batches.epoch, the lease functions and the epoch fence; 5: conflict
+-- detection and resolution, conflict_log's new columns, outside_deletes)
 BEGIN;
 
 SET LOCAL client_min_messages = warning;  -- no "already exists, skipping" noise
@@ -45,8 +46,9 @@ CREATE TABLE IF NOT EXISTS sync_metadata.applied_batches (
   PRIMARY KEY (deployment, after_seq, applied_at)
 );
 
--- Rows the sink rejected ('rejected') and, later, conflicts ('conflict'),
--- kept with their images until someone resolves them.
+-- Rows the sink rejected (kind 'rejected', status 'parked') and conflicts
+-- with outside writes (version 5: the kinds below, status 'resolved' or
+-- 'pending'), kept with their images.
 CREATE TABLE IF NOT EXISTS sync_metadata.conflict_log (
   id            bigserial PRIMARY KEY,
   deployment    text NOT NULL,
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS sync_metadata.conflict_log (
   table_name    text NOT NULL,
   row_key       jsonb,
   seq           bigint,
-  kind          text NOT NULL,  -- 'rejected' now; 'conflict' later
+  kind          text NOT NULL,  -- 'rejected', or a conflict kind (version 5)
   reason        text NOT NULL,
   source_data   jsonb,
   target_data   jsonb,
@@ -335,9 +337,417 @@ AS $fn$ SELECT sync_metadata.sluice_advance(p_deployment, p_source, p_after, p_t
 REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint)
   FROM PUBLIC;
 
+-- ======================================================================
+-- Conflicts with outside writes (version 5; docs/design-conflicts.md).
+-- A write to a mirror made while the transaction-local setting sluice.writer
+-- is not this deployment is an outside write: per-mirror triggers (created by
+-- sink/mirror_table.cc) mark the row (_sluice_outside_at) and keep the image
+-- sluice last wrote in it (_sluice_base), the merge base. When a source change
+-- reaches a marked row, sluice_conflict classifies it, resolves it by the
+-- table's policy (sluice.apply, set by the agent per transaction) and logs it
+-- in conflict_log, all inside the apply transaction: exactly once.
+-- ======================================================================
+ALTER TABLE sync_metadata.conflict_log
+  ADD COLUMN IF NOT EXISTS strategy    text,         -- the table's strategy when it was seen
+  ADD COLUMN IF NOT EXISTS base_data   jsonb,        -- image sluice last wrote (merge base)
+  ADD COLUMN IF NOT EXISTS resolved_by text,         -- 'automatic' or the operator
+  ADD COLUMN IF NOT EXISTS resolved_at timestamptz,
+  ADD COLUMN IF NOT EXISTS epoch       bigint,       -- lease epoch of the batch that saw it
+  ADD COLUMN IF NOT EXISTS batch       bigint,       -- snapshot_seq of that batch
+  ADD COLUMN IF NOT EXISTS seen_at     timestamptz;  -- now() of the transaction that last saw it
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'conflict_log_kind_check') THEN
+    ALTER TABLE sync_metadata.conflict_log ADD CONSTRAINT conflict_log_kind_check CHECK (kind IN
+      ('rejected', 'update_origin_differs', 'update_deleted', 'update_missing',
+       'delete_origin_differs', 'insert_exists', 'constraint_violation', 'type_mismatch'));
+    ALTER TABLE sync_metadata.conflict_log ADD CONSTRAINT conflict_log_status_check
+      CHECK (status IN ('parked', 'pending', 'resolved'));
+  END IF;
+END $$;
+-- One pending entry per row: later source changes update it (manual).
+CREATE UNIQUE INDEX IF NOT EXISTS conflict_log_pending_row
+  ON sync_metadata.conflict_log (deployment, table_name, row_key) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS conflict_log_seen_idx ON sync_metadata.conflict_log (deployment, seen_at);
+
+-- Rows deleted for real (DELETE) by an outside writer, whose image sluice had
+-- written live: the only merge bases kept outside the mirror row itself.
+CREATE TABLE IF NOT EXISTS sync_metadata.outside_deletes (
+  deployment  text NOT NULL,
+  table_name  text NOT NULL,
+  row_key     jsonb NOT NULL,   -- to_jsonb of the key values, key order
+  base_data   jsonb NOT NULL,
+  deleted_at  timestamptz NOT NULL DEFAULT now(),
+  deleted_by  text NOT NULL DEFAULT current_user,
+  consumed_at timestamptz,      -- a source change met it (the sync role cannot DELETE)
+  PRIMARY KEY (deployment, table_name, row_key)
+);
+CREATE INDEX IF NOT EXISTS outside_deletes_open
+  ON sync_metadata.outside_deletes (deployment, table_name) WHERE consumed_at IS NULL;
+
+-- The user-visible image of a mirror row: its columns and _sluice_deleted_at.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_image(r jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS
+$$ SELECT r - '_sluice_seq' - '_sluice_updated_at' - '_sluice_outside_at' - '_sluice_base' $$;
+
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_row_key(img jsonb, keys text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS
+$$ SELECT jsonb_agg(img -> k ORDER BY o) FROM unnest(keys) WITH ORDINALITY AS u(k, o) $$;
+
+-- Seconds since the epoch from a compare field: a number (or numeric text) is
+-- seconds below 1e11, milliseconds below 1e14, microseconds below 1e17,
+-- nanoseconds above (each range covers 1973..5138, ns until 2262); other text
+-- must be ISO-8601 (no zone: UTC, as SQLite's CURRENT_TIMESTAMP). NULL: unusable.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_seconds(v jsonb) RETURNS double precision
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  n double precision;
+  t text;
+BEGIN
+  IF v IS NULL OR jsonb_typeof(v) NOT IN ('number', 'string') THEN RETURN NULL; END IF;
+  IF jsonb_typeof(v) = 'number' THEN
+    n := (v #>> '{}')::double precision;
+  ELSE
+    t := btrim(v #>> '{}');
+    IF t ~ '^-?[0-9]+(\.[0-9]+)?$' THEN
+      n := t::double precision;
+    ELSIF t ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
+      BEGIN
+        IF t ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' AND t ~ '[ T]' THEN
+          RETURN extract(epoch FROM t::timestamptz);
+        END IF;
+        RETURN extract(epoch FROM (t::timestamp AT TIME ZONE 'UTC'));
+      EXCEPTION WHEN others THEN RETURN NULL;  -- '2025-13-45'
+      END;
+    ELSE
+      RETURN NULL;
+    END IF;
+  END IF;
+  RETURN CASE WHEN abs(n) < 1e11 THEN n WHEN abs(n) < 1e14 THEN n / 1e3
+              WHEN abs(n) < 1e17 THEN n / 1e6 ELSE n / 1e9 END;
+END
+$fn$;
+
+-- union: objects merged key by key (recursively), arrays of objects that all
+-- carry "id" combined by id (target order, then the source's new ids), other
+-- arrays as a set union (target's elements, then the source's new ones); on a
+-- scalar clash the source wins. Grow-only: nothing is removed.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_json_union(t jsonb, s jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r jsonb;
+  k text;
+  v jsonb;
+  e jsonb;
+BEGIN
+  IF t IS NULL OR t = 'null' THEN RETURN s; END IF;
+  IF s IS NULL OR s = 'null' THEN RETURN t; END IF;
+  IF jsonb_typeof(t) = 'object' AND jsonb_typeof(s) = 'object' THEN
+    r := t;
+    FOR k, v IN SELECT * FROM jsonb_each(s) LOOP
+      r := jsonb_set(r, ARRAY[k], sync_metadata.sluice_json_union(t -> k, v));
+    END LOOP;
+    RETURN r;
+  END IF;
+  IF jsonb_typeof(t) <> 'array' OR jsonb_typeof(s) <> 'array' THEN RETURN s; END IF;
+  IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(t || s) x
+                  WHERE jsonb_typeof(x) <> 'object' OR NOT x ? 'id') THEN
+    SELECT coalesce(jsonb_agg(sync_metadata.sluice_json_union(te, (SELECT se FROM
+             jsonb_array_elements(s) se WHERE se -> 'id' = te -> 'id' LIMIT 1)) ORDER BY o), '[]')
+      INTO r FROM jsonb_array_elements(t) WITH ORDINALITY AS a(te, o);
+    FOR e IN SELECT se FROM jsonb_array_elements(s) se LOOP
+      IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(r) x WHERE x -> 'id' = e -> 'id') THEN
+        r := r || jsonb_build_array(e);
+      END IF;
+    END LOOP;
+    RETURN r;
+  END IF;
+  r := t;
+  FOR e IN SELECT se FROM jsonb_array_elements(s) se LOOP
+    IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(r) x WHERE x = e) THEN
+      r := r || jsonb_build_array(e);
+    END IF;
+  END LOOP;
+  RETURN r;
+END
+$fn$;
+
+-- append (JSON arrays): the target's elements, then the source's elements that
+-- are new since the base, without duplicates. Not two arrays: the source wins.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_json_append(t jsonb, s jsonb, b jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r jsonb := t;
+  e jsonb;
+BEGIN
+  IF t IS NULL OR s IS NULL OR jsonb_typeof(t) <> 'array' OR jsonb_typeof(s) <> 'array' THEN
+    RETURN s;
+  END IF;
+  FOR e IN SELECT se FROM jsonb_array_elements(s) se LOOP
+    IF (b IS NULL OR jsonb_typeof(b) <> 'array' OR NOT EXISTS
+         (SELECT 1 FROM jsonb_array_elements(b) x WHERE x = e))
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(r) x WHERE x = e) THEN
+      r := r || jsonb_build_array(e);
+    END IF;
+  END LOOP;
+  RETURN r;
+END
+$fn$;
+
+-- newest_wins between two images: 'source' or 'target'. A delete has no
+-- compare value, so it loses to the live side; ties go to the source; a
+-- missing or unparsable value loses; two unusable values: the source.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_newest(kind text, s jsonb, t jsonb, field text)
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  ts double precision := sync_metadata.sluice_time_seconds(s -> field);
+  tt double precision := sync_metadata.sluice_time_seconds(t -> field);
+BEGIN
+  IF kind = 'delete_origin_differs' THEN RETURN 'target'; END IF;
+  IF kind = 'update_deleted' THEN RETURN 'source'; END IF;
+  IF tt IS NULL OR (ts IS NOT NULL AND ts >= tt) THEN RETURN 'source'; END IF;
+  RETURN 'target';
+END
+$fn$;
+
+-- Three-way merge of two live images against the base (NULL: none, insert_exists).
+-- pol: {"compare_field": c, "fallback": strategy, "rules": {column: rule}}.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_merge(s jsonb, t jsonb, b jsonb, pol jsonb)
+RETURNS jsonb LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r jsonb := '{}';
+  c text;
+  sv jsonb;
+  tv jsonb;
+  bv jsonb;
+  rule text;
+  newest text := sync_metadata.sluice_newest('update_origin_differs', s, t, pol ->> 'compare_field');
+BEGIN
+  FOR c IN SELECT jsonb_object_keys(s) LOOP
+    sv := s -> c; tv := t -> c; bv := b -> c;
+    IF tv IS NULL OR sv = tv THEN r := r || jsonb_build_object(c, sv);
+    ELSIF bv IS NOT NULL AND sv = bv THEN r := r || jsonb_build_object(c, tv);
+    ELSIF bv IS NOT NULL AND tv = bv THEN r := r || jsonb_build_object(c, sv);
+    ELSE
+      rule := coalesce(pol -> 'rules' ->> c, pol ->> 'fallback', 'source_wins');
+      r := r || jsonb_build_object(c, CASE rule
+        WHEN 'target_wins' THEN tv
+        WHEN 'newest_wins' THEN CASE newest WHEN 'source' THEN sv ELSE tv END
+        WHEN 'append' THEN sync_metadata.sluice_json_append(tv, sv, bv)
+        WHEN 'union' THEN sync_metadata.sluice_json_union(tv, sv)
+        ELSE sv END);
+    END IF;
+  END LOOP;
+  RETURN r;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_log_conflict(
+  p_table text, p_key jsonb, p_seq bigint, p_kind text, p_strategy text, p_status text,
+  s jsonb, t jsonb, b jsonb, r jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cfg jsonb := current_setting('sluice.apply', true)::jsonb;
+BEGIN
+  INSERT INTO sync_metadata.conflict_log AS l (deployment, source_id, table_name, row_key, seq,
+      kind, reason, source_data, target_data, base_data, resolved_data, status, strategy,
+      resolved_by, resolved_at, epoch, batch, seen_at)
+  VALUES (current_setting('sluice.writer'), (cfg ->> 'source')::uuid, p_table, p_key, p_seq,
+      p_kind, CASE p_kind
+        WHEN 'update_origin_differs' THEN 'the source updated a row changed outside sluice'
+        WHEN 'update_deleted' THEN 'the source updated a row deleted outside sluice'
+        WHEN 'delete_origin_differs' THEN 'the source deleted a row changed outside sluice'
+        ELSE 'the source wrote a row inserted outside sluice' END,
+      s, t, b, r, p_status, p_strategy,
+      CASE WHEN p_status = 'resolved' THEN 'automatic' END,
+      CASE WHEN p_status = 'resolved' THEN now() END,
+      (cfg ->> 'epoch')::bigint, (cfg ->> 'batch')::bigint, now())
+  ON CONFLICT (deployment, table_name, row_key) WHERE status = 'pending' DO UPDATE
+    SET seq = EXCLUDED.seq, kind = EXCLUDED.kind, source_data = EXCLUDED.source_data,
+        target_data = EXCLUDED.target_data, epoch = EXCLUDED.epoch, batch = EXCLUDED.batch,
+        seen_at = EXCLUDED.seen_at;
+END
+$fn$;
+
+-- Outside UPDATE (BEFORE ROW, only when sluice.writer is not this
+-- deployment): mark the row; at the first outside change since sluice wrote
+-- it, keep OLD (sluice's image) as the merge base, in the row itself.
+-- (Outside INSERTs need no trigger: _sluice_outside_at defaults to
+-- clock_timestamp() and _sluice_seq to 0; sluice's INSERT names both.)
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_outside_write() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  img jsonb;
+BEGIN
+  NEW._sluice_base := OLD._sluice_base;  -- an outside writer cannot forge or clear them
+  NEW._sluice_outside_at := OLD._sluice_outside_at;
+  img := sync_metadata.sluice_image(to_jsonb(NEW));
+  IF img = sync_metadata.sluice_image(to_jsonb(OLD)) THEN RETURN NEW; END IF;  -- no change
+  IF OLD._sluice_outside_at IS NULL THEN
+    NEW._sluice_base := sync_metadata.sluice_image(to_jsonb(OLD));
+  END IF;
+  IF img = NEW._sluice_base THEN  -- changed back to what sluice wrote: clean again
+    NEW._sluice_base := NULL;
+    NEW._sluice_outside_at := NULL;
+  ELSE
+    NEW._sluice_outside_at := clock_timestamp();
+  END IF;
+  RETURN NEW;
+END
+$fn$;
+
+-- Outside DELETE (BEFORE ROW): remember the base if sluice had written the row
+-- live. SECURITY DEFINER: the outside writer needs no rights on sync_metadata.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_outside_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  base jsonb := CASE WHEN OLD._sluice_outside_at IS NULL
+                     THEN sync_metadata.sluice_image(to_jsonb(OLD)) ELSE OLD._sluice_base END;
+BEGIN
+  IF base IS NOT NULL AND base -> '_sluice_deleted_at' = 'null' THEN
+    INSERT INTO sync_metadata.outside_deletes AS d (deployment, table_name, row_key, base_data)
+    VALUES (TG_ARGV[0], TG_TABLE_NAME,
+            sync_metadata.sluice_row_key(to_jsonb(OLD), TG_ARGV[1:]::text[]), base)
+    ON CONFLICT (deployment, table_name, row_key) DO UPDATE
+      SET base_data = EXCLUDED.base_data, deleted_at = now(), deleted_by = current_user,
+          consumed_at = NULL;
+  END IF;
+  RETURN OLD;
+END
+$fn$;
+
+-- sluice's own write (UpsertSql's DO UPDATE, DeleteSql, EvictSql, the orphan
+-- pass) reaching a row marked by an outside write (BEFORE ROW, WHEN
+-- OLD._sluice_outside_at IS NOT NULL): classify, resolve by the table's
+-- policy (the transaction-local sluice.apply), log. OLD is the latest version,
+-- locked by this statement: an outside write cannot slip in between.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_conflict() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cfg jsonb := current_setting('sluice.apply', true)::jsonb;
+  pol jsonb;
+  s jsonb := sync_metadata.sluice_image(to_jsonb(NEW));
+  t jsonb := sync_metadata.sluice_image(to_jsonb(OLD));
+  b jsonb := OLD._sluice_base;
+  seq bigint := NEW._sluice_seq;
+  kind text;
+  strategy text;
+  eff text;
+  winner text;
+  r jsonb;
+BEGIN
+  IF cfg ->> 'mode' IS DISTINCT FROM 'apply' THEN RETURN NEW; END IF;  -- resolve, retire
+  IF NEW._sluice_deleted_at IS NOT NULL THEN
+    kind := 'delete_origin_differs';  -- DeleteSql/EvictSql only touch live rows
+  ELSIF OLD._sluice_deleted_at IS NOT NULL THEN
+    kind := CASE WHEN b -> '_sluice_deleted_at' = 'null' THEN 'update_deleted' END;
+  ELSIF s = t THEN
+    kind := NULL;  -- both sides made the same change
+  ELSE
+    kind := CASE WHEN b -> '_sluice_deleted_at' = 'null' THEN 'update_origin_differs'
+                 ELSE 'insert_exists' END;
+  END IF;
+  IF kind IS NULL THEN
+    NEW._sluice_outside_at := NULL;
+    NEW._sluice_base := NULL;
+    RETURN NEW;
+  END IF;
+  pol := coalesce(cfg -> 'tables' -> TG_TABLE_NAME, cfg -> 'default', '{}');
+  strategy := coalesce(pol ->> 'strategy', 'source_wins');
+  eff := strategy;
+  IF strategy = 'merge' AND kind IN ('delete_origin_differs', 'update_deleted') THEN
+    eff := coalesce(pol ->> 'fallback', 'source_wins');
+  END IF;
+  winner := CASE eff WHEN 'source_wins' THEN 'source' WHEN 'target_wins' THEN 'target'
+                     WHEN 'manual' THEN 'pending'
+                     WHEN 'newest_wins' THEN sync_metadata.sluice_newest(kind, s, t, pol ->> 'compare_field')
+                     WHEN 'merge' THEN 'merged' END;
+  IF winner IS NULL THEN RAISE EXCEPTION 'sluice: unknown strategy %', eff; END IF;
+  IF winner = 'merged' THEN
+    r := sync_metadata.sluice_merge(s, t, b, pol);
+    IF r = s THEN winner := 'source'; END IF;
+  END IF;
+  PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,
+    sync_metadata.sluice_row_key(s, TG_ARGV[1:]::text[]), seq, kind, strategy,
+    CASE winner WHEN 'pending' THEN 'pending' ELSE 'resolved' END, s, t, b,
+    CASE winner WHEN 'source' THEN s WHEN 'target' THEN t WHEN 'merged' THEN r END);
+  IF winner = 'source' THEN
+    NEW._sluice_outside_at := NULL;
+    NEW._sluice_base := NULL;
+    RETURN NEW;
+  END IF;
+  -- Target kept (target, pending) or merged: the row differs from the source.
+  -- _sluice_seq still takes the source's seq (a full read's orphan pass tells
+  -- rows the snapshot carried by it). Target or merged: the source image
+  -- becomes the base, so the next source change merges against what the
+  -- source had. Pending: the base stays; the log entry holds the source image.
+  IF winner = 'merged' THEN
+    NEW := jsonb_populate_record(NEW, r);
+  ELSE
+    NEW := OLD;
+    NEW._sluice_seq := seq;
+  END IF;
+  NEW._sluice_outside_at := OLD._sluice_outside_at;
+  NEW._sluice_base := CASE WHEN winner = 'pending' THEN OLD._sluice_base ELSE s END;
+  RETURN NEW;
+END
+$fn$;
+
+-- sluice's INSERTs (AFTER STATEMENT, transition table): a row inserted where
+-- an outside DELETE removed one sluice had written is update_deleted.
+-- Costs one index probe per statement while no such delete is open.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_inserted() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cfg jsonb;
+  pol jsonb;
+  strategy text;
+  eff text;
+  g record;
+  keys text[] := TG_ARGV[1:]::text[];
+  match text;
+  newkey text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM sync_metadata.outside_deletes WHERE deployment = TG_ARGV[0]
+                    AND table_name = TG_TABLE_NAME AND consumed_at IS NULL) THEN
+    RETURN NULL;
+  END IF;
+  cfg := current_setting('sluice.apply', true)::jsonb;
+  IF cfg ->> 'mode' IS DISTINCT FROM 'apply' THEN RETURN NULL; END IF;
+  pol := coalesce(cfg -> 'tables' -> TG_TABLE_NAME, cfg -> 'default', '{}');
+  strategy := coalesce(pol ->> 'strategy', 'source_wins');
+  eff := CASE WHEN strategy = 'merge' THEN coalesce(pol ->> 'fallback', 'source_wins')
+              WHEN strategy = 'newest_wins' THEN 'source_wins'  -- the delete has no compare value
+              ELSE strategy END;
+  SELECT string_agg(format('t.%I = (jsonb_populate_record(NULL::%I.%I, $1)).%I', k,
+                           TG_TABLE_SCHEMA, TG_TABLE_NAME, k), ' AND '),
+         'jsonb_build_array(' || string_agg(format('n.%I', k), ', ') || ')'
+    INTO match, newkey FROM unnest(keys) k;
+  FOR g IN EXECUTE 'SELECT d.row_key, d.base_data, d.deleted_at, n._sluice_seq AS seq, '
+      'sync_metadata.sluice_image(to_jsonb(n)) AS s FROM sluice_new n '
+      'JOIN sync_metadata.outside_deletes d ON d.deployment = $1 AND d.table_name = $2 '
+      'AND d.consumed_at IS NULL AND d.row_key = ' || newkey
+      USING TG_ARGV[0], TG_TABLE_NAME LOOP
+    UPDATE sync_metadata.outside_deletes SET consumed_at = now()
+     WHERE deployment = TG_ARGV[0] AND table_name = TG_TABLE_NAME AND row_key = g.row_key;
+    PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME, g.row_key, g.seq, 'update_deleted',
+      strategy, CASE eff WHEN 'manual' THEN 'pending' ELSE 'resolved' END, g.s, NULL,
+      g.base_data, CASE eff WHEN 'source_wins' THEN g.s END);
+    IF eff IN ('target_wins', 'manual') THEN
+      -- The target's delete stands: as a tombstone (sluice never DELETEs),
+      -- marked, so later source changes meet it in sluice_conflict.
+      EXECUTE format('UPDATE %I.%I t SET _sluice_deleted_at = $2, _sluice_outside_at = $2, '
+                     '_sluice_base = $3 WHERE ', TG_TABLE_SCHEMA, TG_TABLE_NAME) || match
+        USING g.s, g.deleted_at, CASE eff WHEN 'manual' THEN g.base_data ELSE g.s END;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$fn$;
 
 
--- An upgrade adds tables and functions (mirror_tables in version 3, the lease in 4) after 02 last ran: once
+
+-- An upgrade adds tables and functions (mirror_tables in version 3, the lease in 4,
+-- outside_deletes in 5) after 02 last ran: once
 -- 02 made the sync role, it gets the same rights on them here (SELECT, INSERT,
 -- UPDATE, never DELETE or TRUNCATE), so an upgrade needs only `sluice init`.
 DO $$
@@ -356,7 +766,7 @@ END
 $$;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('control-plane', 4, now())
+VALUES ('control-plane', 5, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

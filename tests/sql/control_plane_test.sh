@@ -92,7 +92,7 @@ for round in 1 2; do
     fi
   done
 done
-expect_value "schema_version rows" $'control-plane|4\nsync-role|1' \
+expect_value "schema_version rows" $'control-plane|5\nsync-role|1' \
   "SELECT component || '|' || version FROM sync_metadata.schema_version
     WHERE component IN ('control-plane', 'sync-role') ORDER BY component"
 expect_value "sluice_sync is NOLOGIN" "f" \
@@ -244,6 +244,22 @@ expect_value "member can take and renew a lease" "t|t" "$(as_member "
          (SELECT held FROM sync_metadata.sluice_lease('m_$ldep', 'n1', 'h', 1, 60000))")"
 expect_error "member cannot DELETE a lease" "42501" "permission denied" \
   "$(as_member "DELETE FROM sync_metadata.leader_election WHERE deployment = 'm_$ldep'")"
+
+# Conflicts (version 5): the kinds and statuses external checks read are the
+# only ones conflict_log admits; one pending entry per row.
+expect_error "conflict_log refuses an unknown kind" "23514" "conflict_log_kind_check" \
+  "INSERT INTO sync_metadata.conflict_log (deployment, table_name, kind, reason)
+   VALUES ('$dep', 't', 'bogus', 'r')"
+expect_error "conflict_log refuses an unknown status" "23514" "conflict_log_status_check" \
+  "INSERT INTO sync_metadata.conflict_log (deployment, table_name, kind, reason, status)
+   VALUES ('$dep', 't', 'rejected', 'r', 'open')"
+expect_error "conflict_log holds one pending entry per row" "23505" "conflict_log_pending_row" \
+  "INSERT INTO sync_metadata.conflict_log (deployment, table_name, row_key, kind, reason, status)
+   VALUES ('$dep', 't', '[1]', 'insert_exists', 'r', 'pending'),
+          ('$dep', 't', '[1]', 'insert_exists', 'r', 'pending')"
+expect_value "the sync role may record outside deletes, never delete them" "t|f" \
+  "SELECT has_table_privilege('sluice_sync', 'sync_metadata.outside_deletes', 'UPDATE'),
+          has_table_privilege('sluice_sync', 'sync_metadata.outside_deletes', 'DELETE')"
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
