@@ -39,6 +39,7 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
   metrics_ = std::make_unique<Metrics>(SLUICE_VERSION, config_.node, config_.deployment);
+  metrics_->SetConflictPolicy(config_.sink.conflicts);
   Status lease_ok = ResolveLease(&config_.lease);  // a Config built in code (tests)
   if (!lease_ok.ok()) spdlog::warn("{}", lease_ok.message());
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
@@ -219,6 +220,19 @@ void Replicator::NoteApplied(const Batch& batch, const ApplyStats& stats, int64_
     metrics_->RowsApplied(table, c.upserts, c.deletes);
     if (c.parked > 0) metrics_->RowsParked(table, c.parked);
   }
+  for (const ConflictCount& c : stats.conflicts) {
+    metrics_->ConflictsSeen(c.table, c.kind, c.strategy, c.count);
+    // Rare by nature (someone wrote to the mirror): each group gets a line.
+    spdlog::info("sink: {} conflict(s) with outside writes in table {}: {}, {} -> {}", c.count,
+                 c.table, c.kind, c.strategy, c.status);
+  }
+  if (stats.conflicts_pending > 0 && !stats.conflicts.empty()) {
+    spdlog::warn(
+        "sink: {} conflict(s) wait for an operator (manual strategy): see `sluice conflicts "
+        "list --status pending`",
+        stats.conflicts_pending);
+  }
+  if (stats.conflicts_pending >= 0) metrics_->SetConflictsPending(stats.conflicts_pending);
   metrics_->BatchApplied(stats.upserts + stats.deletes + stats.parked,
                          static_cast<double>(clocks_.mono_ms() - started_mono) / 1000);
   if (backlog_ >= 0) {
