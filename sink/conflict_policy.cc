@@ -241,14 +241,15 @@ const ColumnShape* FindColumn(const TableShape& t, const std::string& name) {
   return nullptr;
 }
 
-bool UsesNewest(const TableConflictPolicy& p) {
-  if (p.strategy == "newest_wins") return true;
-  if (p.strategy != "merge") return false;
-  if (p.fallback == "newest_wins") return true;
+// Where `p` uses newest_wins ("" = nowhere): what needs the compare field.
+std::string NewestUse(const TableConflictPolicy& p) {
+  if (p.strategy == "newest_wins") return "newest_wins";
+  if (p.strategy != "merge") return "";
+  if (p.fallback == "newest_wins") return "fallback_strategy newest_wins";
   for (const auto& [column, rule] : p.rules) {
-    if (rule == "newest_wins") return true;
+    if (rule == "newest_wins") return "merge rule newest_wins on \"" + column + "\"";
   }
-  return false;
+  return "";
 }
 
 // The compare field of `p` on table `t`, when newest_wins needs it or it was
@@ -256,17 +257,17 @@ bool UsesNewest(const TableConflictPolicy& p) {
 void CheckCompareField(const TableShape& t, const TableConflictPolicy& p, bool explicit_field,
                        const std::string& path, const std::string& hint,
                        const ColumnTypes& overrides, std::vector<std::string>* problems) {
-  bool newest = UsesNewest(p);
+  std::string use = NewestUse(p);
+  bool newest = !use.empty();
   if (!newest && !explicit_field) return;
   if (p.compare_field.empty()) {
-    problems->push_back(path +
-                        ": newest_wins needs a compare field (compare_field, or "
-                        "default_compare_field)");
+    problems->push_back(path + ": " + use +
+                        " needs a compare field (compare_field, or default_compare_field)");
     return;
   }
   const ColumnShape* c = FindColumn(t, p.compare_field);
   if (c == nullptr) {
-    std::string why = newest ? " (newest_wins needs a compare field" + hint + ")" : "";
+    std::string why = newest ? " (" + use + " needs a compare field" + hint + ")" : "";
     problems->push_back(
         fmt::format("{}: table \"{}\" has no column \"{}\"{}", path, t.name, p.compare_field, why));
     return;
@@ -338,7 +339,13 @@ Status ValidateConflictPolicy(const ConflictPolicy& policy, const std::vector<Ta
   }
   if (problems.empty()) return Status::Ok();
   std::string msg;
-  for (const std::string& p : problems) msg += (msg.empty() ? "" : "; ") + p;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    // The defaults' problem without a table in it is the same for every table.
+    if (std::find(problems.begin(), problems.begin() + i, problems[i]) != problems.begin() + i) {
+      continue;
+    }
+    msg += (msg.empty() ? "" : "; ") + problems[i];
+  }
   return Status::InvalidArgument("conflicts: " + msg);
 }
 

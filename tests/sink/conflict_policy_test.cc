@@ -193,16 +193,21 @@ TEST(ConflictPolicyValidate, NewestWinsNeedsItsCompareField) {
   // tag has no updated_at: newest_wins as strategy, fallback, or rule needs another field.
   std::string want =
       "conflicts: table_strategies.tag.compare_field: table \"tag\" has no column "
-      "\"updated_at\" (newest_wins needs a compare field)";
+      "\"updated_at\" (";
   EXPECT_EQ(ValidateError(R"({"default_compare_field": "updated_at",
                              "table_strategies": {"tag": {"strategy": "newest_wins"}}})"),
-            want);
+            want + "newest_wins needs a compare field)");
   EXPECT_EQ(ValidateError(R"({"default_compare_field": "updated_at", "table_strategies":
                              {"tag": {"strategy": "merge", "fallback_strategy": "newest_wins"}}})"),
-            want);
+            want + "fallback_strategy newest_wins needs a compare field)");
   EXPECT_EQ(ValidateError(R"({"default_compare_field": "updated_at", "table_strategies":
                              {"tag": {"strategy": "merge", "merge_rules": {"name": "newest_wins"}}}})"),
-            want);
+            want + "merge rule newest_wins on \"name\" needs a compare field)");
+  // default_strategy newest_wins is every listed table's fallback too.
+  EXPECT_EQ(ValidateError(R"({"default_strategy": "newest_wins", "table_strategies":
+                             {"chat": {"strategy": "merge"}, "tag": {"strategy": "source_wins"}}})"),
+            "conflicts: table_strategies.chat.compare_field: fallback_strategy newest_wins needs "
+            "a compare field (compare_field, or default_compare_field)");
   EXPECT_EQ(ValidateError(R"({"table_strategies": {"chat": {"strategy": "newest_wins"}}})"),
             "conflicts: table_strategies.chat.compare_field: newest_wins needs a compare field "
             "(compare_field, or default_compare_field)");
