@@ -12,6 +12,7 @@
 
 #include "agent/config_reload.h"
 #include "agent/off_loop.h"
+#include "agent/policy_check.h"
 #include "sink/pg_error.h"
 #include "sluice_version.h"
 
@@ -880,7 +881,15 @@ void Replicator::Reload() {
     spdlog::error("config reload failed: {}; the running config stays", file.status().message());
     return;
   }
-  ReloadPlan plan = PlanReload(config_, *file);
+  // A changed conflict policy is checked against the tables as the file holds
+  // them now; on the loop, so a locked schema is waited for briefly only.
+  Result<std::vector<TableShape>> shapes = std::vector<TableShape>{};
+  if (file->sink.conflicts != config_.sink.conflicts) {
+    shapes = DescribeSourceTables(config_.source, std::min(config_.source.busy_timeout_ms, 250));
+  }
+  ReloadPlan plan = PlanReload(config_, *file, shapes);
+  for (const std::string& r : plan.refused) spdlog::error("config reload: {}", r);
+  if (plan.conflicts_changed) applier_->SetConflictPolicy(plan.next.sink.conflicts);
   int old_poll = config_.agent.poll_interval_ms;
   config_ = std::move(plan.next);
   spdlog::set_level(spdlog::level::from_str(config_.agent.log_level));
