@@ -889,7 +889,10 @@ void Replicator::Reload() {
   }
   ReloadPlan plan = PlanReload(config_, *file, shapes);
   for (const std::string& r : plan.refused) spdlog::error("config reload: {}", r);
-  if (plan.conflicts_changed) applier_->SetConflictPolicy(plan.next.sink.conflicts);
+  if (plan.conflicts_changed) {
+    applier_->SetConflictPolicy(plan.next.sink.conflicts);
+    metrics_->SetConflictPolicy(plan.next.sink.conflicts);  // the zero series of new strategies
+  }
   int old_poll = config_.agent.poll_interval_ms;
   config_ = std::move(plan.next);
   spdlog::set_level(spdlog::level::from_str(config_.agent.log_level));
