@@ -402,6 +402,13 @@ struct BatchApplier::Impl {
       if (st.code() == Status::Code::kDataError) {
         st = Status::InvalidArgument(st.message());
       }
+      if (st.message().find("SQLSTATE 42501") != std::string::npos) {
+        // Mirrors owned by an administrator (created by `sluice init` as one):
+        // only their owner may add columns or the conflict triggers.
+        st = st.Wrap(
+            "the agent's role may not change these mirror tables; run `sluice init` with the "
+            "rights of their owner (it adds what this version needs)");
+      }
       Fail(st.Wrap("create or extend mirror tables in schema " + options.schema));
     });
   }
