@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/fault_point.h"
+#include "common/hex.h"
 #include "sink/mirror_moves.h"
 #include "sink/mirror_table.h"
 #include "sink/pg_sql.h"
@@ -61,7 +62,9 @@ ExistingTable ParseExisting(const PgResult& columns, const PgResult* key_index,
     }
   }
   if (triggers != nullptr) {
-    for (const auto& row : triggers->rows) existing.triggers.push_back(row[0].value_or(""));
+    for (const auto& row : triggers->rows) {
+      existing.triggers[row[0].value_or("")] = Unhex(row[1].value_or("")).value_or("");
+    }
   }
   return existing;
 }

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "common/hex.h"
 #include "sink/mirror_table.h"
 #include "sink/pg_conninfo.h"
 #include "sink/pg_error.h"
@@ -197,7 +198,8 @@ class LibpqSinkAdmin final : public SinkAdmin {
       Result<PgResultPtr> triggers = Exec(ConflictTriggersSql(), {qualified});
       if (!triggers.ok()) return triggers.status();
       for (int i = 0; i < PQntuples(triggers->get()); ++i) {
-        existing.triggers.push_back(PQgetvalue(triggers->get(), i, 0));
+        existing.triggers[PQgetvalue(triggers->get(), i, 0)] =
+            Unhex(PQgetvalue(triggers->get(), i, 1)).value_or("");
       }
     }
     Result<MirrorTable> plan =
