@@ -1,0 +1,181 @@
+// `sluice conflicts list|resolve` through the real binary: the text table and
+// --json lines with their filters, resolve each way with what it prints, the
+// exit codes (twice, unknown id, bad usage, bad --row, a batch holding the
+// position row), and who resolved it (--by, else the OS user). The pending
+// entries come from a mirror made by hand (tests/sink/conflict_mirror.h), no
+// agent runs.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "sql/control_plane_sql.h"
+#include "tests/integration/e2e_support.h"
+#include "tests/sink/conflict_mirror.h"
+
+namespace sluice::e2e {
+namespace {
+
+class ConflictsCli : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (skipped_) return;
+    config_ = WriteConfig(dir_->file("app.db"));
+    pg_->Query(std::string(kControlPlaneSql));  // what `sluice init` installs
+    mirror_ = std::make_unique<testing::HandMadeConflictMirror>(pg_url_, deployment_);
+    mirror_->Create("chat");
+  }
+
+  CommandResult Sluice(std::vector<std::string> args) {
+    args.insert(args.begin() + 2, {"--config", config_});
+    return RunSluice(args);
+  }
+
+  std::vector<std::string> Lines(const std::string& out) {
+    std::vector<std::string> lines;
+    size_t start = 0;
+    while (start < out.size()) {
+      size_t end = out.find('\n', start);
+      if (end == std::string::npos) end = out.size();
+      lines.push_back(out.substr(start, end - start));
+      start = end + 1;
+    }
+    return lines;
+  }
+
+  std::string config_;
+  std::unique_ptr<testing::HandMadeConflictMirror> mirror_;
+};
+
+TEST_F(ConflictsCli, ListFiltersJsonAndResolveEachWayWithExitCodes) {
+  if (skipped_) return;
+  std::vector<int64_t> id;
+  for (const char* key : {"a", "b", "c", "d"}) id.push_back(mirror_->Pending(key));
+  auto sid = [&](size_t i) { return std::to_string(id[i]); };
+
+  CommandResult json = Sluice({"conflicts", "list", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.Describe();
+  std::vector<std::string> lines = Lines(json.out);
+  ASSERT_EQ(lines.size(), 4u) << json.out;
+  EXPECT_EQ(lines[0].rfind("{\"id\":" + sid(0) +
+                               ",\"table\":\"chat\",\"key\":[\"a\"],\"kind\":\"update_origin_"
+                               "differs\",\"strategy\":\"manual\",\"status\":\"pending\",",
+                           0),
+            0u)
+      << lines[0];
+  for (const char* field : {"\"seq\":10,", "\"epoch\":3,", "\"batch\":10,", "\"created_at\":\"20",
+                            "\"resolved_by\":null,", "\"resolved_at\":null}"}) {
+    EXPECT_NE(lines[0].find(field), std::string::npos) << field << " in " << lines[0];
+  }
+  EXPECT_EQ(lines[0].find("\"source\":"), std::string::npos);  // only with --images
+
+  CommandResult text = Sluice({"conflicts", "list"});
+  ASSERT_EQ(text.exit_code, 0) << text.Describe();
+  lines = Lines(text.out);
+  ASSERT_EQ(lines.size(), 5u) << text.out;
+  EXPECT_EQ(lines[0].rfind("ID", 0), 0u) << lines[0];
+  for (const char* col : {"TABLE", "KEY", "KIND", "STRATEGY", "STATUS", "SEQ", "EPOCH", "BATCH",
+                          "CREATED", "RESOLVED"}) {
+    EXPECT_NE(lines[0].find(col), std::string::npos) << col;
+  }
+  for (const std::string& cell :
+       {sid(0) + " ", std::string(" chat "), std::string(" [\"a\"] "),
+        std::string(" update_origin_differs "), std::string(" manual "), std::string(" pending "),
+        std::string(" 10 "), std::string(" 3 ")}) {
+    EXPECT_NE(lines[1].find(cell), std::string::npos) << cell << " in " << lines[1];
+  }
+
+  // resolve: each way, what it prints.
+  CommandResult src = Sluice({"conflicts", "resolve", sid(0), "--take", "source", "--by", "alice"});
+  ASSERT_EQ(src.exit_code, 0) << src.Describe();
+  EXPECT_EQ(src.out, "conflict " + sid(0) + " (chat [\"a\"]): took source, resolved by alice\n");
+  CommandResult merged =
+      Sluice({"conflicts", "resolve", sid(2), "--take", "merged", "--by", "carol"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.Describe();
+  EXPECT_EQ(merged.out, "conflict " + sid(2) + " (chat [\"c\"]): took merged, resolved by carol\n");
+  CommandResult row = Sluice({"conflicts", "resolve", sid(3), "--take", "merged", "--row",
+                              R"({"title": "by hand"})", "--by", "dave"});
+  ASSERT_EQ(row.exit_code, 0) << row.Describe();
+  EXPECT_EQ(mirror_->Cell("chat", "d", "title"), "by hand");
+  // No --by: the OS user.
+  CommandResult target = Sluice({"conflicts", "resolve", sid(1), "--take", "target"});
+  ASSERT_EQ(target.exit_code, 0) << target.Describe();
+  const passwd* pw = ::getpwuid(::geteuid());
+  ASSERT_NE(pw, nullptr);
+  EXPECT_EQ(target.out, "conflict " + sid(1) + " (chat [\"b\"]): took target, resolved by " +
+                            std::string(pw->pw_name) + "\n");
+  EXPECT_EQ(mirror_->Cell("chat", "a", "title") + "/" + mirror_->Cell("chat", "b", "title"),
+            "source/outside");
+
+  // Twice: exit 1, says by whom and when.
+  CommandResult twice = Sluice({"conflicts", "resolve", sid(0), "--take", "target", "--by", "bob"});
+  EXPECT_EQ(twice.exit_code, 1) << twice.Describe();
+  EXPECT_NE(twice.err.find("conflict " + sid(0) + " is resolved (by alice, at 20"),
+            std::string::npos)
+      << twice.err;
+  EXPECT_NE(twice.err.find("not pending"), std::string::npos) << twice.err;
+  EXPECT_EQ(mirror_->Cell("chat", "a", "title"), "source");
+
+  CommandResult unknown = Sluice({"conflicts", "resolve", "999999999", "--take", "source"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.Describe();
+  EXPECT_NE(unknown.err.find("conflict 999999999 does not exist in deployment " + deployment_),
+            std::string::npos)
+      << unknown.err;
+
+  // Filters and --images.
+  CommandResult resolved =
+      Sluice({"conflicts", "list", "--status", "resolved", "--json", "--images"});
+  ASSERT_EQ(resolved.exit_code, 0) << resolved.Describe();
+  lines = Lines(resolved.out);
+  ASSERT_EQ(lines.size(), 4u) << resolved.out;
+  EXPECT_NE(lines[0].find("\"resolved_by\":\"alice\",\"resolved_at\":\"20"), std::string::npos)
+      << lines[0];
+  for (const char* field : {"\"source\":{", "\"target\":{", "\"base\":{", "\"resolved\":{"}) {
+    EXPECT_NE(lines[0].find(field), std::string::npos) << field << " in " << lines[0];
+  }
+  EXPECT_NE(lines[3].find("\"resolved\":{\"id\": \"d\""), std::string::npos) << lines[3];
+  CommandResult none = Sluice({"conflicts", "list", "--status", "pending"});
+  ASSERT_EQ(none.exit_code, 0) << none.Describe();
+  EXPECT_EQ(none.out, "no conflicts in deployment " + deployment_ + " with status pending\n");
+  CommandResult other = Sluice({"conflicts", "list", "--table", "note", "--json"});
+  ASSERT_EQ(other.exit_code, 0) << other.Describe();
+  EXPECT_EQ(other.out, "");
+}
+
+TEST_F(ConflictsCli, BadUsageBadRowAndABatchInFlight) {
+  if (skipped_) return;
+  std::string id = std::to_string(mirror_->Pending("a"));
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"conflicts", "resolve", id, "--take", "theirs"},
+           {"conflicts", "resolve", id},
+           {"conflicts", "resolve", "x", "--take", "source"},
+           {"conflicts", "list", "--status", "open"},
+           {"conflicts", "resolve", id, "--take", "target", "--row", "{}"},
+           {"conflicts", "resolve", id, "--take", "merged", "--row", R"({"nope": 1})"},
+           {"conflicts", "resolve", id, "--take", "merged", "--row", R"({"id": "z"})"},
+           {"conflicts", "resolve", id, "--take", "merged", "--row", "[1]"}}) {
+    CommandResult r = Sluice(args);
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  }
+  EXPECT_EQ(mirror_->One("SELECT status FROM sync_metadata.conflict_log WHERE id = " + id),
+            "pending");
+
+  // A batch in flight holds the position row (sluice_advance): --wait, then exit 1.
+  pg_->Query("BEGIN");
+  pg_->Query("SELECT 1 FROM sync_metadata.source_position WHERE deployment = '" + deployment_ +
+             "' FOR UPDATE");
+  CommandResult busy = Sluice({"conflicts", "resolve", id, "--take", "source", "--wait", "0.3"});
+  pg_->Query("ROLLBACK");
+  EXPECT_EQ(busy.exit_code, 1) << busy.Describe();
+  EXPECT_NE(busy.err.find("the agent is applying a batch; try again"), std::string::npos)
+      << busy.err;
+  EXPECT_EQ(mirror_->One("SELECT status FROM sync_metadata.conflict_log WHERE id = " + id),
+            "pending");
+  CommandResult now = Sluice({"conflicts", "resolve", id, "--take", "source", "--wait", "5"});
+  EXPECT_EQ(now.exit_code, 0) << now.Describe();
+}
+
+}  // namespace
+}  // namespace sluice::e2e
