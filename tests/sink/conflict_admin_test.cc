@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -419,6 +420,68 @@ TEST_F(ConflictAdminTest, WaitsForABatchInFlightOrSaysTheAgentIsApplying) {
   EXPECT_GE(waited, std::chrono::milliseconds(400));
   EXPECT_EQ(Cell("chat", "a", "title || '/' || _sluice_seq"), "source late/30");
   EXPECT_EQ(Log(id), "resolved/alice/true");
+}
+
+// A stand-in agent applies batch after batch to the conflicted rows (each a
+// transaction that takes the position row first, as sluice_advance does)
+// while two resolves run: each lands between two batches, takes the newest
+// source image the entry holds then, and the batches after it behave as the
+// design says: after source the row is clean (applied, no new entry), after
+// target it is still diverged (a new pending entry, the row kept).
+TEST_F(ConflictAdminTest, ResolvesBetweenTheBatchesOfARunningAgent) {
+  if (pg_.empty()) return;
+  int64_t a = Pending("a");
+  int64_t b = Pending("b");
+  constexpr int kBatches = 30;
+  std::atomic<int> applied{0};
+  std::thread agent([&] {
+    Pg conn(pg_);
+    for (int i = 1; i <= kBatches; ++i) {
+      int64_t seq = 100 + i;
+      conn.Query("BEGIN");
+      conn.Query("SELECT 1 FROM sync_metadata.source_position WHERE deployment = '" + name_ +
+                 "' FOR UPDATE");
+      conn.Query("SELECT \"" + name_ +
+                 "\".apply_chat('{\"default\": {\"strategy\": \"manual\"}}', '[" +
+                 Row("a", "a v" + std::to_string(i), "12", "x", 5000 + i, seq) + ", " +
+                 Row("b", "b v" + std::to_string(i), "12", "x", 5000 + i, seq) + "]', '[]', " +
+                 std::to_string(seq) + ")");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the batch is in flight
+      conn.Query("COMMIT");
+      applied = i;
+    }
+  });
+  while (applied < 5) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Result<ResolveOutcome> ra = Resolve(a, ConflictTake::kSource);
+  Result<ResolveOutcome> rb = Resolve(b, ConflictTake::kTarget);
+  int during = applied;
+  agent.join();
+  ASSERT_TRUE(ra.ok()) << ra.status().ToString();
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_LT(during, kBatches) << "the resolves did not run while batches were applied";
+  // a: the source image it took was the newest then; every later batch applied.
+  EXPECT_NE(ra->entry.resolved_image.find("\"title\": \"a v"), std::string::npos);
+  EXPECT_EQ(
+      Cell("chat", "a", "title || '/' || _sluice_seq || '/' || (_sluice_outside_at IS NULL)::text"),
+      "a v30/130/true");
+  EXPECT_EQ(One("SELECT string_agg(status, ',' ORDER BY id) FROM sync_metadata.conflict_log "
+                "WHERE deployment = '" +
+                name_ + "' AND row_key = '[\"a\"]'"),
+            "resolved");
+  // b: kept as the outside wrote it; the batches after the resolve are a new
+  // pending entry holding the newest source image.
+  EXPECT_EQ(Cell("chat", "b", "title"), "outside");
+  EXPECT_EQ(One("SELECT string_agg(status || ':' || coalesce(resolved_by, '-') || ':' || "
+                "(source_data ->> 'title'), ',' ORDER BY id) FROM sync_metadata.conflict_log "
+                "WHERE deployment = '" +
+                name_ + "' AND row_key = '[\"b\"]'"),
+            "resolved:alice:" +
+                One("SELECT source_data ->> 'title' FROM sync_metadata.conflict_log WHERE id = " +
+                    std::to_string(b)) +
+                ",pending:-:b v30");
+  EXPECT_NE(One("SELECT source_data ->> 'title' FROM sync_metadata.conflict_log WHERE id = " +
+                std::to_string(b)),
+            "b v30");
 }
 
 TEST_F(ConflictAdminTest, ThroughPgbouncerPoolOfOneLeavesNoSessionState) {
