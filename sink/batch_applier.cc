@@ -45,7 +45,7 @@ struct CachedTable {
 // One catalog entry from the results of CatalogColumnsSql, KeyIndexExistsSql
 // (may be null) and TableIndexesSql.
 ExistingTable ParseExisting(const PgResult& columns, const PgResult* key_index,
-                            const PgResult& indexes) {
+                            const PgResult& indexes, const PgResult* triggers) {
   ExistingTable existing;
   for (const auto& row : columns.rows) {
     existing.columns.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or("")});
@@ -59,6 +59,9 @@ ExistingTable ParseExisting(const PgResult& columns, const PgResult* key_index,
       existing.pages = std::stoll(*row[2]);
       existing.page_bytes = std::stoll(*row[3]);
     }
+  }
+  if (triggers != nullptr) {
+    for (const auto& row : triggers->rows) existing.triggers.push_back(row[0].value_or(""));
   }
   return existing;
 }
@@ -88,6 +91,32 @@ struct BatchApplier::Impl {
     qs->push_back({FenceSql(), {options.deployment, EpochParam()}});
   }
 
+  // sluice.apply of an apply transaction: the batch, and the conflict policy
+  // of its tables (those without one of their own follow "default").
+  std::string ApplySettings() const {
+    std::string out = "{\"mode\":\"apply\",\"batch\":" + std::to_string(batch->snapshot_seq);
+    if (epoch) out += ",\"epoch\":" + std::to_string(*epoch);
+    out += ",\"source\":";
+    AppendJsonString(&out, batch->source_id);
+    out += ",\"default\":" + PolicyJson(options.conflicts.defaults) + ",\"tables\":{";
+    bool first = true;
+    for (const TableShape& t : batch->tables) {
+      auto it = options.conflicts.tables.find(t.name);
+      if (it == options.conflicts.tables.end()) continue;
+      if (!first) out += ",";
+      first = false;
+      AppendJsonString(&out, t.name);
+      out += ":" + PolicyJson(it->second);
+    }
+    out += "}}";
+    return out;
+  }
+  // Settings of a DDL transaction: its writes to mirror rows (the sweep of a
+  // mirror set aside) are sluice's own, and no conflicts: they retire rows.
+  PgQuery RetireSettings() const {
+    return {WriterSettingsSql(), {options.deployment, "{\"mode\":\"retire\"}"}};
+  }
+
   // --- state of the Apply in progress ---
   PgConnection* conn = nullptr;
   Batch* batch = nullptr;
@@ -101,7 +130,8 @@ struct BatchApplier::Impl {
     std::vector<TableRowCounts> counts;  // per batch->tables index
     bool last = false;
     bool had_rows = false;
-    std::string tables;  // names of the tables whose rows it writes, for messages
+    std::string tables;          // names of the tables whose rows it writes, for messages
+    size_t conflicts_query = 0;  // last chunk: index of ConflictsSeenSql among qs
   };
 
   PreparedChunk next_chunk;  // encoded while the previous chunk is at the server
@@ -190,8 +220,8 @@ struct BatchApplier::Impl {
     for (size_t i : unknown) {
       const TableShape& shape = batch->tables[i];
       // Refuse names PostgreSQL cannot hold before they reach any statement.
-      Result<MirrorTable> check =
-          PlanMirror(options.schema, shape, OverridesFor(options.column_types, shape.name), {});
+      Result<MirrorTable> check = PlanMirror(options.schema, options.deployment, shape,
+                                             OverridesFor(options.column_types, shape.name), {});
       if (!check.ok()) return Fail(check.status().Wrap("prepare mirror table"));
       std::string keys = "[";
       for (size_t k : check->key) {
@@ -202,6 +232,7 @@ struct BatchApplier::Impl {
       qs.push_back({CatalogColumnsSql(), {check->qualified}});
       qs.push_back({KeyIndexExistsSql(), {check->qualified, keys}});
       qs.push_back({TableIndexesSql(), {check->qualified}});
+      qs.push_back({ConflictTriggersSql(), {check->qualified}});
       if (const TableRename* r = RenameTo(shape.name)) {
         for (const std::string& name : r->from) {
           std::string from = QualifiedName(options.schema, name);
@@ -221,12 +252,12 @@ struct BatchApplier::Impl {
     std::vector<std::vector<ExistingTable>> found_former;  // per unknown table, per former name
     size_t q = 0;
     for (size_t i : unknown) {
-      found.push_back(ParseExisting(res[q], &res[q + 1], res[q + 2]));
-      q += 3;
+      found.push_back(ParseExisting(res[q], &res[q + 1], res[q + 2], &res[q + 3]));
+      q += 4;
       found_former.emplace_back();
       if (const TableRename* r = RenameTo(batch->tables[i].name)) {
         for (size_t f = 0; f < r->from.size(); ++f, q += 2) {
-          found_former.back().push_back(ParseExisting(res[q], nullptr, res[q + 1]));
+          found_former.back().push_back(ParseExisting(res[q], nullptr, res[q + 1], nullptr));
         }
       }
     }
@@ -242,8 +273,9 @@ struct BatchApplier::Impl {
     for (size_t n = 0; n < unknown.size(); ++n) {
       const TableShape& shape = batch->tables[unknown[n]];
       const ExistingTable& existing = found[n];
-      Result<MirrorTable> plan = PlanMirror(
-          options.schema, shape, OverridesFor(options.column_types, shape.name), existing);
+      Result<MirrorTable> plan =
+          PlanMirror(options.schema, options.deployment, shape,
+                     OverridesFor(options.column_types, shape.name), existing);
       if (!plan.ok()) return Fail(plan.status().Wrap("prepare mirror table"));
       if (!plan->set_aside_as.empty()) {
         // The new mirror has another oid than the registered one: the header's
@@ -255,7 +287,7 @@ struct BatchApplier::Impl {
       }
       if (!plan->ddl.empty()) {
         if (ddl.empty() || ddl_tables % kDdlTablesPerTransaction == 0) {
-          ddl.push_back({{CreateSchemaSql(options.schema), {}}});
+          ddl.push_back({RetireSettings(), {CreateSchemaSql(options.schema), {}}});
         }
         ++ddl_tables;
         for (const std::string& s : plan->ddl) ddl.back().push_back({s, {}});
@@ -333,6 +365,7 @@ struct BatchApplier::Impl {
       return true;
     }
     // One implicit transaction: the registry row moves with the table.
+    moves.insert(moves.begin(), RetireSettings());
     SubmitDdl(std::move(moves), "rename mirror tables or columns");
     return true;
   }
@@ -383,6 +416,7 @@ struct BatchApplier::Impl {
     commit_sent = false;
     std::vector<PgQuery> qs;
     qs.push_back({"BEGIN", {}});
+    qs.push_back({WriterSettingsSql(), {options.deployment, ApplySettings()}});
     if (idle_timeout_ms > 0) {
       qs.push_back({LeaseTransactionSettingsSql(), {std::to_string(idle_timeout_ms) + "ms"}});
     }
@@ -509,6 +543,7 @@ struct BatchApplier::Impl {
     CountParked(&p.counts);
     p.last = spool_done;
     if (p.last) {
+      p.conflicts_query = AppendBatchEnd(&qs);
       AddFence(&qs);
       qs.push_back({"COMMIT", {}});
     }
@@ -529,10 +564,14 @@ struct BatchApplier::Impl {
     commit_sent = commit_sent || last;
     Submit(
         std::move(p.qs),
-        [this, counts = std::move(p.counts), last](std::vector<PgResult> res) {
+        [this, counts = std::move(p.counts), last,
+         conflicts_query = p.conflicts_query](std::vector<PgResult> res) {
           TakeHeader(res);
           AddCounts(counts);
-          if (last) return Finish(Status::Ok());
+          if (last) {
+            TakeConflicts(res, conflicts_query);
+            return Finish(Status::Ok());
+          }
           // Tests freeze or kill the agent here, inside an open transaction.
           FaultPoint("between-chunks");
           SendChunk(std::move(next_chunk));
@@ -546,9 +585,13 @@ struct BatchApplier::Impl {
     if (spool_done) {
       commit_sent = true;
       std::vector<PgQuery> qs;
+      size_t conflicts_query = AppendBatchEnd(&qs);
       AddFence(&qs);
       qs.push_back({"COMMIT", {}});
-      return Submit(std::move(qs), [this](std::vector<PgResult>) { Finish(Status::Ok()); });
+      return Submit(std::move(qs), [this, conflicts_query](std::vector<PgResult> res) {
+        TakeConflicts(res, conflicts_query);
+        Finish(Status::Ok());
+      });
     }
     Status st = ReadChunk();
     if (!st.ok()) return Fail(st);
@@ -698,6 +741,35 @@ struct BatchApplier::Impl {
       } else {
         qs->push_back({t->delete_sql, {std::move(param)}});
       }
+    }
+  }
+
+  // After the batch's rows, before its fence: the orphan pass of the tables
+  // read whole or dropped (their rows changed outside sluice that the
+  // snapshot no longer has), then what conflicts the transaction saw.
+  // Returns the index of ConflictsSeenSql among `qs`.
+  size_t AppendBatchEnd(std::vector<PgQuery>* qs) const {
+    const std::string seq = std::to_string(batch->snapshot_seq);
+    for (uint32_t f : batch->full_tables)
+      qs->push_back({OrphanSql(targets[f]->target.qualified), {seq}});
+    for (const std::string& name : dropped_mirrors) {
+      qs->push_back({OrphanSql(QualifiedName(options.schema, name)), {seq}});
+    }
+    size_t at = qs->size();
+    qs->push_back({ConflictsSeenSql(), {options.deployment}});
+    qs->push_back({PendingConflictsSql(), {options.deployment}});
+    return at;
+  }
+
+  void TakeConflicts(const std::vector<PgResult>& res, size_t at) {
+    if (res.size() < at + 2) return;
+    for (const auto& row : res[at].rows) {
+      if (row.size() < 5) continue;
+      stats.conflicts.push_back({row[0].value_or(""), row[1].value_or(""), row[2].value_or(""),
+                                 row[3].value_or(""), std::stoll(row[4].value_or("0"))});
+    }
+    if (!res[at + 1].rows.empty() && res[at + 1].rows[0][0]) {
+      stats.conflicts_pending = std::stoll(*res[at + 1].rows[0][0]);
     }
   }
 

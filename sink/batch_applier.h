@@ -32,12 +32,26 @@ struct TableRowCounts {
   int64_t parked = 0;
 };
 
+// Conflicts with outside writes one batch met, by table, kind, strategy and
+// status (sync_metadata.conflict_log; docs/design-conflicts.md).
+struct ConflictCount {
+  std::string table;
+  std::string kind;      // update_origin_differs, update_deleted, ...
+  std::string strategy;  // the table's strategy then
+  std::string status;    // resolved or pending
+  int64_t count = 0;
+
+  bool operator==(const ConflictCount&) const = default;
+};
+
 struct ApplyStats {
   std::map<std::string, TableRowCounts> tables;  // by table name; only tables with rows
   int64_t upserts = 0;
   int64_t deletes = 0;
   int64_t parked = 0;  // rows recorded in conflict_log instead of applied
   int64_t round_trips = 0;
+  std::vector<ConflictCount> conflicts;  // those the batch's transaction met
+  int64_t conflicts_pending = -1;        // pending conflicts after the batch (-1: unknown)
   // Tables whose mirror is not the one sluice last read whole (dropped,
   // recreated, truncated at the sink, set aside after a key change, or never
   // read whole): the caller must list them in a later batch's full_tables.

@@ -61,7 +61,27 @@ const std::map<std::string, std::string>* OverridesFor(
   return it == column_types.end() ? nullptr : &it->second;
 }
 
-Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shape,
+namespace {
+
+// The conflict triggers and their index, unless all of them are there.
+void AppendConflictDetection(MirrorTable& t, const std::string& deployment,
+                             const std::vector<std::string>& key_names,
+                             const ExistingTable& existing, bool columns_added) {
+  bool complete = !columns_added;
+  for (const char* name : kConflictTriggers) {
+    complete = complete && std::find(existing.triggers.begin(), existing.triggers.end(), name) !=
+                               existing.triggers.end();
+  }
+  if (complete) return;
+  for (std::string& sql : ConflictDetectionSql(t.schema, t.table, deployment, key_names)) {
+    t.ddl.push_back(std::move(sql));
+  }
+}
+
+}  // namespace
+
+Result<MirrorTable> PlanMirror(const std::string& schema, const std::string& deployment,
+                               const TableShape& shape,
                                const std::map<std::string, std::string>* overrides,
                                const ExistingTable& table) {
   // A mirror whose key changed is set aside; the new one is planned from scratch.
@@ -131,6 +151,7 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shap
     for (const MirrorColumn& m : t.columns) cols.push_back({m.name, m.pg_type});
     t.ddl.push_back(CreateTableSql(schema, shape.name, cols, key_names));
     AppendEvictIndexes(t, shape, found_table);
+    AppendConflictDetection(t, deployment, key_names, found_table, true);
     return t;
   }
 
@@ -148,6 +169,11 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shap
     t.ddl.push_back(CreateKeyIndexSql(schema, shape.name, key_names));
   }
   AppendEvictIndexes(t, shape, found_table);
+  bool sluice_columns_added = false;
+  for (const SqlColumn& m : missing) {
+    sluice_columns_added = sluice_columns_added || IsReservedName(m.name);
+  }
+  AppendConflictDetection(t, deployment, key_names, found_table, sluice_columns_added);
   return t;
 }
 

@@ -38,6 +38,8 @@ struct ExistingTable {
   std::string relid;                     // its pg_class oid, decimal
   int64_t pages = 0;                     // heap pages, and their size, when read
   int64_t page_bytes = 8192;
+  // Its conflict triggers that exist (pg_sql's ConflictTriggersSql).
+  std::vector<std::string> triggers;
 };
 
 struct MirrorColumn {
@@ -64,6 +66,8 @@ struct MirrorTable {
   std::string set_aside_as;
 };
 
+// `deployment`: whose agent's writes the conflict triggers tell from outside
+// writes (every mirror detects them; see pg_sql's ConflictDetectionSql).
 // `overrides`: column -> PostgreSQL type for this table (may be null).
 // `existing`: the table at the sink (no columns when it does not exist).
 // A table that exists without sluice's columns is adopted: columns and a
@@ -74,7 +78,8 @@ struct MirrorTable {
 // column) unless `existing` has it.
 // InvalidArgument for names PostgreSQL cannot hold faithfully, a table without
 // key, a source column named like a sluice column, or an unsafe override.
-Result<MirrorTable> PlanMirror(const std::string& schema, const TableShape& shape,
+Result<MirrorTable> PlanMirror(const std::string& schema, const std::string& deployment,
+                               const TableShape& shape,
                                const std::map<std::string, std::string>* overrides,
                                const ExistingTable& existing);
 

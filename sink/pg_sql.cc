@@ -66,6 +66,8 @@ std::string CreateTableSql(std::string_view schema, std::string_view table,
   sql += QuoteIdent(kSeqColumn) + " bigint NOT NULL, ";
   sql += QuoteIdent(kDeletedAtColumn) + " timestamptz, ";
   sql += QuoteIdent(kUpdatedAtColumn) + " timestamptz NOT NULL DEFAULT now(), ";
+  sql += QuoteIdent(kOutsideAtColumn) + " timestamptz, ";
+  sql += QuoteIdent(kBaseColumn) + " jsonb, ";
   sql += "PRIMARY KEY (" + JoinQuoted(key) + "))";
   return sql;
 }
@@ -83,7 +85,45 @@ std::string AddColumnsSql(std::string_view schema, std::string_view table,
 std::vector<SqlColumn> SluiceColumnsForAdoption() {
   return {{kSeqColumn, "bigint"},
           {kDeletedAtColumn, "timestamptz"},
-          {kUpdatedAtColumn, "timestamptz NOT NULL DEFAULT now()"}};
+          {kUpdatedAtColumn, "timestamptz NOT NULL DEFAULT now()"},
+          {kOutsideAtColumn, "timestamptz"},
+          {kBaseColumn, "jsonb"}};
+}
+
+std::string OutsideIndexName(std::string_view table) {
+  return NameWithSuffix(table, "_sluice_outside");
+}
+
+std::vector<std::string> ConflictDetectionSql(std::string_view schema, std::string_view table,
+                                              std::string_view deployment,
+                                              const std::vector<std::string>& key) {
+  const std::string q = QualifiedName(schema, table);
+  const std::string dep = QuoteLiteral(deployment);
+  std::string args = dep;
+  for (const std::string& k : key) args += ", " + QuoteLiteral(k);
+  const std::string writer = "current_setting('sluice.writer', true)";
+  const std::string outside = QuoteIdent(kOutsideAtColumn);
+  auto trigger = [&](std::string_view name, std::string_view when_event, std::string_view rows,
+                     const std::string& condition, std::string_view function) {
+    return "CREATE OR REPLACE TRIGGER " + std::string(name) + " " + std::string(when_event) +
+           " ON " + q + " " + std::string(rows) + " WHEN (" + condition +
+           ") EXECUTE FUNCTION sync_metadata." + std::string(function) + "(" + args + ")";
+  };
+  return {
+      "ALTER TABLE " + q + " ALTER COLUMN " + outside + " SET DEFAULT clock_timestamp(), " +
+          "ALTER COLUMN " + QuoteIdent(kSeqColumn) + " SET DEFAULT -1",
+      "CREATE INDEX IF NOT EXISTS " + QuoteIdent(OutsideIndexName(table)) + " ON " + q + " (" +
+          outside + ") WHERE " + outside + " IS NOT NULL",
+      trigger(kConflictTriggers[0], "BEFORE UPDATE", "FOR EACH ROW",
+              writer + " IS DISTINCT FROM " + dep, "sluice_outside_write"),
+      trigger(kConflictTriggers[1], "BEFORE UPDATE", "FOR EACH ROW",
+              "OLD." + outside + " IS NOT NULL AND " + writer + " = " + dep, "sluice_conflict"),
+      trigger(kConflictTriggers[2], "BEFORE DELETE", "FOR EACH ROW",
+              writer + " IS DISTINCT FROM " + dep, "sluice_outside_delete"),
+      trigger(kConflictTriggers[3], "AFTER INSERT",
+              "REFERENCING NEW TABLE AS sluice_new FOR EACH STATEMENT", writer + " = " + dep,
+              "sluice_inserted"),
+  };
 }
 
 std::string NameWithSuffix(std::string_view base, std::string_view suffix) {
@@ -149,6 +189,12 @@ std::string TableIndexesSql() {
          "WHERE c.oid = to_regclass($1) ORDER BY 2";
 }
 
+std::string ConflictTriggersSql() {
+  return "SELECT t.tgname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+         "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE t.tgrelid = to_regclass($1) "
+         "AND NOT t.tgisinternal AND n.nspname = 'sync_metadata' ORDER BY 1";
+}
+
 std::string KeyIndexExistsSql() {
   return "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) "
          "AND i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL "
@@ -179,9 +225,11 @@ std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& 
   const std::string seq = QuoteIdent(kSeqColumn);
   const std::string deleted = QuoteIdent(kDeletedAtColumn);
   const std::string updated = QuoteIdent(kUpdatedAtColumn);
+  // _sluice_outside_at NULL: a row sluice inserts is not marked (its default marks outside ones).
   return "INSERT INTO " + std::string(qualified) + " AS t (" + names + seq + ", " + deleted + ", " +
-         updated + ") SELECT " + values + Element(columns.size(), "bigint") +
-         ", NULL, now() FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (" + keys +
+         updated + ", " + QuoteIdent(kOutsideAtColumn) + ") SELECT " + values +
+         Element(columns.size(), "bigint") +
+         ", NULL, now(), NULL FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (" + keys +
          ") DO UPDATE SET " + sets + seq + " = EXCLUDED." + seq + ", " + deleted + " = NULL, " +
          updated + " = now()";
 }
@@ -234,7 +282,17 @@ std::string TombstoneRangeSql(std::string_view qualified) {
   return "UPDATE " + std::string(qualified) + " SET " + deleted + " = now(), " +
          QuoteIdent(kUpdatedAtColumn) +
          " = now() WHERE ctid >= ('(' || $1::bigint || ',0)')::tid " +
-         "AND ctid < ('(' || $2::bigint || ',0)')::tid AND " + deleted + " IS NULL";
+         "AND ctid < ('(' || $2::bigint || ',0)')::tid AND " + deleted + " IS NULL AND " +
+         QuoteIdent(kOutsideAtColumn) + " IS NULL";
+}
+
+std::string OrphanSql(std::string_view qualified) {
+  const std::string deleted = QuoteIdent(kDeletedAtColumn);
+  const std::string seq = QuoteIdent(kSeqColumn);
+  return "UPDATE " + std::string(qualified) + " SET " + deleted + " = now(), " + seq +
+         " = $1::bigint, " + QuoteIdent(kUpdatedAtColumn) + " = now() WHERE " +
+         QuoteIdent(kOutsideAtColumn) + " IS NOT NULL AND " + deleted + " IS NULL AND " + seq +
+         " IS DISTINCT FROM $1::bigint";
 }
 
 std::vector<std::string> TombstoneSweepSql(std::string_view qualified, int64_t pages,
@@ -269,6 +327,21 @@ std::string AdvanceSql() {
 }
 
 std::string FenceSql() { return "SELECT sync_metadata.sluice_fence($1, $2::bigint)"; }
+
+std::string WriterSettingsSql() {
+  return "SELECT set_config('sluice.writer', $1, true), set_config('sluice.apply', $2, true)";
+}
+
+std::string ConflictsSeenSql() {
+  return "SELECT table_name, kind, coalesce(strategy, ''), status, count(*) FROM "
+         "sync_metadata.conflict_log WHERE deployment = $1 AND seen_at = now() "
+         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+}
+
+std::string PendingConflictsSql() {
+  return "SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = $1 AND "
+         "status = 'pending'";
+}
 
 std::string LeaseTransactionSettingsSql() {
   return "SELECT set_config('idle_in_transaction_session_timeout', $1, true)";

@@ -18,6 +18,15 @@ namespace sluice {
 inline constexpr const char* kSeqColumn = "_sluice_seq";
 inline constexpr const char* kDeletedAtColumn = "_sluice_deleted_at";
 inline constexpr const char* kUpdatedAtColumn = "_sluice_updated_at";
+// Conflict detection (docs/design-conflicts.md): when an outside write last
+// changed the row (NULL: the row is as sluice wrote it), and the image sluice
+// had written before that, the merge base.
+inline constexpr const char* kOutsideAtColumn = "_sluice_outside_at";
+inline constexpr const char* kBaseColumn = "_sluice_base";
+// The triggers each mirror carries for it (their arguments: deployment, then
+// the key column names in key order).
+inline constexpr const char* kConflictTriggers[] = {"sluice_outside", "sluice_conflict",
+                                                    "sluice_outside_delete", "sluice_inserted"};
 
 // "schema"."table"
 std::string QualifiedName(std::string_view schema, std::string_view table);
@@ -66,8 +75,20 @@ std::string RenameColumnSql(std::string_view schema, std::string_view table, std
 std::string CreateKeyIndexSql(std::string_view schema, std::string_view table,
                               const std::vector<std::string>& key);
 // The sluice columns' definitions for ALTER TABLE on an adopted table (no NOT
-// NULL on _sluice_seq: existing rows have none).
+// NULL on _sluice_seq: existing rows have none), or on a mirror made before
+// conflict detection (the two columns it lacks; without defaults, so adding
+// them rewrites nothing: ConflictDetectionSql sets the defaults).
 std::vector<SqlColumn> SluiceColumnsForAdoption();
+// Name of the partial index on the marked rows: "<table>_sluice_outside", shortened as above.
+std::string OutsideIndexName(std::string_view table);
+// Statements that make a mirror detect outside writes (run after its columns
+// exist; re-runnable): the defaults that mark an outside INSERT (and let it
+// omit _sluice_seq), the index on marked rows, and the four triggers keyed on
+// `deployment` (transaction-local setting sluice.writer), which call the
+// functions of sql/01-control-plane.sql.
+std::vector<std::string> ConflictDetectionSql(std::string_view schema, std::string_view table,
+                                              std::string_view deployment,
+                                              const std::vector<std::string>& key);
 
 // --- catalog ---
 // $1 = QualifiedName(schema, table). Rows: attname, format_type with typmod,
@@ -77,6 +98,9 @@ std::string CatalogColumnsSql();
 // $1 = QualifiedName. Rows: the table's pg_class oid, then the name of one of its
 // indexes (NULL when it has none). No rows when the table does not exist.
 std::string TableIndexesSql();
+// $1 = QualifiedName. Rows: the name of each of the table's conflict
+// triggers (kConflictTriggers) that exists and calls sync_metadata's functions.
+std::string ConflictTriggersSql();
 // $1 = QualifiedName, $2 = JSON array of the key column names. One row, "t"
 // when a valid, immediate, non-partial unique index covers exactly those columns.
 std::string KeyIndexExistsSql();
@@ -102,10 +126,17 @@ std::string TombstoneAllSql(std::string_view qualified);
 // upper bound, so rows beyond the counted pages are tombstoned too.
 std::vector<std::string> TombstoneSweepSql(std::string_view qualified, int64_t pages,
                                            int64_t pages_per_statement);
+// $1: the snapshot seq of a batch that read the table whole (or dropped
+// it). After its upserts: the live rows changed outside sluice that the
+// snapshot did not carry (their _sluice_seq is another one; a row whose
+// target was kept still took the source's seq) are the source's deletes, and
+// meet sluice_conflict as such. Rows not changed outside were swept already.
+std::string OrphanSql(std::string_view qualified);
 // $1, $2: heap page numbers. Tombstones the live rows stored in pages
 // [$1, $2) (a TID range scan, PostgreSQL 14+): a sweep over the pages
 // RelationPagesSql counted tombstones the whole table in statements of
 // bounded work. Row versions it writes beyond the counted pages are tombstones.
+// Rows changed outside sluice are left to OrphanSql, which logs their conflicts.
 std::string TombstoneRangeSql(std::string_view qualified);
 // Keeps TRUNCATE, DROP and ALTER out until the transaction ends, before the
 // table's pages are counted and swept.
@@ -119,6 +150,20 @@ std::string AdvanceSql();
 // sluice_fence($1 deployment, $2 epoch): the last statement before every
 // COMMIT of an apply or DDL transaction; SL002 when the epoch lost the lease.
 std::string FenceSql();
+
+// Transaction-local settings of every transaction that writes mirror rows:
+// sluice.writer ($1, the deployment: the mirrors' triggers tell sluice's own
+// writes from outside writes by it) and sluice.apply ($2, JSON: "mode"
+// apply / resolve / retire, epoch, batch, source, and the conflict policy of
+// the batch's tables, read by sync_metadata.sluice_conflict). Transaction-local,
+// so they work through a transaction-mode pooler and never leak.
+std::string WriterSettingsSql();
+
+// $1 deployment. Rows: table_name, kind, strategy, status, count of the
+// conflicts this transaction saw (seen_at = now()), before its COMMIT.
+std::string ConflictsSeenSql();
+// $1 deployment. One row: the number of pending (manual) conflicts.
+std::string PendingConflictsSql();
 
 // Transaction-local settings of an apply transaction under a lease:
 // idle_in_transaction_session_timeout ($1, e.g. "5000ms"), so that the

@@ -175,6 +175,10 @@ class LibpqSinkAdmin final : public SinkAdmin {
  private:
   Status EnsureMirrorInTxn(const std::vector<TableShape>& tables, size_t first, size_t end) {
     SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
+    // The DDL's writes to mirror rows (sweeping a mirror set aside) are
+    // sluice's own, not outside writes, and no conflicts.
+    SLUICE_RETURN_IF_ERROR(
+        Exec(WriterSettingsSql(), {options_.deployment, "{\"mode\":\"retire\"}"}).status());
     for (size_t i = first; i < end; ++i) {
       Status st = EnsureTable(tables[i]);
       if (!st.ok()) return st.Wrap("table " + tables[i].name);
@@ -212,9 +216,15 @@ class LibpqSinkAdmin final : public SinkAdmin {
         existing.pages = std::stoll(PQgetvalue(indexes->get(), i, 2));
         existing.page_bytes = std::stoll(PQgetvalue(indexes->get(), i, 3));
       }
+      Result<PgResultPtr> triggers = Exec(ConflictTriggersSql(), {qualified});
+      if (!triggers.ok()) return triggers.status();
+      for (int i = 0; i < PQntuples(triggers->get()); ++i) {
+        existing.triggers.push_back(PQgetvalue(triggers->get(), i, 0));
+      }
     }
-    Result<MirrorTable> plan = PlanMirror(
-        options_.schema, shape, OverridesFor(options_.column_types, shape.name), existing);
+    Result<MirrorTable> plan =
+        PlanMirror(options_.schema, options_.deployment, shape,
+                   OverridesFor(options_.column_types, shape.name), existing);
     if (!plan.ok()) return plan.status();
     if (!plan->set_aside_as.empty()) {
       spdlog::warn(

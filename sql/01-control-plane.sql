@@ -572,7 +572,7 @@ $fn$;
 -- deployment): mark the row; at the first outside change since sluice wrote
 -- it, keep OLD (sluice's image) as the merge base, in the row itself.
 -- (Outside INSERTs need no trigger: _sluice_outside_at defaults to
--- clock_timestamp() and _sluice_seq to 0; sluice's INSERT names both.)
+-- clock_timestamp() and _sluice_seq to -1, which no snapshot has; sluice's INSERT names both.)
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_outside_write() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE

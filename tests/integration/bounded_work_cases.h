@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sql_quote.h"
 #include "tests/integration/e2e_support.h"
 #include "tests/integration/scratch_cluster.h"
 
@@ -33,11 +34,14 @@ class BoundedWork : public E2eTest {
     std::string config = WriteConfig(db_path, url);
     ASSERT_EQ(Init(config).exit_code, 0);
     std::string big = PgTable(deployment_, "big");
-    // What an earlier sync (or the app's own migration, adopted) left there.
-    pg_->Query("INSERT INTO " + big +
-               " (id, name, n, _sluice_seq) SELECT g, 'row ' || g || ' of the big table', "
-               "CASE WHEN g % 10 = 0 THEN -1 ELSE g * 7 END, 0 FROM generate_series(1, " +
-               std::to_string(rows + 100) + ") g");
+    // What an earlier sync left there: written as sluice writes (not an
+    // outside write, which would be a conflict to log).
+    pg_->Query("BEGIN; SELECT set_config('sluice.writer', " + QuoteLiteral(deployment_) +
+               ", true); INSERT INTO " + big +
+               " (id, name, n, _sluice_seq, _sluice_outside_at) SELECT g, 'row ' || g || ' of "
+               "the big table', CASE WHEN g % 10 = 0 THEN -1 ELSE g * 7 END, 0, NULL FROM "
+               "generate_series(1, " +
+               std::to_string(rows + 100) + ") g; COMMIT");
     pg_->Query("ANALYZE " + big);
 
     AgentProcess* agent = StartAgent(config);

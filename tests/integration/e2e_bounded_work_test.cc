@@ -20,8 +20,9 @@ TEST_F(BoundedWork, SweepStatementReadsOnlyItsPages) {
   pg_->Query("CREATE SCHEMA " + QuoteIdent(deployment_));
   pg_->Query("CREATE TABLE " + t +
              " (id bigint PRIMARY KEY, _sluice_seq bigint, _sluice_deleted_at timestamptz, "
-             "_sluice_updated_at timestamptz)");
-  pg_->Query("INSERT INTO " + t + " SELECT g, 0, NULL, now() FROM generate_series(1, 100000) g");
+             "_sluice_updated_at timestamptz, _sluice_outside_at timestamptz, _sluice_base jsonb)");
+  pg_->Query("INSERT INTO " + t +
+             " SELECT g, 0, NULL, now(), NULL, NULL FROM generate_series(1, 100000) g");
   pg_->Query("ANALYZE " + t);
   PgRows plan = pg_->Query("EXPLAIN (COSTS OFF) " + TombstoneRangeSql(t), {"128", "256"});
   std::string text;

@@ -22,30 +22,84 @@ TableShape Chat() {
   return t;
 }
 
+// A table found at the sink; `detecting`: with all four conflict triggers.
+ExistingTable Existing(std::vector<ExistingColumn> columns, bool key_index,
+                       std::vector<std::string> indexes, std::string relid, bool detecting = true) {
+  ExistingTable t;
+  t.columns = std::move(columns);
+  t.key_index_exists = key_index;
+  t.index_names = std::move(indexes);
+  t.relid = std::move(relid);
+  if (detecting) t.triggers.assign(std::begin(kConflictTriggers), std::end(kConflictTriggers));
+  return t;
+}
+
 TEST(MirrorTable, NewTable) {
-  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {});
+  Result<MirrorTable> m = PlanMirror("app", "dep", Chat(), nullptr, {});
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->qualified, "\"app\".\"chat\"");
   ASSERT_EQ(m->columns.size(), 4u);
   EXPECT_EQ(m->columns[1].pg_type, "bigint");
   EXPECT_EQ(m->columns[2].kind, TargetKind::kJsonb);
   EXPECT_EQ(m->columns[3].kind, TargetKind::kBoolean);
-  ASSERT_EQ(m->ddl.size(), 1u);
+  ASSERT_EQ(m->ddl.size(), 7u);
   EXPECT_EQ(m->ddl[0],
             "CREATE TABLE IF NOT EXISTS \"app\".\"chat\" (\"id\" text, \"created_at\" bigint, "
             "\"chat\" jsonb, \"pinned\" boolean, \"_sluice_seq\" bigint NOT NULL, "
             "\"_sluice_deleted_at\" timestamptz, \"_sluice_updated_at\" timestamptz NOT NULL "
-            "DEFAULT now(), PRIMARY KEY (\"id\"))");
+            "DEFAULT now(), \"_sluice_outside_at\" timestamptz, \"_sluice_base\" jsonb, "
+            "PRIMARY KEY (\"id\"))");
+  // Every mirror detects outside writes: its triggers name the deployment and the key.
+  EXPECT_EQ(std::vector<std::string>(m->ddl.begin() + 1, m->ddl.end()),
+            ConflictDetectionSql("app", "chat", "dep", {"id"}));
+}
+
+TEST(MirrorTable, ConflictTriggersNameTheDeploymentAndKeyAsLiterals) {
+  std::vector<std::string> ddl = ConflictDetectionSql("app", "chat", "it's", {"a'b", "c"});
+  ASSERT_EQ(ddl.size(), 6u);
+  EXPECT_EQ(
+      ddl[3],
+      "CREATE OR REPLACE TRIGGER sluice_conflict BEFORE UPDATE ON \"app\".\"chat\" FOR EACH "
+      "ROW WHEN (OLD.\"_sluice_outside_at\" IS NOT NULL AND current_setting('sluice.writer', "
+      "true) = 'it''s') EXECUTE FUNCTION sync_metadata.sluice_conflict('it''s', 'a''b', 'c')");
+}
+
+TEST(MirrorTable, MirrorWithoutConflictDetectionGetsIt) {
+  // A mirror made before control plane version 5: the two columns (added
+  // without a default: nothing rewritten), then the defaults and triggers.
+  std::vector<ExistingColumn> v4 = {{"id", "text", "text"},
+                                    {"created_at", "bigint", "bigint"},
+                                    {"chat", "jsonb", "jsonb"},
+                                    {"pinned", "boolean", "boolean"},
+                                    {"_sluice_seq", "bigint", "bigint"},
+                                    {"_sluice_deleted_at", "timestamptz", "timestamptz"},
+                                    {"_sluice_updated_at", "timestamptz", "timestamptz"}};
+  Result<MirrorTable> m =
+      PlanMirror("app", "dep", Chat(), nullptr, Existing(v4, true, {}, "", false));
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->ddl.size(), 7u);
+  EXPECT_EQ(m->ddl[0],
+            "ALTER TABLE \"app\".\"chat\" ADD COLUMN IF NOT EXISTS \"_sluice_outside_at\" "
+            "timestamptz, ADD COLUMN IF NOT EXISTS \"_sluice_base\" jsonb");
+  // Columns there, a trigger missing (dropped by hand): all four again.
+  v4.push_back({"_sluice_outside_at", "timestamptz", "timestamptz"});
+  v4.push_back({"_sluice_base", "jsonb", "jsonb"});
+  ExistingTable partial = Existing(v4, true, {}, "");
+  partial.triggers.pop_back();
+  m = PlanMirror("app", "dep", Chat(), nullptr, partial);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->ddl, ConflictDetectionSql("app", "chat", "dep", {"id"}));
 }
 
 TEST(MirrorTable, OverrideWins) {
   std::map<std::string, std::string> o = {{"created_at", "timestamptz"}};
-  Result<MirrorTable> m = PlanMirror("app", Chat(), &o, {});
+  Result<MirrorTable> m = PlanMirror("app", "dep", Chat(), &o, {});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->columns[1].pg_type, "timestamptz");
   EXPECT_EQ(m->columns[1].kind, TargetKind::kOther);
   std::map<std::string, std::string> bad = {{"chat", "text); DROP TABLE x; --"}};
-  EXPECT_EQ(PlanMirror("app", Chat(), &bad, {}).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(PlanMirror("app", "dep", Chat(), &bad, {}).status().code(),
+            Status::Code::kInvalidArgument);
 }
 
 TEST(MirrorTable, AdoptsExistingTable) {
@@ -53,20 +107,25 @@ TEST(MirrorTable, AdoptsExistingTable) {
       {"id", "character varying(255)", "character varying"},
       {"created_at", "timestamp with time zone", "timestamp with time zone"},
       {"extra", "integer", "integer"}};
-  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {existing, false, {}, ""});
+  Result<MirrorTable> m =
+      PlanMirror("app", "dep", Chat(), nullptr, Existing(existing, false, {}, "", false));
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(m->columns[0].exists);
   EXPECT_EQ(m->columns[0].cast_type, "character varying");  // typmod left to assignment
   EXPECT_EQ(m->columns[1].kind, TargetKind::kOther);        // keeps timestamptz
-  ASSERT_EQ(m->ddl.size(), 2u);
+  ASSERT_EQ(m->ddl.size(), 8u);
   EXPECT_EQ(m->ddl[0],
             "ALTER TABLE \"app\".\"chat\" ADD COLUMN IF NOT EXISTS \"chat\" jsonb, "
             "ADD COLUMN IF NOT EXISTS \"pinned\" boolean, "
             "ADD COLUMN IF NOT EXISTS \"_sluice_seq\" bigint, "
             "ADD COLUMN IF NOT EXISTS \"_sluice_deleted_at\" timestamptz, "
-            "ADD COLUMN IF NOT EXISTS \"_sluice_updated_at\" timestamptz NOT NULL DEFAULT now()");
+            "ADD COLUMN IF NOT EXISTS \"_sluice_updated_at\" timestamptz NOT NULL DEFAULT now(), "
+            "ADD COLUMN IF NOT EXISTS \"_sluice_outside_at\" timestamptz, "
+            "ADD COLUMN IF NOT EXISTS \"_sluice_base\" jsonb");
   EXPECT_EQ(m->ddl[1],
             "CREATE UNIQUE INDEX IF NOT EXISTS \"chat_sluice_key\" ON \"app\".\"chat\" (\"id\")");
+  EXPECT_EQ(std::vector<std::string>(m->ddl.begin() + 2, m->ddl.end()),
+            ConflictDetectionSql("app", "chat", "dep", {"id"}));
 }
 
 TEST(MirrorTable, ReadyTableNeedsNoDdl) {
@@ -76,8 +135,11 @@ TEST(MirrorTable, ReadyTableNeedsNoDdl) {
                                           {"pinned", "boolean", "boolean"},
                                           {"_sluice_seq", "bigint", "bigint"},
                                           {"_sluice_deleted_at", "timestamptz", "timestamptz"},
-                                          {"_sluice_updated_at", "timestamptz", "timestamptz"}};
-  Result<MirrorTable> m = PlanMirror("app", Chat(), nullptr, {existing, true, {}, ""});
+                                          {"_sluice_updated_at", "timestamptz", "timestamptz"},
+                                          {"_sluice_outside_at", "timestamptz", "timestamptz"},
+                                          {"_sluice_base", "jsonb", "jsonb"}};
+  Result<MirrorTable> m =
+      PlanMirror("app", "dep", Chat(), nullptr, Existing(existing, true, {}, ""));
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(m->ddl.empty());
 }
@@ -91,7 +153,9 @@ std::vector<ExistingColumn> EarlierMirror() {
           {"share_id", "text", "text"},
           {"_sluice_seq", "bigint", "bigint"},
           {"_sluice_deleted_at", "timestamptz", "timestamptz"},
-          {"_sluice_updated_at", "timestamptz", "timestamptz"}};
+          {"_sluice_updated_at", "timestamptz", "timestamptz"},
+          {"_sluice_outside_at", "timestamptz", "timestamptz"},
+          {"_sluice_base", "jsonb", "jsonb"}};
 }
 
 TableShape ChatWithShareId() {
@@ -102,19 +166,19 @@ TableShape ChatWithShareId() {
 }
 
 TEST(MirrorTable, UniqueKeysGetAnEvictIndexOnce) {
-  Result<MirrorTable> m = PlanMirror("app", ChatWithShareId(), nullptr, {});
+  Result<MirrorTable> m = PlanMirror("app", "dep", ChatWithShareId(), nullptr, {});
   ASSERT_TRUE(m.ok());
-  ASSERT_EQ(m->ddl.size(), 2u);
+  ASSERT_EQ(m->ddl.size(), 8u);
   EXPECT_EQ(m->ddl[1], "CREATE INDEX IF NOT EXISTS \"" + EvictIndexName("chat", "share_id") +
                            "\" ON \"app\".\"chat\" USING hash (\"share_id\") WHERE "
                            "\"_sluice_deleted_at\" IS NULL");
   // An existing mirror without it gets it; with it, nothing to do.
-  ExistingTable existing{EarlierMirror(), true, {"chat_pkey"}, "123"};
-  m = PlanMirror("app", ChatWithShareId(), nullptr, existing);
+  ExistingTable existing = Existing(EarlierMirror(), true, {"chat_pkey"}, "123");
+  m = PlanMirror("app", "dep", ChatWithShareId(), nullptr, existing);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->ddl, std::vector<std::string>{CreateEvictIndexSql("app", "chat", "share_id")});
   existing.index_names.push_back(EvictIndexName("chat", "share_id"));
-  m = PlanMirror("app", ChatWithShareId(), nullptr, existing);
+  m = PlanMirror("app", "dep", ChatWithShareId(), nullptr, existing);
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(m->ddl.empty());
   EXPECT_TRUE(m->set_aside_as.empty());
@@ -125,12 +189,13 @@ TEST(MirrorTable, MirrorWithAnotherKeyIsSetAsideNotDeleted) {
   rekeyed.columns[0].key_position = 0;
   rekeyed.columns[4].key_position = 1;  // share_id is the key now
   rekeyed.unique_keys.clear();
-  ExistingTable existing{EarlierMirror(), false, {"chat_pkey", "chat_sluice_key"}, "4242"};
+  ExistingTable existing =
+      Existing(EarlierMirror(), false, {"chat_pkey", "chat_sluice_key"}, "4242");
   existing.pages = 300;  // 8 KiB pages: 128 per statement, so three statements
-  Result<MirrorTable> m = PlanMirror("app", rekeyed, nullptr, existing);
+  Result<MirrorTable> m = PlanMirror("app", "dep", rekeyed, nullptr, existing);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->set_aside_as, "chat__old_4242");
-  ASSERT_EQ(m->ddl.size(), 7u);
+  ASSERT_EQ(m->ddl.size(), 13u);
   EXPECT_EQ(std::vector<std::string>(m->ddl.begin(), m->ddl.begin() + 3),
             TombstoneSweepSql("\"app\".\"chat\"", 300, 128));
   EXPECT_NE(m->ddl[0].find("ctid < '(128,0)'"), std::string::npos) << m->ddl[0];
@@ -145,23 +210,24 @@ TEST(MirrorTable, MirrorWithAnotherKeyIsSetAsideNotDeleted) {
   // A table without sluice's columns is adopted instead: only a key index is added.
   std::vector<ExistingColumn> app_owned = EarlierMirror();
   app_owned.resize(5);
-  m = PlanMirror("app", rekeyed, nullptr, {app_owned, false, {"chat_pkey"}, "4242"});
+  m = PlanMirror("app", "dep", rekeyed, nullptr, Existing(app_owned, false, {"chat_pkey"}, "4242"));
   ASSERT_TRUE(m.ok());
   EXPECT_TRUE(m->set_aside_as.empty());
-  EXPECT_EQ(m->ddl.back(), CreateKeyIndexSql("app", "chat", {"share_id"}));
+  EXPECT_EQ(m->ddl[1], CreateKeyIndexSql("app", "chat", {"share_id"}));
 }
 
 TEST(MirrorTable, Refusals) {
   TableShape t = Chat();
   t.columns[2].name = std::string(64, 'c');
-  EXPECT_EQ(PlanMirror("app", t, nullptr, {}).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(PlanMirror("app", "dep", t, nullptr, {}).status().code(),
+            Status::Code::kInvalidArgument);
   t = Chat();
   t.columns[2].name = "_sluice_seq";
-  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}).ok());
+  EXPECT_FALSE(PlanMirror("app", "dep", t, nullptr, {}).ok());
   t = Chat();
   t.columns[0].key_position = 0;
-  EXPECT_FALSE(PlanMirror("app", t, nullptr, {}).ok());
-  EXPECT_FALSE(PlanMirror(std::string(64, 's'), Chat(), nullptr, {}).ok());
+  EXPECT_FALSE(PlanMirror("app", "dep", t, nullptr, {}).ok());
+  EXPECT_FALSE(PlanMirror(std::string(64, 's'), "dep", Chat(), nullptr, {}).ok());
 }
 
 TEST(MirrorTable, RowidTable) {
@@ -169,7 +235,7 @@ TEST(MirrorTable, RowidTable) {
   t.name = "log";
   t.identity = TableShape::Identity::kRowid;
   t.columns = {Col(kRowidColumn, "INTEGER", 1), Col("msg", "")};
-  Result<MirrorTable> m = PlanMirror("app", t, nullptr, {});
+  Result<MirrorTable> m = PlanMirror("app", "dep", t, nullptr, {});
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->columns[0].pg_type, "bigint");
   EXPECT_EQ(m->key, std::vector<size_t>{0});

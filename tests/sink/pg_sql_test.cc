@@ -62,9 +62,10 @@ TEST(PgSql, UpsertForCompositeKey) {
       {"id", "text"}, {"name", "text"}, {"user_id", "text"}, {"meta", "jsonb"}};
   EXPECT_EQ(UpsertSql("\"s\".\"tag\"", cols, {0, 2}),
             "INSERT INTO \"s\".\"tag\" AS t (\"id\", \"name\", \"user_id\", \"meta\", "
-            "\"_sluice_seq\", \"_sluice_deleted_at\", \"_sluice_updated_at\") "
-            "SELECT (e->>0)::text, (e->>1)::text, (e->>2)::text, (e->>3)::jsonb, "
-            "(e->>4)::bigint, NULL, now() FROM jsonb_array_elements($1::jsonb) AS e "
+            "\"_sluice_seq\", \"_sluice_deleted_at\", \"_sluice_updated_at\", "
+            "\"_sluice_outside_at\") SELECT (e->>0)::text, (e->>1)::text, (e->>2)::text, "
+            "(e->>3)::jsonb, (e->>4)::bigint, NULL, now(), NULL FROM "
+            "jsonb_array_elements($1::jsonb) AS e "
             "ON CONFLICT (\"id\", \"user_id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\", "
             "\"meta\" = EXCLUDED.\"meta\", \"_sluice_seq\" = EXCLUDED.\"_sluice_seq\", "
             "\"_sluice_deleted_at\" = NULL, \"_sluice_updated_at\" = now()");
@@ -83,7 +84,8 @@ TEST(PgSql, Ddl) {
   EXPECT_EQ(CreateTableSql("s", "t", {{"id", "bigint"}, {"v", "text"}}, {"id"}),
             "CREATE TABLE IF NOT EXISTS \"s\".\"t\" (\"id\" bigint, \"v\" text, "
             "\"_sluice_seq\" bigint NOT NULL, \"_sluice_deleted_at\" timestamptz, "
-            "\"_sluice_updated_at\" timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (\"id\"))");
+            "\"_sluice_updated_at\" timestamptz NOT NULL DEFAULT now(), "
+            "\"_sluice_outside_at\" timestamptz, \"_sluice_base\" jsonb, PRIMARY KEY (\"id\"))");
   EXPECT_EQ(AddColumnsSql("s", "t", {{"a b", "text"}, {"c", "bigint"}}),
             "ALTER TABLE \"s\".\"t\" ADD COLUMN IF NOT EXISTS \"a b\" text, "
             "ADD COLUMN IF NOT EXISTS \"c\" bigint");

@@ -34,7 +34,7 @@ class RowEncoderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     shapes_ = {Tag()};
-    Result<MirrorTable> m = PlanMirror("s", shapes_[0], nullptr, {});
+    Result<MirrorTable> m = PlanMirror("s", "dep", shapes_[0], nullptr, {});
     ASSERT_TRUE(m.ok());
     mirror_ = m.value();
     targets_ = {&mirror_};

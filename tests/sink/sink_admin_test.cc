@@ -119,14 +119,21 @@ TEST(SinkAdmin, MirrorsShapesWithHostileNames) {
   ASSERT_TRUE(admin->EnsureMirror({chat, tag, hostile, rowid}).ok());
   ASSERT_TRUE(admin->EnsureMirror({chat, tag, hostile, rowid}).ok());  // idempotent
 
-  EXPECT_EQ(
-      Columns(pg, o.schema, "chat"),
-      (std::vector<std::string>{"id:text", "created_at:bigint", "chat:jsonb", "pinned:boolean",
-                                "_sluice_seq:bigint", "_sluice_deleted_at:timestamp with time zone",
-                                "_sluice_updated_at:timestamp with time zone"}));
+  EXPECT_EQ(Columns(pg, o.schema, "chat"),
+            (std::vector<std::string>{
+                "id:text", "created_at:bigint", "chat:jsonb", "pinned:boolean",
+                "_sluice_seq:bigint", "_sluice_deleted_at:timestamp with time zone",
+                "_sluice_updated_at:timestamp with time zone",
+                "_sluice_outside_at:timestamp with time zone", "_sluice_base:jsonb"}));
   EXPECT_EQ(Columns(pg, o.schema, "tag")[2], "meta:json");
   std::vector<std::string> h = Columns(pg, o.schema, hostile.name);
-  ASSERT_EQ(h.size(), 6u);
+  ASSERT_EQ(h.size(), 8u);
+  // Every mirror detects outside writes, hostile names too (trigger arguments are literals).
+  EXPECT_EQ(Query(pg,
+                  "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                  "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '" +
+                      o.schema + "' AND c.relname = '" + hostile.name + "'"),
+            std::vector<std::string>{"4"});
   EXPECT_EQ(h[0], "select:bigint");
   EXPECT_EQ(h[1], "a \"quoted\" col:text");
   EXPECT_EQ(h[2], "日本語:double precision");
@@ -158,15 +165,19 @@ TEST(SinkAdmin, AdoptsExistingTable) {
                     Col("note", "TEXT"), Col("version", "INTEGER")};
   ASSERT_TRUE(admin->EnsureMirror({config}).ok());
   ASSERT_TRUE(admin->EnsureMirror({config}).ok());
+  EXPECT_EQ(Columns(pg, o.schema, "config"),
+            (std::vector<std::string>{
+                "id:integer", "data:jsonb", "created_at:timestamp with time zone",
+                "note:character varying(5)", "version:bigint", "_sluice_seq:bigint",
+                "_sluice_deleted_at:timestamp with time zone",
+                "_sluice_updated_at:timestamp with time zone",
+                "_sluice_outside_at:timestamp with time zone", "_sluice_base:jsonb"}));
   EXPECT_EQ(
-      Columns(pg, o.schema, "config"),
-      (std::vector<std::string>{"id:integer", "data:jsonb", "created_at:timestamp with time zone",
-                                "note:character varying(5)", "version:bigint", "_sluice_seq:bigint",
-                                "_sluice_deleted_at:timestamp with time zone",
-                                "_sluice_updated_at:timestamp with time zone"}));
-  EXPECT_EQ(Query(pg, "SELECT indexdef FROM pg_indexes WHERE schemaname = '" + o.schema + "'"),
-            std::vector<std::string>{"CREATE UNIQUE INDEX config_sluice_key ON " + o.schema +
-                                     ".config USING btree (id)"});
+      Query(pg, "SELECT indexdef FROM pg_indexes WHERE schemaname = '" + o.schema + "' ORDER BY 1"),
+      (std::vector<std::string>{
+          "CREATE INDEX config_sluice_outside ON " + o.schema +
+              ".config USING btree (_sluice_outside_at) WHERE (_sluice_outside_at IS NOT NULL)",
+          "CREATE UNIQUE INDEX config_sluice_key ON " + o.schema + ".config USING btree (id)"}));
 }
 
 TEST(SinkAdmin, ConnectErrors) {

@@ -25,7 +25,7 @@ CREATE TABLE d1.chat (id text, user_id text, title text, chat jsonb, meta jsonb,
 -- new: two columns (instant: no default) and four triggers
 ALTER TABLE d1.chat ADD COLUMN _sluice_outside_at timestamptz, ADD COLUMN _sluice_base jsonb;
 ALTER TABLE d1.chat ALTER COLUMN _sluice_outside_at SET DEFAULT clock_timestamp(),
-  ALTER COLUMN _sluice_seq SET DEFAULT 0;  -- outside INSERTs are marked by the defaults
+  ALTER COLUMN _sluice_seq SET DEFAULT -1;  -- outside INSERTs are marked by the defaults
 CREATE INDEX chat_sluice_outside ON d1.chat (_sluice_outside_at) WHERE _sluice_outside_at IS NOT NULL;
 CREATE TRIGGER sluice_outside BEFORE UPDATE ON d1.chat FOR EACH ROW
   WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
@@ -123,7 +123,7 @@ INSERT INTO d1.chat (id, user_id, title, chat, meta, archived, updated_at, creat
   VALUES ('i', 'u2', 'I outside', '{}', '{}', 0, 1700000400, 1700000400);
 SELECT pg_temp.expect('outside insert: seq defaulted, marked, no base',
   pg_temp.cell('i', '_sluice_seq') || '/' || (pg_temp.cell('i', '_sluice_outside_at') IS NOT NULL)::text
-  || '/' || coalesce(pg_temp.cell('i', '_sluice_base'), 'none'), '0/true/none');
+  || '/' || coalesce(pg_temp.cell('i', '_sluice_base'), 'none'), '-1/true/none');
 SELECT pg_temp.expect('outside delete recorded with its base',
   (SELECT base_data ->> 'title' FROM sync_metadata.outside_deletes WHERE row_key = '["d"]'), 'D');
 
