@@ -183,6 +183,53 @@ TEST_F(ConflictsCli, BadUsageBadRowAndABatchInFlight) {
   EXPECT_EQ(now.exit_code, 0) << now.Describe();
 }
 
+// A resolve killed before its COMMIT (here: SIGKILL while it waits for the
+// mirror row an outside writer holds, after it took the position row and
+// the entry) changes nothing: the entry stays pending, the row as it was,
+// and a batch that waited for the position row goes on once PostgreSQL ends
+// the dead client's transaction.
+TEST_F(ConflictsCli, KilledBeforeCommitChangesNothing) {
+  if (skipped_) return;
+  std::string id = std::to_string(mirror_->Pending("a"));
+  Pg holder(pg_url_);
+  holder.Query("BEGIN");
+  holder.Query("UPDATE " + PgTable(deployment_, "chat") + " SET archived = 5 WHERE id = 'a'");
+  testing::ChildProcess resolve(
+      {SluiceBin(), "conflicts", "resolve", "--config", config_, id, "--take", "source"},
+      dir_->file("resolve.log"), "resolve");
+  resolve.Start();
+  auto waiting = [&] {
+    return pg_->ScalarInt(
+               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+               "query LIKE '%FOR UPDATE OF t%'") == 1;
+  };
+  ASSERT_TRUE(WaitUntil(waiting, seconds(10))) << resolve.Log();
+  // It holds the position row: a batch could not start now.
+  PgRows ignored;
+  std::string err;
+  Pg batch(pg_url_);
+  batch.Query("BEGIN");
+  EXPECT_FALSE(batch.TryQuery("SELECT 1 FROM sync_metadata.source_position WHERE deployment = '" +
+                                  deployment_ + "' FOR UPDATE NOWAIT",
+                              &ignored, &err));
+  EXPECT_NE(err.find("could not obtain lock"), std::string::npos) << err;
+  batch.Query("ROLLBACK");
+  resolve.KillHard();
+  holder.Query("ROLLBACK");
+  // The dead client's backend ends its transaction; then a batch gets the row.
+  batch.Query("SET lock_timeout = '10s'");
+  batch.Query("BEGIN");
+  batch.Query("SELECT 1 FROM sync_metadata.source_position WHERE deployment = '" + deployment_ +
+              "' FOR UPDATE");
+  batch.Query("COMMIT");
+  EXPECT_EQ(mirror_->One("SELECT status FROM sync_metadata.conflict_log WHERE id = " + id),
+            "pending");
+  EXPECT_EQ(mirror_->Cell("chat", "a", "title || '/' || archived"), "outside/0");
+  CommandResult again = Sluice({"conflicts", "resolve", id, "--take", "source", "--by", "alice"});
+  EXPECT_EQ(again.exit_code, 0) << again.Describe();
+  EXPECT_EQ(mirror_->Cell("chat", "a", "title"), "source");
+}
+
 // The agent of `sluice run`, on its own loop thread in this process, so that
 // the test can give it a Config the file cannot express yet. Stop() (also on
 // destruction) stops it as SIGTERM does and waits for it.
