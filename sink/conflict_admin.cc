@@ -65,6 +65,17 @@ bool IsSqlState(const Status& st, std::string_view state) {
   return st.message().find("SQLSTATE " + std::string(state)) != std::string::npos;
 }
 
+// A sink without the version-5 control plane (no sync_metadata at all, or
+// conflict_log without its conflict columns): say what fixes it.
+Status ControlPlaneHint(const Status& st, const std::string& context) {
+  if (IsSqlState(st, "42P01") || IsSqlState(st, "42703") || IsSqlState(st, "3F000")) {
+    return Status::InvalidArgument(
+        context + ": the sink's control plane has no conflict log of version 5 (" + st.message() +
+        "): it is older than this binary or missing; run `sluice init`");
+  }
+  return st.Wrap(context);
+}
+
 std::optional<std::string> Opt(const std::string& json) {
   if (json.empty()) return std::nullopt;
   return json;
@@ -154,7 +165,7 @@ class Resolver {
           "deployment {})",
           request_.lock_timeout_ms / 1000.0, options_.deployment));
     }
-    return r.status().Wrap("lock the position of deployment " + options_.deployment);
+    return ControlPlaneHint(r.status(), "lock the position of deployment " + options_.deployment);
   }
 
   Status LockEntry() {
@@ -168,7 +179,7 @@ class Resolver {
       if (IsSqlState(r.status(), "55P03")) {
         return Status::Busy("conflict " + id + " is being resolved by another session; try again");
       }
-      return r.status().Wrap("read conflict " + id);
+      return ControlPlaneHint(r.status(), "read conflict " + id);
     }
     if (r->empty()) {
       return Status::NotFound("conflict " + id + " does not exist in deployment " +
@@ -437,14 +448,8 @@ Result<std::vector<ConflictEntry>> ListConflicts(SinkAdmin& admin, const SinkOpt
           " FROM sync_metadata.conflict_log WHERE deployment = $1 AND ($2 = '' OR table_name = "
           "$2) AND ($3 = '' OR status = $3) ORDER BY id",
       {options.deployment, filter.table, filter.status, images ? "true" : "false"}, 0);
-  if (!r.ok()) {
-    if (IsSqlState(r.status(), "42703")) {
-      return Status::InvalidArgument(
-          "the sink's conflict_log has no conflict columns (strategy, resolved_by, ...): the "
-          "control plane is older than this binary; run `sluice init` to upgrade it");
-    }
-    return r.status().Wrap("list conflicts of deployment " + options.deployment);
-  }
+  if (!r.ok())
+    return ControlPlaneHint(r.status(), "list conflicts of deployment " + options.deployment);
   std::vector<ConflictEntry> out;
   out.reserve(r->size());
   for (const SinkRow& row : *r) out.push_back(ReadEntry(row));
