@@ -15,6 +15,7 @@
 #include <ctime>
 
 #include "agent/agent_state_file.h"
+#include "agent/policy_check.h"
 #include "agent/replicator.h"
 #include "capture/installer.h"
 #include "capture/journal_reader.h"
@@ -102,6 +103,8 @@ int RunInit(const Config& config) {
   // at the first large batch, that it cannot.
   Status spool = ChangeSpool::CheckDir(config.source.spool_dir);
   if (!spool.ok()) return Fail(spool.Wrap("source.spool_dir"));
+  Status policy = CheckConflictPolicy(config);  // before anything changes
+  if (!policy.ok()) return Fail(policy);
   Result<std::unique_ptr<SinkAdmin>> admin = ConnectWithControlPlane(config);
   if (!admin.ok()) return Fail(admin.status());
   Status st = CheckBinding(config, **admin);
@@ -357,6 +360,8 @@ int RunUninstall(const Config& config) {
 }
 
 int RunAgent(const Config& config) {
+  Status policy = CheckConflictPolicy(config);
+  if (!policy.ok()) return Fail(policy);
   uv_loop_t loop;
   uv_loop_init(&loop);
   int code = 0;
