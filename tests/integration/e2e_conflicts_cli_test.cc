@@ -2,20 +2,16 @@
 // --json lines with their filters, resolve each way with what it prints, the
 // exit codes (twice, unknown id, bad usage, bad --row, a batch holding the
 // position row), and who resolved it (--by, else the OS user), on entries from
-// a mirror made by hand (tests/sink/conflict_mirror.h); then resolves while a
-// real agent (in-process, with the manual policy set in its Config) applies
-// the app's changes to the same rows.
+// a mirror made by hand (tests/sink/conflict_mirror.h); then resolves while
+// `sluice run` applies the app's changes to the same rows.
 #include <pwd.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/replicator.h"
 #include "sql/control_plane_sql.h"
 #include "tests/integration/e2e_support.h"
 #include "tests/sink/conflict_mirror.h"
@@ -230,71 +226,28 @@ TEST_F(ConflictsCli, KilledBeforeCommitChangesNothing) {
   EXPECT_EQ(mirror_->Cell("chat", "a", "title"), "source");
 }
 
-// The agent of `sluice run`, on its own loop thread in this process, so that
-// the test can give it a Config the file cannot express yet. Stop() (also on
-// destruction) stops it as SIGTERM does and waits for it.
-class InProcessAgent {
- public:
-  explicit InProcessAgent(Config config) : config_(std::move(config)) {
-    uv_loop_init(&loop_);
-    uv_async_init(&loop_, &stop_, [](uv_async_t* a) {
-      auto* self = static_cast<InProcessAgent*>(a->data);
-      if (self->replicator_ != nullptr) self->replicator_->Stop("test stops the agent");
-      uv_close(reinterpret_cast<uv_handle_t*>(a), nullptr);
-    });
-    stop_.data = this;
-    thread_ = std::thread([this] {
-      {
-        Replicator replicator(&loop_, config_);
-        replicator_ = &replicator;
-        replicator.Start();
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        exit_code_ = replicator.exit_code();
-        replicator_ = nullptr;
-      }
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      loop_closed_ = uv_loop_close(&loop_) == 0;
-    });
-  }
-  ~InProcessAgent() { Stop(); }
-  InProcessAgent(const InProcessAgent&) = delete;
-  InProcessAgent& operator=(const InProcessAgent&) = delete;
-
-  int Stop() {
-    if (thread_.joinable()) {
-      uv_async_send(&stop_);
-      thread_.join();
-    }
-    return exit_code_;
-  }
-  bool loop_closed() const { return loop_closed_; }
-
- private:
-  Config config_;
-  uv_loop_t loop_{};
-  uv_async_t stop_{};
-  Replicator* replicator_ = nullptr;
-  std::thread thread_;
-  int exit_code_ = -1;
-  bool loop_closed_ = false;
-};
-
+// `sluice run` with the manual policy for chat (the config's inline
+// `conflicts`) applies the app's changes to three rows edited outside while
+// they are resolved: k1 takes the source, k2 keeps the target, k3 takes the
+// merge (title from the source, meta from the outside: one side each).
 TEST_F(E2eTest, ConflictsResolveWhileTheAgentAppliesBatches) {
   if (skipped_) return;
   const std::string db = dir_->file("app.db");
   CreateOpenWebUiDb(db);
   const std::string config_path = WriteConfig(db);
+  std::string text = ReadFile(config_path);
+  text.replace(0, 1,
+               "{\n  \"conflicts\": {\"table_strategies\": {\"chat\": {\"strategy\": "
+               "\"manual\"}}},");
+  WriteFile(config_path, text);
   Init(config_path);
   Sqlite app(db);
   app.Exec(
       "INSERT INTO chat (id, user_id, title, archived, created_at, updated_at, chat, meta) "
-      "VALUES ('k1', 'u', 'one', 0, '2024-01-01 00:00:00', '2024-01-01 00:00:00', '{}', '{}'), "
-      "('k2', 'u', 'two', 0, '2024-01-01 00:00:00', '2024-01-01 00:00:00', '{}', '{}')");
-  Result<Config> config = LoadConfig(config_path);
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
-  config->sink.conflicts.tables["chat"].strategy = "manual";
-  InProcessAgent agent(*config);
-  ASSERT_TRUE(WaitCaughtUp(config_path, nullptr, seconds(30)).CaughtUp());
+      "SELECT 'k' || value, 'u', 'one', 0, '2024-01-01 00:00:00', '2024-01-01 00:00:00', '{}', "
+      "'{}' FROM json_each('[1, 2, 3]')");
+  AgentProcess* agent = StartAgent(config_path);
+  ASSERT_TRUE(WaitCaughtUp(config_path, agent, seconds(30)).CaughtUp());
 
   const std::string chat = PgTable(deployment_, "chat");
   auto cell = [&](const std::string& id, const std::string& expr) {
@@ -310,14 +263,25 @@ TEST_F(E2eTest, ConflictsResolveWhileTheAgentAppliesBatches) {
             {deployment_, id})
         .value_or("none");
   };
-  // Someone edits both rows in the dashboard; then the app changes them too.
+  auto resolve = [&](const std::string& id, const std::string& take, const std::string& by) {
+    return RunSluice(
+        {"conflicts", "resolve", "--config", config_path,
+         pg_->Scalar("SELECT id FROM sync_metadata.conflict_log WHERE deployment = $1 AND "
+                     "row_key = jsonb_build_array($2::text) AND status = 'pending'",
+                     {deployment_, id})
+             .value_or("0"),
+         "--take", take, "--by", by});
+  };
+  // Someone edits the rows in the dashboard; then the app changes them too.
   pg_->Query("UPDATE " + chat + " SET title = 'outside ' || id WHERE id IN ('k1', 'k2')");
-  app.Exec("UPDATE chat SET title = 'src 0' WHERE id IN ('k1', 'k2')");
-  ASSERT_TRUE(WaitCaughtUp(config_path, nullptr, seconds(30)).CaughtUp());
-  ASSERT_EQ(log("k1") + " " + log("k2"), "pending:-:src 0 pending:-:src 0");
+  pg_->Query("UPDATE " + chat + " SET meta = '{\"tags\": [\"o\"]}' WHERE id = 'k3'");
+  app.Exec("UPDATE chat SET title = 'src 0'");
+  ASSERT_TRUE(WaitCaughtUp(config_path, agent, seconds(30)).CaughtUp());
+  ASSERT_EQ(log("k1") + " " + log("k2") + " " + log("k3"),
+            "pending:-:src 0 pending:-:src 0 pending:-:src 0");
   EXPECT_EQ(cell("k1", "title"), "outside k1");
 
-  // The app keeps changing both rows (a batch every few ms) while they are resolved.
+  // The app keeps changing k1 and k2 (a batch every few ms) while they are resolved.
   std::atomic<bool> stop{false};
   std::atomic<int> changes{0};
   std::thread writer([&] {
@@ -329,42 +293,37 @@ TEST_F(E2eTest, ConflictsResolveWhileTheAgentAppliesBatches) {
     }
   });
   while (changes < 20) std::this_thread::sleep_for(milliseconds(5));
-  CommandResult r1 =
-      RunSluice({"conflicts", "resolve", "--config", config_path,
-                 *pg_->Scalar("SELECT id FROM sync_metadata.conflict_log WHERE deployment = $1 AND "
-                              "row_key = '[\"k1\"]' AND status = 'pending'",
-                              {deployment_}),
-                 "--take", "source", "--by", "alice"});
-  CommandResult r2 =
-      RunSluice({"conflicts", "resolve", "--config", config_path,
-                 *pg_->Scalar("SELECT id FROM sync_metadata.conflict_log WHERE deployment = $1 AND "
-                              "row_key = '[\"k2\"]' AND status = 'pending'",
-                              {deployment_}),
-                 "--take", "target", "--by", "bob"});
+  CommandResult r1 = resolve("k1", "source", "alice");
+  CommandResult r2 = resolve("k2", "target", "bob");
+  CommandResult r3 = resolve("k3", "merged", "carol");
   int during = changes;
   std::this_thread::sleep_for(milliseconds(200));
   stop = true;
   writer.join();
   ASSERT_EQ(r1.exit_code, 0) << r1.Describe();
   ASSERT_EQ(r2.exit_code, 0) << r2.Describe();
+  ASSERT_EQ(r3.exit_code, 0) << r3.Describe();
   EXPECT_GT(changes, during) << "the app changed the rows after the resolves too";
-  app.Exec("UPDATE chat SET title = 'final' WHERE id IN ('k1', 'k2')");
-  ASSERT_TRUE(WaitCaughtUp(config_path, nullptr, seconds(30)).CaughtUp());
+  EXPECT_EQ(cell("k3", "title || '/' || meta::text"), "src 0/{\"tags\": [\"o\"]}");
+  app.Exec("UPDATE chat SET title = 'final'");
+  ASSERT_TRUE(WaitCaughtUp(config_path, agent, seconds(30)).CaughtUp());
 
   // k1 took the source: clean, every later change applied, one log row.
   EXPECT_EQ(cell("k1", "title || '/' || (_sluice_outside_at IS NULL)::text"), "final/true");
   std::string k1 = log("k1");
   EXPECT_EQ(k1.rfind("resolved:alice:src ", 0), 0u) << k1;
   EXPECT_EQ(k1.find(','), std::string::npos) << k1;
-  // k2 kept the outside edit: later source changes are a new pending entry
-  // holding the newest source image, the row still the outside's.
+  // k2 kept the outside edit, k3 the merge: both still differ from the
+  // source, so the later source changes are a new pending entry holding the
+  // newest source image, the row as resolved.
   EXPECT_EQ(cell("k2", "title || '/' || (_sluice_outside_at IS NOT NULL)::text"),
             "outside k2/true");
   std::string k2 = log("k2");
   EXPECT_EQ(k2.rfind("resolved:bob:src ", 0), 0u) << k2;
   EXPECT_NE(k2.find(",pending:-:final"), std::string::npos) << k2;
-  EXPECT_EQ(agent.Stop(), 0);
-  EXPECT_TRUE(agent.loop_closed());
+  EXPECT_EQ(cell("k3", "title || '/' || meta::text"), "src 0/{\"tags\": [\"o\"]}");
+  EXPECT_EQ(log("k3"), "resolved:carol:src 0,pending:-:final");
+  EXPECT_EQ(agent->Stop(seconds(10)), 0);
 }
 
 }  // namespace
