@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
       "row is clean again), target keeps the row as the sink holds it now, merged writes the "
       "three-way merge of the two against the base by the table's conflict policy (or --row). "
       "Records who and when. Exits 1 when the entry is unknown, not pending (resolved or "
-      "parked), or a batch holds it up longer than --wait; 2 for a bad --row.");
+      "parked), or a batch holds it up longer than --wait; 2 for bad usage: a bad --row, or "
+      "merged where one side deleted the row (nothing to merge).");
   conflicts_resolve->add_option("id", resolve_request.id, "Entry id (`sluice conflicts list`)")
       ->required()
       ->check(CLI::PositiveNumber);
@@ -123,7 +124,8 @@ int main(int argc, char** argv) {
   conflicts_resolve->add_option(
       "--row", row,
       "With --take merged: the row to write instead of the computed merge, a JSON object of "
-      "mirror columns (columns left out keep the target's values; the key cannot change)");
+      "mirror columns (columns left out keep the target's values, the source's when the row "
+      "is deleted at the target; the key cannot change)");
   conflicts_resolve->add_option("--by", resolve_request.by,
                                 "Who resolves it, recorded in resolved_by (default: the OS user)");
   conflicts_resolve
