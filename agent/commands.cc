@@ -1,7 +1,8 @@
-// init / status / uninstall / run: wiring of capture/ and sink/ for the CLI.
+// init / status / uninstall / run / conflicts: wiring of capture/ and sink/ for the CLI.
 #include "agent/commands.h"
 
 #include <fmt/format.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <uv.h>
@@ -14,6 +15,7 @@
 #include <ctime>
 
 #include "agent/agent_state_file.h"
+#include "agent/policy_check.h"
 #include "agent/replicator.h"
 #include "capture/installer.h"
 #include "capture/journal_reader.h"
@@ -101,6 +103,8 @@ int RunInit(const Config& config) {
   // at the first large batch, that it cannot.
   Status spool = ChangeSpool::CheckDir(config.source.spool_dir);
   if (!spool.ok()) return Fail(spool.Wrap("source.spool_dir"));
+  Status policy = CheckConflictPolicy(config);  // before anything changes
+  if (!policy.ok()) return Fail(policy);
   Result<std::unique_ptr<SinkAdmin>> admin = ConnectWithControlPlane(config);
   if (!admin.ok()) return Fail(admin.status());
   Status st = CheckBinding(config, **admin);
@@ -356,6 +360,8 @@ int RunUninstall(const Config& config) {
 }
 
 int RunAgent(const Config& config) {
+  Status policy = CheckConflictPolicy(config);
+  if (!policy.ok()) return Fail(policy);
   uv_loop_t loop;
   uv_loop_init(&loop);
   int code = 0;
@@ -371,6 +377,113 @@ int RunAgent(const Config& config) {
   }
   spdlog::info("exit {}", code);
   return code;
+}
+
+namespace {
+
+// JSON text from the sink ("" = NULL) as a JSON value.
+std::string JsonOrNull(const std::string& json) { return json.empty() ? "null" : json; }
+std::string StringOrNull(const std::string& text) {
+  return text.empty() ? "null" : JsonString(text);
+}
+std::string IntOrNull(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "null"; }
+
+std::string ConflictJson(const ConflictEntry& e, bool images) {
+  std::string j = "{\"id\":" + std::to_string(e.id) + ",\"table\":" + JsonString(e.table) +
+                  ",\"key\":" + JsonOrNull(e.key) + ",\"kind\":" + JsonString(e.kind) +
+                  ",\"strategy\":" + StringOrNull(e.strategy) +
+                  ",\"status\":" + JsonString(e.status) + ",\"reason\":" + JsonString(e.reason) +
+                  ",\"seq\":" + IntOrNull(e.seq) + ",\"epoch\":" + IntOrNull(e.epoch) +
+                  ",\"batch\":" + IntOrNull(e.batch) +
+                  ",\"created_at\":" + StringOrNull(e.created_at) +
+                  ",\"resolved_by\":" + StringOrNull(e.resolved_by) +
+                  ",\"resolved_at\":" + StringOrNull(e.resolved_at);
+  if (images) {
+    j += ",\"source\":" + JsonOrNull(e.source_image) + ",\"target\":" + JsonOrNull(e.target_image) +
+         ",\"base\":" + JsonOrNull(e.base_image) + ",\"resolved\":" + JsonOrNull(e.resolved_image);
+  }
+  return j + "}";
+}
+
+void PrintConflictTable(const std::vector<ConflictEntry>& entries, bool images) {
+  std::vector<std::vector<std::string>> rows = {{"ID", "TABLE", "KEY", "KIND", "STRATEGY", "STATUS",
+                                                 "SEQ", "EPOCH", "BATCH", "CREATED", "RESOLVED"}};
+  auto num = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "-"; };
+  for (const ConflictEntry& e : entries) {
+    rows.push_back({std::to_string(e.id), e.table, e.key, e.kind,
+                    e.strategy.empty() ? "-" : e.strategy, e.status, num(e.seq), num(e.epoch),
+                    num(e.batch), e.created_at,
+                    e.resolved_by.empty() ? "-" : e.resolved_by + " at " + e.resolved_at});
+  }
+  std::vector<size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::string line;
+    for (size_t i = 0; i < rows[r].size(); ++i) {
+      line += rows[r][i];
+      if (i + 1 < rows[r].size()) line += std::string(width[i] - rows[r][i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+    if (!images || r == 0) continue;
+    const ConflictEntry& e = entries[r - 1];
+    std::printf("    source:   %s\n    target:   %s\n    base:     %s\n    resolved: %s\n",
+                JsonOrNull(e.source_image).c_str(), JsonOrNull(e.target_image).c_str(),
+                JsonOrNull(e.base_image).c_str(), JsonOrNull(e.resolved_image).c_str());
+  }
+}
+
+// Who resolves when --by is not given: the OS user.
+std::string OsUser() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_name != nullptr) {
+    return pw->pw_name;
+  }
+  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') return user;
+  return "uid " + std::to_string(::geteuid());
+}
+
+}  // namespace
+
+int RunConflictsList(const Config& config, const ConflictFilter& filter, bool json, bool images) {
+  Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
+  if (!admin.ok()) return Fail(admin.status());
+  Result<std::vector<ConflictEntry>> entries = ListConflicts(**admin, config.sink, filter, images);
+  if (!entries.ok()) return Fail(entries.status());
+  if (json) {
+    for (const ConflictEntry& e : *entries) std::printf("%s\n", ConflictJson(e, images).c_str());
+    return 0;
+  }
+  if (entries->empty()) {
+    std::printf("no conflicts in deployment %s%s%s\n", config.deployment.c_str(),
+                filter.table.empty() ? "" : (" for table " + filter.table).c_str(),
+                filter.status.empty() ? "" : (" with status " + filter.status).c_str());
+    return 0;
+  }
+  PrintConflictTable(*entries, images);
+  return 0;
+}
+
+int RunConflictsResolve(const Config& config, ResolveRequest request) {
+  if (request.row && request.take != ConflictTake::kMerged) {
+    return Fail(Status::InvalidArgument("--row goes with --take merged"));
+  }
+  if (request.by.empty()) request.by = OsUser();
+  Result<std::unique_ptr<SinkAdmin>> admin = SinkAdmin::Connect(config.sink);
+  if (!admin.ok()) return Fail(admin.status());
+  Result<ResolveOutcome> out = ResolveConflict(**admin, config.sink, request);
+  if (!out.ok()) return Fail(out.status());
+  const ConflictEntry& e = out->entry;
+  std::string note;
+  if (request.take == ConflictTake::kTarget && out->target_changed_since) {
+    note += "; the row had changed outside again since the conflict was seen: kept as it is now";
+  }
+  if (out->row_state == "missing") note += "; the row stays deleted (the target's delete)";
+  if (out->row_state == "deleted") note += "; the row is a tombstone now";
+  std::printf("conflict %lld (%s %s): took %s, resolved by %s%s\n", static_cast<long long>(e.id),
+              e.table.c_str(), e.key.c_str(), ConflictTakeName(request.take), e.resolved_by.c_str(),
+              note.c_str());
+  return 0;
 }
 
 }  // namespace sluice

@@ -1,4 +1,5 @@
-// The CLI's subcommands: init, resync, status, uninstall, run. Each takes a
+// The CLI's subcommands: init, resync, status, uninstall, run, conflicts
+// list|resolve. Each takes a
 // parsed Config, prints what it did for a human, and returns a process exit code.
 // Blocking; main thread only.
 #pragma once
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "agent/config.h"
+#include "sink/conflict_admin.h"
 
 namespace sluice {
 
@@ -19,5 +21,11 @@ int RunResync(const Config& config, const std::vector<std::string>& tables);
 // "to make deployment D follow FILE ..., run `sluice resync --config FILE`".
 std::string ResyncAdvice(const Config& config);
 int RunAgent(const Config& config);
+// `conflicts list`: this deployment's conflict_log entries matching `filter`,
+// as a text table or one JSON object per line; `images` adds the four images.
+int RunConflictsList(const Config& config, const ConflictFilter& filter, bool json, bool images);
+// `conflicts resolve`: resolves one pending entry (sink/conflict_admin.h) and
+// prints what it did. request.by empty: the OS user.
+int RunConflictsResolve(const Config& config, ResolveRequest request);
 
 }  // namespace sluice

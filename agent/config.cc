@@ -15,6 +15,7 @@
 
 #include "agent/lease.h"         // LeaseSafetyMarginMs
 #include "common/table_shape.h"  // kMaxIdentifierBytes
+#include "sink/conflict_policy.h"
 #include "sink/pg_conninfo.h"
 #include "sink/type_mapping.h"
 
@@ -145,6 +146,31 @@ Status ParseTables(element e, Config* c) {
   return Status::Ok();
 }
 
+// "conflicts": {"file": PATH} (kept for LoadConfig, joined to base_dir when
+// relative), or the policy itself, parsed here (wrapper or not).
+Status ParseConflicts(element e, const std::string& base_dir, Config* c) {
+  object obj;
+  SLUICE_RETURN_IF_ERROR(GetObject(e, "conflicts", &obj));
+  element file;
+  if (obj.at_key("file").get(file) == simdjson::SUCCESS) {
+    if (obj.size() != 1) {
+      return Status::InvalidArgument(
+          "config: 'conflicts' is either {\"file\": PATH} or the policy itself, not both");
+    }
+    std::string path;
+    SLUICE_RETURN_IF_ERROR(GetString(file, "conflicts.file", &path));
+    if (path.empty()) return TypeError("conflicts.file", "a path");
+    c->conflicts_file = path.front() == '/' || base_dir.empty() ? path
+                        : base_dir.back() == '/'                ? base_dir + path
+                                                                : base_dir + "/" + path;
+    return Status::Ok();
+  }
+  Result<ConflictPolicy> policy = ParseConflictPolicy(simdjson::minify(obj));
+  if (!policy.ok()) return Status::InvalidArgument("config: " + policy.status().message());
+  c->sink.conflicts = std::move(*policy);
+  return Status::Ok();
+}
+
 Status ParseAgent(element e, Config* c) {
   object obj;
   SLUICE_RETURN_IF_ERROR(GetObject(e, "agent", &obj));
@@ -249,7 +275,8 @@ std::string HostName() {
   return buf;
 }
 
-Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
+Result<Config> ParseConfig(std::string_view json, const EnvLookup& env,
+                           const std::string& base_dir) {
   Config c;
   simdjson::dom::parser parser;
   simdjson::padded_string padded(json);
@@ -275,6 +302,8 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
       SLUICE_RETURN_IF_ERROR(ParseSink(field.value, &c));
     } else if (key == "tables") {
       SLUICE_RETURN_IF_ERROR(ParseTables(field.value, &c));
+    } else if (key == "conflicts") {
+      SLUICE_RETURN_IF_ERROR(ParseConflicts(field.value, base_dir, &c));
     } else if (key == "agent") {
       SLUICE_RETURN_IF_ERROR(ParseAgent(field.value, &c));
     } else if (key == "lease") {
@@ -297,6 +326,15 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
   Override(env, "SLUICE_SINK_SCHEMA", &c.sink.schema);
   Override(env, "SLUICE_LOG_LEVEL", &c.agent.log_level);
   Override(env, "SLUICE_HTTP_LISTEN", &c.http.listen);
+  // A policy file from the environment replaces the config's policy (the
+  // seed's variable first, so that sluice's own wins).
+  std::string env_conflicts;
+  Override(env, "CONFLICT_RESOLUTION_CONFIG", &env_conflicts);
+  Override(env, "SLUICE_CONFLICT_CONFIG", &env_conflicts);
+  if (!env_conflicts.empty()) {
+    c.conflicts_file = env_conflicts;
+    c.sink.conflicts = ConflictPolicy{};  // LoadConfig reads the file
+  }
   SLUICE_RETURN_IF_ERROR(
       OverrideInt(env, "SLUICE_LEASE_DURATION_MS", 200, 600000, &c.lease.duration_ms));
   SLUICE_RETURN_IF_ERROR(OverrideInt(env, "SLUICE_LEASE_RENEW_MS", 20, 300000, &c.lease.renew_ms));
@@ -392,9 +430,27 @@ Result<Config> LoadConfig(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  Result<Config> c = ParseConfig(text.str(), [](const char* n) { return std::getenv(n); });
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : slash == 0 ? "/" : path.substr(0, slash);
+  Result<Config> c = ParseConfig(
+      text.str(), [](const char* n) { return std::getenv(n); }, dir);
   if (!c.ok()) return c.status().Wrap(path);
   c->file = path;
+  if (!c->conflicts_file.empty()) {
+    std::ifstream policy_in(c->conflicts_file, std::ios::binary);
+    if (!policy_in) {
+      return Status::InvalidArgument("config: conflicts.file: cannot read " + c->conflicts_file +
+                                     ": " + std::strerror(errno));
+    }
+    std::ostringstream policy_text;
+    policy_text << policy_in.rdbuf();
+    Result<ConflictPolicy> policy = ParseConflictPolicy(policy_text.str());
+    if (!policy.ok()) {
+      return Status::InvalidArgument("config: " + c->conflicts_file + ": " +
+                                     policy.status().message());
+    }
+    c->sink.conflicts = std::move(*policy);
+  }
   for (const std::string& w : SecretPermissionWarnings(path, *c, std::getenv)) {
     std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
   }

@@ -57,6 +57,11 @@ struct Config {
   std::vector<std::string> secret_keys;
   // The file LoadConfig read ("" when parsed from text): SIGHUP reads it again.
   std::string file;
+  // The conflict policy file LoadConfig reads into sink.conflicts ("" = none,
+  // the policy is inline or not configured): SLUICE_CONFLICT_CONFIG, else
+  // CONFLICT_RESOLUTION_CONFIG (as given), else conflicts.file (a relative
+  // path joined to ParseConfig's base_dir, the config file's directory).
+  std::string conflicts_file;
 };
 
 // Fills the lease fields left at 0 (renew: a third of the duration; poll:
@@ -73,7 +78,11 @@ using EnvLookup = std::function<const char*(const char*)>;
 
 // Parses `json`; `env` supplies overrides (see README "Configuration").
 // Errors name the offending key: "config: unknown key 'source.pathh'".
-Result<Config> ParseConfig(std::string_view json, const EnvLookup& env);
+// `conflicts` is the policy inline (sink.conflicts, checked in structure:
+// ParseConflictPolicy) or {"file": PATH}: only the path is resolved here,
+// relative to `base_dir` ("" = as written); LoadConfig reads the file.
+Result<Config> ParseConfig(std::string_view json, const EnvLookup& env,
+                           const std::string& base_dir = "");
 
 // Secrets readable by group or others, one line each saying what to do: the
 // config file when it holds one (Config::secret_keys), and the password file
@@ -81,7 +90,8 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env);
 std::vector<std::string> SecretPermissionWarnings(const std::string& config_path,
                                                   const Config& config, const EnvLookup& env);
 
-// Reads the file and parses it with the process environment; prints
+// Reads the file and parses it with the process environment, then the
+// conflict policy file (Config::conflicts_file), if any; prints
 // SecretPermissionWarnings on stderr ("sluice: warning: ...").
 Result<Config> LoadConfig(const std::string& path);
 

@@ -1,6 +1,8 @@
 // PlanReload: field-by-field comparison of the running and the re-read config.
 #include "agent/config_reload.h"
 
+#include "sink/conflict_policy.h"
+
 namespace sluice {
 namespace {
 
@@ -9,7 +11,8 @@ std::string Text(int v) { return std::to_string(v); }
 
 }  // namespace
 
-ReloadPlan PlanReload(const Config& running, const Config& file) {
+ReloadPlan PlanReload(const Config& running, const Config& file,
+                      const Result<std::vector<TableShape>>& shapes) {
   ReloadPlan plan;
   plan.next = running;
   AgentOptions& to = plan.next.agent;
@@ -49,7 +52,26 @@ ReloadPlan PlanReload(const Config& running, const Config& file) {
   restart_if(rk.chunk_rows != fk.chunk_rows, "sink.chunk_rows");
   restart_if(rk.chunk_bytes != fk.chunk_bytes, "sink.chunk_bytes");
   restart_if(rk.column_types != fk.column_types, "tables");
-  restart_if(plan.need_restart.size() == before && !(rk == fk), "sink");
+  SinkOptions fk_but_policy = fk;
+  fk_but_policy.conflicts = rk.conflicts;  // reloadable: below
+  restart_if(plan.need_restart.size() == before && !(rk == fk_but_policy), "sink");
+  if (rk.conflicts != fk.conflicts) {
+    // Checked against the tables as the agent runs them: with the running
+    // column types (a change of those waits for the restart).
+    Status fits = shapes.ok()
+                      ? ValidateConflictPolicy(fk.conflicts, shapes.value(), rk.column_types)
+                      : Status::InvalidArgument(
+                            "conflicts: the new policy cannot be checked against the "
+                            "source's tables (" +
+                            shapes.status().ToString() + ")");
+    if (fits.ok()) {
+      plan.next.sink.conflicts = fk.conflicts;
+      plan.conflicts_changed = true;
+      plan.applied.push_back("conflicts: policy reloaded");
+    } else {
+      plan.refused.push_back(fits.message() + "; keeping the running policy");
+    }
+  }
   before = plan.need_restart.size();
   const LeaseOptions &rl = running.lease, &fl = file.lease;
   restart_if(rl.duration_ms != fl.duration_ms, "lease.duration_ms");

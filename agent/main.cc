@@ -74,6 +74,64 @@ int main(int argc, char** argv) {
   CLI::App* uninstall =
       add("uninstall", "Remove every sluice object from the SQLite file (app data untouched).");
 
+  CLI::App* conflicts = app.add_subcommand(
+      "conflicts",
+      "Conflicts with outside writes at the sink (sync_metadata.conflict_log): list them, "
+      "resolve pending (manual) ones.");
+  conflicts->require_subcommand(1);
+  auto add_conflicts = [&](const char* name, const char* help) {
+    CLI::App* sub = conflicts->add_subcommand(name, help);
+    sub->add_option("-c,--config", config_path, "JSON config file (see config/example.json)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    return sub;
+  };
+  sluice::ConflictFilter conflict_filter;
+  bool images = false;
+  CLI::App* conflicts_list = add_conflicts(
+      "list",
+      "Print this deployment's conflict_log entries, oldest first: id, table, key, kind, "
+      "strategy, status (pending: waits for `conflicts resolve`; resolved: by `automatic` or "
+      "an operator; parked: a row the sink rejected), seq, epoch, batch, created, resolved by "
+      "and at.");
+  conflicts_list->add_option("-t,--table", conflict_filter.table, "Only this table's entries");
+  conflicts_list->add_option("--status", conflict_filter.status, "Only entries with this status")
+      ->check(CLI::IsMember({"pending", "resolved", "parked"}));
+  conflicts_list->add_flag("--json", json,
+                           "One JSON object per line (id, table, key, kind, strategy, status, "
+                           "reason, seq, epoch, batch, created_at, resolved_by, resolved_at)");
+  conflicts_list->add_flag("--images", images,
+                           "Add the source, target, base and resolved images of each row");
+  sluice::ResolveRequest resolve_request;
+  std::string take;
+  std::string row;
+  double wait_s = 30;
+  CLI::App* conflicts_resolve = add_conflicts(
+      "resolve",
+      "Resolve pending conflict ID at once, exactly once, in one transaction ordered against "
+      "the agent's batches (the agent may run): --take source writes SQLite's version (the "
+      "row is clean again), target keeps the row as the sink holds it now, merged writes the "
+      "three-way merge of the two against the base by the table's conflict policy (or --row). "
+      "Records who and when. Exits 1 when the entry is unknown, not pending (resolved or "
+      "parked), or a batch holds it up longer than --wait; 2 for bad usage: a bad --row, or "
+      "merged where one side deleted the row (nothing to merge).");
+  conflicts_resolve->add_option("id", resolve_request.id, "Entry id (`sluice conflicts list`)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  conflicts_resolve->add_option("--take", take, "Which version the row keeps")
+      ->required()
+      ->check(CLI::IsMember({"source", "target", "merged"}));
+  conflicts_resolve->add_option(
+      "--row", row,
+      "With --take merged: the row to write instead of the computed merge, a JSON object of "
+      "mirror columns (columns left out keep the target's values, the source's when the row "
+      "is deleted at the target; the key cannot change)");
+  conflicts_resolve->add_option("--by", resolve_request.by,
+                                "Who resolves it, recorded in resolved_by (default: the OS user)");
+  conflicts_resolve
+      ->add_option("--wait", wait_s, "Seconds to wait for a batch in flight (default 30)")
+      ->check(CLI::Range(0.001, 3600.0));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,5 +155,14 @@ int main(int argc, char** argv) {
   if (*resync) return sluice::RunResync(*config, resync_tables);
   if (*status) return sluice::RunStatus(*config, json);
   if (*uninstall) return sluice::RunUninstall(*config);
+  if (*conflicts_list) return sluice::RunConflictsList(*config, conflict_filter, json, images);
+  if (*conflicts_resolve) {
+    resolve_request.take = take == "source"   ? sluice::ConflictTake::kSource
+                           : take == "target" ? sluice::ConflictTake::kTarget
+                                              : sluice::ConflictTake::kMerged;
+    if (conflicts_resolve->count("--row") > 0) resolve_request.row = row;
+    resolve_request.lock_timeout_ms = static_cast<int>(wait_s * 1000);
+    return sluice::RunConflictsResolve(*config, resolve_request);
+  }
   return 2;
 }

@@ -12,6 +12,8 @@
 #include <simdjson.h>
 
 #include <array>
+#include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "common/hex.h"
@@ -51,6 +53,10 @@ const prometheus::Histogram::BucketBoundaries kRowBuckets = {
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6};
 const prometheus::Histogram::BucketBoundaries kSecondBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+// The conflict kinds the sink reports (sql/01-control-plane.sql, sluice_conflict).
+constexpr std::array<const char*, 4> kConflictKinds = {"update_origin_differs", "update_deleted",
+                                                       "delete_origin_differs", "insert_exists"};
 
 void Add(prometheus::Counter& c, int64_t n) {
   if (n > 0) c.Increment(static_cast<double>(n));
@@ -135,13 +141,24 @@ struct Metrics::Impl {
                                .Name("sluice_sink_errors_total")
                                .Help("Failed sink operations, by kind.")
                                .Register(registry)),
-        reconnects(Counter("sluice_reconnects_total", "Reconnections to PostgreSQL.")) {
+        reconnects(Counter("sluice_reconnects_total", "Reconnections to PostgreSQL.")),
+        conflicts_family(prometheus::BuildCounter()
+                             .Name("sluice_conflicts_total")
+                             .Help("Conflicts with outside writes met at the sink, by table, kind "
+                                   "and the table's strategy then (each one row of conflict_log).")
+                             .Register(registry)),
+        conflicts_pending(Gauge("sluice_conflicts_pending",
+                                "Conflicts waiting for `sluice conflicts resolve` (manual "
+                                "strategy), as of the last committed batch.")) {
     build_info.Set(1);
     for (SinkErrorKind k : kAllKinds) {
       sink_errors[static_cast<size_t>(k)] =
           &sink_errors_family.Add({{"kind", SinkErrorKindName(k)}});
     }
     other = Series(std::string(kOtherTable));
+    for (const char* kind : kConflictKinds) {
+      Conflicts(std::string(kOtherTable), kind, policy.defaults.strategy);
+    }
   }
 
   prometheus::Gauge& Gauge(const char* name, const char* help) {
@@ -157,12 +174,27 @@ struct Metrics::Impl {
             &rows_parked.Add({{"table", label}})};
   }
 
-  // The series of `table`, created at 0 on first sight while under the cap.
+  // The series of `table`, created at 0 on first sight while under the cap,
+  // with its conflict series under its strategy.
   TableSeries& Table(const std::string& table) {
     auto it = tables.find(table);
     if (it != tables.end()) return it->second;
     if (tables.size() >= kMaxTables) return other;
+    for (const char* kind : kConflictKinds) Conflicts(table, kind, policy.For(table).strategy);
     return tables.emplace(table, Series(LabelValue(table))).first->second;
+  }
+
+  prometheus::Counter& Conflicts(const std::string& table, const std::string& kind,
+                                 const std::string& strategy) {
+    bool known = tables.count(table) > 0 || tables.size() < kMaxTables;
+    auto key = std::make_tuple(known ? table : std::string(kOtherTable), kind, strategy);
+    auto it = conflicts.find(key);
+    if (it != conflicts.end()) return *it->second;
+    prometheus::Counter* c = &conflicts_family.Add({{"table", LabelValue(std::get<0>(key))},
+                                                    {"kind", LabelValue(kind)},
+                                                    {"strategy", LabelValue(strategy)}});
+    conflicts.emplace(key, c);
+    return *c;
   }
 
   prometheus::Registry registry;
@@ -184,6 +216,10 @@ struct Metrics::Impl {
   prometheus::Gauge& position;
   prometheus::Family<prometheus::Counter>& sink_errors_family;
   prometheus::Counter& reconnects;
+  prometheus::Family<prometheus::Counter>& conflicts_family;
+  prometheus::Gauge& conflicts_pending;
+  ConflictPolicy policy;  // names the strategy of each table's zero series
+  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Counter*> conflicts;
   std::array<prometheus::Counter*, kAllKinds.size()> sink_errors{};
   std::unordered_map<std::string, TableSeries> tables;  // at most kMaxTables
   TableSeries other{};
@@ -243,6 +279,24 @@ void Metrics::SinkError(SinkErrorKind kind) {
 }
 
 void Metrics::Reconnected() { impl_->reconnects.Increment(); }
+
+void Metrics::SetConflictPolicy(const ConflictPolicy& policy) {
+  impl_->policy = policy;
+  for (const auto& [table, series] : impl_->tables) {
+    for (const char* kind : kConflictKinds)
+      impl_->Conflicts(table, kind, policy.For(table).strategy);
+  }
+}
+
+void Metrics::ConflictsSeen(const std::string& table, const std::string& kind,
+                            const std::string& strategy, int64_t n) {
+  impl_->Table(table);  // the table's own series too
+  Add(impl_->Conflicts(table, kind, strategy), n);
+}
+
+void Metrics::SetConflictsPending(int64_t n) {
+  impl_->conflicts_pending.Set(static_cast<double>(n));
+}
 
 std::string Metrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(impl_->registry.Collect());

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sink/conflict_policy.h"
+
 namespace sluice {
 
 // Why a sink call failed, as the `kind` label of sluice_sink_errors_total.
@@ -68,6 +70,14 @@ class Metrics {
   void SetLag(double seconds);
   void SetBacklog(int64_t rows);
   void SetPosition(int64_t position);
+
+  // Conflicts with outside writes (sync_metadata.conflict_log). The policy
+  // names each table's strategy for the zero series of sluice_conflicts_total
+  // (table x each kind the sink reports); call before or after SetTables.
+  void SetConflictPolicy(const ConflictPolicy& policy);
+  void ConflictsSeen(const std::string& table, const std::string& kind, const std::string& strategy,
+                     int64_t n);
+  void SetConflictsPending(int64_t n);
 
   // Sink.
   void SinkError(SinkErrorKind kind);

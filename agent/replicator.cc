@@ -12,6 +12,7 @@
 
 #include "agent/config_reload.h"
 #include "agent/off_loop.h"
+#include "agent/policy_check.h"
 #include "sink/pg_error.h"
 #include "sluice_version.h"
 
@@ -39,6 +40,7 @@ Replicator::Replicator(uv_loop_t* loop, Config config, ReaderFactory open_reader
   conn_ = std::make_unique<PgConnection>(loop_, config_.sink.url, config_.sink.query_timeout_ms);
   applier_ = std::make_unique<BatchApplier>(config_.sink);
   metrics_ = std::make_unique<Metrics>(SLUICE_VERSION, config_.node, config_.deployment);
+  metrics_->SetConflictPolicy(config_.sink.conflicts);
   Status lease_ok = ResolveLease(&config_.lease);  // a Config built in code (tests)
   if (!lease_ok.ok()) spdlog::warn("{}", lease_ok.message());
   LeaseTimings timings{config_.lease.duration_ms, config_.lease.renew_ms, config_.lease.poll_ms};
@@ -219,6 +221,19 @@ void Replicator::NoteApplied(const Batch& batch, const ApplyStats& stats, int64_
     metrics_->RowsApplied(table, c.upserts, c.deletes);
     if (c.parked > 0) metrics_->RowsParked(table, c.parked);
   }
+  for (const ConflictCount& c : stats.conflicts) {
+    metrics_->ConflictsSeen(c.table, c.kind, c.strategy, c.count);
+    // Rare by nature (someone wrote to the mirror): each group gets a line.
+    spdlog::info("sink: {} conflict(s) with outside writes in table {}: {}, {} -> {}", c.count,
+                 c.table, c.kind, c.strategy, c.status);
+  }
+  if (stats.conflicts_pending > 0 && !stats.conflicts.empty()) {
+    spdlog::warn(
+        "sink: {} conflict(s) wait for an operator (manual strategy): see `sluice conflicts "
+        "list --status pending`",
+        stats.conflicts_pending);
+  }
+  if (stats.conflicts_pending >= 0) metrics_->SetConflictsPending(stats.conflicts_pending);
   metrics_->BatchApplied(stats.upserts + stats.deletes + stats.parked,
                          static_cast<double>(clocks_.mono_ms() - started_mono) / 1000);
   if (backlog_ >= 0) {
@@ -866,7 +881,18 @@ void Replicator::Reload() {
     spdlog::error("config reload failed: {}; the running config stays", file.status().message());
     return;
   }
-  ReloadPlan plan = PlanReload(config_, *file);
+  // A changed conflict policy is checked against the tables as the file holds
+  // them now; on the loop, so a locked schema is waited for briefly only.
+  Result<std::vector<TableShape>> shapes = std::vector<TableShape>{};
+  if (file->sink.conflicts != config_.sink.conflicts) {
+    shapes = DescribeSourceTables(config_.source, std::min(config_.source.busy_timeout_ms, 250));
+  }
+  ReloadPlan plan = PlanReload(config_, *file, shapes);
+  for (const std::string& r : plan.refused) spdlog::error("config reload: {}", r);
+  if (plan.conflicts_changed) {
+    applier_->SetConflictPolicy(plan.next.sink.conflicts);
+    metrics_->SetConflictPolicy(plan.next.sink.conflicts);  // the zero series of new strategies
+  }
   int old_poll = config_.agent.poll_interval_ms;
   config_ = std::move(plan.next);
   spdlog::set_level(spdlog::level::from_str(config_.agent.log_level));

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/fault_point.h"
+#include "common/hex.h"
 #include "sink/mirror_moves.h"
 #include "sink/mirror_table.h"
 #include "sink/pg_sql.h"
@@ -61,7 +62,9 @@ ExistingTable ParseExisting(const PgResult& columns, const PgResult* key_index,
     }
   }
   if (triggers != nullptr) {
-    for (const auto& row : triggers->rows) existing.triggers.push_back(row[0].value_or(""));
+    for (const auto& row : triggers->rows) {
+      existing.triggers[row[0].value_or("")] = Unhex(row[1].value_or("")).value_or("");
+    }
   }
   return existing;
 }
@@ -401,6 +404,13 @@ struct BatchApplier::Impl {
       // duplicate keys: retrying will not help, an operator has to act.
       if (st.code() == Status::Code::kDataError) {
         st = Status::InvalidArgument(st.message());
+      }
+      if (st.message().find("SQLSTATE 42501") != std::string::npos) {
+        // Mirrors owned by an administrator (created by `sluice init` as one):
+        // only their owner may add columns or the conflict triggers.
+        st = st.Wrap(
+            "the agent's role may not change these mirror tables; run `sluice init` with the "
+            "rights of their owner (it adds what this version needs)");
       }
       Fail(st.Wrap("create or extend mirror tables in schema " + options.schema));
     });

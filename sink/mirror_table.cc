@@ -67,10 +67,14 @@ namespace {
 void AppendConflictDetection(MirrorTable& t, const std::string& deployment,
                              const std::vector<std::string>& key_names,
                              const ExistingTable& existing, bool columns_added) {
+  // Arguments of another deployment or key (the config's deployment changed,
+  // a key column was renamed) would misjudge every write: made again.
+  std::string args = deployment + '\0';
+  for (const std::string& k : key_names) args += k + '\0';
   bool complete = !columns_added;
   for (const char* name : kConflictTriggers) {
-    complete = complete && std::find(existing.triggers.begin(), existing.triggers.end(), name) !=
-                               existing.triggers.end();
+    auto it = existing.triggers.find(name);
+    complete = complete && it != existing.triggers.end() && it->second == args;
   }
   if (complete) return;
   for (std::string& sql : ConflictDetectionSql(t.schema, t.table, deployment, key_names)) {

@@ -38,8 +38,9 @@ struct ExistingTable {
   std::string relid;                     // its pg_class oid, decimal
   int64_t pages = 0;                     // heap pages, and their size, when read
   int64_t page_bytes = 8192;
-  // Its conflict triggers that exist (pg_sql's ConflictTriggersSql).
-  std::vector<std::string> triggers;
+  // Its conflict triggers that exist (pg_sql's ConflictTriggersSql): name ->
+  // arguments as PostgreSQL stores them (each followed by a NUL byte).
+  std::map<std::string, std::string> triggers;
 };
 
 struct MirrorColumn {

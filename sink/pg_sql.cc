@@ -190,7 +190,8 @@ std::string TableIndexesSql() {
 }
 
 std::string ConflictTriggersSql() {
-  return "SELECT t.tgname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+  return "SELECT t.tgname::text, encode(t.tgargs, 'hex') FROM pg_trigger t "
+         "JOIN pg_proc p ON p.oid = t.tgfoid "
          "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE t.tgrelid = to_regclass($1) "
          "AND NOT t.tgisinternal AND n.nspname = 'sync_metadata' ORDER BY 1";
 }

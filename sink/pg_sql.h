@@ -98,8 +98,9 @@ std::string CatalogColumnsSql();
 // $1 = QualifiedName. Rows: the table's pg_class oid, then the name of one of its
 // indexes (NULL when it has none). No rows when the table does not exist.
 std::string TableIndexesSql();
-// $1 = QualifiedName. Rows: the name of each of the table's conflict
-// triggers (kConflictTriggers) that exists and calls sync_metadata's functions.
+// $1 = QualifiedName. Rows: the name of each trigger of the table that calls
+// a function of sync_metadata (kConflictTriggers), and its arguments in hex
+// (pg_trigger.tgargs: each argument followed by a NUL byte).
 std::string ConflictTriggersSql();
 // $1 = QualifiedName, $2 = JSON array of the key column names. One row, "t"
 // when a valid, immediate, non-partial unique index covers exactly those columns.

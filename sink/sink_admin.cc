@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "common/hex.h"
 #include "sink/mirror_table.h"
 #include "sink/pg_conninfo.h"
 #include "sink/pg_error.h"
@@ -150,6 +151,28 @@ class LibpqSinkAdmin final : public SinkAdmin {
     return static_cast<int64_t>(std::stoll(PQgetvalue(r->get(), 0, 0)));
   }
 
+  Result<std::vector<SinkRow>> Query(const std::string& sql, const Params& params,
+                                     int timeout_ms) override {
+    const int saved = options_.query_timeout_ms;
+    if (timeout_ms > 0) options_.query_timeout_ms = timeout_ms;
+    Result<PgResultPtr> r = Exec(sql, params);
+    options_.query_timeout_ms = saved;
+    if (!r.ok()) return r.status();
+    std::vector<SinkRow> rows;
+    PGresult* res = r->get();
+    for (int i = 0; i < PQntuples(res); ++i) {
+      SinkRow& row = rows.emplace_back();
+      for (int j = 0; j < PQnfields(res); ++j) {
+        if (PQgetisnull(res, i, j)) {
+          row.emplace_back();
+        } else {
+          row.emplace_back(std::string(PQgetvalue(res, i, j), PQgetlength(res, i, j)));
+        }
+      }
+    }
+    return rows;
+  }
+
  private:
   Status EnsureMirrorInTxn(const std::vector<TableShape>& tables, size_t first, size_t end) {
     SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
@@ -197,7 +220,8 @@ class LibpqSinkAdmin final : public SinkAdmin {
       Result<PgResultPtr> triggers = Exec(ConflictTriggersSql(), {qualified});
       if (!triggers.ok()) return triggers.status();
       for (int i = 0; i < PQntuples(triggers->get()); ++i) {
-        existing.triggers.push_back(PQgetvalue(triggers->get(), i, 0));
+        existing.triggers[PQgetvalue(triggers->get(), i, 0)] =
+            Unhex(PQgetvalue(triggers->get(), i, 1)).value_or("");
       }
     }
     Result<MirrorTable> plan =

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct SinkLease {
   bool released = false;      // given up by a graceful stop
 };
 
+// One row of SinkAdmin::Query, as text (NULL: nullopt).
+using SinkRow = std::vector<std::optional<std::string>>;
+
 class SinkAdmin {
  public:
   // Connects; errors name the host and say what failed (kUnavailable for an
@@ -55,6 +59,15 @@ class SinkAdmin {
   // Rows parked in conflict_log for this deployment.
   virtual Result<int64_t> CountParked() = 0;
   virtual Result<SinkLease> ReadLease() = 0;
+  // Runs one statement with text parameters ($1, ...) and returns its rows:
+  // for sink-side tools built on this connection (sink/conflict_admin.h).
+  // An unnamed statement and no session state, so BEGIN ... COMMIT over
+  // several calls works through a transaction-mode pooler. timeout_ms > 0:
+  // this round trip may take that long instead of sink.query_timeout_ms (a
+  // statement that waits for a lock under its own lock_timeout).
+  virtual Result<std::vector<SinkRow>> Query(const std::string& sql,
+                                             const std::vector<std::optional<std::string>>& params,
+                                             int timeout_ms) = 0;
 };
 
 }  // namespace sluice

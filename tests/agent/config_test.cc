@@ -236,5 +236,114 @@ TEST(Config, SecretReadableByOthersIsWarnedAbout) {
   EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
 }
 
+// The policy `conflicts` configures, as ParseConflictPolicy gives it.
+ConflictPolicy Policy(const std::string& json) {
+  Result<ConflictPolicy> p = ParseConflictPolicy(json);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  return p.ok() ? *p : ConflictPolicy{};
+}
+
+const char* kChatMerge =
+    R"({"default_compare_field":"updated_at","table_strategies":{"chat":{"strategy":"merge",)"
+    R"("merge_rules":{"chat":"union"}}}})";
+
+std::string WithConflicts(const std::string& conflicts) {
+  return R"({"deployment":"acme","source":{"path":"/data/webui.db"},"conflicts":)" + conflicts +
+         "}";
+}
+
+TEST(Config, ConflictsKeyIsAccepted) {
+  // Inline, with the seed's wrapper or without it.
+  Result<Config> c =
+      Parse(WithConflicts(std::string(R"({"conflict_resolution":)") + kChatMerge + "}"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sink.conflicts, Policy(kChatMerge));
+  EXPECT_EQ(c->sink.conflicts.For("chat").strategy, "merge");
+  EXPECT_TRUE(c->conflicts_file.empty());
+  c = Parse(WithConflicts(kChatMerge));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sink.conflicts, Policy(kChatMerge));
+  // Nothing configured: source_wins everywhere.
+  c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->sink.conflicts, ConflictPolicy{});
+  EXPECT_EQ(c->sink.conflicts.For("chat").strategy, "source_wins");
+}
+
+TEST(Config, ConflictsErrorsAreStructuralAndNamed) {
+  ExpectError(WithConflicts(R"({"default_strategy":"newest"})"),
+              "config: conflicts: default_strategy: unknown strategy \"newest\"");
+  ExpectError(WithConflicts(R"({"conflict_resolution":{"notification":{}}})"),
+              "config: conflicts: notification: not supported by sluice");
+  ExpectError(WithConflicts(R"("conflicts.json")"), "config: 'conflicts' must be an object");
+  ExpectError(WithConflicts(R"({"file":3})"), "config: 'conflicts.file' must be a string");
+  ExpectError(WithConflicts(R"({"file":"c.json","default_strategy":"merge"})"),
+              "config: 'conflicts' is either {\"file\": PATH} or the policy itself, not both");
+}
+
+TEST(Config, ConflictsFileIsRelativeToTheConfigFile) {
+  testing::TempDir dir;
+  WriteText(dir.file("policy.json"), std::string(R"({"conflict_resolution":)") + kChatMerge + "}",
+            0644);
+  std::string config =
+      WriteText(dir.file("sluice.json"), WithConflicts(R"({"file":"policy.json"})"), 0600);
+  Result<Config> c = LoadConfig(config);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->conflicts_file, dir.file("policy.json"));
+  EXPECT_EQ(c->sink.conflicts, Policy(kChatMerge));
+  // ParseConfig alone only resolves the path (against base_dir); LoadConfig reads it.
+  Result<Config> parsed = ParseConfig(
+      WithConflicts(R"({"file":"policy.json"})"),
+      [](const char*) -> const char* { return nullptr; }, "/etc/sluice");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->conflicts_file, "/etc/sluice/policy.json");
+  parsed = ParseConfig(
+      WithConflicts(R"({"file":"/srv/p.json"})"),
+      [](const char*) -> const char* { return nullptr; }, "/etc/sluice");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->conflicts_file, "/srv/p.json");
+
+  // A policy file that does not parse, or is missing: LoadConfig fails naming it.
+  WriteText(dir.file("policy.json"), R"({"default_strategy":"oldest"})", 0644);
+  c = LoadConfig(config);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(dir.file("policy.json") +
+                                      ": conflicts: default_strategy: unknown strategy \"oldest\""),
+            std::string::npos)
+      << c.status().message();
+  std::remove(dir.file("policy.json").c_str());
+  c = LoadConfig(config);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("conflicts.file: cannot read " + dir.file("policy.json")),
+            std::string::npos)
+      << c.status().message();
+}
+
+TEST(Config, ConflictsFileFromTheEnvironment) {
+  auto file_of = [](std::map<std::string, std::string> env) {
+    Result<Config> c = Parse(WithConflicts(kChatMerge), std::move(env));
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? c->conflicts_file : "?";
+  };
+  EXPECT_EQ(file_of({}), "");
+  EXPECT_EQ(file_of({{"CONFLICT_RESOLUTION_CONFIG", "seed.json"}}), "seed.json");
+  EXPECT_EQ(file_of({{"CONFLICT_RESOLUTION_CONFIG", "seed.json"},
+                     {"SLUICE_CONFLICT_CONFIG", "/etc/sluice/conflicts.json"}}),
+            "/etc/sluice/conflicts.json");
+  // The file named by the environment replaces the inline policy.
+  Result<Config> c = Parse(WithConflicts(kChatMerge), {{"SLUICE_CONFLICT_CONFIG", "/p.json"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->sink.conflicts, ConflictPolicy{});
+
+  testing::TempDir dir;
+  WriteText(dir.file("env-policy.json"), R"({"default_strategy":"target_wins"})", 0644);
+  std::string config = WriteText(dir.file("sluice.json"), WithConflicts(kChatMerge), 0600);
+  ::setenv("SLUICE_CONFLICT_CONFIG", dir.file("env-policy.json").c_str(), 1);
+  c = LoadConfig(config);
+  ::unsetenv("SLUICE_CONFLICT_CONFIG");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sink.conflicts, Policy(R"({"default_strategy":"target_wins"})"));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -38,7 +38,9 @@ void ExerciseEverything(Metrics& m, const std::vector<std::string>& tables) {
   for (const std::string& t : tables) {
     m.RowsApplied(t, 7, 3);
     m.RowsParked(t, 1);
+    m.ConflictsSeen(t, "update_origin_differs", "merge", 2);
   }
+  m.SetConflictsPending(3);
   m.RowsApplied("added later \"x\"\n", 1, 1);
   m.BatchApplied(10, 0.004);
   m.BatchApplied(250000, 12.5);

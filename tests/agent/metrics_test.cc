@@ -43,11 +43,48 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"sluice_sink_errors_total", "counter"},
     {"sluice_reconnects_total", "counter"},
     {"sluice_rows_parked_total", "counter"},
+    {"sluice_conflicts_total", "counter"},
+    {"sluice_conflicts_pending", "gauge"},
 };
 
 const std::vector<std::string> kKinds = {"connection", "timeout",      "position_conflict",
                                          "fenced",     "rejected_row", "permission",
                                          "schema",     "other"};
+
+TEST(Metrics, ConflictsCountByTableKindAndStrategyFromZero) {
+  Metrics m("0.1.0", "node-a", "acme");
+  ConflictPolicy policy;
+  policy.tables["chat"].strategy = "merge";
+  m.SetConflictPolicy(policy);
+  m.SetTables({"user", "chat"});
+  std::string text = m.Serialize();
+  // Each table's series of every kind the sink reports, under its strategy, at 0.
+  for (const char* kind :
+       {"update_origin_differs", "update_deleted", "delete_origin_differs", "insert_exists"}) {
+    EXPECT_NE(text.find(std::string("sluice_conflicts_total{kind=\"") + kind +
+                        "\",strategy=\"merge\",table=\"chat\"} 0"),
+              std::string::npos)
+        << kind << "\n"
+        << text;
+    EXPECT_NE(text.find(std::string("sluice_conflicts_total{kind=\"") + kind +
+                        "\",strategy=\"source_wins\",table=\"user\"} 0"),
+              std::string::npos)
+        << kind;
+  }
+  m.ConflictsSeen("chat", "update_origin_differs", "merge", 3);
+  m.ConflictsSeen("chat", "update_origin_differs", "merge", 2);
+  m.ConflictsSeen("user", "insert_exists", "manual", 1);  // a strategy since changed: still counted
+  m.SetConflictsPending(4);
+  text = m.Serialize();
+  EXPECT_NE(text.find("sluice_conflicts_total{kind=\"update_origin_differs\",strategy=\"merge\","
+                      "table=\"chat\"} 5"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sluice_conflicts_total{kind=\"insert_exists\",strategy=\"manual\",table="
+                      "\"user\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("sluice_conflicts_pending 4"), std::string::npos);
+}
 
 TEST(Metrics, FirstScrapeHasEveryFamilyWithItsZeroSeries) {
   Metrics m("0.1.0", "node-a", "acme");
@@ -93,6 +130,7 @@ TEST(Metrics, FirstScrapeHasEveryFamilyWithItsZeroSeries) {
     if (s.name == "sluice_rows_applied_total") allowed = {"table", "op"};
     if (s.name == "sluice_rows_parked_total") allowed = {"table"};
     if (s.name == "sluice_sink_errors_total") allowed = {"kind"};
+    if (s.name == "sluice_conflicts_total") allowed = {"table", "kind", "strategy"};
     if (s.name.ends_with("_bucket")) allowed = {"le"};
     EXPECT_EQ(keys, allowed) << s.name;
   }

@@ -216,10 +216,11 @@ TEST(Dashboard, EveryQueryNamesOnlyExportedMetrics) {
     }
   }
   // The panels the README promises, each fed by its metric.
-  for (const char* m : {"sluice_lag_seconds", "sluice_journal_backlog_rows",
-                        "sluice_rows_applied_total", "sluice_leader", "sluice_lease_epoch",
-                        "sluice_apply_duration_seconds_bucket", "sluice_lease_renewals_total",
-                        "sluice_lease_renewal_failures_total", "sluice_rows_parked_total"}) {
+  for (const char* m :
+       {"sluice_lag_seconds", "sluice_journal_backlog_rows", "sluice_rows_applied_total",
+        "sluice_leader", "sluice_lease_epoch", "sluice_apply_duration_seconds_bucket",
+        "sluice_lease_renewals_total", "sluice_lease_renewal_failures_total",
+        "sluice_rows_parked_total", "sluice_conflicts_total", "sluice_conflicts_pending"}) {
     EXPECT_TRUE(used.count(m)) << "no panel shows " << m;
   }
   int quantiles = 0;
@@ -296,7 +297,8 @@ TEST(AlertRules, NameOnlyExportedMetrics) {
   }
   for (const std::string& n : named) EXPECT_TRUE(exported.count(n)) << n << " is not exported";
   for (const char* m : {"sluice_leader", "sluice_lag_seconds", "sluice_journal_backlog_rows",
-                        "sluice_lease_renewal_failures_total", "sluice_rows_parked_total"}) {
+                        "sluice_lease_renewal_failures_total", "sluice_rows_parked_total",
+                        "sluice_conflicts_pending"}) {
     EXPECT_TRUE(named.count(m)) << "no rule uses " << m;
   }
 }

@@ -30,7 +30,9 @@ ExistingTable Existing(std::vector<ExistingColumn> columns, bool key_index,
   t.key_index_exists = key_index;
   t.index_names = std::move(indexes);
   t.relid = std::move(relid);
-  if (detecting) t.triggers.assign(std::begin(kConflictTriggers), std::end(kConflictTriggers));
+  if (detecting) {
+    for (const char* name : kConflictTriggers) t.triggers[name] = std::string("dep\0id\0", 7);
+  }
   return t;
 }
 
@@ -85,10 +87,18 @@ TEST(MirrorTable, MirrorWithoutConflictDetectionGetsIt) {
   v4.push_back({"_sluice_outside_at", "timestamptz", "timestamptz"});
   v4.push_back({"_sluice_base", "jsonb", "jsonb"});
   ExistingTable partial = Existing(v4, true, {}, "");
-  partial.triggers.pop_back();
+  partial.triggers.erase("sluice_inserted");
   m = PlanMirror("app", "dep", Chat(), nullptr, partial);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->ddl, ConflictDetectionSql("app", "chat", "dep", {"id"}));
+  // Complete, but for another deployment (the config's `deployment` changed,
+  // the schema kept): its writes would all look like outside writes.
+  m = PlanMirror("app", "other", Chat(), nullptr, Existing(v4, true, {}, ""));
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->ddl, ConflictDetectionSql("app", "chat", "other", {"id"}));
+  m = PlanMirror("app", "dep", Chat(), nullptr, Existing(v4, true, {}, ""));
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->ddl.empty());
 }
 
 TEST(MirrorTable, OverrideWins) {
