@@ -206,10 +206,14 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
       problem(row, std::to_string(logged.size()) + " log rows, " + std::to_string(h.source.size()) +
                        " source writes");
     }
-    // Accounting (source_wins): a conflict replaces the outside image with
-    // the source's, so each outside image ends exactly one way, and so does
-    // each hard delete of a row sluice had written live.
-    if (strategy == "source_wins") {
+    // Accounting: each outside image ends exactly one way — under
+    // source_wins logged as a conflict's target (which puts the source's image
+    // in its place), else found still in place by the next outside write or at
+    // the end (target_wins keeps it through every conflict); each hard delete
+    // of a row sluice had written live is met by exactly one upsert
+    // (update_deleted with its base, no target) or is still open.
+    {
+      const bool source_wins = strategy == "source_wins";
       auto sk = sink.rows.find(row);
       auto open = sink.open_deletes.find(row);
       for (size_t i = 0; i < h.outside.size(); ++i) {
@@ -218,8 +222,9 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
         int64_t ends = 0;
         std::string how;
         for (const ConflictLogRow* c : logged) {
-          bool match = w.op == 'd' ? c->kind == "update_deleted" && c->base_value == w.base_value
-                                   : !c->target_null && Text(c->target_value) == w.value;
+          bool match = w.op == 'd' ? c->kind == "update_deleted" && c->target_null &&
+                                         c->base_value == w.base_value
+                                   : source_wins && Text(c->target_value) == w.value;
           if (match) {
             ++ends;
             how += " logged as " + std::to_string(c->id) + ";";

@@ -3,12 +3,12 @@
 // outside_deletes) checked against the writers' timeline (conflict_writers.h)
 // and the tables' strategies (source_wins, the default, or target_wins):
 // every log row belongs to a committed batch, names writes that happened,
-// and is resolved as the policy says, no (row, batch) is logged twice; under
-// source_wins each outside write is accounted for exactly once (logged as a
-// conflict's target, found still in place by the next outside write, or
-// still in place at the end; a hard delete: logged as update_deleted with its
-// base, or still open); every outside write a later source change surely
-// reached was logged; every row ends as its policy says.
+// and is resolved as the policy says, no (row, batch) is logged twice; each
+// outside write is accounted for exactly once (under source_wins logged as a
+// conflict's target, else found still in place by the next outside write or
+// at the end; a hard delete: logged as update_deleted with its base, or still
+// open); every outside write a later source change surely reached was logged;
+// every row ends as its policy says.
 #pragma once
 
 #include <cstdint>
@@ -70,7 +70,7 @@ struct ConflictAudit {
   std::map<std::string, int64_t> kinds;
   int64_t marked = 0;        // rows still holding an outside write
   int64_t covered = 0;       // outside writes a later source change surely reached
-  int64_t accounted = 0;     // outside writes accounted for exactly once (source_wins)
+  int64_t accounted = 0;     // outside writes accounted for exactly once
   int64_t rows_checked = 0;  // rows whose final state was checked
 };
 

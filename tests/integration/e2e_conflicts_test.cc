@@ -215,6 +215,13 @@ TEST_F(ConflictTorture, OutsideWriterAndKillsEveryRowEndsAsItsPolicySays) {
   RunTorture({});
 }
 
+// The same torture with memory under target_wins (the conflicts config key):
+// its outside writes stay, each source change that meets one is logged.
+TEST_F(ConflictTorture, TargetWinsKeepsEveryOutsideWriteOfItsTable) {
+  if (skipped_) return;
+  RunTorture({{"memory", "target_wins"}});
+}
+
 TEST_F(ConflictTorture, KilledInsideABatchThatMetConflictsLogsEachOnce) {
   if (skipped_) return;
   MakeApp(30);
