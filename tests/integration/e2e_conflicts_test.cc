@@ -12,10 +12,13 @@
 // since ("outside writes that sluice never touches again are not
 // conflicts"); nothing parked. Then the app touches every row once more: each
 // row still holding an outside write logs exactly one conflict and (under
-// source_wins) the mirror equals the source. A second test kills the agent
-// inside a multi-chunk batch that has met conflicts (fault point
-// between-chunks): no log row survives, and after the restart each is logged
-// once. SLUICE_CONFLICT_KILLS sets the number of kills (default 5).
+// source_wins) the mirror equals the source. The torture runs three times:
+// every table source_wins (the default), memory under target_wins (the
+// conflicts config key), and through pgbouncer with a pool of one server
+// connection that the outside writer shares with the agent. The last test
+// kills the agent inside a multi-chunk batch that has met conflicts (fault
+// point between-chunks): no log row survives, and after the restart each is
+// logged once. SLUICE_CONFLICT_KILLS sets the least number of kills (default 5).
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -58,8 +61,8 @@ class ConflictTorture : public E2eTest {
   // `lease_ms` (a restarted agent waits for its killed predecessor's lease),
   // the tables' strategies.
   std::string Config(const std::string& db_path, int lease_ms, int chunk_rows,
-                     const Strategies& strategies = {}) {
-    std::string path = WriteConfig(db_path, "", [&](AgentConfig& c) {
+                     const Strategies& strategies = {}, const std::string& sink_url = "") {
+    std::string path = WriteConfig(db_path, sink_url, [&](AgentConfig& c) {
       c.include = {"chat", "memory"};
       c.lease_json = "{\"duration_ms\": " + std::to_string(lease_ms) + "}";
       c.sink_extra = "\"chunk_rows\": " + std::to_string(chunk_rows);
@@ -131,8 +134,10 @@ class ConflictTorture : public E2eTest {
   }
 
   // The outside writer and the kill loop, then the audit, then the touch
-  // round; `strategies` as in Config.
-  void RunTorture(const Strategies& strategies);
+  // round; `strategies` as in Config; the agent and the outside writer reach
+  // the sink at `sink_url` (default: the server itself), with `lease_ms`.
+  void RunTorture(const Strategies& strategies, const std::string& sink_url = "",
+                  int lease_ms = 300);
 
   std::string db_path_;
   std::unique_ptr<Sqlite> app_;
@@ -140,15 +145,16 @@ class ConflictTorture : public E2eTest {
   std::unique_ptr<AppChanger> changer_;
 };
 
-void ConflictTorture::RunTorture(const Strategies& strategies) {
+void ConflictTorture::RunTorture(const Strategies& strategies, const std::string& sink_url,
+                                 int lease_ms) {
   MakeApp(120);
   // Small chunks: most batches span several statements, so kills land between them.
-  std::string config = Config(db_path_, 300, 16, strategies);
+  std::string config = Config(db_path_, lease_ms, 16, strategies, sink_url);
   ASSERT_EQ(Init(config).exit_code, 0);
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
 
-  OutsideWriter outside(pg_url_, deployment_, timeline_, {});
+  OutsideWriter outside(sink_url.empty() ? pg_url_ : sink_url, deployment_, timeline_, {});
   changer_->Start();
   outside.Start();
   // Enough writes on both sides whatever the machine's speed (or a writer failed).
@@ -220,6 +226,20 @@ TEST_F(ConflictTorture, OutsideWriterAndKillsEveryRowEndsAsItsPolicySays) {
 TEST_F(ConflictTorture, TargetWinsKeepsEveryOutsideWriteOfItsTable) {
   if (skipped_) return;
   RunTorture({{"memory", "target_wins"}});
+}
+
+// The same torture through pgbouncer in transaction mode with a pool of ONE
+// server connection, the outside writer a client of the same pool: each of
+// its transactions runs on the backend the agent's last one ran on, so a
+// sluice.writer that outlived the agent's transaction would make its writes
+// sluice's own (unmarked, silently overwritten: unaccounted for).
+TEST_F(ConflictTorture, OutsideWriterOnTheAgentsPooledBackend) {
+  if (skipped_) return;
+  std::string pool1 = Env("SLUICE_TEST_PGBOUNCER_POOL1");
+  if (pool1.empty()) {
+    GTEST_SKIP() << "SLUICE_TEST_PGBOUNCER_POOL1 not set (scripts/with-pgbouncer.sh sets it)";
+  }
+  RunTorture({}, pool1, 1000);
 }
 
 TEST_F(ConflictTorture, KilledInsideABatchThatMetConflictsLogsEachOnce) {
