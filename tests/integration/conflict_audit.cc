@@ -37,6 +37,39 @@ bool SurelyFollowed(const TimedWrite& w, const std::vector<TimedWrite>& source) 
                      [&](const TimedWrite& s) { return w.SurelyBefore(s); });
 }
 
+// A row's writes, log rows and state at the sink, for a failure message.
+std::string Describe(const RowId& row, const RowHistory& h, const SinkSnapshot& sink) {
+  std::string out;
+  auto write = [&](const char* who, const TimedWrite& w) {
+    out += std::string("  ") + who + " [" + std::to_string(w.begin) + "," + std::to_string(w.end) +
+           "] " + w.op + " " + w.value;
+    if (w.op != 'i' && who[0] == 'o') {
+      out += " (found " + w.prev_value + (w.prev_marked ? " marked" : "") +
+             (w.op == 'd' ? ", base " + w.base_value + (w.provokes ? ", provokes" : "") : "") + ")";
+    }
+    out += "\n";
+  };
+  for (const TimedWrite& w : h.source) write("source ", w);
+  for (const TimedWrite& w : h.outside) write("outside", w);
+  for (const ConflictLogRow& c : sink.log) {
+    if (c.row != row) continue;
+    out += "  log " + std::to_string(c.id) + " " + c.kind + " epoch " + std::to_string(c.epoch) +
+           " batch " + std::to_string(c.batch) + " seq " + std::to_string(c.seq) + ": source " +
+           Text(c.source_value) + (c.source_deleted ? " (deleted)" : "") + ", target " +
+           (c.target_null ? "none" : Text(c.target_value)) +
+           (c.target_deleted ? " (deleted)" : "") + ", base " + c.base + " " + Text(c.base_value) +
+           "\n";
+  }
+  auto k = sink.rows.find(row);
+  out += k == sink.rows.end()
+             ? "  sink: no row\n"
+             : "  sink: " + std::string(k->second.live ? "live " : "tombstone ") + k->second.value +
+                   (k->second.marked ? " marked, base " + k->second.base : "") + "\n";
+  auto open = sink.open_deletes.find(row);
+  if (open != sink.open_deletes.end()) out += "  open outside delete, base " + open->second + "\n";
+  return out;
+}
+
 }  // namespace
 
 SinkSnapshot ReadSink(Pg& pg, const std::string& deployment, const std::string& schema) {
@@ -115,15 +148,25 @@ std::map<RowId, SourceRow> ReadSource(Sqlite& app) {
 
 ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, SourceRow>& source,
                              const std::map<RowId, RowHistory>& history,
-                             const Strategies& strategies) {
+                             const Strategies& strategies,
+                             const std::map<std::string, int64_t>& full_reads) {
   ConflictAudit a;
-  auto problem = [&](const RowId& row, const std::string& what) {
-    if (a.problems.size() < 40) a.problems.push_back(Name(row) + ": " + what);
+  auto full_reads_of = [&](const std::string& table) -> int64_t {
+    auto it = full_reads.find(table);
+    return it == full_reads.end() ? 0 : it->second;
   };
   static const RowHistory kNone;
   auto history_of = [&](const RowId& row) -> const RowHistory& {
     auto it = history.find(row);
     return it == history.end() ? kNone : it->second;
+  };
+  std::set<RowId> described;
+  auto problem = [&](const RowId& row, const std::string& what) {
+    if (a.problems.size() >= 40) return;
+    a.problems.push_back(Name(row) + ": " + what);
+    if (described.size() < 5 && described.insert(row).second) {
+      a.problems.push_back(Name(row) + " in full:\n" + Describe(row, history_of(row), sink));
+    }
   };
 
   // Each log row on its own.
@@ -172,7 +215,11 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
     if (c.kind == "delete_origin_differs") {
       bool deleted =
           std::any_of(h.source.begin(), h.source.end(), [](const auto& w) { return w.op == 'd'; });
-      if (!c.source_deleted || !deleted) problem(c.row, id + ": the source never deleted it");
+      bool orphan = full_reads_of(c.row.first) > 0;  // a full read did not carry it
+      if (!c.source_deleted || (!deleted && !orphan)) {
+        problem(c.row, id + ": the source never deleted it");
+      }
+      if (!deleted) ++a.orphans;
     } else {
       bool written = std::any_of(h.source.begin(), h.source.end(), [&](const auto& w) {
         return w.op == 'u' && w.value == Text(c.source_value);
@@ -201,41 +248,41 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
     const bool source_live = src != source.end();
     ++a.rows_checked;
 
-    // At most one log row per batch that carried a change of the row.
-    if (logged.size() > h.source.size()) {
+    // At most one log row per batch that carried a change of the row (or read it whole).
+    const int64_t carried = static_cast<int64_t>(h.source.size()) + full_reads_of(row.first);
+    if (static_cast<int64_t>(logged.size()) > carried) {
       problem(row, std::to_string(logged.size()) + " log rows, " + std::to_string(h.source.size()) +
-                       " source writes");
+                       " source writes and " + std::to_string(full_reads_of(row.first)) +
+                       " full reads");
     }
     // Accounting: each outside image ends exactly one way — under
     // source_wins logged as a conflict's target (which puts the source's image
     // in its place), else found still in place by the next outside write or at
-    // the end (target_wins keeps it through every conflict); each hard delete
-    // of a row sluice had written live is met by exactly one upsert
-    // (update_deleted with its base, no target) or is still open.
+    // the end (target_wins keeps it through every conflict). Each hard delete
+    // of a row sluice had written live is met by the next upsert of the row
+    // (update_deleted with its base, no target; the row exists again before
+    // the next delete), so those log rows pair with the deletes in order, the
+    // last delete possibly still open. (Bases may repeat: a full read writes
+    // the image the row had.)
     {
       const bool source_wins = strategy == "source_wins";
       auto sk = sink.rows.find(row);
-      auto open = sink.open_deletes.find(row);
+      std::vector<const TimedWrite*> deletes;
       for (size_t i = 0; i < h.outside.size(); ++i) {
         const TimedWrite& w = h.outside[i];
-        if (w.op == 'd' && !w.provokes) continue;
+        if (w.op == 'd') {
+          if (w.provokes) deletes.push_back(&w);
+          continue;
+        }
         int64_t ends = 0;
         std::string how;
         for (const ConflictLogRow* c : logged) {
-          bool match = w.op == 'd' ? c->kind == "update_deleted" && c->target_null &&
-                                         c->base_value == w.base_value
-                                   : source_wins && Text(c->target_value) == w.value;
-          if (match) {
+          if (source_wins && Text(c->target_value) == w.value) {
             ++ends;
             how += " logged as " + std::to_string(c->id) + ";";
           }
         }
-        if (w.op == 'd') {
-          if (open != sink.open_deletes.end() && open->second == w.base_value) {
-            ++ends;
-            how += " still open;";
-          }
-        } else if (i + 1 < h.outside.size()) {
+        if (i + 1 < h.outside.size()) {
           const TimedWrite& next = h.outside[i + 1];
           if (next.prev_marked && next.prev_value == w.value) {
             ++ends;
@@ -247,10 +294,25 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
         }
         ++a.accounted;
         if (ends != 1) {
-          problem(row, std::string("outside ") + w.op + " " +
-                           (w.op == 'd' ? "of base " + w.base_value : w.value) + " ended " +
-                           std::to_string(ends) + " ways, not once:" + how);
+          problem(row, "outside " + w.value + " ended " + std::to_string(ends) +
+                           " ways, not once:" + how);
         }
+      }
+      std::vector<std::string> met;  // bases of the update_deleted rows without a target
+      for (const ConflictLogRow* c : logged) {
+        if (c->kind == "update_deleted" && c->target_null) met.push_back(Text(c->base_value));
+      }
+      auto open = sink.open_deletes.find(row);
+      std::vector<std::string> want;
+      for (const TimedWrite* d : deletes) want.push_back(d->base_value);
+      std::vector<std::string> got = met;
+      if (open != sink.open_deletes.end()) got.push_back(open->second);
+      a.accounted += static_cast<int64_t>(deletes.size());
+      if (got != want) {
+        std::string w, g;
+        for (const std::string& b : want) w += " " + b;
+        for (const std::string& b : got) g += " " + b;
+        problem(row, "outside deletes of bases" + w + " met (then open) as" + g);
       }
     }
     // Coverage: an outside write that a later source change surely reached

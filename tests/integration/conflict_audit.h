@@ -71,12 +71,18 @@ struct ConflictAudit {
   int64_t marked = 0;        // rows still holding an outside write
   int64_t covered = 0;       // outside writes a later source change surely reached
   int64_t accounted = 0;     // outside writes accounted for exactly once
+  int64_t orphans = 0;       // delete_origin_differs of rows the source never deleted
   int64_t rows_checked = 0;  // rows whose final state was checked
 };
 
+// `full_reads`: how many times each table was (asked to be) read whole
+// during the run: each may meet a row once more without a source change
+// (its upsert), and its orphan pass logs marked rows the source does not
+// have as delete_origin_differs without a source delete.
 ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, SourceRow>& source,
                              const std::map<RowId, RowHistory>& history,
-                             const Strategies& strategies);
+                             const Strategies& strategies,
+                             const std::map<std::string, int64_t>& full_reads = {});
 
 // For the touch round (AppChanger::Touch: every live source row updated, the
 // rows returned by AbsentFromSource inserted): the conflict each row must

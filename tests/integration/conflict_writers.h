@@ -172,13 +172,15 @@ class OutsideWriter : public WriterThread {
   // Updates every live mirror row of `table`, one statement per row; returns
   // how many it changed.
   int64_t UpdateAll(const TortureTable& table);
+  // Inserts the row of key `index` (each key at most once); false when the
+  // mirror has it. While stopped.
+  bool Insert(const TortureTable& t, int64_t index);
   int64_t writes() const { return writes_; }  // that took effect
 
  private:
   void Step() override;
   bool Update(const TortureTable& t, const std::string& key);
   bool Delete(const TortureTable& t, const std::string& key);
-  bool Insert(const TortureTable& t, int64_t index);
   std::string Mirror(const TortureTable& t) const;
 
   std::string schema_;

@@ -94,8 +94,10 @@ class ConflictTorture : public E2eTest {
 
   // Kills `agent` at random moments (while it starts, waits for its
   // predecessor's lease, streams) and restarts it, at least `min_kills`
-  // times and until `enough` holds; returns the number of kills.
-  static int KillUntil(AgentProcess* agent, int min_kills, const std::function<bool()>& enough) {
+  // times and until `enough` holds, calling `before_kill(n)` before kill n;
+  // returns the number of kills.
+  static int KillUntil(AgentProcess* agent, int min_kills, const std::function<bool()>& enough,
+                       const std::function<void(int)>& before_kill) {
     std::mt19937 rng(std::random_device{}());
     std::uniform_int_distribution<int> pause_ms(0, 700);
     const Clock::time_point give_up = Clock::now() + seconds(120);
@@ -111,6 +113,7 @@ class ConflictTorture : public E2eTest {
                       << ") after " << kills << " kills";
         break;
       }
+      before_kill(kills);
       agent->KillHard();
       agent->Start();
       ++kills;
@@ -133,11 +136,16 @@ class ConflictTorture : public E2eTest {
     EXPECT_GT(report.rows_compared, 0);
   }
 
-  // The outside writer and the kill loop, then the audit, then the touch
-  // round; `strategies` as in Config; the agent and the outside writer reach
-  // the sink at `sink_url` (default: the server itself), with `lease_ms`.
-  void RunTorture(const Strategies& strategies, const std::string& sink_url = "",
-                  int lease_ms = 300);
+  struct Torture {
+    Strategies strategies;  // as in Config
+    std::string sink_url;   // the agent's and the outside writer's; "" = the server
+    int lease_ms = 300;
+    // `sluice resync --table` (chat, then memory) before every other kill:
+    // full reads (sweep, orphan pass) under the outside writer and the kills.
+    bool full_reads = false;
+  };
+  // The outside writer and the kill loop, then the audit, then the touch round.
+  void RunTorture(const Torture& run);
 
   std::string db_path_;
   std::unique_ptr<Sqlite> app_;
@@ -145,23 +153,49 @@ class ConflictTorture : public E2eTest {
   std::unique_ptr<AppChanger> changer_;
 };
 
-void ConflictTorture::RunTorture(const Strategies& strategies, const std::string& sink_url,
-                                 int lease_ms) {
+void ConflictTorture::RunTorture(const Torture& run) {
+  const Strategies& strategies = run.strategies;
+  const std::string& sink_url = run.sink_url;
   MakeApp(120);
   // Small chunks: most batches span several statements, so kills land between them.
-  std::string config = Config(db_path_, lease_ms, 16, strategies, sink_url);
+  std::string config = Config(db_path_, run.lease_ms, 16, strategies, sink_url);
   ASSERT_EQ(Init(config).exit_code, 0);
   AgentProcess* agent = StartAgent(config);
   ASSERT_TRUE(ExpectCaughtUp(config, agent));
 
+  auto synced_seqs = [&] {
+    return pg_
+        ->Query(
+            "SELECT string_agg(table_name || ' ' || synced_seq, ', ' ORDER BY table_name) "
+            "FROM sync_metadata.mirror_tables WHERE deployment = $1",
+            {deployment_})
+        .rows[0][0]
+        .value_or("");
+  };
+  const std::string initial_sync = synced_seqs();
   OutsideWriter outside(sink_url.empty() ? pg_url_ : sink_url, deployment_, timeline_, {});
+  if (run.full_reads) {
+    // A row the app never has in each table: the orphan pass of its full read meets it.
+    for (const TortureTable& t : TortureTables()) ASSERT_TRUE(outside.Insert(t, 900000));
+  }
   changer_->Start();
   outside.Start();
   // Enough writes on both sides whatever the machine's speed (or a writer failed).
-  const int kills = KillUntil(agent, EnvInt("SLUICE_CONFLICT_KILLS", 5), [&] {
-    return (changer_->steps() >= 300 && outside.writes() >= 250) || !changer_->error().empty() ||
-           !outside.error().empty();
-  });
+  std::map<std::string, int64_t> full_reads;  // requested, per table
+  auto resync = [&](int kill) {
+    if (!run.full_reads || kill % 2 != 0) return;
+    const TortureTable& t = TortureTables()[static_cast<size_t>(kill / 2) % TortureTables().size()];
+    CommandResult r = RunSluice({"resync", "--table", t.name, "--config", config});
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    ++full_reads[t.name];
+  };
+  const int kills = KillUntil(
+      agent, EnvInt("SLUICE_CONFLICT_KILLS", 5),
+      [&] {
+        return (changer_->steps() >= 300 && outside.writes() >= 250) ||
+               !changer_->error().empty() || !outside.error().empty();
+      },
+      resync);
   std::this_thread::sleep_for(milliseconds(300));  // one more stretch without kills
   changer_->Stop();
   outside.Stop();
@@ -173,7 +207,7 @@ void ConflictTorture::RunTorture(const Strategies& strategies, const std::string
 
   SinkSnapshot sink = ReadSink(*pg_, deployment_, deployment_);
   std::map<RowId, SourceRow> source = ReadSource(*app_);
-  ConflictAudit audit = AuditConflicts(sink, source, timeline_.Histories(), strategies);
+  ConflictAudit audit = AuditConflicts(sink, source, timeline_.Histories(), strategies, full_reads);
   ExpectAudited(audit, "after the kills");
   EXPECT_EQ(sink.parked, 0) << "rows parked";
   for (const char* kind :
@@ -182,13 +216,17 @@ void ConflictTorture::RunTorture(const Strategies& strategies, const std::string
   }
   EXPECT_GT(audit.covered, 20) << "too few outside writes were surely followed by a source change";
   EXPECT_GT(audit.accounted, 100) << "too few outside writes to account for";
+  if (run.full_reads) {
+    EXPECT_NE(synced_seqs(), initial_sync) << "no table was read whole again";
+    EXPECT_GT(audit.orphans, 0) << "no full read met a row inserted outside only";
+  }
   std::cerr << "conflict torture: " << kills << " kills, " << changer_->steps()
             << " app transactions, " << outside.writes() << " outside writes, " << batches
             << " batches, " << sink.log.size() << " conflicts (";
   for (const auto& [kind, n] : audit.kinds) std::cerr << kind << " " << n << ", ";
   std::cerr << audit.covered << " outside writes surely reached, " << audit.accounted
-            << " accounted for), " << audit.marked << " rows still marked, "
-            << sink.open_deletes.size() << " open outside deletes\n";
+            << " accounted for, " << audit.orphans << " orphans), " << audit.marked
+            << " rows still marked, " << sink.open_deletes.size() << " open outside deletes\n";
 
   // The touch round: each row still holding an outside write (or deleted
   // outside) meets exactly one more source change, and logs exactly one conflict.
@@ -205,8 +243,9 @@ void ConflictTorture::RunTorture(const Strategies& strategies, const std::string
   }
   EXPECT_EQ(logged, expected) << "the touch round's conflicts";
   EXPECT_GT(expected.size(), 0u);
-  ExpectAudited(AuditConflicts(touched, ReadSource(*app_), timeline_.Histories(), strategies),
-                "after the touch round");
+  ExpectAudited(
+      AuditConflicts(touched, ReadSource(*app_), timeline_.Histories(), strategies, full_reads),
+      "after the touch round");
   EXPECT_EQ(CheckBatchChain(*pg_, deployment_), "");
   ExpectSourceWinsMirrorsEqual(*app_, strategies);
   for (const auto& [row, k] : touched.rows) {
@@ -221,11 +260,24 @@ TEST_F(ConflictTorture, OutsideWriterAndKillsEveryRowEndsAsItsPolicySays) {
   RunTorture({});
 }
 
+// The same torture while tables are read whole again (`sluice resync
+// --table` with the agent running): the full reads meet outside-changed rows
+// in their upserts, skip them in the sweep, and the orphan pass tombstones
+// the marked rows the source does not have, each logged once.
+TEST_F(ConflictTorture, FullReadsUnderTheOutsideWriter) {
+  if (skipped_) return;
+  Torture run;
+  run.full_reads = true;
+  RunTorture(run);
+}
+
 // The same torture with memory under target_wins (the conflicts config key):
 // its outside writes stay, each source change that meets one is logged.
 TEST_F(ConflictTorture, TargetWinsKeepsEveryOutsideWriteOfItsTable) {
   if (skipped_) return;
-  RunTorture({{"memory", "target_wins"}});
+  Torture run;
+  run.strategies = {{"memory", "target_wins"}};
+  RunTorture(run);
 }
 
 // The same torture through pgbouncer in transaction mode with a pool of ONE
@@ -239,7 +291,10 @@ TEST_F(ConflictTorture, OutsideWriterOnTheAgentsPooledBackend) {
   if (pool1.empty()) {
     GTEST_SKIP() << "SLUICE_TEST_PGBOUNCER_POOL1 not set (scripts/with-pgbouncer.sh sets it)";
   }
-  RunTorture({}, pool1, 1000);
+  Torture run;
+  run.sink_url = pool1;
+  run.lease_ms = 1000;
+  RunTorture(run);
 }
 
 TEST_F(ConflictTorture, KilledInsideABatchThatMetConflictsLogsEachOnce) {
