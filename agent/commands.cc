@@ -292,6 +292,13 @@ int RunStatus(const Config& config, bool json) {
   if (!pos.ok()) return fail(pos.status());
   Result<int64_t> parked = (*admin)->CountParked();
   if (!parked.ok()) return fail(parked.status());
+  Result<std::vector<SinkRow>> pending = (*admin)->Query(
+      "SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = $1 AND status = "
+      "'pending'",
+      {config.deployment}, 0);
+  if (!pending.ok()) return fail(pending.status().Wrap("count pending conflicts"));
+  const long long conflicts_pending =
+      pending->empty() || !(*pending)[0][0] ? 0 : std::stoll(*(*pending)[0][0]);
   Status bound = CheckBinding(config, **admin);
   if (!bound.ok()) return fail(bound);
   Result<SinkLease> lease = (*admin)->ReadLease();
@@ -317,14 +324,15 @@ int RunStatus(const Config& config, bool json) {
     std::printf(
         "{\"deployment\":\"%s\",\"source_id\":\"%s\",\"sink_position\":%lld,"
         "\"journal_max_seq\":%lld,\"backlog_rows\":%lld,\"lag_seconds\":%.3f,"
-        "\"parked_rows\":%lld,\"initial_sync_done\":%s,\"pending_full_reads\":%lld,"
+        "\"parked_rows\":%lld,\"conflicts_pending\":%lld,\"initial_sync_done\":%s,"
+        "\"pending_full_reads\":%lld,"
         "\"leader\":%s,\"this_node\":%s,\"would_lead\":%s%s}\n",
         config.deployment.c_str(), (*reader)->source_id().c_str(),
         static_cast<long long>(pos->applied_seq), static_cast<long long>(stats->max_seq),
         static_cast<long long>(stats->pending_rows), lag_s, static_cast<long long>(*parked),
-        pos->applied_seq >= 0 ? "true" : "false", static_cast<long long>(stats->pending_full_reads),
-        LeaseJson(*lease).c_str(), JsonString(config.node).c_str(), would_lead ? "true" : "false",
-        AgentJson(agent).c_str());
+        conflicts_pending, pos->applied_seq >= 0 ? "true" : "false",
+        static_cast<long long>(stats->pending_full_reads), LeaseJson(*lease).c_str(),
+        JsonString(config.node).c_str(), would_lead ? "true" : "false", AgentJson(agent).c_str());
   } else {
     std::printf("deployment:      %s\n", config.deployment.c_str());
     std::printf("source:          %s (id %s)\n", config.source.path.c_str(),
@@ -341,6 +349,8 @@ int RunStatus(const Config& config, bool json) {
     }
     std::printf("parked rows:     %lld (sync_metadata.conflict_log)\n",
                 static_cast<long long>(*parked));
+    std::printf("conflicts:       %lld pending%s\n", conflicts_pending,
+                conflicts_pending > 0 ? " (sluice conflicts list --status pending)" : "");
     std::printf("leader:          %s\n", LeaseText(*lease).c_str());
     std::printf("this node:       %s (%s)\n", config.node.c_str(),
                 !would_lead ? "stands by while the leader's lease lasts"

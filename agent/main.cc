@@ -18,8 +18,9 @@ namespace {
 constexpr const char* kEnvHelp =
     "Environment overrides: SLUICE_DEPLOYMENT, SLUICE_NODE, SLUICE_SOURCE_PATH, SLUICE_SINK_URL\n"
     "(or DATABASE_URL), SLUICE_SINK_SCHEMA, SLUICE_LOG_LEVEL, SLUICE_LEASE_DURATION_MS,\n"
-    "SLUICE_LEASE_RENEW_MS, SLUICE_LEASE_POLL_MS, SLUICE_HTTP_LISTEN; libpq's PG* variables\n"
-    "and .pgpass apply to the sink connection.";
+    "SLUICE_LEASE_RENEW_MS, SLUICE_LEASE_POLL_MS, SLUICE_HTTP_LISTEN, SLUICE_CONFLICT_CONFIG\n"
+    "(or CONFLICT_RESOLUTION_CONFIG); libpq's PG* variables and .pgpass apply to the sink\n"
+    "connection.";
 
 }  // namespace
 
@@ -54,8 +55,8 @@ int main(int argc, char** argv) {
                       "agent.stop_timeout_ms (default 30 s), then roll it back, and exit 0; "
                       "a second SIGTERM/SIGINT rolls back at once (nothing is lost: the "
                       "position moves only with a commit). SIGHUP: re-read the config file "
-                      "(agent.log_level and the other agent.* timings; other keys are logged "
-                      "as needing a restart).");
+                      "(agent.log_level, the other agent.* timings and the conflict policy, "
+                      "if it fits the tables; other keys are logged as needing a restart).");
   std::vector<std::string> resync_tables;
   CLI::App* resync = add("resync",
                          "Make the deployment follow this SQLite file from scratch (after "
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
   resync->add_option("-t,--table", resync_tables, "Tracked table to resynchronise (repeatable)");
   CLI::App* status =
       add("status",
-          "Show the sink position, the journal backlog, the lag, parked rows, tables still to be "
+          "Show the sink position, the journal backlog, the lag, parked rows, pending conflicts, "
+          "tables still to be "
           "read whole, the leader (node, epoch, lease expiry) and whether this node would lead, "
           "and the agent's own state and last error (from its state file, also when "
           "the sink is unreachable). Exits 1 on an error: sink unreachable, the deployment "

@@ -5,7 +5,10 @@
 # rows, runs `sluice init` and `sluice run`, then writes, updates and deletes
 # rows in SQLite and shows them arrive in PostgreSQL; then starts a second
 # agent of the same deployment (it stands by), kills the leader with SIGKILL
-# and shows the standby take over under a new lease epoch, nothing lost.
+# and shows the standby take over under a new lease epoch, nothing lost. On
+# the way: edits made in PostgreSQL behind sluice's back (as in the Supabase
+# dashboard) meet the app's changes and are resolved by the shipped Open
+# WebUI conflict policy (a merge of the chat history, a manual review).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,7 +33,7 @@ INSERT INTO "user"(id,name,email,role,profile_image_url,created_at,updated_at,la
   VALUES ('u1','Ada','ada@example.com','admin','/a.png',1732500000,1732500000,1732500000,'{"ui":{}}'),
          ('u2','Grace','grace@example.com','user','/g.png',1732500100,1732500100,1732500100,NULL);
 INSERT INTO chat(id,user_id,title,share_id,archived,created_at,updated_at,chat,pinned,meta)
-  VALUES ('c1','u1','First chat',NULL,0,1732500200,1732500200,'{"messages":[{"role":"user","content":"hi"}]}',0,'{}');
+  VALUES ('c1','u1','First chat',NULL,0,1732500200,1732500200,'{"messages":[{"id":"a1","role":"user","content":"hi"}]}',0,'{"tags":["intro"]}');
 INSERT INTO tag(id,name,user_id,meta) VALUES ('work','Work','u1','null');
 INSERT INTO config(data,version,updated_at) VALUES ('{"ui":{"default_locale":"en"}}',0,NULL);
 SQL
@@ -43,7 +46,8 @@ cat > "$work/sluice.json" <<JSON
   "source": { "path": "$db" },
   "sink": { "url": "host=$PGHOST port=${PGPORT:-5432} dbname=$PGDATABASE user=$PGUSER", "schema": "demo_client" },
   "lease": { "duration_ms": 2000 },
-  "http": { "listen": "127.0.0.1:19443" }
+  "http": { "listen": "127.0.0.1:19443" },
+  "conflicts": { "file": "$root/config/conflict-resolution-default.json" }
 }
 JSON
 # The second agent of the pair: another node id and HTTP port, same file and deployment.
@@ -87,6 +91,28 @@ pgsql -c 'SELECT id, title, created_at, pinned, chat->'"'"'messages'"'"' AS mess
 pgsql -c 'SELECT id, content, created_at FROM demo_client.message'
 pgsql -c 'SELECT id, user_id, _sluice_deleted_at IS NOT NULL AS deleted FROM demo_client.tag ORDER BY id'
 pgsql -c 'SELECT id, name, _sluice_deleted_at IS NOT NULL AS deleted FROM demo_client."user" ORDER BY id'
+
+say "4b. Someone edits the mirror in PostgreSQL (a dashboard), then the app changes the same rows"
+pgsql -c "UPDATE demo_client.chat SET title = 'Renamed in the dashboard',
+            chat = jsonb_set(chat, '{messages}', chat->'messages' || '[{\"id\":\"o1\",\"role\":\"user\",\"content\":\"added in the dashboard\"}]'),
+            meta = '{\"tags\": [\"intro\", \"starred\"]}' WHERE id = 'c1'" \
+      -c "UPDATE demo_client.config SET data = '{\"ui\": {\"default_locale\": \"fr\"}}'"
+sqlite3 "$db" <<'SQL'
+.timeout 5000
+UPDATE chat SET chat = json_insert(chat, '$.messages[#]', json('{"id":"a2","role":"assistant","content":"hello"}')),
+                meta = '{"tags":["intro","work"]}', updated_at = 1732500500 WHERE id = 'c1';
+UPDATE config SET data = '{"ui":{"default_locale":"de"}}', version = 1;
+SQL
+wait_for "SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = 'demo_client'" 2
+echo "chat (merge: messages and tags from both sides, the dashboard's title):"
+pgsql -c "SELECT id, title, updated_at, (SELECT string_agg(m->>'id', ',') FROM jsonb_array_elements(chat->'messages') m) AS messages,
+                 meta->'tags' AS tags FROM demo_client.chat WHERE id = 'c1'"
+echo "config (manual: the dashboard's version stays until someone decides):"
+pgsql -c "SELECT id, data FROM demo_client.config"
+"$sluice" conflicts list --config "$work/sluice.json"
+pending=$(pgsql -tAc "SELECT id FROM sync_metadata.conflict_log WHERE deployment = 'demo_client' AND status = 'pending'")
+"$sluice" conflicts resolve "$pending" --config "$work/sluice.json" --take source --by demo
+pgsql -c "SELECT id, data FROM demo_client.config"
 
 say "5. A second agent on the same deployment (node demo-b): it stands by"
 "$sluice" run --config "$work/sluice-b.json" 2>"$work/agent-b.log" &

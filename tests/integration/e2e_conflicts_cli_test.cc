@@ -280,6 +280,14 @@ TEST_F(E2eTest, ConflictsResolveWhileTheAgentAppliesBatches) {
   ASSERT_EQ(log("k1") + " " + log("k2") + " " + log("k3"),
             "pending:-:src 0 pending:-:src 0 pending:-:src 0");
   EXPECT_EQ(cell("k1", "title"), "outside k1");
+  // status tells the operator what waits for them.
+  CommandResult status = RunSluice({"status", "--config", config_path, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.Describe();
+  EXPECT_NE(status.out.find("\"conflicts_pending\":3,"), std::string::npos) << status.out;
+  status = RunSluice({"status", "--config", config_path});
+  EXPECT_NE(status.out.find("conflicts:       3 pending (sluice conflicts list --status pending)"),
+            std::string::npos)
+      << status.out;
 
   // The app keeps changing k1 and k2 (a batch every few ms) while they are resolved.
   std::atomic<bool> stop{false};
