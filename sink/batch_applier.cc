@@ -95,7 +95,8 @@ struct BatchApplier::Impl {
   }
 
   // sluice.apply of an apply transaction: the batch, and the conflict policy
-  // of its tables (those without one of their own follow "default").
+  // of its tables and of the tables it drops (those without one of their own
+  // follow "default").
   std::string ApplySettings() const {
     std::string out = "{\"mode\":\"apply\",\"batch\":" + std::to_string(batch->snapshot_seq);
     if (epoch) out += ",\"epoch\":" + std::to_string(*epoch);
@@ -103,14 +104,18 @@ struct BatchApplier::Impl {
     AppendJsonString(&out, batch->source_id);
     out += ",\"default\":" + PolicyJson(options.conflicts.defaults) + ",\"tables\":{";
     bool first = true;
-    for (const TableShape& t : batch->tables) {
-      auto it = options.conflicts.tables.find(t.name);
-      if (it == options.conflicts.tables.end()) continue;
+    auto add = [&](const std::string& name) {
+      auto it = options.conflicts.tables.find(name);
+      if (it == options.conflicts.tables.end()) return;
       if (!first) out += ",";
       first = false;
-      AppendJsonString(&out, t.name);
+      AppendJsonString(&out, name);
       out += ":" + PolicyJson(it->second);
-    }
+    };
+    for (const TableShape& t : batch->tables) add(t.name);
+    // A table dropped in the source: its mirror's rows changed outside meet
+    // the orphan pass under that table's own policy.
+    for (const std::string& name : dropped_mirrors) add(name);
     out += "}}";
     return out;
   }

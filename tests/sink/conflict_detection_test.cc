@@ -163,5 +163,27 @@ TEST_F(ConflictDetectionTest, AFullReadLeavesOutsideChangedRowsToTheirPolicy) {
   EXPECT_EQ(Log().size(), 4u);
 }
 
+TEST_F(ConflictDetectionTest, ATableDroppedInTheSourceFollowsItsOwnPolicy) {
+  if (pg_.empty()) return;
+  ConflictPolicy policy;
+  policy.tables["chat"].strategy = "target_wins";
+  applier_->SetConflictPolicy(policy);
+  Batch b1 = NewBatch(-1, 2, {ChatShape()});
+  ASSERT_TRUE(b1.changes.Append(Upsert(0, 1, {T("c1"), I(100), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(b1.changes.Append(Upsert(0, 2, {T("c2"), I(100), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(Apply(&b1).ok());
+  Q("UPDATE " + S() + ".chat SET created_at = 150 WHERE id = 'c1'");
+  // The app drops the table: its mirror's live rows become tombstones,
+  // except the one changed outside, which its table's target_wins keeps.
+  Batch b2 = NewBatch(2, 3, {});
+  b2.dropped_tables = {"chat"};
+  Status st = Apply(&b2);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT id, _sluice_deleted_at IS NULL FROM " + S() + ".chat ORDER BY id"),
+            (std::vector<std::string>{"c1|t", "c2|f"}));
+  EXPECT_EQ(Log(), std::vector<std::string>{
+                       R"(["c1"]|delete_origin_differs|target_wins|resolved|automatic|3)"});
+}
+
 }  // namespace
 }  // namespace sluice
