@@ -393,39 +393,46 @@ CREATE OR REPLACE FUNCTION sync_metadata.sluice_row_key(img jsonb, keys text[]) 
 LANGUAGE sql IMMUTABLE AS
 $$ SELECT jsonb_agg(img -> k ORDER BY o) FROM unnest(keys) WITH ORDINALITY AS u(k, o) $$;
 
--- Seconds since the epoch from a compare field: a number (or numeric text) is
--- seconds below 1e11, milliseconds below 1e14, microseconds below 1e17,
+-- Nanoseconds since the epoch from a compare field, exact (numeric: a double
+-- cannot tell nanoseconds apart at today's epoch). A number (or numeric text)
+-- is seconds below 1e11, milliseconds below 1e14, microseconds below 1e17,
 -- nanoseconds above (each range covers 1973..5138, ns until 2262); other text
 -- must be ISO-8601 (no zone: UTC, as SQLite's CURRENT_TIMESTAMP). NULL: unusable.
-CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_seconds(v jsonb) RETURNS double precision
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_ns(v jsonb) RETURNS numeric
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  n double precision;
+  n numeric;
   t text;
 BEGIN
   IF v IS NULL OR jsonb_typeof(v) NOT IN ('number', 'string') THEN RETURN NULL; END IF;
   IF jsonb_typeof(v) = 'number' THEN
-    n := (v #>> '{}')::double precision;
+    n := (v #>> '{}')::numeric;
   ELSE
     t := btrim(v #>> '{}');
     IF t ~ '^-?[0-9]+(\.[0-9]+)?$' THEN
-      n := t::double precision;
+      n := t::numeric;
     ELSIF t ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
       BEGIN
         IF t ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' AND t ~ '[ T]' THEN
-          RETURN extract(epoch FROM t::timestamptz);
+          RETURN extract(epoch FROM t::timestamptz)::numeric * 1000000000;
         END IF;
-        RETURN extract(epoch FROM (t::timestamp AT TIME ZONE 'UTC'));
+        RETURN extract(epoch FROM (t::timestamp AT TIME ZONE 'UTC'))::numeric * 1000000000;
       EXCEPTION WHEN others THEN RETURN NULL;  -- '2025-13-45'
       END;
     ELSE
       RETURN NULL;
     END IF;
   END IF;
-  RETURN CASE WHEN abs(n) < 1e11 THEN n WHEN abs(n) < 1e14 THEN n / 1e3
-              WHEN abs(n) < 1e17 THEN n / 1e6 ELSE n / 1e9 END;
+  RETURN CASE WHEN abs(n) < 1e11 THEN n * 1000000000 WHEN abs(n) < 1e14 THEN n * 1000000
+              WHEN abs(n) < 1e17 THEN n * 1000 ELSE n END;
 END
 $fn$;
+
+-- The same in seconds (for people reading a compare value; sluice_newest
+-- compares sluice_time_ns).
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_seconds(v jsonb) RETURNS double precision
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$ SELECT (sync_metadata.sluice_time_ns(v) / 1000000000)::double precision $$;
 
 -- union: objects merged key by key (recursively), arrays of objects that all
 -- carry "id" combined by id (target order, then the source's new ids), other
@@ -499,8 +506,8 @@ $fn$;
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_newest(kind text, s jsonb, t jsonb, field text)
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  ts double precision := sync_metadata.sluice_time_seconds(s -> field);
-  tt double precision := sync_metadata.sluice_time_seconds(t -> field);
+  ts numeric := sync_metadata.sluice_time_ns(s -> field);
+  tt numeric := sync_metadata.sluice_time_ns(t -> field);
 BEGIN
   IF kind = 'delete_origin_differs' THEN RETURN 'target'; END IF;
   IF kind = 'update_deleted' THEN RETURN 'source'; END IF;
@@ -716,8 +723,8 @@ BEGIN
   pol := coalesce(cfg -> 'tables' -> TG_TABLE_NAME, cfg -> 'default', '{}');
   strategy := coalesce(pol ->> 'strategy', 'source_wins');
   eff := CASE WHEN strategy = 'merge' THEN coalesce(pol ->> 'fallback', 'source_wins')
-              WHEN strategy = 'newest_wins' THEN 'source_wins'  -- the delete has no compare value
               ELSE strategy END;
+  IF eff = 'newest_wins' THEN eff := 'source_wins'; END IF;  -- the delete has no compare value
   SELECT string_agg(format('t.%I = (jsonb_populate_record(NULL::%I.%I, $1)).%I', k,
                            TG_TABLE_SCHEMA, TG_TABLE_NAME, k), ' AND '),
          'jsonb_build_array(' || string_agg(format('n.%I', k), ', ') || ')'

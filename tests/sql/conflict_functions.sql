@@ -298,6 +298,11 @@ SELECT pg_temp.expect('unit detection by magnitude', (SELECT string_agg(round(sy
   '1733000000 1733000000 1733000000 1733000000 1733000000 1733000000 1733000000');
 SELECT pg_temp.expect('unparsable compare values', (SELECT string_agg(coalesce(sync_metadata.sluice_time_seconds(v)::text, 'null'), ' ')
   FROM unnest(ARRAY['"yesterday"', '"2025-13-45"', 'true', 'null']::jsonb[]) v), 'null null null null');
+SELECT pg_temp.expect('newest_wins compares nanoseconds exactly (a double ties them)',
+  sync_metadata.sluice_newest('update_origin_differs', '{"t": 1733000000123456789}',
+                              '{"t": 1733000000123456790}', 't'), 'target');
+SELECT pg_temp.expect('sluice_time_ns is exact', sync_metadata.sluice_time_ns('"2024-11-30T20:53:20.5Z"')::text
+  || ' ' || sync_metadata.sluice_time_ns('1733000000123456789')::text, '1733000000500000000.000000 1733000000123456789');
 SET client_min_messages = warning;
 
 -- ======================================================================
