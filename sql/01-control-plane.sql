@@ -670,7 +670,11 @@ BEGIN
                      WHEN 'merge' THEN 'merged' END;
   IF winner IS NULL THEN RAISE EXCEPTION 'sluice: unknown strategy %', eff; END IF;
   IF winner = 'merged' THEN
-    r := sync_metadata.sluice_merge(s, t, b, pol);
+    -- insert_exists has no common ancestor: a base there is a tombstone
+    -- (sluice's, or the source's delete a kept target outlived) whose values
+    -- would make the target look unchanged and lose its columns.
+    r := sync_metadata.sluice_merge(s, t, CASE WHEN kind = 'insert_exists' THEN NULL ELSE b END,
+                                    pol);
     IF r = s THEN winner := 'source'; END IF;
   END IF;
   PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,

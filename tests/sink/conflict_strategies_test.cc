@@ -583,5 +583,220 @@ TEST_F(ConflictStrategiesTest, EveryStrategyAgainstEveryKind) {
   }
 }
 
+// ---------------------------------------------------------------- merge rules
+// Open WebUI's chat: chat.chat holds {"history": {"messages": {id: {...}},
+// "currentId": id}, "messages": [{"id": ...}, ...]}, chat.meta {"tags": [...]},
+// updated_at epoch seconds; "files" stands for a JSON array column (append).
+TableShape ChatLikeShape() {
+  TableShape t;
+  t.name = "chat";
+  t.identity = TableShape::Identity::kUniqueIndex;
+  t.columns = {Col("id", "VARCHAR(255)", 1, kText), Col("title", "TEXT", 0, kText),
+               Col("chat", "JSON", 0, kText),       Col("meta", "JSON", 0, kText),
+               Col("files", "JSON", 0, kText),      Col("updated_at", "INTEGER", 0, kInt)};
+  return t;
+}
+
+std::string ChatJson(const std::vector<std::string>& ids) {
+  std::string history, list;
+  for (const std::string& id : ids) {
+    std::string m = R"({"id": ")" + id + R"(", "content": "text of )" + id + R"("})";
+    history += (history.empty() ? "" : ", ") + ("\"" + id + "\": " + m);
+    list += (list.empty() ? "" : ", ") + m;
+  }
+  return R"({"history": {"messages": {)" + history + R"(}, "currentId": ")" + ids.back() +
+         R"("}, "messages": [)" + list + "]}";
+}
+
+std::string MetaJson(const std::string& tags) { return R"({"tags": )" + tags + "}"; }
+
+struct ChatRow {
+  std::string title = "Chat";
+  std::vector<std::string> msgs = {"m1"};
+  std::string tags = R"(["x"])";
+  std::string files = R"(["a"])";
+  int64_t updated = kT0;
+};
+
+Change ChatUpsert(int64_t seq, const char* id, const ChatRow& r) {
+  return Upsert(0, seq,
+                {T(id), T(r.title.c_str()), T(ChatJson(r.msgs).c_str()),
+                 T(MetaJson(r.tags).c_str()), T(r.files.c_str()), I(r.updated)});
+}
+
+class ConflictMergeTest : public ConflictStrategiesTest {
+ protected:
+  void SetUp() override {
+    ConflictStrategiesTest::SetUp();
+    if (pg_.empty() || HasFatalFailure()) return;
+    ConflictPolicy policy;
+    policy.tables["chat"] = Policy("merge", "updated_at", "",
+                                   {{"chat", "union"},
+                                    {"meta", "union"},
+                                    {"files", "append"},
+                                    {"title", "newest_wins"},
+                                    {"updated_at", "newest_wins"}});
+    applier_->SetConflictPolicy(policy);
+  }
+  std::string Ids(const char* id) {
+    return Q(
+        "SELECT string_agg(m->>'id', ',' ORDER BY o) || ' / ' || (SELECT string_agg(k, ',' "
+        "ORDER BY k) FROM jsonb_object_keys(chat->'history'->'messages') k) || ' / ' || "
+        "(chat->'history'->>'currentId') FROM " +
+        S() + ".chat, jsonb_array_elements(chat->'messages') WITH ORDINALITY a(m, o) WHERE id = '" +
+        id + "' GROUP BY chat")[0];
+  }
+  std::string Cols(const char* id) {
+    return Q("SELECT title, meta->>'tags', files::text, updated_at - " + std::to_string(kT0) +
+             ", CASE WHEN _sluice_outside_at IS NULL THEN 'clean' ELSE 'marked' END FROM " + S() +
+             ".chat WHERE id = '" + id + "'")[0];
+  }
+  // The log rows of `id`: kind|strategy|status|resolved_by|resolved image = the row|base = source.
+  std::vector<std::string> ChatLog(const char* id) {
+    return Q(
+        "SELECT l.kind, l.strategy, l.status, l.resolved_by, l.resolved_data = "
+        "sync_metadata.sluice_image(to_jsonb(c)), c._sluice_base = l.source_data, l.batch "
+        "FROM sync_metadata.conflict_log l JOIN " +
+        S() + ".chat c ON l.row_key = jsonb_build_array(c.id) WHERE l.deployment = '" + name_ +
+        "' AND c.id = '" + id + "' ORDER BY l.id");
+  }
+};
+
+TEST_F(ConflictMergeTest, ChatShapedRowsMergeByRuleAndMergeAgain) {
+  if (pg_.empty()) return;
+  Batch b1 = NewBatch(-1, 10, {ChatLikeShape()});
+  for (const char* id : {"msgs", "tags", "title1", "title2", "newer_out", "newer_src", "files"}) {
+    ASSERT_TRUE(b1.changes.Append(ChatUpsert(1, id, ChatRow{})).ok());
+  }
+  Status st = Apply(&b1);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(Q("SELECT data_type FROM information_schema.columns WHERE table_schema = '" + name_ +
+              "' AND table_name = 'chat' AND column_name IN ('chat', 'meta', 'files') "
+              "GROUP BY 1"),
+            std::vector<std::string>{"jsonb"});
+
+  // Outside (the Open WebUI instance writing to PostgreSQL meanwhile).
+  const std::string chat = S() + ".chat";
+  Q("UPDATE " + chat +
+    " SET chat = jsonb_set(jsonb_set(jsonb_set(chat, '{history,messages,m2}', "
+    "'{\"id\": \"m2\", \"content\": \"outside\"}'), '{history,currentId}', '\"m2\"'), "
+    "'{messages}', chat->'messages' || '[{\"id\": \"m2\", \"content\": \"outside\"}]') "
+    "WHERE id = 'msgs'");
+  Q("UPDATE " + chat + " SET meta = '{\"tags\": [\"x\", \"t-out\"]}' WHERE id = 'tags'");
+  Q("UPDATE " + chat + " SET title = 'renamed outside' WHERE id = 'title1'");
+  Q("UPDATE " + chat + " SET files = '[\"a\", \"b\"]' WHERE id = 'title2'");
+  Q("UPDATE " + chat + " SET title = 'out', updated_at = " + std::to_string(kT0 + 300) +
+    " WHERE id = 'newer_out'");
+  Q("UPDATE " + chat + " SET title = 'out', updated_at = " + std::to_string(kT0 + 100) +
+    " WHERE id = 'newer_src'");
+  Q("UPDATE " + chat + " SET files = '[\"a\", \"b\"]' WHERE id = 'files'");
+
+  // The source (SQLite) meanwhile.
+  Batch b2 = NewBatch(10, 20, {ChatLikeShape()});
+  ChatRow r;
+  r.msgs = {"m1", "m3"};
+  r.updated = kT0 + 200;
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(11, "msgs", r)).ok());
+  r = ChatRow{};
+  r.tags = R"(["x", "t-src"])";
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(12, "tags", r)).ok());
+  r = ChatRow{};
+  r.msgs = {"m1", "m3"};
+  r.updated = kT0 + 200;
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(13, "title1", r)).ok());
+  r = ChatRow{};
+  r.title = "renamed in sqlite";
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(14, "title2", r)).ok());
+  r = ChatRow{};
+  r.title = "src";
+  r.updated = kT0 + 200;
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(15, "newer_out", r)).ok());
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(16, "newer_src", r)).ok());
+  r = ChatRow{};
+  r.files = R"(["a", "c", "b"])";
+  ASSERT_TRUE(b2.changes.Append(ChatUpsert(17, "files", r)).ok());
+  st = Apply(&b2);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  // Messages appended on both sides: all kept, the target's order then the source's new.
+  EXPECT_EQ(Ids("msgs"), "m1,m2,m3 / m1,m2,m3 / m3");
+  EXPECT_EQ(Cols("msgs"), "Chat|[\"x\"]|[\"a\"]|200|marked");
+  // Tags added on both sides: a set union.
+  EXPECT_EQ(Cols("tags"), "Chat|[\"x\", \"t-out\", \"t-src\"]|[\"a\"]|0|marked");
+  // Title changed on one side only: that side wins (the other columns too).
+  EXPECT_EQ(Cols("title1"), "renamed outside|[\"x\"]|[\"a\"]|200|marked");
+  EXPECT_EQ(Ids("title1"), "m1,m3 / m1,m3 / m3");
+  EXPECT_EQ(Cols("title2"), "renamed in sqlite|[\"x\"]|[\"a\", \"b\"]|0|marked");
+  // Title changed on both sides, rule newest_wins: the newer updated_at.
+  EXPECT_EQ(Cols("newer_out"), "out|[\"x\"]|[\"a\"]|300|marked");
+  EXPECT_EQ(Cols("newer_src"), "src|[\"x\"]|[\"a\"]|200|clean") << "merged = source: clean";
+  // append: the target's elements, then the source's new ones, no duplicates.
+  EXPECT_EQ(Cols("files"), "Chat|[\"x\"]|[\"a\", \"b\", \"c\"]|0|marked");
+  for (const char* id : {"msgs", "tags", "title1", "title2", "newer_out", "files"}) {
+    EXPECT_EQ(ChatLog(id),
+              std::vector<std::string>{"update_origin_differs|merge|resolved|automatic|t|t|20"})
+        << id;
+  }
+  EXPECT_EQ(
+      Q("SELECT kind, status, resolved_data = source_data FROM sync_metadata.conflict_log WHERE "
+        "row_key = '[\"newer_src\"]' AND deployment = '" +
+        name_ + "'"),
+      std::vector<std::string>{"update_origin_differs|resolved|t"});
+
+  // Merge again: the source, which never saw m2, adds m4; the source's last
+  // image is the base now, so m2 (the outside's) stays and the outside's
+  // title stays where the source did not touch it.
+  Batch b3 = NewBatch(20, 30, {ChatLikeShape()});
+  r = ChatRow{};
+  r.msgs = {"m1", "m3", "m4"};
+  r.updated = kT0 + 400;
+  ASSERT_TRUE(b3.changes.Append(ChatUpsert(21, "msgs", r)).ok());
+  r.msgs = {"m1", "m3", "m4"};
+  ASSERT_TRUE(b3.changes.Append(ChatUpsert(22, "title1", r)).ok());
+  st = Apply(&b3);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Ids("msgs"), "m1,m2,m3,m4 / m1,m2,m3,m4 / m4");
+  EXPECT_EQ(Cols("title1"), "renamed outside|[\"x\"]|[\"a\"]|400|marked");
+  EXPECT_EQ(Ids("title1"), "m1,m3,m4 / m1,m3,m4 / m4");
+  EXPECT_EQ(ChatLog("title1"),
+            (std::vector<std::string>{"update_origin_differs|merge|resolved|automatic|f|f|20",
+                                      "update_origin_differs|merge|resolved|automatic|t|t|30"}));
+}
+
+// A source delete the target's newer change outlived (fallback newest_wins:
+// the live row stays, the source's tombstone image becomes the base), then the
+// source inserts the key again: insert_exists, two live rows and no common
+// ancestor, so every column both sides hold differently follows its rule.
+TEST_F(ConflictMergeTest, AReinsertAfterAKeptDeleteMergesWithoutABase) {
+  if (pg_.empty()) return;
+  ConflictPolicy policy;
+  policy.tables["chat"] =
+      Policy("merge", "updated_at", "newest_wins", {{"files", "append"}, {"title", "newest_wins"}});
+  applier_->SetConflictPolicy(policy);
+  Batch b1 = NewBatch(-1, 10, {ChatLikeShape()});
+  ASSERT_TRUE(b1.changes.Append(ChatUpsert(1, "k", ChatRow{})).ok());
+  ASSERT_TRUE(Apply(&b1).ok());
+  Q("UPDATE " + S() + ".chat SET title = 'renamed outside', updated_at = " +
+    std::to_string(kT0 + 300) + " WHERE id = 'k'");
+  Batch b2 = NewBatch(10, 20, {ChatLikeShape()});
+  ASSERT_TRUE(b2.changes.Append(Delete(0, 11, {T("k")})).ok());
+  ASSERT_TRUE(Apply(&b2).ok());
+  EXPECT_EQ(Cols("k"), "renamed outside|[\"x\"]|[\"a\"]|300|marked");
+  Batch b3 = NewBatch(20, 30, {ChatLikeShape()});
+  ChatRow again;
+  again.title = "created again";
+  again.files = R"(["a", "z"])";
+  again.updated = kT0 + 200;
+  ASSERT_TRUE(b3.changes.Append(ChatUpsert(21, "k", again)).ok());
+  ASSERT_TRUE(Apply(&b3).ok());
+  EXPECT_EQ(Cols("k"), "renamed outside|[\"x\"]|[\"a\", \"z\"]|300|marked")
+      << "the outside's newer title and time stay; files: append";
+  EXPECT_EQ(Q("SELECT kind, strategy, resolved_data->>'title' FROM sync_metadata.conflict_log "
+              "WHERE deployment = '" +
+              name_ + "' ORDER BY id"),
+            (std::vector<std::string>{"delete_origin_differs|merge|renamed outside",
+                                      "insert_exists|merge|renamed outside"}));
+}
+
 }  // namespace
 }  // namespace sluice
