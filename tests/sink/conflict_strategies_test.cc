@@ -798,5 +798,125 @@ TEST_F(ConflictMergeTest, AReinsertAfterAKeptDeleteMergesWithoutABase) {
                                       "insert_exists|merge|renamed outside"}));
 }
 
+// ---------------------------------------------------------------- manual
+// One pending entry per row: later source changes (an update, then a delete)
+// update it (newest source image, kind, seq, batch) instead of adding rows;
+// the target stays; the other rows of the same batches apply.
+TEST_F(ConflictStrategiesTest, ManualKeepsOnePendingEntryPerRowWithTheNewestSourceImage) {
+  if (pg_.empty()) return;
+  ConflictPolicy policy;
+  policy.tables["m"] = Policy("manual");
+  applier_->SetConflictPolicy(policy);
+  auto batch = [&](int64_t after, int64_t to) { return NewBatch(after, to, {NoteShape("m")}); };
+  Batch b1 = batch(-1, 10);
+  for (const char* id : {"p1", "p2", "p3"}) {
+    ASSERT_TRUE(b1.changes.Append(Upsert(0, 1, NoteRow(id, "base", At(0)))).ok());
+  }
+  ASSERT_TRUE(Apply(&b1).ok());
+  Q("UPDATE " + S() + ".m SET title = 'outside' WHERE id IN ('p1', 'p3')");
+  const std::string entries =
+      "SELECT id, row_key->>0, kind, status, source_data->>'title', source_data->>"
+      "'_sluice_deleted_at' IS NOT NULL, target_data->>'title', base_data->>'title', seq, batch "
+      "FROM sync_metadata.conflict_log WHERE deployment = '" +
+      name_ + "' ORDER BY id";
+  auto rows = [&] {
+    return Q("SELECT id, title, _sluice_deleted_at IS NULL, _sluice_seq FROM " + S() +
+             ".m ORDER BY id");
+  };
+
+  Batch b2 = batch(10, 20);
+  ASSERT_TRUE(b2.changes.Append(Upsert(0, 11, NoteRow("p1", "source 1", At(100)))).ok());
+  ASSERT_TRUE(b2.changes.Append(Upsert(0, 12, NoteRow("p2", "source 1", At(100)))).ok());
+  ASSERT_TRUE(b2.changes.Append(Upsert(0, 13, NoteRow("p3", "source 1", At(100)))).ok());
+  ApplyStats stats;
+  ASSERT_TRUE(Apply(&b2, &stats).ok());
+  EXPECT_EQ(stats.conflicts_pending, 2);
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"p1|outside|t|11", "p2|source 1|t|12", "p3|outside|t|13"}));
+  std::vector<std::string> first = Q(entries);
+  ASSERT_EQ(first.size(), 2u);
+  const std::string id1 = first[0].substr(0, first[0].find('|'));
+  const std::string id3 = first[1].substr(0, first[1].find('|'));
+  EXPECT_EQ(first, (std::vector<std::string>{
+                       id1 + "|p1|update_origin_differs|pending|source 1|f|outside|base|11|20",
+                       id3 + "|p3|update_origin_differs|pending|source 1|f|outside|base|13|20"}));
+
+  Batch b3 = batch(20, 30);
+  ASSERT_TRUE(b3.changes.Append(Upsert(0, 21, NoteRow("p1", "source 2", At(200)))).ok());
+  ASSERT_TRUE(b3.changes.Append(Upsert(0, 22, NoteRow("p2", "source 2", At(200)))).ok());
+  ASSERT_TRUE(Apply(&b3, &stats).ok());
+  EXPECT_EQ(stats.conflicts_pending, 2);
+  ASSERT_EQ(stats.conflicts.size(), 1u);
+  EXPECT_EQ(stats.conflicts[0],
+            (ConflictCount{"m", "update_origin_differs", "manual", "pending", 1}));
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"p1|outside|t|21", "p2|source 2|t|22", "p3|outside|t|13"}));
+  EXPECT_EQ(Q(entries),
+            (std::vector<std::string>{
+                id1 + "|p1|update_origin_differs|pending|source 2|f|outside|base|21|30",
+                id3 + "|p3|update_origin_differs|pending|source 1|f|outside|base|13|20"}));
+
+  Batch b4 = batch(30, 40);
+  ASSERT_TRUE(b4.changes.Append(Delete(0, 31, {T("p1")})).ok());
+  ASSERT_TRUE(Apply(&b4, &stats).ok());
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"p1|outside|t|31", "p2|source 2|t|22", "p3|outside|t|13"}));
+  EXPECT_EQ(Q(entries),
+            (std::vector<std::string>{
+                id1 + "|p1|delete_origin_differs|pending|outside|t|outside|base|31|40",
+                id3 + "|p3|update_origin_differs|pending|source 1|f|outside|base|13|20"}));
+  EXPECT_EQ(stats.conflicts_pending, 2);
+}
+
+// ---------------------------------------------------------------- rollback
+// A batch that meets a conflict and a row the sink refuses: the fast path
+// rolls back (its log row with it), the slow path redoes the chunk under
+// savepoints, bisecting down to the refused row. The conflict is logged once
+// and the refused row parked once, with the rest applied.
+TEST_F(ConflictStrategiesTest, ASlowPathRedoLogsTheConflictOnce) {
+  if (pg_.empty()) return;
+  // An adopted mirror: code is varchar(5) at the sink, SQLite holds longer text.
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() +
+    ".item (id bigint PRIMARY KEY, code varchar(5), note text)");
+  TableShape item;
+  item.name = "item";
+  item.columns = {Col("id", "INTEGER", 1, kInt), Col("code", "TEXT", 0, kText),
+                  Col("note", "TEXT", 0, kText)};
+  Batch b1 = NewBatch(-1, 10, {item});
+  for (int i = 1; i <= 8; ++i) {
+    ASSERT_TRUE(b1.changes.Append(Upsert(0, i, {I(i), T("ok"), T("base")})).ok());
+  }
+  ASSERT_TRUE(Apply(&b1).ok());
+  Q("UPDATE " + S() + ".item SET note = 'outside' WHERE id IN (2, 7)");
+  Batch b2 = NewBatch(10, 20, {item});
+  for (int i = 1; i <= 8; ++i) {
+    ASSERT_TRUE(
+        b2.changes.Append(Upsert(0, 10 + i, {I(i), T(i == 5 ? "toolong" : "ok2"), T("source")}))
+            .ok());
+  }
+  ApplyStats stats;
+  Status st = Apply(&b2, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.parked, 1);
+  EXPECT_EQ(Position(), 20);
+  EXPECT_EQ(Q("SELECT row_key::text, kind, status, strategy, seq, batch FROM "
+              "sync_metadata.conflict_log WHERE deployment = '" +
+              name_ + "' ORDER BY seq"),
+            (std::vector<std::string>{"[2]|update_origin_differs|resolved|source_wins|12|20",
+                                      "[5]|rejected|parked|NULL|15|NULL",
+                                      "[7]|update_origin_differs|resolved|source_wins|17|20"}));
+  EXPECT_EQ(Q("SELECT string_agg(id || ':' || code || ':' || note, ' ' ORDER BY id) FROM " + S() +
+              ".item"),
+            std::vector<std::string>{"1:ok2:source 2:ok2:source 3:ok2:source 4:ok2:source "
+                                     "5:ok:base 6:ok2:source 7:ok2:source 8:ok2:source"});
+  EXPECT_EQ(Count("SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = '" + name_ +
+                  "' AND status = 'parked' AND reason LIKE '%SQLSTATE 22001%'"),
+            1)
+      << "refused by the sink (the slow path), not by the encoder";
+  int64_t counted = 0;
+  for (const ConflictCount& c : stats.conflicts) counted += c.count;
+  EXPECT_EQ(counted, 2);
+}
+
 }  // namespace
 }  // namespace sluice
