@@ -643,8 +643,10 @@ DECLARE
   r jsonb;
 BEGIN
   IF cfg ->> 'mode' IS DISTINCT FROM 'apply' THEN RETURN NEW; END IF;  -- resolve, retire
-  IF NEW._sluice_deleted_at IS NOT NULL THEN
-    kind := 'delete_origin_differs';  -- DeleteSql/EvictSql only touch live rows
+  IF NEW._sluice_deleted_at IS NOT NULL AND OLD._sluice_deleted_at IS NOT NULL THEN
+    kind := NULL;  -- the source deletes a row the outside tombstoned: both agree
+  ELSIF NEW._sluice_deleted_at IS NOT NULL THEN
+    kind := 'delete_origin_differs';
   ELSIF OLD._sluice_deleted_at IS NOT NULL THEN
     kind := CASE WHEN b -> '_sluice_deleted_at' = 'null' THEN 'update_deleted' END;
   ELSIF s = t THEN
