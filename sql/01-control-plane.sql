@@ -555,6 +555,20 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   cfg jsonb := current_setting('sluice.apply', true)::jsonb;
 BEGIN
+  -- Resolved (or, p_kind NULL, no conflict any more: both sides converged)
+  -- while a pending entry for the row is open (a reload changed the policy):
+  -- that entry is closed here, so resolving it later cannot write an old
+  -- source image over the newer row.
+  IF p_status = 'resolved' THEN
+    UPDATE sync_metadata.conflict_log AS l
+       SET seq = p_seq, kind = coalesce(p_kind, l.kind), strategy = coalesce(p_strategy, l.strategy),
+           status = 'resolved', source_data = s, target_data = t, resolved_data = r,
+           resolved_by = 'automatic', resolved_at = now(), epoch = (cfg ->> 'epoch')::bigint,
+           batch = (cfg ->> 'batch')::bigint, seen_at = now()
+     WHERE l.deployment = current_setting('sluice.writer') AND l.table_name = p_table
+       AND l.row_key = p_key AND l.status = 'pending';
+    IF FOUND OR p_kind IS NULL THEN RETURN; END IF;
+  END IF;
   INSERT INTO sync_metadata.conflict_log AS l (deployment, source_id, table_name, row_key, seq,
       kind, reason, source_data, target_data, base_data, resolved_data, status, strategy,
       resolved_by, resolved_at, epoch, batch, seen_at)
@@ -656,6 +670,8 @@ BEGIN
                  ELSE 'insert_exists' END;
   END IF;
   IF kind IS NULL THEN
+    PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,
+      sync_metadata.sluice_row_key(s, TG_ARGV[1:]::text[]), seq, NULL, NULL, 'resolved', s, t, b, s);
     NEW._sluice_outside_at := NULL;
     NEW._sluice_base := NULL;
     RETURN NEW;

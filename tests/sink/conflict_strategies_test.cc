@@ -868,6 +868,45 @@ TEST_F(ConflictStrategiesTest, ManualKeepsOnePendingEntryPerRowWithTheNewestSour
   EXPECT_EQ(stats.conflicts_pending, 2);
 }
 
+// A pending entry whose row stops being in conflict is closed, not left
+// pending (resolving it later would write an old source image over a newer
+// row): the source changes the row under a new policy (source_wins), or the
+// source sends what the target already holds (both sides converged).
+TEST_F(ConflictStrategiesTest, APendingEntryIsClosedWhenItsRowIsResolvedOtherwise) {
+  if (pg_.empty()) return;
+  ConflictPolicy policy;
+  policy.tables["m"] = Policy("manual");
+  applier_->SetConflictPolicy(policy);
+  Batch b1 = NewBatch(-1, 10, {NoteShape("m")});
+  for (const char* id : {"p1", "p2"}) {
+    ASSERT_TRUE(b1.changes.Append(Upsert(0, 1, NoteRow(id, "base", At(0)))).ok());
+  }
+  ASSERT_TRUE(Apply(&b1).ok());
+  Q("UPDATE " + S() + ".m SET title = 'outside' WHERE id IN ('p1', 'p2')");
+  Batch b2 = NewBatch(10, 20, {NoteShape("m")});
+  for (const char* id : {"p1", "p2"}) {
+    ASSERT_TRUE(b2.changes.Append(Upsert(0, 11, NoteRow(id, "source", At(100)))).ok());
+  }
+  ApplyStats stats;
+  ASSERT_TRUE(Apply(&b2, &stats).ok());
+  ASSERT_EQ(stats.conflicts_pending, 2);
+
+  policy.tables["m"] = Policy("source_wins");  // a reload
+  applier_->SetConflictPolicy(policy);
+  Batch b3 = NewBatch(20, 30, {NoteShape("m")});
+  ASSERT_TRUE(b3.changes.Append(Upsert(0, 21, NoteRow("p1", "source 2", At(200)))).ok());
+  ASSERT_TRUE(b3.changes.Append(Upsert(0, 22, NoteRow("p2", "outside", At(0)))).ok());
+  ASSERT_TRUE(Apply(&b3, &stats).ok());
+  EXPECT_EQ(stats.conflicts_pending, 0);
+  EXPECT_EQ(Row("m", "p1"), "source 2@200|clean|-|21");
+  EXPECT_EQ(Row("m", "p2"), "outside@0|clean|-|22");
+  EXPECT_EQ(Log("m"), (std::vector<std::string>{
+                          "update_origin_differs|source_wins|resolved|automatic|source 2@200|"
+                          "outside@0|base@0|source 2@200|s|t|E|30|21",
+                          "update_origin_differs|manual|resolved|automatic|outside@0|outside@0|"
+                          "base@0|outside@0|s|t|E|30|22"}));
+}
+
 // ---------------------------------------------------------------- rollback
 // A batch that meets a conflict and a row the sink refuses: the fast path
 // rolls back (its log row with it), the slow path redoes the chunk under
