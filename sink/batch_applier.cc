@@ -325,7 +325,7 @@ struct BatchApplier::Impl {
       for (const MirrorColumn& m : t.target.columns) cols.push_back({m.name, m.cast_type});
       for (size_t k : t.target.key) key_cols.push_back(cols[k]);
       t.upsert_sql = UpsertSql(t.target.qualified, cols, t.target.key);
-      t.delete_sql = DeleteSql(t.target.qualified, key_cols);
+      t.delete_sql = DeleteSql(t.target.qualified, t.target.table, key_cols);
       for (const std::vector<size_t>& unique : t.shape.unique_keys) {
         bool valid = !unique.empty();
         for (size_t u : unique) valid = valid && u < cols.size();

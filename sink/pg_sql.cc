@@ -235,17 +235,30 @@ std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& 
          updated + " = now()";
 }
 
-std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& key_columns) {
+std::string DeleteSql(std::string_view qualified, std::string_view table,
+                      const std::vector<SqlColumn>& key_columns) {
   const std::string deleted = QuoteIdent(kDeletedAtColumn);
-  std::string sql = "UPDATE " + std::string(qualified) + " AS t SET " + deleted + " = now(), " +
-                    QuoteIdent(kSeqColumn) + " = " + Element(key_columns.size(), "bigint") + ", " +
-                    QuoteIdent(kUpdatedAtColumn) +
-                    " = now() FROM jsonb_array_elements($1::jsonb) AS e WHERE ";
+  // An outside hard DELETE of a row the source now deletes too: both agree,
+  // the open outside_deletes entry is used up (a later insert is a new row).
+  std::string row_key;
+  for (size_t k = 0; k < key_columns.size(); ++k) {
+    row_key += (k > 0 ? ", " : "") + Element(k, key_columns[k].type);
+  }
+  std::string sql =
+      "WITH sluice_agreed AS (UPDATE sync_metadata.outside_deletes AS d SET consumed_at = now() "
+      "FROM jsonb_array_elements($1::jsonb) AS e WHERE d.deployment = "
+      "current_setting('sluice.writer') AND d.table_name = " +
+      QuoteLiteral(table) + " AND d.consumed_at IS NULL AND d.row_key = jsonb_build_array(" +
+      row_key + ")) UPDATE " + std::string(qualified) + " AS t SET " + deleted + " = now(), " +
+      QuoteIdent(kSeqColumn) + " = " + Element(key_columns.size(), "bigint") + ", " +
+      QuoteIdent(kUpdatedAtColumn) + " = now() FROM jsonb_array_elements($1::jsonb) AS e WHERE ";
   for (size_t k = 0; k < key_columns.size(); ++k) {
     sql +=
         "t." + QuoteIdent(key_columns[k].name) + " = " + Element(k, key_columns[k].type) + " AND ";
   }
-  sql += "t." + deleted + " IS NULL";
+  // Live rows, and tombstones an outside writer made (marked): sluice_conflict
+  // finds both sides agree and clears the mark.
+  sql += "(t." + deleted + " IS NULL OR t." + QuoteIdent(kOutsideAtColumn) + " IS NOT NULL)";
   return sql;
 }
 

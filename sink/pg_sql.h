@@ -111,7 +111,8 @@ std::string KeyIndexExistsSql();
 std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
                       const std::vector<size_t>& key);
 // $1: [[k0, ..., kM-1, seq], ...] key values in key order.
-std::string DeleteSql(std::string_view qualified, const std::vector<SqlColumn>& key_columns);
+std::string DeleteSql(std::string_view qualified, std::string_view table,
+                      const std::vector<SqlColumn>& key_columns);
 // $1: the upserts' rows. Tombstones live rows that hold the same values in the
 // UNIQUE columns `unique` as a row of $1 but another key: the source, which
 // enforces that constraint, no longer has them (INSERT OR REPLACE evicted

@@ -393,39 +393,46 @@ CREATE OR REPLACE FUNCTION sync_metadata.sluice_row_key(img jsonb, keys text[]) 
 LANGUAGE sql IMMUTABLE AS
 $$ SELECT jsonb_agg(img -> k ORDER BY o) FROM unnest(keys) WITH ORDINALITY AS u(k, o) $$;
 
--- Seconds since the epoch from a compare field: a number (or numeric text) is
--- seconds below 1e11, milliseconds below 1e14, microseconds below 1e17,
+-- Nanoseconds since the epoch from a compare field, exact (numeric: a double
+-- cannot tell nanoseconds apart at today's epoch). A number (or numeric text)
+-- is seconds below 1e11, milliseconds below 1e14, microseconds below 1e17,
 -- nanoseconds above (each range covers 1973..5138, ns until 2262); other text
 -- must be ISO-8601 (no zone: UTC, as SQLite's CURRENT_TIMESTAMP). NULL: unusable.
-CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_seconds(v jsonb) RETURNS double precision
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_ns(v jsonb) RETURNS numeric
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  n double precision;
+  n numeric;
   t text;
 BEGIN
   IF v IS NULL OR jsonb_typeof(v) NOT IN ('number', 'string') THEN RETURN NULL; END IF;
   IF jsonb_typeof(v) = 'number' THEN
-    n := (v #>> '{}')::double precision;
+    n := (v #>> '{}')::numeric;
   ELSE
     t := btrim(v #>> '{}');
     IF t ~ '^-?[0-9]+(\.[0-9]+)?$' THEN
-      n := t::double precision;
+      n := t::numeric;
     ELSIF t ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
       BEGIN
         IF t ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' AND t ~ '[ T]' THEN
-          RETURN extract(epoch FROM t::timestamptz);
+          RETURN extract(epoch FROM t::timestamptz)::numeric * 1000000000;
         END IF;
-        RETURN extract(epoch FROM (t::timestamp AT TIME ZONE 'UTC'));
+        RETURN extract(epoch FROM (t::timestamp AT TIME ZONE 'UTC'))::numeric * 1000000000;
       EXCEPTION WHEN others THEN RETURN NULL;  -- '2025-13-45'
       END;
     ELSE
       RETURN NULL;
     END IF;
   END IF;
-  RETURN CASE WHEN abs(n) < 1e11 THEN n WHEN abs(n) < 1e14 THEN n / 1e3
-              WHEN abs(n) < 1e17 THEN n / 1e6 ELSE n / 1e9 END;
+  RETURN CASE WHEN abs(n) < 1e11 THEN n * 1000000000 WHEN abs(n) < 1e14 THEN n * 1000000
+              WHEN abs(n) < 1e17 THEN n * 1000 ELSE n END;
 END
 $fn$;
+
+-- The same in seconds (for people reading a compare value; sluice_newest
+-- compares sluice_time_ns).
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_time_seconds(v jsonb) RETURNS double precision
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$ SELECT (sync_metadata.sluice_time_ns(v) / 1000000000)::double precision $$;
 
 -- union: objects merged key by key (recursively), arrays of objects that all
 -- carry "id" combined by id (target order, then the source's new ids), other
@@ -499,8 +506,8 @@ $fn$;
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_newest(kind text, s jsonb, t jsonb, field text)
 RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  ts double precision := sync_metadata.sluice_time_seconds(s -> field);
-  tt double precision := sync_metadata.sluice_time_seconds(t -> field);
+  ts numeric := sync_metadata.sluice_time_ns(s -> field);
+  tt numeric := sync_metadata.sluice_time_ns(t -> field);
 BEGIN
   IF kind = 'delete_origin_differs' THEN RETURN 'target'; END IF;
   IF kind = 'update_deleted' THEN RETURN 'source'; END IF;
@@ -548,6 +555,20 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   cfg jsonb := current_setting('sluice.apply', true)::jsonb;
 BEGIN
+  -- Resolved (or, p_kind NULL, no conflict any more: both sides converged)
+  -- while a pending entry for the row is open (a reload changed the policy):
+  -- that entry is closed here, so resolving it later cannot write an old
+  -- source image over the newer row.
+  IF p_status = 'resolved' THEN
+    UPDATE sync_metadata.conflict_log AS l
+       SET seq = p_seq, kind = coalesce(p_kind, l.kind), strategy = coalesce(p_strategy, l.strategy),
+           status = 'resolved', source_data = s, target_data = t, resolved_data = r,
+           resolved_by = 'automatic', resolved_at = now(), epoch = (cfg ->> 'epoch')::bigint,
+           batch = (cfg ->> 'batch')::bigint, seen_at = now()
+     WHERE l.deployment = current_setting('sluice.writer') AND l.table_name = p_table
+       AND l.row_key = p_key AND l.status = 'pending';
+    IF FOUND OR p_kind IS NULL THEN RETURN; END IF;
+  END IF;
   INSERT INTO sync_metadata.conflict_log AS l (deployment, source_id, table_name, row_key, seq,
       kind, reason, source_data, target_data, base_data, resolved_data, status, strategy,
       resolved_by, resolved_at, epoch, batch, seen_at)
@@ -636,8 +657,10 @@ DECLARE
   r jsonb;
 BEGIN
   IF cfg ->> 'mode' IS DISTINCT FROM 'apply' THEN RETURN NEW; END IF;  -- resolve, retire
-  IF NEW._sluice_deleted_at IS NOT NULL THEN
-    kind := 'delete_origin_differs';  -- DeleteSql/EvictSql only touch live rows
+  IF NEW._sluice_deleted_at IS NOT NULL AND OLD._sluice_deleted_at IS NOT NULL THEN
+    kind := NULL;  -- the source deletes a row the outside tombstoned: both agree
+  ELSIF NEW._sluice_deleted_at IS NOT NULL THEN
+    kind := 'delete_origin_differs';
   ELSIF OLD._sluice_deleted_at IS NOT NULL THEN
     kind := CASE WHEN b -> '_sluice_deleted_at' = 'null' THEN 'update_deleted' END;
   ELSIF s = t THEN
@@ -647,6 +670,8 @@ BEGIN
                  ELSE 'insert_exists' END;
   END IF;
   IF kind IS NULL THEN
+    PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,
+      sync_metadata.sluice_row_key(s, TG_ARGV[1:]::text[]), seq, NULL, NULL, 'resolved', s, t, b, s);
     NEW._sluice_outside_at := NULL;
     NEW._sluice_base := NULL;
     RETURN NEW;
@@ -663,7 +688,11 @@ BEGIN
                      WHEN 'merge' THEN 'merged' END;
   IF winner IS NULL THEN RAISE EXCEPTION 'sluice: unknown strategy %', eff; END IF;
   IF winner = 'merged' THEN
-    r := sync_metadata.sluice_merge(s, t, b, pol);
+    -- insert_exists has no common ancestor: a base there is a tombstone
+    -- (sluice's, or the source's delete a kept target outlived) whose values
+    -- would make the target look unchanged and lose its columns.
+    r := sync_metadata.sluice_merge(s, t, CASE WHEN kind = 'insert_exists' THEN NULL ELSE b END,
+                                    pol);
     IF r = s THEN winner := 'source'; END IF;
   END IF;
   PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,
@@ -716,8 +745,8 @@ BEGIN
   pol := coalesce(cfg -> 'tables' -> TG_TABLE_NAME, cfg -> 'default', '{}');
   strategy := coalesce(pol ->> 'strategy', 'source_wins');
   eff := CASE WHEN strategy = 'merge' THEN coalesce(pol ->> 'fallback', 'source_wins')
-              WHEN strategy = 'newest_wins' THEN 'source_wins'  -- the delete has no compare value
               ELSE strategy END;
+  IF eff = 'newest_wins' THEN eff := 'source_wins'; END IF;  -- the delete has no compare value
   SELECT string_agg(format('t.%I = (jsonb_populate_record(NULL::%I.%I, $1)).%I', k,
                            TG_TABLE_SCHEMA, TG_TABLE_NAME, k), ' AND '),
          'jsonb_build_array(' || string_agg(format('n.%I', k), ', ') || ')'

@@ -37,6 +37,19 @@ bool SurelyFollowed(const TimedWrite& w, const std::vector<TimedWrite>& source) 
                      [&](const TimedWrite& s) { return w.SurelyBefore(s); });
 }
 
+// An outside delete the source may have agreed with: the source deleted the
+// version the outside deleted (a source delete after the source write of the
+// image sluice had written, its base; the agent may apply it after the outside delete, whenever it
+// was committed). That delete then uses the outside delete up, no conflict.
+bool AgreedBySource(const TimedWrite& d, const std::vector<TimedWrite>& source) {
+  bool seen = false;
+  for (const TimedWrite& s : source) {
+    if (s.op != 'd' && s.value == d.base_value) seen = true;
+    if (seen && s.op == 'd') return true;
+  }
+  return false;
+}
+
 // A row's writes, log rows and state at the sink, for a failure message.
 std::string Describe(const RowId& row, const RowHistory& h, const SinkSnapshot& sink) {
   std::string out;
@@ -308,7 +321,20 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
       std::vector<std::string> got = met;
       if (open != sink.open_deletes.end()) got.push_back(open->second);
       a.accounted += static_cast<int64_t>(deletes.size());
-      if (got != want) {
+      // A source delete that may have come after an outside delete agrees
+      // with it: the entry is used up without a conflict. So `got` is `want`
+      // in order, less some deletes a source delete may have agreed with.
+      size_t matched = 0;
+      bool fits = true;
+      for (const TimedWrite* d : deletes) {
+        if (matched < got.size() && got[matched] == d->base_value) {
+          ++matched;
+        } else if (!AgreedBySource(*d, h.source)) {
+          fits = false;
+        }
+      }
+      fits = fits && matched == got.size();
+      if (!fits) {
         std::string w, g;
         for (const std::string& b : want) w += " " + b;
         for (const std::string& b : got) g += " " + b;
@@ -324,7 +350,7 @@ ConflictAudit AuditConflicts(const SinkSnapshot& sink, const std::map<RowId, Sou
                                        h.outside.end(), [](const auto& x) { return x.op == 'd'; });
       bool met = false;
       if (w.op == 'd') {
-        if (!source_live) continue;
+        if (!source_live || AgreedBySource(w, h.source)) continue;
         met = std::any_of(logged.begin(), logged.end(),
                           [](const ConflictLogRow* c) { return c->kind == "update_deleted"; });
       } else {

@@ -72,11 +72,15 @@ TEST(PgSql, UpsertForCompositeKey) {
 }
 
 TEST(PgSql, DeleteForCompositeKey) {
-  EXPECT_EQ(DeleteSql("\"s\".\"tag\"", {{"id", "text"}, {"user_id", "text"}}),
+  EXPECT_EQ(DeleteSql("\"s\".\"tag\"", "tag", {{"id", "text"}, {"user_id", "text"}}),
+            "WITH sluice_agreed AS (UPDATE sync_metadata.outside_deletes AS d SET consumed_at = "
+            "now() FROM jsonb_array_elements($1::jsonb) AS e WHERE d.deployment = "
+            "current_setting('sluice.writer') AND d.table_name = 'tag' AND d.consumed_at IS NULL "
+            "AND d.row_key = jsonb_build_array((e->>0)::text, (e->>1)::text)) "
             "UPDATE \"s\".\"tag\" AS t SET \"_sluice_deleted_at\" = now(), \"_sluice_seq\" = "
             "(e->>2)::bigint, \"_sluice_updated_at\" = now() FROM jsonb_array_elements($1::jsonb) "
             "AS e WHERE t.\"id\" = (e->>0)::text AND t.\"user_id\" = (e->>1)::text AND "
-            "t.\"_sluice_deleted_at\" IS NULL");
+            "(t.\"_sluice_deleted_at\" IS NULL OR t.\"_sluice_outside_at\" IS NOT NULL)");
 }
 
 TEST(PgSql, Ddl) {

@@ -292,12 +292,49 @@ SELECT pg_temp.expect('full read: outside-changed rows stay (newest_wins), clean
 SELECT pg_temp.expect('every conflict_log row passes the CHECKs', (SELECT count(*) FROM sync_metadata.conflict_log
   WHERE status NOT IN ('resolved', 'pending'))::text, '0');
 
+-- The source deletes rows the outside already deleted: both agree. The
+-- DeleteSql this needs (sink/pg_sql.cc, not yet there): a CTE uses up the open
+-- outside_deletes entries of the deleted keys, and marked tombstones are
+-- matched too (sluice_conflict: both deleted, clean again). A later source
+-- insert of those keys is a new row, no update_deleted, even under target_wins.
+CREATE FUNCTION proto.delete_agreed(deletes jsonb, batch bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('sluice.writer', 'd1', true),
+          set_config('sluice.apply', jsonb_build_object('mode', 'apply', 'epoch', 7, 'batch', batch)::text, true);
+  EXECUTE $q$WITH sluice_agreed AS (UPDATE sync_metadata.outside_deletes AS d SET consumed_at = now()
+    FROM jsonb_array_elements($1::jsonb) AS e WHERE d.deployment = current_setting('sluice.writer')
+    AND d.table_name = 'chat' AND d.consumed_at IS NULL AND d.row_key = jsonb_build_array((e->>0)::text))
+    UPDATE "d1"."chat" AS t SET "_sluice_deleted_at" = now(), "_sluice_seq" = (e->>1)::bigint,
+    "_sluice_updated_at" = now() FROM jsonb_array_elements($1::jsonb) AS e WHERE t."id" = (e->>0)::text
+    AND (t."_sluice_deleted_at" IS NULL OR t."_sluice_outside_at" IS NOT NULL)$q$ USING deletes::text;
+END $$;
+SELECT proto.apply('{}', jsonb_build_array(proto.row('x1', 'X', '{m1}', '{x}', 1700004000, 80),
+                                           proto.row('x2', 'X', '{m1}', '{x}', 1700004000, 81)), '[]', 80);
+DELETE FROM d1.chat WHERE id = 'x1';
+UPDATE d1.chat SET _sluice_deleted_at = now() WHERE id = 'x2';
+SELECT proto.delete_agreed('[["x1", "82"], ["x2", "83"]]', 81);
+SELECT pg_temp.expect('agreed delete: outside delete used up, outside tombstone clean, nothing logged',
+  (SELECT count(*) FROM sync_metadata.outside_deletes WHERE row_key = '["x1"]' AND consumed_at IS NULL)::text
+  || '/' || coalesce(pg_temp.cell('x2', '_sluice_outside_at'), 'clean') || '/' || pg_temp.cell('x2', '_sluice_seq')
+  || '/' || coalesce(pg_temp.log('x1'), 'none') || '/' || coalesce(pg_temp.log('x2'), 'none'), '0/clean/83/none/none');
+SELECT proto.apply('{"tables": {"chat": {"strategy": "target_wins"}}}',
+  jsonb_build_array(proto.row('x1', 'X new', '{m1}', '{x}', 1700005000, 84),
+                    proto.row('x2', 'X new', '{m1}', '{x}', 1700005000, 85)), '[]', 82);
+SELECT pg_temp.expect('agreed delete: a later insert is a new row, no conflict',
+  (SELECT string_agg(id || ':' || title || ':' || (_sluice_deleted_at IS NULL)::text, ' ' ORDER BY id)
+     FROM d1.chat WHERE id IN ('x1', 'x2')) || '/' || coalesce(pg_temp.log('x1'), 'none') || '/'
+  || coalesce(pg_temp.log('x2'), 'none'), 'x1:X new:true x2:X new:true/none/none');
 SELECT pg_temp.expect('unit detection by magnitude', (SELECT string_agg(round(sync_metadata.sluice_time_seconds(v))::text, ' ')
   FROM unnest(ARRAY['1733000000', '1733000000123', '1733000000123456', '1733000000123456789',
                     '"1733000000"', '"2024-11-30 20:53:20"', '"2024-11-30T21:53:20+01:00"']::jsonb[]) v),
   '1733000000 1733000000 1733000000 1733000000 1733000000 1733000000 1733000000');
 SELECT pg_temp.expect('unparsable compare values', (SELECT string_agg(coalesce(sync_metadata.sluice_time_seconds(v)::text, 'null'), ' ')
   FROM unnest(ARRAY['"yesterday"', '"2025-13-45"', 'true', 'null']::jsonb[]) v), 'null null null null');
+SELECT pg_temp.expect('newest_wins compares nanoseconds exactly (a double ties them)',
+  sync_metadata.sluice_newest('update_origin_differs', '{"t": 1733000000123456789}',
+                              '{"t": 1733000000123456790}', 't'), 'target');
+SELECT pg_temp.expect('sluice_time_ns is exact', sync_metadata.sluice_time_ns('"2024-11-30T20:53:20.5Z"')::text
+  || ' ' || sync_metadata.sluice_time_ns('1733000000123456789')::text, '1733000000500000000.000000 1733000000123456789');
 SET client_min_messages = warning;
 
 -- ======================================================================
