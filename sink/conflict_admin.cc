@@ -215,13 +215,11 @@ class Resolver {
                               " does not exist");
     }
     std::set<std::string> sluice_columns;
+    std::vector<std::string> names;
     for (const SinkRow& c : *cols) {
       const std::string& name = *c[0];
-      if (name.rfind("_sluice_", 0) == 0) {
-        sluice_columns.insert(name);
-      } else {
-        columns_.push_back(name);
-      }
+      names.push_back(name);
+      if (name.rfind("_sluice_", 0) == 0) sluice_columns.insert(name);
     }
     if (!sluice_columns.contains("_sluice_outside_at") ||
         !sluice_columns.contains("_sluice_base")) {
@@ -252,6 +250,14 @@ class Resolver {
                               " has neither a sluice_conflict trigger nor a primary key: run "
                               "`sluice init`");
     }
+    // The written columns: the user columns and the key, which may be a
+    // sluice column (_sluice_rowid of a table SQLite keys by its rowid).
+    for (const std::string& name : names) {
+      if (name.rfind("_sluice_", 0) != 0 ||
+          std::find(keys_.begin(), keys_.end(), name) != keys_.end()) {
+        columns_.push_back(name);
+      }
+    }
     return Status::Ok();
   }
 
@@ -259,9 +265,10 @@ class Resolver {
   // lock_timeout) and reads what the target holds now.
   Status LockRow() {
     Result<std::vector<SinkRow>> r = Query(
-        "SELECT sync_metadata.sluice_image(to_jsonb(t))::text, t._sluice_deleted_at IS NOT NULL, "
-        "sync_metadata.sluice_image(to_jsonb(t)) IS DISTINCT FROM $2::jsonb, "
-        "sync_metadata.sluice_image(to_jsonb(t)) = $3::jsonb FROM " +
+        "SELECT sync_metadata.sluice_image(to_jsonb(t.*))::text, t._sluice_deleted_at IS NOT NULL, "
+        "sync_metadata.sluice_image(to_jsonb(t.*)) IS DISTINCT FROM $2::jsonb, "
+        "sync_metadata.sluice_image(to_jsonb(t.*)) = $3::jsonb, t._sluice_seq, "
+        "t._sluice_outside_at IS NOT NULL FROM " +
             qualified_ + " t, jsonb_populate_record(NULL::" + qualified_ + ", " +
             KeyImageSql(keys_, "$1::jsonb") + ") r WHERE " + KeyMatchSql(keys_) +
             " FOR UPDATE OF t",
@@ -283,7 +290,32 @@ class Resolver {
     row_state_ = *r->front()[1] == "t" ? "deleted" : "live";
     outcome_.target_changed_since = *r->front()[2] == "t";
     current_is_source_ = r->front()[3] == "t";
-    return Status::Ok();
+    return CheckStale(std::stoll(r->front()[4].value_or("0")), r->front()[5] == "t");
+  }
+
+  // A pending entry follows its row: every later source change that meets
+  // the marked row under `manual` updates it (seq, source image), and the
+  // row's _sluice_seq takes that seq. A row past the entry's seq was reached
+  // by later source changes the entry does not hold (the policy changed by
+  // SIGHUP and the conflict was resolved by it as a new entry; or the row was
+  // clean again, put back to its base outside, and the source wrote it as
+  // usual): the entry's source image is older than what the source sent
+  // since. Writing it (source, merged) would roll the row back, so only
+  // target is allowed: it closes the entry and leaves the row as it is.
+  Status CheckStale(int64_t row_seq, bool marked) {
+    if (!entry_.seq || row_seq <= *entry_.seq) return Status::Ok();
+    stale_ = true;
+    outcome_.stale = true;
+    outcome_.target_changed_since = false;  // the source changed it, not an outside writer
+    if (request_.take == ConflictTake::kTarget) return Status::Ok();
+    return Status::Conflict(fmt::format(
+        "conflict {} is stale: the source moved on (row now at seq {}, the entry holds seq {}); "
+        "{}; taking the entry's older source image would roll the row back. `--take target` "
+        "closes it and leaves the row as it is",
+        entry_.id, row_seq, *entry_.seq,
+        marked ? "a later source change reached the row and was resolved by the table's policy "
+                 "(see the row's newer conflict_log entries)"
+               : "the row already holds a newer source version"));
   }
 
   // The image to write (nullopt: keep the target row as it is).
@@ -361,6 +393,10 @@ class Resolver {
     // again, merged against what the source had (design section 3).
     if (!image) {
       if (row_state_ == "missing") return Status::Ok();  // the target's delete stands
+      if (stale_) {  // the row is past the entry: nothing of the entry applies to it
+        resolved_ = current_;
+        return Status::Ok();
+      }
       bool clean = current_is_source_;
       Result<std::vector<SinkRow>> r = Query(
           "UPDATE " + qualified_ +
@@ -368,7 +404,7 @@ class Resolver {
               "coalesce(t._sluice_outside_at, clock_timestamp()) END, _sluice_base = CASE WHEN "
               "$2::boolean THEN NULL ELSE $3::jsonb END FROM jsonb_populate_record(NULL::" +
               qualified_ + ", " + KeyImageSql(keys_, "$1::jsonb") + ") r WHERE " +
-              KeyMatchSql(keys_) + " RETURNING sync_metadata.sluice_image(to_jsonb(t))::text",
+              KeyMatchSql(keys_) + " RETURNING sync_metadata.sluice_image(to_jsonb(t.*))::text",
           {entry_.key, clean ? "true" : "false", entry_.source_image});
       if (!r.ok()) return r.status().Wrap(Describe(entry_) + ": keep the target row");
       if (!r->empty()) resolved_ = r->front()[0].value_or("");
@@ -424,6 +460,7 @@ class Resolver {
   bool equals_source_ = false;      // the image to write is the source's
   bool source_deletes_ = false;     // the source image is a tombstone
   bool current_is_source_ = false;  // the target row already holds the source image
+  bool stale_ = false;              // the row is past the entry's seq (CheckStale)
   ResolveOutcome outcome_;
 };
 
@@ -559,7 +596,7 @@ std::string ResolveWriteSql(const std::string& qualified, const std::vector<std:
          "$3::boolean THEN EXCLUDED._sluice_seq ELSE t._sluice_seq END, _sluice_updated_at = "
          "now(), _sluice_outside_at = CASE WHEN $3::boolean THEN NULL ELSE "
          "coalesce(t._sluice_outside_at, clock_timestamp()) END, _sluice_base = "
-         "EXCLUDED._sluice_base RETURNING sync_metadata.sluice_image(to_jsonb(t))::text, "
+         "EXCLUDED._sluice_base RETURNING sync_metadata.sluice_image(to_jsonb(t.*))::text, "
          "t._sluice_deleted_at IS NOT NULL";
 }
 

@@ -74,6 +74,9 @@ struct ResolveOutcome {
   // The mirror row was changed outside again after the conflict was seen:
   // --take target kept it as it is now (not the entry's older target image).
   bool target_changed_since = false;
+  // The entry was stale (later source changes reached the row without
+  // updating it; see ResolveConflict): --take target closed it, the row untouched.
+  bool stale = false;
 };
 
 // Resolves entry `request.id` of this deployment. Errors (the CLI's exit code):

@@ -179,6 +179,43 @@ TEST_F(ConflictsCli, BadUsageBadRowAndABatchInFlight) {
   EXPECT_EQ(now.exit_code, 0) << now.Describe();
 }
 
+// The reviewer's case through the binary: a pending entry at seq 10, then the
+// table's policy becomes source_wins and the next source change (seq 20) is
+// resolved by it as a new entry. --take source would roll the row back to
+// seq 10's image: exit 1, the row unchanged; --take target closes it, the
+// row still clean.
+TEST_F(ConflictsCli, StaleEntryRefusesTakeSource) {
+  if (skipped_) return;
+  std::string id = std::to_string(mirror_->Pending("a"));
+  mirror_->Apply("chat", R"({"default": {"strategy": "source_wins"}})",
+                 {testing::HandMadeConflictMirror::Row("a", "source 2", "1245", "xs", 4000, 20)},
+                 "[]", 20);
+  ASSERT_EQ(mirror_->One("SELECT string_agg(status || ':' || strategy || ':' || seq, ',' ORDER "
+                         "BY id) FROM sync_metadata.conflict_log WHERE deployment = '" +
+                         deployment_ + "'"),
+            "pending:manual:10,resolved:source_wins:20");
+  const std::string row =
+      "title || '/' || _sluice_seq || '/' || (_sluice_outside_at IS NULL)::text || '/' || "
+      "(_sluice_base IS NULL)::text";
+  CommandResult src = Sluice({"conflicts", "resolve", id, "--take", "source", "--by", "alice"});
+  EXPECT_EQ(src.exit_code, 1) << src.Describe();
+  EXPECT_NE(src.err.find("conflict " + id +
+                         " is stale: the source moved on (row now at seq 20, the entry holds seq "
+                         "10); the row already holds a newer source version"),
+            std::string::npos)
+      << src.err;
+  EXPECT_EQ(mirror_->Cell("chat", "a", row), "source 2/20/true/true");
+  EXPECT_EQ(mirror_->One("SELECT status FROM sync_metadata.conflict_log WHERE id = " + id),
+            "pending");
+  CommandResult target = Sluice({"conflicts", "resolve", id, "--take", "target", "--by", "bob"});
+  EXPECT_EQ(target.exit_code, 0) << target.Describe();
+  EXPECT_EQ(mirror_->Cell("chat", "a", row), "source 2/20/true/true");
+  EXPECT_EQ(mirror_->One("SELECT status || '/' || resolved_by || '/' || (resolved_data ->> "
+                         "'title') FROM sync_metadata.conflict_log WHERE id = " +
+                         id),
+            "resolved/bob/source 2");
+}
+
 // A resolve killed before its COMMIT (here: SIGKILL while it waits for the
 // mirror row an outside writer holds, after it took the position row and
 // the entry) changes nothing: the entry stays pending, the row as it was,

@@ -325,6 +325,178 @@ TEST_F(ConflictAdminTest, ResolveTwiceUnknownAndParkedAreClearErrors) {
       << p.status().message();
 }
 
+// A pending entry goes stale when later source changes reach its row without
+// updating it: the policy changed from manual (here to source_wins, then to
+// target_wins: each later conflict is a new resolved entry), or an outside
+// writer put the row back to its base so later source writes were clean. The
+// row's _sluice_seq is then past the entry's seq: --take source (or merged)
+// would write an older source image over a newer one, so it is refused;
+// --take target closes the entry and leaves the row exactly as it is.
+TEST_F(ConflictAdminTest, StaleEntryRefusesSourceAndTargetLeavesTheRowAlone) {
+  if (pg_.empty()) return;
+  auto state = [&](const std::string& id) {
+    return Cell("chat", id,
+                "title || '/' || _sluice_seq || '/' || (_sluice_outside_at IS NULL)::text || '/' "
+                "|| coalesce(_sluice_base ->> 'title', '-')");
+  };
+  // a: manual -> source_wins (the row is clean at seq 20, the source's image).
+  int64_t a = Pending("a");
+  Apply("chat", R"({"default": {"strategy": "source_wins"}})",
+        {Row("a", "source 2", "1245", "xs", 4000, 20)}, "[]", 20);
+  // b: manual -> target_wins (the row still diverged, base the seq 21 image).
+  int64_t b = Pending("b");
+  Apply("chat", R"({"default": {"strategy": "target_wins"}})",
+        {Row("b", "source 2", "1245", "xs", 4000, 21)}, "[]", 21);
+  // c: the outside writer puts the row back to its base; the source writes it clean.
+  int64_t c = Pending("c");
+  Exec("UPDATE \"" + name_ +
+       "\".chat SET title = 'base', chat = '{\"messages\": [{\"id\": \"m1\", \"content\": "
+       "\"text\"}, {\"id\": \"m2\", \"content\": \"text\"}]}', meta = '{\"tags\": [\"tx\"]}', "
+       "updated_at = 1000 WHERE id = 'c'");
+  ASSERT_EQ(state("c"), "base/10/true/-");
+  Apply("chat", R"({"default": {"strategy": "manual"}})",
+        {Row("c", "source 2", "1245", "xs", 4000, 22)}, "[]", 22);
+  ASSERT_EQ(state("a") + " " + state("b") + " " + state("c"),
+            "source 2/20/true/- outside/21/false/source 2 source 2/22/true/-");
+
+  for (auto [id, seq] : std::vector<std::pair<int64_t, int>>{{a, 20}, {b, 21}, {c, 22}}) {
+    for (ConflictTake take : {ConflictTake::kSource, ConflictTake::kMerged}) {
+      Result<ResolveOutcome> r = Resolve(id, take);
+      ASSERT_FALSE(r.ok()) << id << " " << ConflictTakeName(take);
+      EXPECT_EQ(r.status().code(), Status::Code::kConflict) << r.status().ToString();
+      EXPECT_NE(r.status().message().find("conflict " + std::to_string(id) +
+                                          " is stale: the source moved on (row now at seq " +
+                                          std::to_string(seq) + ", the entry holds seq 10)"),
+                std::string::npos)
+          << r.status().message();
+      EXPECT_EQ(Log(id), "pending/-/false");
+    }
+  }
+  EXPECT_EQ(state("a") + " " + state("b") + " " + state("c"),
+            "source 2/20/true/- outside/21/false/source 2 source 2/22/true/-");
+
+  for (int64_t id : {a, b, c}) {
+    Result<ResolveOutcome> r = Resolve(id, ConflictTake::kTarget);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->stale);
+    EXPECT_FALSE(r->target_changed_since);  // the source changed it, not an outside writer
+    EXPECT_EQ(Log(id), "resolved/alice/true");
+  }
+  // Untouched: the clean rows stay clean, b keeps the newer base.
+  EXPECT_EQ(state("a") + " " + state("b") + " " + state("c"),
+            "source 2/20/true/- outside/21/false/source 2 source 2/22/true/-");
+  EXPECT_EQ(One("SELECT string_agg(resolved_data ->> 'title', ',' ORDER BY id) FROM "
+                "sync_metadata.conflict_log WHERE id IN (" +
+                std::to_string(a) + ", " + std::to_string(b) + ", " + std::to_string(c) + ")"),
+            "source 2,outside,source 2");
+  // a and c are clean: the next source change applies without a conflict.
+  int before = std::stoi(One("SELECT count(*) FROM sync_metadata.conflict_log"));
+  Apply("chat", R"({"default": {"strategy": "manual"}})",
+        {Row("a", "source 3", "1", "x", 5000, 30), Row("c", "source 3", "1", "x", 5000, 30)}, "[]",
+        30);
+  EXPECT_EQ(Cell("chat", "a", "title") + "/" + Cell("chat", "c", "title"), "source 3/source 3");
+  EXPECT_EQ(std::stoi(One("SELECT count(*) FROM sync_metadata.conflict_log")), before);
+}
+
+// Not stale: the outside writer put the row back to its base and no source
+// change came since (the row is clean, at the entry's seq, but holds the
+// older base): --take source writes the entry's image, the newest source
+// version.
+TEST_F(ConflictAdminTest, RevertedRowAtTheEntrysSeqTakesTheSource) {
+  if (pg_.empty()) return;
+  int64_t id = Pending("a");
+  Exec("UPDATE \"" + name_ +
+       "\".chat SET title = 'base', chat = '{\"messages\": [{\"id\": \"m1\", \"content\": "
+       "\"text\"}, {\"id\": \"m2\", \"content\": \"text\"}]}', meta = '{\"tags\": [\"tx\"]}', "
+       "updated_at = 1000 WHERE id = 'a'");
+  Result<ResolveOutcome> r = Resolve(id, ConflictTake::kSource);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->stale);
+  EXPECT_EQ(
+      Cell("chat", "a", "title || '/' || _sluice_seq || '/' || (_sluice_outside_at IS NULL)::text"),
+      "source/10/true");
+}
+
+// Column names that are the aliases of resolve's statements (t: the mirror
+// row, r: the image record, and the others sql/01 uses): `to_jsonb(t)` would
+// be the column t, not the row.
+TEST_F(ConflictAdminTest, ColumnsNamedLikeTheStatementsAliases) {
+  if (pg_.empty()) return;
+  mirror_->Create("odd", {"id text, t text, r text, n bigint, e jsonb, d text, g text",
+                          {"id", "t", "r", "n", "e", "d", "g"},
+                          {"id"}});
+  auto row = [](const std::string& id, const std::string& v, int seq) {
+    return "{\"id\": \"" + id + "\", \"t\": \"" + v + "\", \"r\": \"r " + v +
+           "\", \"n\": " + std::to_string(seq) + ", \"e\": {\"v\": \"" + v + "\"}, \"d\": \"d " +
+           v + "\", \"g\": \"g\", \"_sluice_seq\": " + std::to_string(seq) + "}";
+  };
+  std::vector<int64_t> ids;
+  for (const char* id : {"k1", "k2", "k3", "k4"}) {
+    Apply("odd", "{}", {row(id, "base", 1)});
+    Exec("UPDATE \"" + name_ + "\".odd SET t = 'outside', g = 'g outside' WHERE id = '" + id + "'");
+    Apply("odd", R"({"default": {"strategy": "manual"}})", {row(id, "source", 10)}, "[]", 10);
+    ids.push_back(mirror_->PendingId("odd", std::string("[\"") + id + "\"]"));
+  }
+  const std::string cells =
+      "t || '/' || r || '/' || n || '/' || (e ->> 'v') || '/' || d || '/' || g || '/' || "
+      "(_sluice_outside_at IS NULL)::text";
+  Result<ResolveOutcome> s = Resolve(ids[0], ConflictTake::kSource);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Cell("odd", "k1", cells), "source/r source/10/source/d source/g/true");
+  Result<ResolveOutcome> t = Resolve(ids[1], ConflictTake::kTarget);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_FALSE(t->target_changed_since);
+  EXPECT_EQ(Cell("odd", "k2", cells + " || '/' || (_sluice_base ->> 't')"),
+            "outside/r base/1/base/d base/g outside/false/source");
+  // Merged: t changed on both sides (no rule: the source), g outside only.
+  Result<ResolveOutcome> m = Resolve(ids[2], ConflictTake::kMerged);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(Cell("odd", "k3", cells), "source/r source/10/source/d source/g outside/false");
+  Result<ResolveOutcome> w = Resolve(ids[3], ConflictTake::kMerged, R"({"t": "by hand"})");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(Cell("odd", "k4", "t || '/' || g"), "by hand/g outside");
+  EXPECT_EQ(One("SELECT string_agg(resolved_data ->> 't', ',' ORDER BY id) FROM "
+                "sync_metadata.conflict_log WHERE table_name = 'odd' AND deployment = '" +
+                name_ + "'"),
+            "source,outside,source,by hand");
+}
+
+// A table without a key in SQLite is mirrored keyed by its rowid
+// (_sluice_rowid, a sluice column that is the key): resolve writes it too.
+TEST_F(ConflictAdminTest, RowidKeyedMirror) {
+  if (pg_.empty()) return;
+  mirror_->Create("log", {"_sluice_rowid bigint, msg text, n bigint",
+                          {"_sluice_rowid", "msg", "n"},
+                          {"_sluice_rowid"}});
+  std::vector<int64_t> ids;
+  for (int k = 1; k <= 3; ++k) {
+    auto row = [&](const std::string& msg, int seq) {
+      return "{\"_sluice_rowid\": " + std::to_string(k) + ", \"msg\": \"" + msg +
+             "\", \"n\": 0, \"_sluice_seq\": " + std::to_string(seq) + "}";
+    };
+    Apply("log", "{}", {row("base", 1)});
+    Exec("UPDATE \"" + name_ + "\".log SET n = 5 WHERE _sluice_rowid = " + std::to_string(k));
+    Apply("log", R"({"default": {"strategy": "manual"}})", {row("source", 10)}, "[]", 10);
+    ids.push_back(mirror_->PendingId("log", "[" + std::to_string(k) + "]"));
+  }
+  const std::string cells = "msg || '/' || n || '/' || (_sluice_outside_at IS NULL)::text";
+  Result<ResolveOutcome> s = Resolve(ids[0], ConflictTake::kSource);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Cell("log", "1", cells), "source/0/true");
+  Result<ResolveOutcome> m = Resolve(ids[1], ConflictTake::kMerged);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(Cell("log", "2", cells), "source/5/false");  // msg from the source, n from outside
+  // --row names user columns only; the key stays the entry's.
+  Result<ResolveOutcome> bad = Resolve(ids[2], ConflictTake::kMerged, R"({"_sluice_rowid": 9})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"_sluice_rowid\" is a sluice column"), std::string::npos)
+      << bad.status().message();
+  Result<ResolveOutcome> w = Resolve(ids[2], ConflictTake::kMerged, R"({"msg": "by hand"})");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(Cell("log", "3", cells), "by hand/5/false");
+  EXPECT_EQ(One("SELECT count(*) FROM \"" + name_ + "\".log"), "3");
+}
+
 TEST_F(ConflictAdminTest, OutsideDeleteUnderManual) {
   if (pg_.empty()) return;
   // Sluice wrote d and e; an outside writer deletes both for real; the source
