@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -127,6 +128,38 @@ void ReplaceTriggersWithInert(Pg& pg, const Deployment& d) {
            *row[1] + "();";
   }
   pg.Query(sql + " COMMIT");
+}
+
+// The parent of a process (-1 if unreadable): field 4 of /proc/PID/stat.
+pid_t ParentPid(pid_t pid) {
+  std::string line = sluice::testing::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 2));
+  std::string state;
+  long ppid = -1;
+  rest >> state >> ppid;
+  return static_cast<pid_t>(ppid);
+}
+
+// CPU seconds of the PostgreSQL server the bench talks to (the postmaster
+// `postmaster` and its children), by pid: other clusters on the machine
+// (other test runs) are not counted.
+std::map<pid_t, double> ClusterCpu(pid_t postmaster) {
+  std::map<pid_t, double> out;
+  for (const auto& [pid, secs] : CpuByPid("postgres")) {
+    if (pid == postmaster || ParentPid(pid) == postmaster) out[pid] = secs;
+  }
+  return out;
+}
+
+double ClusterCpuSince(const std::map<pid_t, double>& before, pid_t postmaster) {
+  double total = 0;
+  for (const auto& [pid, secs] : ClusterCpu(postmaster)) {
+    auto it = before.find(pid);
+    total += secs - (it == before.end() ? 0.0 : it->second);
+  }
+  return total;
 }
 
 int64_t PgCount(Pg& pg, const std::string& sql,
@@ -317,7 +350,9 @@ Run OneRun(const Options& o, Deployments& deployments, const Variant& v, int rou
   run.load_at_start = LoadAverage();
   Log(Fmt("(g) round %d %s: catch-up of %lld journal rows (load %s)", round, v.key.c_str(),
           static_cast<long long>(run.backlog_rows), run.load_at_start.c_str()));
-  auto pg_cpu0 = CpuByPid("postgres");
+  // The server's postmaster: the parent of this connection's backend (-1: not on this machine).
+  const pid_t postmaster = ParentPid(static_cast<pid_t>(pg.ScalarInt("SELECT pg_backend_pid()")));
+  auto pg_cpu0 = ClusterCpu(postmaster);
   auto c0 = Clock::now();
   AgentProcess agent(o.sluice, d.config, d.dir + "/agent.log");
   agent.Start();
@@ -353,7 +388,7 @@ Run OneRun(const Options& o, Deployments& deployments, const Variant& v, int rou
   run.seconds = Seconds(Clock::now() - c0);
   run.first_move_s = Seconds(first_move - c0);
   run.agent_cpu = ProcessCpuSeconds(agent.pid());
-  run.pg_cpu = CpuSince(pg_cpu0, "postgres");
+  run.pg_cpu = postmaster > 0 ? ClusterCpuSince(pg_cpu0, postmaster) : NAN;
   run.rate = static_cast<double>(run.backlog_rows) / run.seconds;
   run.triggers_after = ReadTriggers(pg, d);
   if (run.trigger_samples == 0) {
@@ -536,6 +571,8 @@ void RunConflicts(const Options& o, Deployments& deployments, JsonObject& j, std
   j.Set("before_each_catchup", Json::Str("VACUUM (ANALYZE) of the mirror, CHECKPOINT"));
   j.Set("timing", Json::Str("from spawning `sluice run` until the sink position reaches the "
                             "journal's max seq (polled every 10 ms)"));
+  j.Set("postgres_cpu", Json::Str("utime+stime of this run's postmaster and its children during "
+                                  "the catch-up (other clusters on the machine not counted)"));
   j.Set("loadavg_at_start", Json::Str(load_start));
   JsonObject med;
   for (const Variant& v : variants) {
