@@ -173,6 +173,7 @@ struct Run {
   int64_t preload_rows = 0, backlog_rows = 0, inserts = 0, updates = 0;
   int64_t outside_rows = 0, marked_before = 0, expected_conflicts = 0, logged_conflicts = 0;
   int64_t distinct_logged_keys = 0;
+  int64_t kept_outside = 0;  // merge kept the outside content (the source left it unchanged)
   std::string log_breakdown;
   double seconds = NAN, rate = NAN, first_move_s = NAN, agent_cpu = NAN, pg_cpu = NAN;
   double write_s = NAN, outside_s = NAN;
@@ -204,6 +205,7 @@ struct Run {
     j.Set("conflicts_logged", Json::Int(logged_conflicts));
     j.Set("conflicts_logged_distinct_keys", Json::Int(distinct_logged_keys));
     j.Set("conflict_log_breakdown", Json::Str(log_breakdown));
+    j.Set("rows_keeping_outside_content", Json::Int(kept_outside));
     auto trig = [](const TriggerState& t) {
       JsonObject o;
       o.Set("active", Json::Int(t.active));
@@ -451,14 +453,27 @@ Run OneRun(const Options& o, Deployments& deployments, const Variant& v, int rou
       Fail("the conflict log names other rows than the outside writer changed");
     }
   }
+  // A backlog update that happens to draw the content the row had (the same
+  // offset into MessageGen's pool, about 1 in 65,536) changes only updated_at:
+  // merge then rightly keeps the outside content, and the row stays marked
+  // (its base := the source image). Every other row ends as the source has it.
+  if (run.expected_conflicts > 0 && o.conflict_strategy == "merge") {
+    for (int64_t r : OutsideRows(preload, run.expected_conflicts)) {
+      uint64_t i = static_cast<uint64_t>(r);
+      if (gen.Content(i, 1) == gen.Content(i, 0)) ++run.kept_outside;
+    }
+  }
   int64_t marked_after = PgCount(pg, "SELECT count(*) FROM " + QualifiedMirror(d) + " WHERE " +
                                          QuoteIdent(kOutsideAtColumn) + " IS NOT NULL");
   int64_t outside_content =
       PgCount(pg, "SELECT count(*) FROM " + QualifiedMirror(d) + " WHERE strpos(content, $1) > 0",
               {std::string(kOutsideMark)});
-  if (marked_after != 0 || outside_content != 0) {
-    Fail(Fmt("after the catch-up %lld rows still marked, %lld hold the outside content",
-             static_cast<long long>(marked_after), static_cast<long long>(outside_content)));
+  if (marked_after != run.kept_outside || outside_content != run.kept_outside) {
+    Fail(
+        Fmt("after the catch-up %lld rows still marked, %lld hold the outside content; expected "
+            "%lld (rows whose source update left the content as it was)",
+            static_cast<long long>(marked_after), static_cast<long long>(outside_content),
+            static_cast<long long>(run.kept_outside)));
   }
   run.sink_rows = PgCount(
       pg, "SELECT count(*) FROM " + QualifiedMirror(d) + " WHERE _sluice_deleted_at IS NULL");
@@ -616,10 +631,16 @@ void RunConflicts(const Options& o, Deployments& deployments, JsonObject& j, std
     const Run& first = by_variant[v.key].front();
     std::string label =
         !v.detection ? "detection off, 0 %" : Fmt("detection on, %g %% conflicts", v.pct);
-    *summary += Fmt("      %-30s %9.0f  %6.3f  %-20s  %7.2f s  %6.2f s  %lld\n", label.c_str(),
+    std::string kept =
+        first.kept_outside > 0
+            ? Fmt(" (%lld rows kept the outside content: their source update left it as it was)",
+                  static_cast<long long>(first.kept_outside))
+            : "";
+    *summary += Fmt("      %-30s %9.0f  %6.3f  %-20s  %7.2f s  %6.2f s  %lld%s\n", label.c_str(),
                     median_of(v.key, &Run::rate), median_of(v.key, &Run::rate) / base,
                     ("(" + rr + ")").c_str(), median_of(v.key, &Run::agent_cpu),
-                    median_of(v.key, &Run::pg_cpu), static_cast<long long>(first.logged_conflicts));
+                    median_of(v.key, &Run::pg_cpu), static_cast<long long>(first.logged_conflicts),
+                    kept.c_str());
   }
   *summary += "      load average at start of the phase: " + load_start +
               ", at end: " + LoadAverage() + "\n";
