@@ -16,7 +16,7 @@ void Usage() {
       "  --conninfo STR        libpq conninfo of the sink (default: PG* environment)\n"
       "  --json FILE           write every figure as JSON to FILE\n"
       "  --quick               50,000 changes, 3 s lag and latency runs, 20x3 trigger txns,\n"
-      "                        3 takeovers per failover setting\n"
+      "                        3 takeovers per failover setting, 1 conflicts round\n"
       "  --changes N           backlog size for (a) (default 1000000)\n"
       "  --txn-rows N          rows per app transaction in (a) and (c) (default 1000)\n"
       "  --update-pct P        share of updates in the backlog (default 20)\n"
@@ -33,7 +33,11 @@ void Usage() {
       "  --failover-leases L   (f) lease.duration_ms values, 'default' = none set\n"
       "                        (default default,1000)\n"
       "  --failover-settle S   (f) seconds the standby runs before each kill (default 1)\n"
-      "  --phases LIST         subset of a,b,c,f (default a,b,c,f; d comes with a)\n"
+      "  --conflict-rounds N   (g) rounds of the four arms, median reported (default 3)\n"
+      "  --conflict-pcts L     (g) shares of the backlog in conflict besides 0 (default 1,10)\n"
+      "  --conflict-strategy S (g) message's strategy in the agent's `conflicts` key: merge\n"
+      "                        (default), source_wins, ...; none = no key (source_wins)\n"
+      "  --phases LIST         subset of a,b,c,f,g (default a,b,c,f,g; d comes with a)\n"
       "  --workdir DIR         where the temp dir goes (default $TMPDIR or /tmp)\n"
       "  --keep                keep the temp dir and the sink schemas\n");
 }
@@ -41,7 +45,7 @@ void Usage() {
 Options ParseArgs(int argc, char** argv) {
   Options o;
   bool changes_set = false, lag_set = false, lat_set = false, tt_set = false, tr_set = false,
-       fr_set = false;
+       fr_set = false, cr_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -96,6 +100,19 @@ Options ParseArgs(int argc, char** argv) {
       o.failover_leases = next();
     } else if (a == "--failover-settle") {
       o.failover_settle_s = std::stod(next());
+    } else if (a == "--conflict-rounds") {
+      o.conflict_rounds = std::stoi(next());
+      cr_set = true;
+    } else if (a == "--conflict-pcts") {
+      o.conflict_pcts.clear();
+      std::string list = next();
+      for (size_t at = 0; at <= list.size();) {
+        size_t comma = std::min(list.find(',', at), list.size());
+        if (comma > at) o.conflict_pcts.push_back(std::stod(list.substr(at, comma - at)));
+        at = comma + 1;
+      }
+    } else if (a == "--conflict-strategy") {
+      o.conflict_strategy = next();
     } else if (a == "--catchup-timeout") {
       o.catchup_timeout_s = std::stod(next());
     } else if (a == "--keep") {
@@ -116,6 +133,7 @@ Options ParseArgs(int argc, char** argv) {
     if (!tt_set) o.trigger_txns = 20;
     if (!tr_set) o.trigger_reps = 3;
     if (!fr_set) o.failover_reps = 3;
+    if (!cr_set) o.conflict_rounds = 1;
   }
   if (o.sluice.empty()) Fail("--sluice PATH is required (see --help)");
   if (o.txn_rows <= 0 || o.changes < o.txn_rows) Fail("--changes must be >= --txn-rows > 0");
@@ -123,6 +141,10 @@ Options ParseArgs(int argc, char** argv) {
   if (o.latency_rate <= 0 || o.trigger_reps <= 0 || o.trigger_txns <= 0) Fail("bad count");
   if (o.failover_reps <= 0 || o.failover_rate <= 0 || o.failover_settle_s < 0) {
     Fail("--failover-reps and --failover-rate must be > 0, --failover-settle >= 0");
+  }
+  if (o.conflict_rounds <= 0) Fail("--conflict-rounds must be > 0");
+  for (double p : o.conflict_pcts) {
+    if (!(p > 0 && p <= 100)) Fail("--conflict-pcts: each share must be within (0, 100]");
   }
   if (o.workdir.empty()) {
     const char* t = std::getenv("TMPDIR");

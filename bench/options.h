@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bench/bench_paths.h"
 
@@ -17,7 +18,7 @@ struct Options {
   std::string schema_sql = SLUICE_BENCH_SCHEMA_SQL;
   std::string synchronous = "NORMAL";
   std::string agent_log_level = "info";
-  std::string phases = "a,b,c,f";
+  std::string phases = "a,b,c,f,g";
   int64_t changes = 1000000;
   int txn_rows = 1000;
   int update_pct = 20;
@@ -35,6 +36,11 @@ struct Options {
   int failover_rate = 200;
   std::string failover_leases = "default,1000";
   double failover_settle_s = 1.0;
+  // (g) conflicts: rounds of the four arms, the conflict shares besides 0 %,
+  // and the agent's strategy for `message` ("none": no `conflicts` key).
+  int conflict_rounds = 3;
+  std::vector<double> conflict_pcts = {1, 10};
+  std::string conflict_strategy = "merge";
   bool keep = false;
   bool quick = false;
 };

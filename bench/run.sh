@@ -8,7 +8,8 @@
 #   --quick:   bench/results/latest-quick.json  (50,000 changes, 3 s runs, 3 takeovers)
 # SECTION runs one part alone and writes bench/results/SECTION[-quick].json:
 #   catchup (a, d), latency (b), trigger (c), failover (f: a pair of agents,
-#   SIGKILL / SIGTERM of the leader, the lease's cost).
+#   SIGKILL / SIGTERM of the leader, the lease's cost), conflicts (g: catch-up
+#   with conflict detection off / on and 0, 1, 10 % of the backlog in conflict).
 # Environment: SLUICE_BENCH_BUILDDIR (default build-bench); SLUICE_BENCH_PG=1
 # uses the PG* environment / --conninfo as is instead of pg_virtualenv.
 set -euo pipefail
@@ -22,6 +23,7 @@ case "${1:-}" in
   latency) section=(--phases b) ;;
   trigger) section=(--phases c) ;;
   failover) section=(--phases f) ;;
+  conflicts) section=(--phases g) ;;
 esac
 if [ ${#section[@]} -gt 0 ]; then
   name=$1

@@ -7,7 +7,9 @@
 //   (c) trigger overhead on the app's own 1,000-row insert transactions;
 //   (d) the agent's peak RSS (VmHWM) after (a);
 //   (f) failover of a pair: SIGKILL / SIGTERM of the leader to the standby's
-//       first commit, and the lease's cost (bench/failover.h).
+//       first commit, and the lease's cost (bench/failover.h);
+//   (g) catch-up with conflict detection off / on, 0 % and N % of the backlog
+//       in conflict with an outside writer (bench/conflicts.h).
 // Usage: sluice_bench --sluice PATH [--conninfo STR] [--json OUT] [options]; see --help.
 // bench/run.sh runs it inside pg_virtualenv. Not part of the test suite.
 #include <fcntl.h>
@@ -49,6 +51,7 @@
 #include <vector>
 
 #include "bench/basics.h"
+#include "bench/conflicts.h"
 #include "bench/deployment.h"
 #include "bench/failover.h"
 #include "bench/host.h"
@@ -108,6 +111,10 @@ class Bench {
     if (Wants('f')) {
       phase("failover",
             [&](JsonObject& j) { RunFailover(o_, *deployments_, j, &summary_, &failover_); });
+    }
+    if (Wants('g')) {
+      phase("conflicts",
+            [&](JsonObject& j) { RunConflicts(o_, *deployments_, j, &summary_, &conflicts_); });
     }
     Targets();
     conditions_.Set("loadavg_at_end", Json::Str(LoadAverage()));
@@ -699,6 +706,8 @@ class Bench {
            failover_.term_p95_1s_s, 0.5, false, " s");
     target("latency_two_agents_p95_ms", "commit-to-visible p95 <= 5 ms, two agents",
            failover_.latency_p95_two_ms, 5.0, false, " ms");
+    target("conflict_detection_ratio", "catch-up, detection on / off >= 0.90 (0 %)",
+           conflicts_.detection_ratio, 0.90, true, "x");
   }
 
   void Cleanup() {
@@ -726,6 +735,7 @@ class Bench {
   std::unique_ptr<Deployments> deployments_;
   double copy_ratio_ = NAN, p95_ms_ = NAN, trigger_ratio_ = NAN, rss_mib_ = NAN;
   FailoverFigures failover_;
+  ConflictFigures conflicts_;
 };
 
 }  // namespace
@@ -740,7 +750,8 @@ int main(int argc, char** argv) {
     for (const char* v :
          {"SLUICE_SINK_URL", "DATABASE_URL", "SLUICE_SINK_SCHEMA", "SLUICE_DEPLOYMENT",
           "SLUICE_SOURCE_PATH", "SLUICE_LOG_LEVEL", "SLUICE_NODE", "SLUICE_HTTP_LISTEN",
-          "SLUICE_LEASE_DURATION_MS", "SLUICE_LEASE_RENEW_MS", "SLUICE_LEASE_POLL_MS"}) {
+          "SLUICE_LEASE_DURATION_MS", "SLUICE_LEASE_RENEW_MS", "SLUICE_LEASE_POLL_MS",
+          "SLUICE_CONFLICT_CONFIG", "CONFLICT_RESOLUTION_CONFIG"}) {
       if (std::getenv(v) != nullptr) {
         Log(std::string("ignoring ") + v + " from the environment");
         unsetenv(v);
