@@ -37,7 +37,8 @@ void Usage() {
       "  --conflict-pcts L     (g) shares of the backlog in conflict besides 0 (default 1,10)\n"
       "  --conflict-strategy S (g) message's strategy in the agent's `conflicts` key: merge\n"
       "                        (default), source_wins, ...; none = no key (source_wins)\n"
-      "  --phases LIST         subset of a,b,c,f,g (default a,b,c,f,g; d comes with a)\n"
+      "  --phases LIST         subset of a,b,c,f,g (default a,b,c,f; d comes with a; g: "
+      "conflicts)\n"
       "  --workdir DIR         where the temp dir goes (default $TMPDIR or /tmp)\n"
       "  --keep                keep the temp dir and the sink schemas\n");
 }

@@ -9,7 +9,8 @@
 # SECTION runs one part alone and writes bench/results/SECTION[-quick].json:
 #   catchup (a, d), latency (b), trigger (c), failover (f: a pair of agents,
 #   SIGKILL / SIGTERM of the leader, the lease's cost), conflicts (g: catch-up
-#   with conflict detection off / on and 0, 1, 10 % of the backlog in conflict).
+#   with conflict detection off / on and 0, 1, 10 % of the backlog in conflict;
+#   about 14 min, so not in the default full run).
 # Environment: SLUICE_BENCH_BUILDDIR (default build-bench); SLUICE_BENCH_PG=1
 # uses the PG* environment / --conninfo as is instead of pg_virtualenv.
 set -euo pipefail

@@ -179,21 +179,25 @@ TEST_F(ConflictsCli, BadUsageBadRowAndABatchInFlight) {
   EXPECT_EQ(now.exit_code, 0) << now.Describe();
 }
 
-// The reviewer's case through the binary: a pending entry at seq 10, then the
-// table's policy becomes source_wins and the next source change (seq 20) is
-// resolved by it as a new entry. --take source would roll the row back to
-// seq 10's image: exit 1, the row unchanged; --take target closes it, the
-// row still clean.
+// A stale pending entry through the binary: pending at seq 10, then an
+// outside writer puts the row back to its base, so the next source change
+// (seq 20) is written clean, past the entry. --take source would roll the row
+// back to seq 10's image: exit 1, the row unchanged; --take target closes it,
+// the row still clean. (A policy change from manual closes the entry in SQL.)
 TEST_F(ConflictsCli, StaleEntryRefusesTakeSource) {
   if (skipped_) return;
   std::string id = std::to_string(mirror_->Pending("a"));
-  mirror_->Apply("chat", R"({"default": {"strategy": "source_wins"}})",
+  pg_->Query("UPDATE " + PgTable(deployment_, "chat") +
+             " SET title = 'base', chat = '{\"messages\": [{\"id\": \"m1\", \"content\": "
+             "\"text\"}, {\"id\": \"m2\", \"content\": \"text\"}]}', meta = '{\"tags\": "
+             "[\"tx\"]}', updated_at = 1000 WHERE id = 'a'");
+  mirror_->Apply("chat", R"({"default": {"strategy": "manual"}})",
                  {testing::HandMadeConflictMirror::Row("a", "source 2", "1245", "xs", 4000, 20)},
                  "[]", 20);
   ASSERT_EQ(mirror_->One("SELECT string_agg(status || ':' || strategy || ':' || seq, ',' ORDER "
                          "BY id) FROM sync_metadata.conflict_log WHERE deployment = '" +
                          deployment_ + "'"),
-            "pending:manual:10,resolved:source_wins:20");
+            "pending:manual:10");
   const std::string row =
       "title || '/' || _sluice_seq || '/' || (_sluice_outside_at IS NULL)::text || '/' || "
       "(_sluice_base IS NULL)::text";
