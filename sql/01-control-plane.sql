@@ -553,7 +553,7 @@ CREATE OR REPLACE FUNCTION sync_metadata.sluice_log_conflict(
   s jsonb, t jsonb, b jsonb, r jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  cfg jsonb := current_setting('sluice.apply', true)::jsonb;
+  cfg jsonb := nullif(current_setting('sluice.apply', true), '')::jsonb;
 BEGIN
   -- Resolved (or, p_kind NULL, no conflict any more: both sides converged)
   -- while a pending entry for the row is open (a reload changed the policy):
@@ -583,7 +583,8 @@ BEGIN
       CASE WHEN p_status = 'resolved' THEN now() END,
       (cfg ->> 'epoch')::bigint, (cfg ->> 'batch')::bigint, now())
   ON CONFLICT (deployment, table_name, row_key) WHERE status = 'pending' DO UPDATE
-    SET seq = EXCLUDED.seq, kind = EXCLUDED.kind, source_data = EXCLUDED.source_data,
+    SET seq = EXCLUDED.seq, kind = EXCLUDED.kind, reason = EXCLUDED.reason,
+        source_data = EXCLUDED.source_data,
         target_data = EXCLUDED.target_data, epoch = EXCLUDED.epoch, batch = EXCLUDED.batch,
         seen_at = EXCLUDED.seen_at;
 END
@@ -595,7 +596,7 @@ $fn$;
 -- (Outside INSERTs need no trigger: _sluice_outside_at defaults to
 -- clock_timestamp() and _sluice_seq to -1, which no snapshot has; sluice's INSERT names both.)
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_outside_write() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   img jsonb;
 BEGIN
@@ -641,10 +642,19 @@ $fn$;
 -- OLD._sluice_outside_at IS NOT NULL): classify, resolve by the table's
 -- policy (the transaction-local sluice.apply), log. OLD is the latest version,
 -- locked by this statement: an outside write cannot slip in between.
+-- The source image `s` holds every column of the live base `b` unchanged:
+-- the source did not change the row since sluice wrote the base (a full read
+-- sending it again, an update to the same values). Columns added since are
+-- not in the base and do not count.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_unchanged(s jsonb, b jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS
+$$ SELECT b IS NOT NULL AND b -> '_sluice_deleted_at' = 'null'
+          AND NOT EXISTS (SELECT 1 FROM jsonb_each(b) e WHERE s -> e.key IS DISTINCT FROM e.value) $$;
+
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_conflict() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  cfg jsonb := current_setting('sluice.apply', true)::jsonb;
+  cfg jsonb := nullif(current_setting('sluice.apply', true), '')::jsonb;
   pol jsonb;
   s jsonb := sync_metadata.sluice_image(to_jsonb(NEW));
   t jsonb := sync_metadata.sluice_image(to_jsonb(OLD));
@@ -668,6 +678,16 @@ BEGIN
   ELSE
     kind := CASE WHEN b -> '_sluice_deleted_at' = 'null' THEN 'update_origin_differs'
                  ELSE 'insert_exists' END;
+  END IF;
+  IF kind IN ('update_origin_differs', 'update_deleted') AND sync_metadata.sluice_unchanged(s, b) THEN
+    -- Only the outside changed the row: no conflict, its change stands
+    -- (with the columns the base lacks from the source); the source image is
+    -- the base of the next source change.
+    NEW := jsonb_populate_record(OLD, s - ARRAY(SELECT jsonb_object_keys(b)));
+    NEW._sluice_seq := seq;
+    NEW._sluice_outside_at := OLD._sluice_outside_at;
+    NEW._sluice_base := s;
+    RETURN NEW;
   END IF;
   IF kind IS NULL THEN
     PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,
@@ -740,7 +760,7 @@ BEGIN
                     AND table_name = TG_TABLE_NAME AND consumed_at IS NULL) THEN
     RETURN NULL;
   END IF;
-  cfg := current_setting('sluice.apply', true)::jsonb;
+  cfg := nullif(current_setting('sluice.apply', true), '')::jsonb;
   IF cfg ->> 'mode' IS DISTINCT FROM 'apply' THEN RETURN NULL; END IF;
   pol := coalesce(cfg -> 'tables' -> TG_TABLE_NAME, cfg -> 'default', '{}');
   strategy := coalesce(pol ->> 'strategy', 'source_wins');
@@ -752,7 +772,7 @@ BEGIN
          'jsonb_build_array(' || string_agg(format('n.%I', k), ', ') || ')'
     INTO match, newkey FROM unnest(keys) k;
   FOR g IN EXECUTE 'SELECT d.row_key, d.base_data, d.deleted_at, n._sluice_seq AS seq, '
-      'sync_metadata.sluice_image(to_jsonb(n)) AS s FROM sluice_new n '
+      'sync_metadata.sluice_image(to_jsonb(n.*)) AS s FROM sluice_new n '
       'JOIN sync_metadata.outside_deletes d ON d.deployment = $1 AND d.table_name = $2 '
       'AND d.consumed_at IS NULL AND d.row_key = ' || newkey
       USING TG_ARGV[0], TG_TABLE_NAME LOOP

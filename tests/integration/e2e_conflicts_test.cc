@@ -297,16 +297,14 @@ TEST_F(ConflictTorture, OutsideWriterOnTheAgentsPooledBackend) {
   RunTorture(run);
 }
 
-// DISABLED until the SQL is fixed (found by OutsideWriterOnTheAgentsPooledBackend
-// with a writer that set sluice.writer): a client that names itself the
-// deployment's writer (SET LOCAL sluice.writer, "no security boundary") on a
-// marked row passes through on a fresh backend (current_setting('sluice.apply',
-// true) is NULL there), but on a backend where the agent once set
-// sluice.apply transaction-locally the setting reads '' afterwards, and
-// sluice_conflict's `current_setting(...)::jsonb` fails: "invalid input syntax
-// for type json" (sluice_inserted and sluice_log_conflict read it the same way).
-// Fix: nullif(current_setting('sluice.apply', true), '')::jsonb.
-TEST_F(ConflictTorture, DISABLED_OnlySluiceWriterPassesThroughOnABackendTheAgentUsed) {
+// Found by OutsideWriterOnTheAgentsPooledBackend with a writer that set
+// sluice.writer: a client that names itself the deployment's writer (SET
+// LOCAL sluice.writer, "no security boundary") on a marked row passes through
+// on a fresh backend (current_setting('sluice.apply', true) is NULL there);
+// on a backend where the agent once set sluice.apply transaction-locally the
+// setting reads '' afterwards, and the cast to jsonb failed ("invalid input
+// syntax for type json") until the SQL read it with nullif(..., '').
+TEST_F(ConflictTorture, OnlySluiceWriterPassesThroughOnABackendTheAgentUsed) {
   if (skipped_) return;
   std::string pool1 = Env("SLUICE_TEST_PGBOUNCER_POOL1");
   if (pool1.empty()) {

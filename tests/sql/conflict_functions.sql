@@ -324,6 +324,85 @@ SELECT pg_temp.expect('agreed delete: a later insert is a new row, no conflict',
   (SELECT string_agg(id || ':' || title || ':' || (_sluice_deleted_at IS NULL)::text, ' ' ORDER BY id)
      FROM d1.chat WHERE id IN ('x1', 'x2')) || '/' || coalesce(pg_temp.log('x1'), 'none') || '/'
   || coalesce(pg_temp.log('x2'), 'none'), 'x1:X new:true x2:X new:true/none/none');
+-- An outside writer with rights on the mirror only (a Supabase role: no
+-- USAGE on sync_metadata) can still UPDATE it; the row is marked with its base.
+CREATE ROLE sluice_test_outsider NOLOGIN;
+GRANT USAGE ON SCHEMA d1 TO sluice_test_outsider;
+GRANT SELECT, INSERT, UPDATE, DELETE ON d1.chat TO sluice_test_outsider;
+SELECT proto.apply('{}', jsonb_build_array(proto.row('y1', 'Y', '{m1}', '{x}', 1700006000, 90)), '[]', 90);
+SET ROLE sluice_test_outsider;
+UPDATE d1.chat SET title = 'Y by a dashboard user' WHERE id = 'y1';
+DELETE FROM d1.chat WHERE id = 'y1';
+INSERT INTO d1.chat (id, user_id, title) VALUES ('y2', 'u', 'inserted by a dashboard user');
+RESET ROLE;
+SELECT pg_temp.expect('an outside writer needs no rights on sync_metadata',
+  (SELECT base_data ->> 'title' FROM sync_metadata.outside_deletes WHERE row_key = '["y1"]')
+  || '/' || (pg_temp.cell('y2', '_sluice_outside_at') IS NOT NULL)::text, 'Y/true');
+DROP OWNED BY sluice_test_outsider;
+DROP ROLE sluice_test_outsider;
+
+-- The source sends a row it did not change since sluice wrote the base (a
+-- full read, an update to the same values): the outside change stands, no
+-- conflict; a column the base lacks (added since) comes from the source.
+SELECT proto.apply('{}', jsonb_build_array(proto.row('z1', 'Z', '{m1}', '{x}', 1700007000, 91)), '[]', 91);
+UPDATE d1.chat SET title = 'Z outside' WHERE id = 'z1';
+UPDATE d1.chat SET _sluice_base = _sluice_base - 'archived' WHERE id = 'z1';  -- as if added since
+SELECT proto.apply('{}', jsonb_build_array(proto.row('z1', 'Z', '{m1}', '{x}', 1700007000, 92)), '[]', 92);
+SELECT pg_temp.expect('an unchanged source row is no conflict: the outside change stands',
+  pg_temp.cell('z1', 'title') || '/' || pg_temp.cell('z1', '_sluice_seq') || '/'
+  || (pg_temp.cell('z1', '_sluice_outside_at') IS NOT NULL)::text || '/'
+  || (pg_temp.cell('z1', '_sluice_base')::jsonb ->> 'archived') || '/' || coalesce(pg_temp.log('z1'), 'none'),
+  'Z outside/92/true/0/none');
+-- After an outside hard delete the row is gone, with no mark left to keep:
+-- the same unchanged row re-inserts it, logged as update_deleted.
+DELETE FROM d1.chat WHERE id = 'z1';
+SELECT proto.apply('{}', jsonb_build_array(proto.row('z1', 'Z', '{m1}', '{x}', 1700007000, 93)), '[]', 93);
+SELECT pg_temp.expect('an unchanged source row after an outside hard delete is re-inserted, logged',
+  (pg_temp.cell('z1', '_sluice_deleted_at') IS NULL)::text || '/' || pg_temp.log('z1'),
+  'true/update_deleted/source_wins/resolved');
+
+-- A pending entry updated by a later source delete says so in its reason.
+SELECT proto.apply('{}', jsonb_build_array(proto.row('w1', 'W', '{m1}', '{x}', 1700009000, 95)), '[]', 95);
+UPDATE d1.chat SET title = 'W outside' WHERE id = 'w1';
+SELECT proto.apply('{"tables": {"chat": {"strategy": "manual"}}}',
+  jsonb_build_array(proto.row('w1', 'W src', '{m1}', '{x}', 1700009100, 96)), '[]', 96);
+SELECT proto.apply('{"tables": {"chat": {"strategy": "manual"}}}', '[]', '[["w1", "97"]]', 97);
+SELECT pg_temp.expect('a pending entry takes the newest kind and reason',
+  (SELECT count(*) || '/' || max(kind) || '/' || max(reason) FROM sync_metadata.conflict_log
+    WHERE row_key = '["w1"]' AND status = 'pending'),
+  '1/delete_origin_differs/the source deleted a row changed outside sluice');
+
+-- A mirror with a column named like the functions' row aliases (n, t):
+-- sluice's re-insert of a row deleted outside still works.
+CREATE TABLE d1.alias (id text PRIMARY KEY, n bigint, t text, _sluice_seq bigint NOT NULL DEFAULT -1,
+  _sluice_deleted_at timestamptz, _sluice_updated_at timestamptz NOT NULL DEFAULT now(),
+  _sluice_outside_at timestamptz DEFAULT clock_timestamp(), _sluice_base jsonb);
+CREATE TRIGGER sluice_outside BEFORE UPDATE ON d1.alias FOR EACH ROW
+  WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
+  EXECUTE FUNCTION sync_metadata.sluice_outside_write('d1', 'id');
+CREATE TRIGGER sluice_conflict BEFORE UPDATE ON d1.alias FOR EACH ROW
+  WHEN (OLD._sluice_outside_at IS NOT NULL AND current_setting('sluice.writer', true) = 'd1')
+  EXECUTE FUNCTION sync_metadata.sluice_conflict('d1', 'id');
+CREATE TRIGGER sluice_outside_delete BEFORE DELETE ON d1.alias FOR EACH ROW
+  WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
+  EXECUTE FUNCTION sync_metadata.sluice_outside_delete('d1', 'id');
+CREATE TRIGGER sluice_inserted AFTER INSERT ON d1.alias REFERENCING NEW TABLE AS sluice_new
+  FOR EACH STATEMENT WHEN (current_setting('sluice.writer', true) = 'd1')
+  EXECUTE FUNCTION sync_metadata.sluice_inserted('d1', 'id');
+CREATE FUNCTION proto.alias_upsert(n bigint, seq bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('sluice.writer', 'd1', true),
+          set_config('sluice.apply', '{"mode": "apply", "epoch": 7, "batch": 98}', true);
+  INSERT INTO d1.alias AS x (id, n, t, _sluice_seq, _sluice_outside_at) VALUES ('a1', n, 'v', seq, NULL)
+    ON CONFLICT (id) DO UPDATE SET n = EXCLUDED.n, t = EXCLUDED.t, _sluice_seq = EXCLUDED._sluice_seq,
+    _sluice_deleted_at = NULL;
+END $$;
+SELECT proto.alias_upsert(1, 97);
+DELETE FROM d1.alias WHERE id = 'a1';
+SELECT proto.alias_upsert(2, 98);
+SELECT pg_temp.expect('columns named n and t', (SELECT a.n || '/' || l.kind FROM d1.alias a,
+  sync_metadata.conflict_log l WHERE a.id = 'a1' AND l.table_name = 'alias'), '2/update_deleted');
+
 SELECT pg_temp.expect('unit detection by magnitude', (SELECT string_agg(round(sync_metadata.sluice_time_seconds(v))::text, ' ')
   FROM unnest(ARRAY['1733000000', '1733000000123', '1733000000123456', '1733000000123456789',
                     '"1733000000"', '"2024-11-30 20:53:20"', '"2024-11-30T21:53:20+01:00"']::jsonb[]) v),
