@@ -642,15 +642,6 @@ $fn$;
 -- OLD._sluice_outside_at IS NOT NULL): classify, resolve by the table's
 -- policy (the transaction-local sluice.apply), log. OLD is the latest version,
 -- locked by this statement: an outside write cannot slip in between.
--- The source image `s` holds every column of the live base `b` unchanged:
--- the source did not change the row since sluice wrote the base (a full read
--- sending it again, an update to the same values). Columns added since are
--- not in the base and do not count.
-CREATE OR REPLACE FUNCTION sync_metadata.sluice_unchanged(s jsonb, b jsonb) RETURNS boolean
-LANGUAGE sql IMMUTABLE AS
-$$ SELECT b IS NOT NULL AND b -> '_sluice_deleted_at' = 'null'
-          AND NOT EXISTS (SELECT 1 FROM jsonb_each(b) e WHERE s -> e.key IS DISTINCT FROM e.value) $$;
-
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_conflict() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -678,16 +669,6 @@ BEGIN
   ELSE
     kind := CASE WHEN b -> '_sluice_deleted_at' = 'null' THEN 'update_origin_differs'
                  ELSE 'insert_exists' END;
-  END IF;
-  IF kind IN ('update_origin_differs', 'update_deleted') AND sync_metadata.sluice_unchanged(s, b) THEN
-    -- Only the outside changed the row: no conflict, its change stands
-    -- (with the columns the base lacks from the source); the source image is
-    -- the base of the next source change.
-    NEW := jsonb_populate_record(OLD, s - ARRAY(SELECT jsonb_object_keys(b)));
-    NEW._sluice_seq := seq;
-    NEW._sluice_outside_at := OLD._sluice_outside_at;
-    NEW._sluice_base := s;
-    RETURN NEW;
   END IF;
   IF kind IS NULL THEN
     PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME,
