@@ -22,6 +22,7 @@
 #include "capture/resync_request.h"
 #include "common/change_spool.h"
 #include "common/json_text.h"
+#include "sink/pg_sql.h"
 #include "sink/sink_admin.h"
 
 namespace sluice {
@@ -292,10 +293,8 @@ int RunStatus(const Config& config, bool json) {
   if (!pos.ok()) return fail(pos.status());
   Result<int64_t> parked = (*admin)->CountParked();
   if (!parked.ok()) return fail(parked.status());
-  Result<std::vector<SinkRow>> pending = (*admin)->Query(
-      "SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = $1 AND status = "
-      "'pending'",
-      {config.deployment}, 0);
+  Result<std::vector<SinkRow>> pending =
+      (*admin)->Query(PendingConflictsSql(), {config.deployment}, 0);
   if (!pending.ok()) return fail(pending.status().Wrap("count pending conflicts"));
   const long long conflicts_pending =
       pending->empty() || !(*pending)[0][0] ? 0 : std::stoll(*(*pending)[0][0]);

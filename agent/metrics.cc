@@ -145,7 +145,8 @@ struct Metrics::Impl {
         conflicts_family(prometheus::BuildCounter()
                              .Name("sluice_conflicts_total")
                              .Help("Conflicts with outside writes met at the sink, by table, kind "
-                                   "and the table's strategy then (each one row of conflict_log).")
+                                   "and the table's strategy then (a later source change to a "
+                                   "pending row counts again; it updates that row's one entry).")
                              .Register(registry)),
         conflicts_pending(Gauge("sluice_conflicts_pending",
                                 "Conflicts waiting for `sluice conflicts resolve` (manual "

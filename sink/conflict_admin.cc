@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/hex.h"
+#include "common/hex.h"
 #include "common/json_text.h"
 #include "common/sql_quote.h"
 #include "sink/conflict_policy.h"
@@ -508,28 +510,16 @@ Result<ResolveOutcome> ResolveConflict(SinkAdmin& admin, const SinkOptions& opti
 }
 
 std::optional<std::vector<std::string>> ParseTriggerArgs(std::string_view hex) {
-  if (hex.substr(0, 2) != "\\x" || hex.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
+  if (hex.substr(0, 2) != "\\x") return std::nullopt;
+  std::optional<std::string> bytes = Unhex(hex.substr(2));
+  if (!bytes) return std::nullopt;
   std::vector<std::string> args;
-  std::string current;
-  for (size_t i = 2; i < hex.size(); i += 2) {
-    int hi = nibble(hex[i]);
-    int lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    char byte = static_cast<char>(hi * 16 + lo);
-    if (byte == '\0') {
-      args.push_back(std::move(current));
-      current.clear();
-    } else {
-      current += byte;
-    }
+  size_t start = 0;
+  for (size_t nul = bytes->find('\0'); nul != std::string::npos; nul = bytes->find('\0', start)) {
+    args.push_back(bytes->substr(start, nul - start));
+    start = nul + 1;
   }
-  if (!current.empty()) return std::nullopt;  // every argument ends with a NUL
+  if (start != bytes->size()) return std::nullopt;  // every argument ends with a NUL
   return args;
 }
 

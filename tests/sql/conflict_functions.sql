@@ -27,18 +27,25 @@ ALTER TABLE d1.chat ADD COLUMN _sluice_outside_at timestamptz, ADD COLUMN _sluic
 ALTER TABLE d1.chat ALTER COLUMN _sluice_outside_at SET DEFAULT clock_timestamp(),
   ALTER COLUMN _sluice_seq SET DEFAULT -1;  -- outside INSERTs are marked by the defaults
 CREATE INDEX chat_sluice_outside ON d1.chat (_sluice_outside_at) WHERE _sluice_outside_at IS NOT NULL;
-CREATE TRIGGER sluice_outside BEFORE UPDATE ON d1.chat FOR EACH ROW
-  WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_outside_write('d1', 'id');
-CREATE TRIGGER sluice_conflict BEFORE UPDATE ON d1.chat FOR EACH ROW
-  WHEN (OLD._sluice_outside_at IS NOT NULL AND current_setting('sluice.writer', true) = 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_conflict('d1', 'id');
-CREATE TRIGGER sluice_outside_delete BEFORE DELETE ON d1.chat FOR EACH ROW
-  WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_outside_delete('d1', 'id');
-CREATE TRIGGER sluice_inserted AFTER INSERT ON d1.chat REFERENCING NEW TABLE AS sluice_new
-  FOR EACH STATEMENT WHEN (current_setting('sluice.writer', true) = 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_inserted('d1', 'id');
+-- The four triggers PlanMirror creates (sink/pg_sql.cc ConflictDetectionSql),
+-- for table `tbl` of deployment `dep` keyed by `id`.
+CREATE FUNCTION pg_temp.detect(tbl text, dep text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  w text := format('current_setting(''sluice.writer'', true) IS DISTINCT FROM %L', dep);
+  args text := format('%L, %L', dep, 'id');
+BEGIN
+  EXECUTE format('CREATE TRIGGER sluice_outside BEFORE UPDATE ON %s FOR EACH ROW WHEN (%s) '
+                 'EXECUTE FUNCTION sync_metadata.sluice_outside_write(%s)', tbl, w, args);
+  EXECUTE format('CREATE TRIGGER sluice_conflict BEFORE UPDATE ON %s FOR EACH ROW WHEN '
+                 '(OLD._sluice_outside_at IS NOT NULL AND current_setting(''sluice.writer'', true) = %L) '
+                 'EXECUTE FUNCTION sync_metadata.sluice_conflict(%s)', tbl, dep, args);
+  EXECUTE format('CREATE TRIGGER sluice_outside_delete BEFORE DELETE ON %s FOR EACH ROW WHEN (%s) '
+                 'EXECUTE FUNCTION sync_metadata.sluice_outside_delete(%s)', tbl, w, args);
+  EXECUTE format('CREATE TRIGGER sluice_inserted AFTER INSERT ON %s REFERENCING NEW TABLE AS '
+                 'sluice_new FOR EACH STATEMENT WHEN (current_setting(''sluice.writer'', true) = %L) '
+                 'EXECUTE FUNCTION sync_metadata.sluice_inserted(%s)', tbl, dep, args);
+END $$;
+SELECT pg_temp.detect('d1.chat', 'd1');
 
 INSERT INTO sync_metadata.source_position (deployment, source_id, applied_seq)
 VALUES ('d1', '00000000-0000-0000-0000-000000000001', 0);
@@ -367,18 +374,7 @@ SELECT pg_temp.expect('a pending entry takes the newest kind and reason',
 CREATE TABLE d1.alias (id text PRIMARY KEY, n bigint, t text, _sluice_seq bigint NOT NULL DEFAULT -1,
   _sluice_deleted_at timestamptz, _sluice_updated_at timestamptz NOT NULL DEFAULT now(),
   _sluice_outside_at timestamptz DEFAULT clock_timestamp(), _sluice_base jsonb);
-CREATE TRIGGER sluice_outside BEFORE UPDATE ON d1.alias FOR EACH ROW
-  WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_outside_write('d1', 'id');
-CREATE TRIGGER sluice_conflict BEFORE UPDATE ON d1.alias FOR EACH ROW
-  WHEN (OLD._sluice_outside_at IS NOT NULL AND current_setting('sluice.writer', true) = 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_conflict('d1', 'id');
-CREATE TRIGGER sluice_outside_delete BEFORE DELETE ON d1.alias FOR EACH ROW
-  WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_outside_delete('d1', 'id');
-CREATE TRIGGER sluice_inserted AFTER INSERT ON d1.alias REFERENCING NEW TABLE AS sluice_new
-  FOR EACH STATEMENT WHEN (current_setting('sluice.writer', true) = 'd1')
-  EXECUTE FUNCTION sync_metadata.sluice_inserted('d1', 'id');
+SELECT pg_temp.detect('d1.alias', 'd1');
 CREATE FUNCTION proto.alias_upsert(n bigint, seq bigint) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM set_config('sluice.writer', 'd1', true),
@@ -446,21 +442,9 @@ BEGIN
   END IF;
   IF variant LIKE 'trigger%' OR variant LIKE 'merge%' THEN
     ALTER TABLE b.message ALTER COLUMN _sluice_outside_at SET DEFAULT clock_timestamp(),
-      ALTER COLUMN _sluice_seq SET DEFAULT 0;
-    CREATE TRIGGER sluice_outside BEFORE UPDATE ON b.message FOR EACH ROW
-      WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'b')
-      EXECUTE FUNCTION sync_metadata.sluice_outside_write('b', 'id');
-    CREATE TRIGGER sluice_conflict BEFORE UPDATE ON b.message FOR EACH ROW
-      WHEN (OLD._sluice_outside_at IS NOT NULL AND current_setting('sluice.writer', true) = 'b')
-      EXECUTE FUNCTION sync_metadata.sluice_conflict('b', 'id');
-    CREATE TRIGGER sluice_outside_delete BEFORE DELETE ON b.message FOR EACH ROW
-      WHEN (current_setting('sluice.writer', true) IS DISTINCT FROM 'b')
-      EXECUTE FUNCTION sync_metadata.sluice_outside_delete('b', 'id');
-    IF variant <> 'trigger_no_stmt' THEN
-      CREATE TRIGGER sluice_inserted AFTER INSERT ON b.message REFERENCING NEW TABLE AS sluice_new
-        FOR EACH STATEMENT WHEN (current_setting('sluice.writer', true) = 'b')
-        EXECUTE FUNCTION sync_metadata.sluice_inserted('b', 'id');
-    END IF;
+      ALTER COLUMN _sluice_seq SET DEFAULT -1;
+    PERFORM pg_temp.detect('b.message', 'b');
+    IF variant = 'trigger_no_stmt' THEN DROP TRIGGER sluice_inserted ON b.message; END IF;
   END IF;
 END $$;
 
