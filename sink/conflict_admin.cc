@@ -10,7 +10,6 @@
 #include <set>
 
 #include "common/hex.h"
-#include "common/hex.h"
 #include "common/json_text.h"
 #include "common/sql_quote.h"
 #include "sink/conflict_policy.h"
