@@ -209,15 +209,31 @@ TEST_F(StallsVisible, RepeatedFailureEscalatesAndStatusShowsItWithoutTheSink) {
   for (size_t i = 1; i < counts.size(); ++i) EXPECT_GT(counts[i], counts[i - 1]);
   EXPECT_GT(counts.back() - counts[counts.size() - 2], counts[1] - counts[0]) << agent->Log();
 
-  // status cannot reach the sink either, but shows what the agent knows.
-  auto [json, code] = StatusJson(config);
+  // status cannot reach the sink either, but shows what the agent knows. The
+  // agent flips between backoff (200 ms) and a retry (a refused connect): a
+  // status read may land on the retry, so it is read until it lands on the
+  // backoff.
+  std::string json;
+  int code = 0;
+  WaitUntil(
+      [&] {
+        std::tie(json, code) = StatusJson(config);
+        return JsonField(json, "agent_state").value_or("") == "backoff";
+      },
+      seconds(5));
   EXPECT_EQ(code, 1) << json;
   EXPECT_EQ(JsonField(json, "agent_state").value_or(""), "backoff") << json;
   EXPECT_EQ(JsonField(json, "agent_running").value_or(""), "true") << json;
   EXPECT_TRUE(ContainsNoCase(JsonField(json, "last_error").value_or(""), "cannot reach")) << json;
   EXPECT_GE(std::stoi(JsonField(json, "agent_failures").value_or("0")), counts.back()) << json;
   EXPECT_TRUE(JsonField(json, "agent_since").has_value()) << json;
-  CommandResult text = RunSluice({"status", "--config", config});
+  CommandResult text;
+  WaitUntil(
+      [&] {
+        text = RunSluice({"status", "--config", config});
+        return ContainsNoCase(text.out, "backoff");
+      },
+      seconds(5));
   EXPECT_TRUE(ContainsNoCase(text.out, "agent:")) << text.Describe();
   EXPECT_TRUE(ContainsNoCase(text.out, "backoff")) << text.Describe();
 
