@@ -394,8 +394,8 @@ std::string ReadableByOthers(const std::string& path) {
 
 }  // namespace
 
-std::vector<std::string> SecretPermissionWarnings(const std::string& config_path,
-                                                  const Config& config, const EnvLookup& env) {
+std::vector<std::string> ExposedSecrets(const std::string& config_path, const Config& config,
+                                        const EnvLookup& env) {
   std::vector<std::string> out;
   if (!config.secret_keys.empty()) {
     std::string mode = ReadableByOthers(config_path);
@@ -451,8 +451,11 @@ Result<Config> LoadConfig(const std::string& path) {
     }
     c->sink.conflicts = std::move(*policy);
   }
-  for (const std::string& w : SecretPermissionWarnings(path, *c, std::getenv)) {
-    std::fprintf(stderr, "sluice: warning: %s\n", w.c_str());
+  std::vector<std::string> exposed = ExposedSecrets(path, *c, std::getenv);
+  if (!exposed.empty()) {
+    std::string message = "config: refusing a secret others can read: ";
+    for (size_t i = 0; i < exposed.size(); ++i) message += (i > 0 ? "; " : "") + exposed[i];
+    return Status::InvalidArgument(message);
   }
   return c;
 }

@@ -86,13 +86,13 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env,
 
 // Secrets readable by group or others, one line each saying what to do: the
 // config file when it holds one (Config::secret_keys), and the password file
-// named by sink.url's passfile or PGPASSFILE. A warning, not a refusal.
-std::vector<std::string> SecretPermissionWarnings(const std::string& config_path,
-                                                  const Config& config, const EnvLookup& env);
+// named by sink.url's passfile or PGPASSFILE. LoadConfig refuses them.
+std::vector<std::string> ExposedSecrets(const std::string& config_path, const Config& config,
+                                        const EnvLookup& env);
 
 // Reads the file and parses it with the process environment, then the
-// conflict policy file (Config::conflicts_file), if any; prints
-// SecretPermissionWarnings on stderr ("sluice: warning: ...").
+// conflict policy file (Config::conflicts_file), if any. InvalidArgument when
+// ExposedSecrets finds any (the message says which file and the chmod).
 Result<Config> LoadConfig(const std::string& path);
 
 }  // namespace sluice

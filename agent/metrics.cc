@@ -54,9 +54,11 @@ const prometheus::Histogram::BucketBoundaries kRowBuckets = {
 const prometheus::Histogram::BucketBoundaries kSecondBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
-// The conflict kinds the sink reports (sql/01-control-plane.sql, sluice_conflict).
-constexpr std::array<const char*, 4> kConflictKinds = {"update_origin_differs", "update_deleted",
-                                                       "delete_origin_differs", "insert_exists"};
+// The conflict kinds the sink reports (sql/01-control-plane.sql, sluice_conflict
+// and sluice_inserted).
+constexpr std::array<const char*, 5> kConflictKinds = {"update_origin_differs", "update_deleted",
+                                                       "update_missing", "delete_origin_differs",
+                                                       "insert_exists"};
 
 void Add(prometheus::Counter& c, int64_t n) {
   if (n > 0) c.Increment(static_cast<double>(n));

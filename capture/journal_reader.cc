@@ -138,7 +138,8 @@ class SqliteJournalReader final : public JournalReader {
   void SetShapes(std::map<std::string, TableShape> shapes, int64_t schema_version);
   Result<TableStatements*> StatementsFor(const TableShape& shape);
   Status LookupKey(const TableShape& shape, uint32_t table_index, int64_t seq,
-                   const std::string& encoded, std::vector<Value> key, ChangeSpool* spool);
+                   const std::string& encoded, std::vector<Value> key, bool updates_existing,
+                   ChangeSpool* spool);
   Status ReadFull(const TableShape& shape, uint32_t table_index, int64_t seq, ChangeSpool* spool);
 
   CaptureOptions options_;
@@ -334,7 +335,7 @@ Result<SqliteJournalReader::TableStatements*> SqliteJournalReader::StatementsFor
 
 Status SqliteJournalReader::LookupKey(const TableShape& shape, uint32_t table_index, int64_t seq,
                                       const std::string& encoded, std::vector<Value> key,
-                                      ChangeSpool* spool) {
+                                      bool updates_existing, ChangeSpool* spool) {
   Result<TableStatements*> st = StatementsFor(shape);
   if (!st.ok()) return st.status();
   Change change;
@@ -345,6 +346,7 @@ Status SqliteJournalReader::LookupKey(const TableShape& shape, uint32_t table_in
     Result<bool> row = s->Step();
     if (!row.ok() || !*row) return row;
     change.kind = Change::Kind::kUpsert;
+    change.updates_existing = updates_existing;
     change.values.reserve(shape.columns.size());
     for (size_t i = 0; i < shape.columns.size(); ++i) {
       change.values.push_back(s->ColumnValue(static_cast<int>(i)));
@@ -490,8 +492,12 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
 
   {
     Result<Statement> journal = db_->Prepare(
-        "SELECT tbl, key, max(seq), count(*) FROM main._sluice_journal WHERE seq > ?1 AND "
-        "seq <= ?2 GROUP BY tbl, key ORDER BY 3");
+        "SELECT tbl, key, last, n, first_op = 1 AND NOT EXISTS (SELECT 1 FROM "
+        "main._sluice_journal j WHERE j.seq = g.first - 1 AND j.tbl = g.tbl AND j.op = 'D') "
+        "FROM (SELECT tbl, key, max(seq) AS last, count(*) AS n, min(seq) AS first, "
+        "min(seq * 4 + CASE op WHEN 'I' THEN 0 WHEN 'U' THEN 1 ELSE 2 END) % 4 AS first_op "
+        "FROM main._sluice_journal WHERE seq > ?1 AND seq <= ?2 GROUP BY tbl, key) AS g "
+        "ORDER BY last");
     if (!journal.ok()) return journal.status();
     ScopedReset reset(&*journal);
     SLUICE_RETURN_IF_ERROR(journal->BindInt64(1, after_seq));
@@ -514,8 +520,11 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
                      encoded, tbl);
         continue;
       }
+      // The first entry an UPDATE of this very key, not the new key of a key
+      // change (the capture trigger journals the old key's delete just before).
+      bool updates_existing = journal->ColumnInt64(4) != 0;
       Status s = LookupKey(shape->second, table_index(shape->second), journal->ColumnInt64(2),
-                           encoded, std::move(*key), &out->changes);
+                           encoded, std::move(*key), updates_existing, &out->changes);
       if (!s.ok()) return s.Wrap(fmt::format("look up \"{}\" key '{}'", tbl, encoded));
     }
   }

@@ -1,5 +1,6 @@
 // ChangeSpool: records are encoded as
-//   u8 kind | u32 table | i64 seq | u32 count | count x (u8 kind | payload)
+//   u8 kind (bit 7: updates_existing) | u32 table | i64 seq | u32 count | count x (u8 kind |
+//   payload)
 // payload: i64 (integer), f64 bits (real), u32 length + bytes (text, blob).
 // Native byte order: the spool never leaves the process that wrote it.
 // The spill file is written with write(2) in chunks of whole records, so that
@@ -20,6 +21,8 @@
 namespace sluice {
 namespace {
 
+constexpr uint8_t kUpdatesExistingBit = 0x80;
+
 template <typename T>
 void Put(std::string* out, T v) {
   char raw[sizeof(T)];
@@ -28,7 +31,8 @@ void Put(std::string* out, T v) {
 }
 
 void Encode(const Change& c, std::string* out) {
-  Put<uint8_t>(out, static_cast<uint8_t>(c.kind));
+  Put<uint8_t>(out, static_cast<uint8_t>(static_cast<uint8_t>(c.kind) |
+                                         (c.updates_existing ? kUpdatesExistingBit : 0)));
   Put<uint32_t>(out, c.table);
   Put<int64_t>(out, c.seq);
   Put<uint32_t>(out, static_cast<uint32_t>(c.values.size()));
@@ -257,7 +261,8 @@ Result<bool> ChangeSpool::Next(Change* out) {
   if (!src.Get(&out->table) || !src.Get(&out->seq) || !src.Get(&count)) {
     return Status::Corruption("spool record truncated");
   }
-  out->kind = static_cast<Change::Kind>(kind);
+  out->kind = static_cast<Change::Kind>(kind & ~kUpdatesExistingBit);
+  out->updates_existing = (kind & kUpdatesExistingBit) != 0;
   out->values.clear();
   out->values.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {

@@ -22,6 +22,10 @@ struct Change {
   Kind kind = Kind::kUpsert;
   uint32_t table = 0;  // index into Batch::tables
   int64_t seq = 0;     // journal seq that last touched this key (snapshot seq for full loads)
+  // kUpsert read from the journal whose first entry in the read was an UPDATE
+  // of this key (not the new key of a key change): the row existed before the
+  // read, so the sink should have it. A full read never sets it.
+  bool updates_existing = false;
   // kUpsert: every column in TableShape::columns order. kDelete: the key
   // values in TableShape::KeyColumns() order.
   std::vector<Value> values;

@@ -227,10 +227,13 @@ std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& 
   const std::string deleted = QuoteIdent(kDeletedAtColumn);
   const std::string updated = QuoteIdent(kUpdatedAtColumn);
   // _sluice_outside_at NULL: a row sluice inserts is not marked (its default marks outside ones).
+  // _sluice_base: kExpectedRowMarker for a row the source updated (not in DO UPDATE's SET).
   return "INSERT INTO " + std::string(qualified) + " AS t (" + names + seq + ", " + deleted + ", " +
-         updated + ", " + QuoteIdent(kOutsideAtColumn) + ") SELECT " + values +
-         Element(columns.size(), "bigint") +
-         ", NULL, now(), NULL FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (" + keys +
+         updated + ", " + QuoteIdent(kOutsideAtColumn) + ", " + QuoteIdent(kBaseColumn) +
+         ") SELECT " + values + Element(columns.size(), "bigint") +
+         ", NULL, now(), NULL, CASE WHEN (e->>" + std::to_string(columns.size() + 1) +
+         ") IS NOT NULL THEN " + QuoteLiteral(kExpectedRowMarker) +
+         "::jsonb END FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (" + keys +
          ") DO UPDATE SET " + sets + seq + " = EXCLUDED." + seq + ", " + deleted + " = NULL, " +
          updated + " = now()";
 }

@@ -23,6 +23,10 @@ inline constexpr const char* kUpdatedAtColumn = "_sluice_updated_at";
 // had written before that, the merge base.
 inline constexpr const char* kOutsideAtColumn = "_sluice_outside_at";
 inline constexpr const char* kBaseColumn = "_sluice_base";
+// In kBaseColumn of a row sluice's INSERT just created, for the length of the
+// statement: "the source says this row existed" (sql/01-control-plane.sql,
+// sluice_inserted; a base is otherwise an object, never a JSON string).
+inline constexpr const char* kExpectedRowMarker = "\"update\"";
 // The triggers each mirror carries for it (their arguments: deployment, then
 // the key column names in key order).
 inline constexpr const char* kConflictTriggers[] = {"sluice_outside", "sluice_conflict",
@@ -107,7 +111,11 @@ std::string ConflictTriggersSql();
 std::string KeyIndexExistsSql();
 
 // --- data (parameters documented per builder) ---
-// $1: [[v0, ..., vN-1, seq], ...] with each vi a string or null.
+// $1: [[v0, ..., vN-1, seq(, 1)], ...] with each vi a string or null; the
+// trailing 1 says the source updated a row it had before (Change::
+// updates_existing): a row that INSERT creates then carries kExpectedRowMarker
+// in kBaseColumn for the statement's sluice_inserted trigger, which reports
+// update_missing and clears it. Rows that exist take the DO UPDATE and no marker.
 std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
                       const std::vector<size_t>& key);
 // $1: [[k0, ..., kM-1, seq], ...] key values in key order.

@@ -78,7 +78,9 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
       row.element += "null";
     }
   }
-  row.element += ",\"" + std::to_string(c.seq) + "\"]";
+  row.element += ",\"" + std::to_string(c.seq) + "\"";
+  if (upsert && c.updates_existing) row.element += ",1";
+  row.element += "]";
   out->rows.push_back(std::move(row));
   return Status::Ok();
 }

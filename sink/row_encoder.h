@@ -16,8 +16,10 @@ namespace sluice {
 struct EncodedRow {
   uint32_t table = 0;  // index into the batch's tables
   Change::Kind kind = Change::Kind::kUpsert;
-  size_t change = 0;    // index of the change it came from
-  std::string element;  // ["v0", null, ..., "seq"]: encoded values, then the seq
+  size_t change = 0;  // index of the change it came from
+  // ["v0", null, ..., "seq"]: encoded values, then the seq; then 1 for an
+  // upsert with Change::updates_existing (see UpsertSql).
+  std::string element;
 };
 
 struct EncodedChunk {

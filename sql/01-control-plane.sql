@@ -338,7 +338,7 @@ REVOKE ALL ON FUNCTION sync_metadata.sluice_advance(text, uuid, bigint, bigint, 
   FROM PUBLIC;
 
 -- ======================================================================
--- Conflicts with outside writes (version 5; docs/design-conflicts.md).
+-- Conflicts with outside writes (version 5; update_missing in 6; docs/design-conflicts.md).
 -- A write to a mirror made while the transaction-local setting sluice.writer
 -- is not this deployment is an outside write: per-mirror triggers (created by
 -- sink/mirror_table.cc) mark the row (_sluice_outside_at) and keep the image
@@ -576,6 +576,8 @@ BEGIN
       p_kind, CASE p_kind
         WHEN 'update_origin_differs' THEN 'the source updated a row changed outside sluice'
         WHEN 'update_deleted' THEN 'the source updated a row deleted outside sluice'
+        WHEN 'update_missing' THEN 'the source updated a row missing at the sink, with no '
+                                   'record of its delete'
         WHEN 'delete_origin_differs' THEN 'the source deleted a row changed outside sluice'
         ELSE 'the source wrote a row inserted outside sluice' END,
       s, t, b, r, p_status, p_strategy,
@@ -723,8 +725,13 @@ END
 $fn$;
 
 -- sluice's INSERTs (AFTER STATEMENT, transition table): a row inserted where
--- an outside DELETE removed one sluice had written is update_deleted.
--- Costs one index probe per statement while no such delete is open.
+-- an outside DELETE removed one sluice had written is update_deleted; a row
+-- the source updated (UpsertSql put '"update"' in _sluice_base: the source had
+-- it before, so the mirror should have) that was not there, with no record of
+-- a delete, is update_missing (deleted with the triggers off, a restore),
+-- unless the row was parked (sluice never wrote it). Either way the policy
+-- decides whether it comes back, and the marker is cleared. Costs one index
+-- probe and a scan of the statement's new rows while neither is there.
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_inserted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -736,9 +743,14 @@ DECLARE
   keys text[] := TG_ARGV[1:]::text[];
   match text;
   newkey text;
+  kind text;
 BEGIN
+  -- One statement (one cached plan per table) before the common way out: a
+  -- backend holds this function compiled once per mirror, and every relcache
+  -- invalidation (each DDL statement) walks all their cached plans.
   IF NOT EXISTS (SELECT 1 FROM sync_metadata.outside_deletes WHERE deployment = TG_ARGV[0]
-                    AND table_name = TG_TABLE_NAME AND consumed_at IS NULL) THEN
+                    AND table_name = TG_TABLE_NAME AND consumed_at IS NULL)
+     AND NOT EXISTS (SELECT 1 FROM sluice_new WHERE _sluice_base = '"update"') THEN
     RETURN NULL;
   END IF;
   cfg := nullif(current_setting('sluice.apply', true), '')::jsonb;
@@ -747,27 +759,45 @@ BEGIN
   strategy := coalesce(pol ->> 'strategy', 'source_wins');
   eff := CASE WHEN strategy = 'merge' THEN coalesce(pol ->> 'fallback', 'source_wins')
               ELSE strategy END;
-  IF eff = 'newest_wins' THEN eff := 'source_wins'; END IF;  -- the delete has no compare value
+  IF eff = 'newest_wins' THEN eff := 'source_wins'; END IF;  -- no target value to compare
   SELECT string_agg(format('t.%I = (jsonb_populate_record(NULL::%I.%I, $1)).%I', k,
                            TG_TABLE_SCHEMA, TG_TABLE_NAME, k), ' AND '),
          'jsonb_build_array(' || string_agg(format('n.%I', k), ', ') || ')'
     INTO match, newkey FROM unnest(keys) k;
-  FOR g IN EXECUTE 'SELECT d.row_key, d.base_data, d.deleted_at, n._sluice_seq AS seq, '
+  FOR g IN EXECUTE 'SELECT ' || newkey || ' AS row_key, d.row_key IS NOT NULL AS recorded, '
+      'd.base_data, coalesce(d.deleted_at, now()) AS deleted_at, n._sluice_seq AS seq, '
+      'n._sluice_base IS NOT NULL AS marked, '
       'sync_metadata.sluice_image(to_jsonb(n.*)) AS s FROM sluice_new n '
-      'JOIN sync_metadata.outside_deletes d ON d.deployment = $1 AND d.table_name = $2 '
-      'AND d.consumed_at IS NULL AND d.row_key = ' || newkey
+      'LEFT JOIN sync_metadata.outside_deletes d ON d.deployment = $1 AND d.table_name = $2 '
+      'AND d.consumed_at IS NULL AND d.row_key = ' || newkey ||
+      ' WHERE d.row_key IS NOT NULL OR n._sluice_base = ''"update"'''
       USING TG_ARGV[0], TG_TABLE_NAME LOOP
-    UPDATE sync_metadata.outside_deletes SET consumed_at = now()
-     WHERE deployment = TG_ARGV[0] AND table_name = TG_TABLE_NAME AND row_key = g.row_key;
-    PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME, g.row_key, g.seq, 'update_deleted',
-      strategy, CASE eff WHEN 'manual' THEN 'pending' ELSE 'resolved' END, g.s, NULL,
-      g.base_data, CASE eff WHEN 'source_wins' THEN g.s END);
-    IF eff IN ('target_wins', 'manual') THEN
-      -- The target's delete stands: as a tombstone (sluice never DELETEs),
-      -- marked, so later source changes meet it in sluice_conflict.
+    kind := NULL;
+    IF g.recorded THEN
+      UPDATE sync_metadata.outside_deletes SET consumed_at = now()
+       WHERE deployment = TG_ARGV[0] AND table_name = TG_TABLE_NAME AND row_key = g.row_key;
+      kind := 'update_deleted';
+    ELSIF NOT EXISTS (SELECT 1 FROM sync_metadata.conflict_log c WHERE c.deployment = TG_ARGV[0]
+                         AND c.table_name = TG_TABLE_NAME AND c.row_key = g.row_key
+                         AND c.status = 'parked') THEN
+      kind := 'update_missing';
+    END IF;
+    IF kind IS NOT NULL THEN
+      PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME, g.row_key, g.seq, kind,
+        strategy, CASE eff WHEN 'manual' THEN 'pending' ELSE 'resolved' END, g.s, NULL,
+        g.base_data, CASE eff WHEN 'source_wins' THEN g.s END);
+    END IF;
+    IF kind IS NOT NULL AND eff IN ('target_wins', 'manual') THEN
+      -- The target's state (no row) stands: as a tombstone (sluice never
+      -- DELETEs), marked, so later source changes meet it in sluice_conflict.
+      -- Its base: the image before the delete if known, else the source's.
       EXECUTE format('UPDATE %I.%I t SET _sluice_deleted_at = $2, _sluice_outside_at = $2, '
                      '_sluice_base = $3 WHERE ', TG_TABLE_SCHEMA, TG_TABLE_NAME) || match
-        USING g.s, g.deleted_at, CASE eff WHEN 'manual' THEN g.base_data ELSE g.s END;
+        USING g.s, g.deleted_at,
+              CASE WHEN eff = 'manual' AND g.base_data IS NOT NULL THEN g.base_data ELSE g.s END;
+    ELSIF g.marked THEN
+      EXECUTE format('UPDATE %I.%I t SET _sluice_base = NULL WHERE ', TG_TABLE_SCHEMA,
+                     TG_TABLE_NAME) || match USING g.s;
     END IF;
   END LOOP;
   RETURN NULL;
@@ -796,7 +826,7 @@ END
 $$;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('control-plane', 5, now())
+VALUES ('control-plane', 6, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

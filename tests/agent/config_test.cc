@@ -190,7 +190,7 @@ std::string WriteText(const std::string& path, const std::string& text, mode_t m
   return path;
 }
 
-TEST(Config, SecretReadableByOthersIsWarnedAbout) {
+TEST(Config, SecretReadableByOthersIsRefused) {
   testing::TempDir dir;
   auto none = [](const char*) -> const char* { return nullptr; };
   const std::string with_password =
@@ -199,41 +199,51 @@ TEST(Config, SecretReadableByOthersIsWarnedAbout) {
   Result<Config> c = Parse(with_password);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->secret_keys, std::vector<std::string>{"sink.url"});
-  std::vector<std::string> w = SecretPermissionWarnings(path, *c, none);
+  std::vector<std::string> w = ExposedSecrets(path, *c, none);
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0].rfind(path + " holds a secret (sink.url has a password)", 0), 0u) << w[0];
   EXPECT_NE(w[0].find("mode 0644"), std::string::npos) << w[0];
   EXPECT_NE(w[0].find("chmod 600 " + path), std::string::npos) << w[0];
   EXPECT_EQ(w[0].find("s3cret"), std::string::npos) << w[0];
 
+  // LoadConfig refuses it, saying what to do, without the password.
+  Result<Config> loaded = LoadConfig(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(loaded.status().message().find("chmod 600 " + path), std::string::npos)
+      << loaded.status().message();
+  EXPECT_EQ(loaded.status().message().find("s3cret"), std::string::npos);
+
   ::chmod(path.c_str(), 0600);
-  EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
-  ::chmod(path.c_str(), 0640);  // group alone is enough to warn
-  EXPECT_EQ(SecretPermissionWarnings(path, *c, none).size(), 1u);
+  EXPECT_TRUE(ExposedSecrets(path, *c, none).empty());
+  EXPECT_TRUE(LoadConfig(path).ok()) << LoadConfig(path).status().ToString();
+  ::chmod(path.c_str(), 0640);  // group alone is enough to refuse
+  EXPECT_EQ(ExposedSecrets(path, *c, none).size(), 1u);
+  EXPECT_FALSE(LoadConfig(path).ok());
 
   // No password in the file (it comes from the environment): no warning.
   c = Parse(kMinimal, {{"SLUICE_SINK_URL", "postgresql://u:s3cret@h/db"}});
   ASSERT_TRUE(c.ok());
   EXPECT_TRUE(c->secret_keys.empty());
-  EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
+  EXPECT_TRUE(ExposedSecrets(path, *c, none).empty());
 
   // A password file named by sink.url, or by PGPASSFILE.
   std::string pgpass = WriteText(dir.file("pgpass"), "h:5432:db:u:s3cret\n", 0644);
   c = Parse(R"({"deployment":"a","source":{"path":"/x"},"sink":{"url":"host=h passfile=)" + pgpass +
             R"("}})");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  w = SecretPermissionWarnings(path, *c, none);
+  w = ExposedSecrets(path, *c, none);
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0].rfind("password file " + pgpass + " is readable by group or others", 0), 0u)
       << w[0];
   c = Parse(kMinimal);
   ASSERT_TRUE(c.ok());
-  w = SecretPermissionWarnings(path, *c, [&](const char* n) -> const char* {
+  w = ExposedSecrets(path, *c, [&](const char* n) -> const char* {
     return std::string(n) == "PGPASSFILE" ? pgpass.c_str() : nullptr;
   });
   EXPECT_EQ(w.size(), 1u);
   ::chmod(pgpass.c_str(), 0600);
-  EXPECT_TRUE(SecretPermissionWarnings(path, *c, none).empty());
+  EXPECT_TRUE(ExposedSecrets(path, *c, none).empty());
 }
 
 // The policy `conflicts` configures, as ParseConflictPolicy gives it.

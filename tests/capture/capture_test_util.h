@@ -162,6 +162,7 @@ struct Drained {
   std::string table;
   int64_t seq;
   std::vector<Value> values;
+  bool updates_existing = false;
 };
 
 inline std::vector<Drained> Drain(Batch* batch) {
@@ -172,7 +173,7 @@ inline std::vector<Drained> Drain(Batch* batch) {
     Result<bool> more = batch->changes.Next(&c);
     EXPECT_TRUE(more.ok()) << more.status().ToString();
     if (!more.ok() || !*more) break;
-    out.push_back({c.kind, batch->tables.at(c.table).name, c.seq, c.values});
+    out.push_back({c.kind, batch->tables.at(c.table).name, c.seq, c.values, c.updates_existing});
   }
   return out;
 }

@@ -145,6 +145,58 @@ TEST_F(JournalReaderTest, KeyChangeIsDeleteOfOldAndUpsertOfNew) {
   EXPECT_EQ(app_->Scalar("SELECT count(*) FROM _sluice_journal WHERE op='D'"), "1");
 }
 
+// An upsert whose first journal entry in the read is an UPDATE of its key
+// says the row existed before the read (the sink checks it has the row:
+// update_missing). Not for a first INSERT, a delete-and-insert, the new key of
+// a key change, or a full read.
+TEST_F(JournalReaderTest, UpsertsOfRowsThatExistedBeforeTheReadSaySo) {
+  Setup(testing::OpenWebuiSchema());
+  auto flags = [](const std::vector<Drained>& changes) {
+    std::string out;
+    for (const Drained& d : changes) {
+      out += (out.empty() ? "" : " ") + d.values[0].bytes + "=" +
+             (d.kind == Change::Kind::kDelete ? "D"
+              : d.updates_existing            ? "U"
+                                              : "I");
+    }
+    return out;
+  };
+  app_->Exec(std::string(kChatInsert) + "('c1','u1','a',0,1,1,'{}','{}')");
+  EXPECT_EQ(flags(Next()), "c1=I");
+  app_->Exec("UPDATE chat SET title='b' WHERE id='c1'");
+  app_->Exec(std::string(kChatInsert) + "('c2','u1','a',0,1,1,'{}','{}')");
+  app_->Exec("UPDATE chat SET title='b' WHERE id='c2'");
+  EXPECT_EQ(flags(Next()), "c1=U c2=I");
+  app_->Exec("DELETE FROM chat WHERE id='c1'");
+  app_->Exec(std::string(kChatInsert) + "('c1','u1','a',0,1,1,'{}','{}')");
+  app_->Exec("UPDATE chat SET title='c' WHERE id='c1'");
+  app_->Exec(
+      "INSERT OR REPLACE INTO chat(id,user_id,title,archived,created_at,updated_at,chat,"
+      "meta) VALUES ('c2','u1','r',0,1,1,'{}','{}')");
+  EXPECT_EQ(flags(Next()), "c1=I c2=I");
+  // Key changes, one row and two in one statement: the old keys are deleted,
+  // the new ones are new rows at the sink.
+  app_->Exec(
+      "INSERT INTO tag(id,name,user_id,meta) VALUES ('t1','T','u1',NULL), "
+      "('t2','T','u1',NULL), ('t3','T','u1',NULL)");
+  Next();
+  app_->Exec("UPDATE tag SET user_id='u2' WHERE id='t1'");
+  app_->Exec("UPDATE tag SET user_id='u3' WHERE id IN ('t2','t3')");
+  std::vector<Drained> changes = Next();
+  std::string got;
+  for (const Drained& d : changes) {
+    if (d.kind == Change::Kind::kUpsert) got += d.updates_existing ? "U" : "I";
+  }
+  EXPECT_EQ(got, "III");
+  app_->Exec("UPDATE tag SET name='W' WHERE id='t1'");
+  changes = Next();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].updates_existing);
+  // A full read carries no flag, even for rows the journal saw updated.
+  app_->Exec("UPDATE chat SET title='d' WHERE id='c2'");
+  EXPECT_EQ(flags(Next({"chat"})), "c1=I c2=I");
+}
+
 TEST_F(JournalReaderTest, MultiRowTransactionAndFullTableRead) {
   Setup(testing::OpenWebuiSchema());
   app_->Exec("BEGIN");

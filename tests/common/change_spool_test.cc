@@ -16,6 +16,7 @@ Change Sample(int i) {
   c.kind = i % 3 == 0 ? Change::Kind::kDelete : Change::Kind::kUpsert;
   c.table = static_cast<uint32_t>(i % 7);
   c.seq = std::numeric_limits<int64_t>::max() - i;
+  c.updates_existing = c.kind == Change::Kind::kUpsert && i % 4 == 1;
   c.values.push_back(Value::Integer(std::numeric_limits<int64_t>::min() + i));
   c.values.push_back(Value::Real(i % 2 ? std::numeric_limits<double>::infinity() : -0.5 * i));
   c.values.push_back(Value::Text(std::string("caf\xc3\xa9\0\xff", 7) + std::to_string(i)));
@@ -39,6 +40,7 @@ void ExpectRoundTrip(size_t limit, int n, bool expect_spilled) {
       ASSERT_TRUE(*more);
       Change want = Sample(i);
       EXPECT_EQ(got.kind, want.kind);
+      EXPECT_EQ(got.updates_existing, want.updates_existing) << i;
       EXPECT_EQ(got.table, want.table);
       EXPECT_EQ(got.seq, want.seq);
       ASSERT_EQ(got.values.size(), want.values.size());

@@ -1,7 +1,9 @@
 // Issue #7: the conflict policy is checked against the source's real tables.
 // `sluice init` and `sluice run` refuse (exit 2, naming table and column) a
 // policy that does not fit; SIGHUP takes over a changed policy that fits and
-// keeps the running one, saying so, when the new one does not.
+// keeps the running one, saying so, when the new one does not. And, through
+// the real binary end to end: a row gone from the mirror without a trace meets
+// the app's next UPDATE of it as update_missing; INSERTs and key changes never do.
 #include <csignal>
 #include <string>
 
@@ -90,6 +92,44 @@ TEST_F(ConflictConfig, SighupTakesOverAFittingPolicyAndKeepsTheRunningOneOtherwi
     db.Exec("INSERT INTO chat VALUES ('c2', 'two', 1700000001, NULL, '{}')");
   }
   ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(30)));
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->WaitExit(seconds(30)), 0);
+}
+
+TEST_F(ConflictConfig, AppUpdateOfARowGoneAtTheSinkWithoutATraceIsUpdateMissing) {
+  if (skipped_) return;
+  std::string config = Prepare();
+  WritePolicy(kOtherGood);
+  {
+    Sqlite db(db_path_);
+    db.Exec("INSERT INTO chat VALUES ('c2', 'two', 1700000001, NULL, '{}')");
+  }
+  ASSERT_EQ(Init(config).exit_code, 0);
+  AgentProcess* agent = StartAgent(config);
+  ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(30)));
+  const std::string chat = "\"" + deployment_ + "\".chat";
+  // A restore or a maintenance job with the triggers off: no outside_deletes row.
+  pg_->Query("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM " + chat +
+             " WHERE id = 'c1'; COMMIT");
+  {
+    Sqlite db(db_path_);
+    db.Exec("UPDATE chat SET title = 'again' WHERE id = 'c1'");
+    db.Exec("INSERT INTO chat VALUES ('c3', 'three', 1700000002, NULL, '{}')");
+    db.Exec("UPDATE chat SET title = 'three!' WHERE id = 'c3'");
+    db.Exec("UPDATE chat SET id = 'c2b' WHERE id = 'c2'");  // a key change: c2b is a new row
+  }
+  ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(30)));
+  EXPECT_EQ(pg_->Scalar("SELECT string_agg(id || '|' || title || '|' || (_sluice_deleted_at IS "
+                        "NULL) || '|' || (_sluice_base IS NULL), ' ' ORDER BY id) FROM " +
+                        chat)
+                .value_or(""),
+            "c1|again|true|true c2|two|false|true c2b|two|true|true c3|three!|true|true");
+  EXPECT_EQ(pg_->Scalar("SELECT string_agg(row_key::text || '|' || kind || '|' || strategy || '|' "
+                        "|| status, ' ') FROM sync_metadata.conflict_log WHERE deployment = '" +
+                        deployment_ + "'")
+                .value_or(""),
+            R"(["c1"]|update_missing|newest_wins|resolved)");
+  EXPECT_NE(agent->Log().find("update_missing"), std::string::npos) << agent->Log();
   agent->Signal(SIGTERM);
   EXPECT_EQ(agent->WaitExit(seconds(30)), 0);
 }

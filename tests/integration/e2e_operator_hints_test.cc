@@ -1,5 +1,5 @@
 // Issue 5 item 19: what the operator is told. A config file that holds the
-// sink password and is readable by others gets a warning; `init` on a file or
+// sink password and is readable by others is refused (issue #8); `init` on a file or
 // directory the user cannot write says so (not "close other connections") and
 // exits 1, because exit 2 is for configuration and usage errors only.
 #include <sys/stat.h>
@@ -20,10 +20,10 @@ class OperatorHints : public E2eTest {
   // the writable part is handed to nobody. `dir` holds the database.
   CommandResult InitWithoutWriteAccess(const std::string& dir, const std::string& db_path,
                                        bool read_only_dir) {
-    std::string config = WriteConfig(db_path);
-    ::chmod(config.c_str(), 0644);
+    std::string config = WriteConfig(db_path);  // mode 0600: it holds the test server's password
     std::vector<std::string> argv = {SluiceBin(), "init", "--config", config};
     if (::geteuid() == 0) {
+      EXPECT_EQ(::chown(config.c_str(), 65534, 65534), 0);  // nobody's own, as a host's would be
       ::chmod(dir_->path().c_str(), 0755);
       ::chmod(dir.c_str(), 0755);
       ::chmod(db_path.c_str(), 0644);
@@ -73,23 +73,28 @@ TEST_F(OperatorHints, ReadOnlyDirectoryIsNamedAsTheCause) {
   EXPECT_FALSE(ContainsNoCase(r.err, "close other connections")) << r.Describe();
 }
 
-TEST_F(OperatorHints, ConfigWithPasswordReadableByOthersIsWarnedAbout) {
+TEST_F(OperatorHints, ConfigWithPasswordReadableByOthersIsRefused) {
   if (skipped_) return;
   std::string db_path = dir_->file("webui.db");
   CreateOpenWebUiDb(db_path);
   std::string url = pg_url_ + " password=not-the-real-one-42";
   std::string config = WriteConfig(db_path, url);
   ::chmod(config.c_str(), 0644);
-  // `status` is enough to load the config; the bad password makes it fail,
-  // which does not matter here.
-  CommandResult r = RunSluice({"status", "--config", config}, seconds(30));
-  EXPECT_TRUE(ContainsNoCase(r.err, "warning: " + config)) << r.Describe();
-  EXPECT_TRUE(ContainsNoCase(r.err, "chmod 600")) << r.Describe();
-  EXPECT_FALSE(ContainsNoCase(r.err, "not-the-real-one-42")) << r.Describe();
+  // Every command loads the config first: init, run and status refuse it.
+  for (const char* command : {"init", "run", "status"}) {
+    CommandResult r = RunSluice({command, "--config", config}, seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << command << ": " << r.Describe();
+    EXPECT_TRUE(ContainsNoCase(r.err, config + " holds a secret"))
+        << command << ": " << r.Describe();
+    EXPECT_TRUE(ContainsNoCase(r.err, "chmod 600")) << r.Describe();
+    EXPECT_FALSE(ContainsNoCase(r.err, "not-the-real-one-42")) << r.Describe();
+  }
 
+  // Owner-only: loaded (the bad password then makes status fail, which does
+  // not matter here).
   ::chmod(config.c_str(), 0600);
-  r = RunSluice({"status", "--config", config}, seconds(30));
-  EXPECT_FALSE(ContainsNoCase(r.err, "warning: " + config)) << r.Describe();
+  CommandResult r = RunSluice({"status", "--config", config}, seconds(30));
+  EXPECT_FALSE(ContainsNoCase(r.err, "holds a secret")) << r.Describe();
 }
 
 }  // namespace

@@ -121,6 +121,10 @@ std::string AgentConfig::ToJson() const {
 
 std::string AgentConfig::Write(const std::string& path) const {
   WriteFile(path, ToJson());
+  // The sink URL may hold the test server's password: sluice refuses such a
+  // file when others can read it.
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   return path;
 }
 

@@ -51,6 +51,13 @@ inline Change Upsert(uint32_t table, int64_t seq, std::vector<Value> values) {
   return c;
 }
 
+// An upsert the journal read as an UPDATE of an existing row (Change::updates_existing).
+inline Change Update(uint32_t table, int64_t seq, std::vector<Value> values) {
+  Change c = Upsert(table, seq, std::move(values));
+  c.updates_existing = true;
+  return c;
+}
+
 inline Change Delete(uint32_t table, int64_t seq, std::vector<Value> key) {
   Change c = Upsert(table, seq, std::move(key));
   c.kind = Change::Kind::kDelete;

@@ -20,6 +20,7 @@ using testing::ChatShape;
 using testing::Delete;
 using testing::I;
 using testing::T;
+using testing::Update;
 using testing::Upsert;
 
 class ConflictDetectionTest : public ApplierTest {
@@ -100,6 +101,81 @@ TEST_F(ConflictDetectionTest, OutsideInsertIsPossibleAndMeetsTheSourceAsInsertEx
             std::vector<std::string>{"8|t"});
   EXPECT_EQ(Log(),
             std::vector<std::string>{R"(["x"]|insert_exists|source_wins|resolved|automatic|2)"});
+}
+
+// A row gone from the mirror without a trace (deleted with the triggers
+// disabled, as a restore or `session_replication_role = replica` does) meets
+// a source UPDATE as update_missing; a source INSERT of it is no conflict, nor
+// is the update of a row sluice never wrote (parked earlier). The policy
+// decides whether it comes back; no marker stays behind on any row.
+TEST_F(ConflictDetectionTest, UpdateOfARowGoneWithoutATraceIsUpdateMissing) {
+  if (pg_.empty()) return;
+  Batch b1 = NewBatch(-1, 3, {ChatShape()});
+  ASSERT_TRUE(b1.changes.Append(Upsert(0, 1, {T("c1"), I(100), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(b1.changes.Append(Upsert(0, 2, {T("c2"), I(100), T("{}"), I(0)})).ok());
+  // c3's text holds a NUL: parked, never at the sink.
+  ASSERT_TRUE(
+      b1.changes.Append(Upsert(0, 3, {T("c3"), I(100), Value::Text(std::string("{\0}", 3)), I(0)}))
+          .ok());
+  ASSERT_TRUE(Apply(&b1).ok());
+  ASSERT_EQ(Q("SELECT count(*) FROM sync_metadata.conflict_log WHERE deployment = '" + name_ +
+              "' AND status = 'parked'"),
+            std::vector<std::string>{"1"});
+  Q("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM " + S() +
+    ".chat WHERE id IN ('c1', 'c2'); COMMIT");
+  ASSERT_EQ(
+      Q("SELECT count(*) FROM sync_metadata.outside_deletes WHERE deployment = '" + name_ + "'"),
+      std::vector<std::string>{"0"})
+      << "the triggers were off: no record of the delete";
+
+  Batch b2 = NewBatch(3, 6, {ChatShape()});
+  ASSERT_TRUE(b2.changes.Append(Update(0, 4, {T("c1"), I(200), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(b2.changes.Append(Upsert(0, 5, {T("c2"), I(200), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(b2.changes.Append(Update(0, 6, {T("c3"), I(200), T("{}"), I(0)})).ok());
+  ApplyStats stats;
+  Status st = Apply(&b2, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(
+      Q("SELECT id, created_at, _sluice_deleted_at IS NULL FROM " + S() + ".chat ORDER BY id"),
+      (std::vector<std::string>{"c1|200|t", "c2|200|t", "c3|200|t"}));
+  EXPECT_EQ(Marked(), 0) << "no marker or mark stays behind";
+  EXPECT_EQ(
+      Q("SELECT row_key::text || '|' || kind || '|' || strategy || '|' || status || '|' || "
+        "(target_data IS NULL) || '|' || (base_data IS NULL) || '|' || "
+        "(resolved_data->>'created_at') FROM sync_metadata.conflict_log WHERE deployment = '" +
+        name_ + "' AND kind <> 'rejected'"),
+      std::vector<std::string>{R"(["c1"]|update_missing|source_wins|resolved|true|true|200)"});
+  ASSERT_EQ(stats.conflicts.size(), 1u);
+  EXPECT_EQ(stats.conflicts[0],
+            (ConflictCount{"chat", "update_missing", "source_wins", "resolved", 1}));
+
+  // Under target_wins the target's state (no row) stands: a marked tombstone,
+  // which the next source update meets as update_deleted.
+  ConflictPolicy policy;
+  policy.tables["chat"].strategy = "target_wins";
+  applier_->SetConflictPolicy(policy);
+  Q("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM " + S() +
+    ".chat WHERE id = 'c1'; COMMIT");
+  Batch b3 = NewBatch(6, 7, {ChatShape()});
+  ASSERT_TRUE(b3.changes.Append(Update(0, 7, {T("c1"), I(300), T("{}"), I(0)})).ok());
+  st = Apply(&b3, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT _sluice_deleted_at IS NOT NULL, _sluice_outside_at IS NOT NULL, "
+              "_sluice_base->>'created_at' FROM " +
+              S() + ".chat WHERE id = 'c1'"),
+            std::vector<std::string>{"t|t|300"});
+  Batch b4 = NewBatch(7, 8, {ChatShape()});
+  ASSERT_TRUE(b4.changes.Append(Update(0, 8, {T("c1"), I(400), T("{}"), I(0)})).ok());
+  ASSERT_TRUE(Apply(&b4).ok());
+  EXPECT_EQ(
+      Q("SELECT row_key::text || '|' || kind || '|' || strategy || '|' || status || '|' || "
+        "resolved_by || '|' || batch FROM sync_metadata.conflict_log WHERE deployment = '" +
+        name_ + "' AND kind <> 'rejected' ORDER BY id"),
+      (std::vector<std::string>{R"(["c1"]|update_missing|source_wins|resolved|automatic|6)",
+                                R"(["c1"]|update_missing|target_wins|resolved|automatic|7)",
+                                R"(["c1"]|update_deleted|target_wins|resolved|automatic|8)"}));
+  EXPECT_EQ(Q("SELECT count(*) FROM " + S() + ".chat WHERE _sluice_base = '\"update\"'"),
+            std::vector<std::string>{"0"});
 }
 
 TEST_F(ConflictDetectionTest, TheBatchCarriesTheTablesPolicy) {

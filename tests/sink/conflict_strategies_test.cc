@@ -31,6 +31,7 @@ using testing::I;
 using testing::kInt;
 using testing::kText;
 using testing::T;
+using testing::Update;
 using testing::Upsert;
 
 constexpr int64_t kT0 = 1733000000;  // 2024-11-30 20:53:20 UTC, the base row's time
@@ -81,6 +82,7 @@ std::vector<Value> NoteRow(const char* id, const std::string& title, const Times
 enum class Kind {
   kUpdateOriginDiffers,  // outside UPDATE, then a source update
   kUpdateDeleted,        // outside hard DELETE, then a source update
+  kUpdateMissing,        // DELETE with the triggers off (no record), then a source update
   kUpdateTombstoned,     // outside UPDATE setting _sluice_deleted_at, then a source update
   kDeleteOriginDiffers,  // outside UPDATE, then a source delete
   kInsertExists,         // outside INSERT of a key sluice never wrote, then a source insert
@@ -137,6 +139,11 @@ std::vector<Case> Cases() {
        .row = "source@200|clean|-|11",
        .log =
            "update_deleted|source_wins|resolved|automatic|source@200|-|base@0|source@200|s" + R});
+  add({.table = "sw_um",
+       .policy = Policy("source_wins"),
+       .kind = K::kUpdateMissing,
+       .row = "source@200|clean|-|11",
+       .log = "update_missing|source_wins|resolved|automatic|source@200|-|-|source@200|s" + R});
   add({.table = "sw_udt",
        .policy = Policy("source_wins"),
        .kind = K::kUpdateTombstoned,
@@ -171,6 +178,11 @@ std::vector<Case> Cases() {
        .kind = K::kUpdateDeleted,
        .row = "source@200 deleted|marked|source@200|11",
        .log = "update_deleted|target_wins|resolved|automatic|source@200|-|base@0|-|-" + R});
+  add({.table = "tw_um",
+       .policy = Policy("target_wins"),
+       .kind = K::kUpdateMissing,
+       .row = "source@200 deleted|marked|source@200|11",
+       .log = "update_missing|target_wins|resolved|automatic|source@200|-|-|-|-" + R});
   add({.table = "tw_udt",
        .policy = Policy("target_wins"),
        .kind = K::kUpdateTombstoned,
@@ -289,6 +301,11 @@ std::vector<Case> Cases() {
        .kind = K::kUpdateDeleted,
        .row = "source@200|clean|-|11",
        .log = "update_deleted" + nw_src + "-|base@0|source@200|s" + R});
+  add({.table = "nw_um",
+       .policy = Policy("newest_wins", "ts_s"),
+       .kind = K::kUpdateMissing,
+       .row = "source@200|clean|-|11",
+       .log = "update_missing" + nw_src + "-|-|source@200|s" + R});
   add({.table = "nw_udt",
        .policy = Policy("newest_wins", "ts_s"),
        .kind = K::kUpdateTombstoned,
@@ -352,6 +369,16 @@ std::vector<Case> Cases() {
        .kind = K::kUpdateDeleted,
        .row = "source@200 deleted|marked|source@200|11",
        .log = "update_deleted|merge|resolved|automatic|source@200|-|base@0|-|-" + R});
+  add({.table = "mg_um",
+       .policy = Policy("merge"),
+       .kind = K::kUpdateMissing,
+       .row = "source@200|clean|-|11",
+       .log = "update_missing|merge|resolved|automatic|source@200|-|-|source@200|s" + R});
+  add({.table = "mg_um_tw",
+       .policy = Policy("merge", "", "target_wins"),
+       .kind = K::kUpdateMissing,
+       .row = "source@200 deleted|marked|source@200|11",
+       .log = "update_missing|merge|resolved|automatic|source@200|-|-|-|-" + R});
   add({.table = "mg_udt",
        .policy = Policy("merge"),
        .kind = K::kUpdateTombstoned,
@@ -389,6 +416,11 @@ std::vector<Case> Cases() {
        .kind = K::kUpdateDeleted,
        .row = "source@200 deleted|marked|base@0|11",
        .log = "update_deleted|manual|pending|-|source@200|-|base@0|-|-" + P});
+  add({.table = "mn_um",
+       .policy = Policy("manual"),
+       .kind = K::kUpdateMissing,
+       .row = "source@200 deleted|marked|source@200|11",
+       .log = "update_missing|manual|pending|-|source@200|-|-|-|-" + P});
   add({.table = "mn_udt",
        .policy = Policy("manual"),
        .kind = K::kUpdateTombstoned,
@@ -484,10 +516,13 @@ class ConflictStrategiesTest : public ApplierTest {
 void AddSourceChanges(const std::vector<Case>& cases, Batch* b) {
   for (uint32_t i = 0; i < cases.size(); ++i) {
     b->tables.push_back(NoteShape(cases[i].table));
-    Status st =
-        cases[i].kind == Kind::kDeleteOriginDiffers
-            ? b->changes.Append(Delete(i, 11, {T("k")}))
-            : b->changes.Append(Upsert(i, 11, NoteRow("k", cases[i].src_title, cases[i].src)));
+    // The source inserts "k" where the outside inserted it; elsewhere it had
+    // "k" (batch 1) and updates or deletes it, as the journal reports.
+    std::vector<Value> row = NoteRow("k", cases[i].src_title, cases[i].src);
+    Status st = cases[i].kind == Kind::kDeleteOriginDiffers
+                    ? b->changes.Append(Delete(i, 11, {T("k")}))
+                : cases[i].kind == Kind::kInsertExists ? b->changes.Append(Upsert(i, 11, row))
+                                                       : b->changes.Append(Update(i, 11, row));
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 }
@@ -520,6 +555,10 @@ TEST_F(ConflictStrategiesTest, EveryStrategyAgainstEveryKind) {
         break;
       case Kind::kUpdateDeleted:
         Q("DELETE FROM " + t + " WHERE id = 'k'");
+        break;
+      case Kind::kUpdateMissing:
+        Q("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM " + t +
+          " WHERE id = 'k'; COMMIT");
         break;
       case Kind::kUpdateTombstoned:
         Q("UPDATE " + t + " SET _sluice_deleted_at = now() WHERE id = 'k'");

@@ -63,8 +63,9 @@ TEST(PgSql, UpsertForCompositeKey) {
   EXPECT_EQ(UpsertSql("\"s\".\"tag\"", cols, {0, 2}),
             "INSERT INTO \"s\".\"tag\" AS t (\"id\", \"name\", \"user_id\", \"meta\", "
             "\"_sluice_seq\", \"_sluice_deleted_at\", \"_sluice_updated_at\", "
-            "\"_sluice_outside_at\") SELECT (e->>0)::text, (e->>1)::text, (e->>2)::text, "
-            "(e->>3)::jsonb, (e->>4)::bigint, NULL, now(), NULL FROM "
+            "\"_sluice_outside_at\", \"_sluice_base\") SELECT (e->>0)::text, (e->>1)::text, "
+            "(e->>2)::text, (e->>3)::jsonb, (e->>4)::bigint, NULL, now(), NULL, "
+            "CASE WHEN (e->>5) IS NOT NULL THEN '\"update\"'::jsonb END FROM "
             "jsonb_array_elements($1::jsonb) AS e "
             "ON CONFLICT (\"id\", \"user_id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\", "
             "\"meta\" = EXCLUDED.\"meta\", \"_sluice_seq\" = EXCLUDED.\"_sluice_seq\", "
