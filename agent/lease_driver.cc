@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sink/pg_error.h"
+#include "sink/pg_sql.h"
 
 namespace sluice {
 namespace {
@@ -79,7 +80,8 @@ void LeaseDriver::Ask() {
   conn_->Submit(
       {{"SELECT set_config('lock_timeout', $1, true)",
         {std::to_string(LockTimeoutMs(lease_.timings())) + "ms"}},
-       {"SELECT held, epoch, coalesce(leader_id, ''), coalesce(leader_host, ''), expires_in_ms "
+       {"SELECT held, epoch, coalesce(leader_id, ''), coalesce(leader_host, ''), expires_in_ms, "
+        "(SELECT version FROM sync_metadata.schema_version WHERE component = 'control-plane') "
         "FROM sync_metadata.sluice_lease($1, $2, $3, $4::bigint, $5::bigint)",
         {id_.deployment, id_.node, id_.host,
          epoch ? std::optional<std::string>(std::to_string(*epoch)) : std::nullopt,
@@ -89,7 +91,7 @@ void LeaseDriver::Ask() {
 
 void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
   int64_t now = clock_();
-  if (st.ok() && (results.size() < 2 || results[1].rows.empty() || results[1].rows[0].size() < 5)) {
+  if (st.ok() && (results.size() < 2 || results[1].rows.empty() || results[1].rows[0].size() < 6)) {
     st = Status::Internal("sluice_lease returned no row");
   }
   if (!st.ok()) {
@@ -107,6 +109,17 @@ void LeaseDriver::OnAnswer(Status st, std::vector<PgResult> results) {
     return Schedule();
   }
   reachable_ = true;
+  // An upgrade without `sluice init`: the trigger functions at the sink do
+  // not handle what this binary writes (no retry fixes that).
+  int64_t version = std::stoll(results[1].rows[0][5].value_or("0"));
+  if (version < kControlPlaneVersion) {
+    Handle(lease_.OnFailure(now));  // the request is answered: a Release need not wait for it
+    if (after_answer_) return std::exchange(after_answer_, nullptr)();
+    return on_fatal_(Status::InvalidArgument(
+        "the sink's control plane is version " + std::to_string(version) +
+        "; this sluice needs version " + std::to_string(kControlPlaneVersion) +
+        ": run `sluice init` to upgrade it (it applies sql/01-control-plane.sql)"));
+  }
   int64_t ended = request_failures_.Reset();
   if (ended > 0) spdlog::info("leader lease requests answered again after {} failure(s)", ended);
   const auto& row = results[1].rows[0];

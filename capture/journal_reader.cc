@@ -493,7 +493,8 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
   {
     Result<Statement> journal = db_->Prepare(
         "SELECT tbl, key, last, n, first_op = 1 AND NOT EXISTS (SELECT 1 FROM "
-        "main._sluice_journal j WHERE j.seq = g.first - 1 AND j.tbl = g.tbl AND j.op = 'D') "
+        "main._sluice_journal j WHERE j.seq = g.first - 1 AND j.seq > ?1 AND j.tbl = g.tbl AND "
+        "j.op = 'D') "
         "FROM (SELECT tbl, key, max(seq) AS last, count(*) AS n, min(seq) AS first, "
         "min(seq * 4 + CASE op WHEN 'I' THEN 0 WHEN 'U' THEN 1 ELSE 2 END) % 4 AS first_op "
         "FROM main._sluice_journal WHERE seq > ?1 AND seq <= ?2 GROUP BY tbl, key) AS g "
@@ -521,7 +522,9 @@ Status SqliteJournalReader::ReadBatch(int64_t after_seq,
         continue;
       }
       // The first entry an UPDATE of this very key, not the new key of a key
-      // change (the capture trigger journals the old key's delete just before).
+      // change (the capture trigger journals the old key's delete just before,
+      // in the same transaction, so inside the read). Any delete of the table
+      // just before counts as one: a missed report, never a false one.
       bool updates_existing = journal->ColumnInt64(4) != 0;
       Status s = LookupKey(shape->second, table_index(shape->second), journal->ColumnInt64(2),
                            encoded, std::move(*key), updates_existing, &out->changes);

@@ -729,8 +729,9 @@ $fn$;
 -- the source updated (UpsertSql put '"update"' in _sluice_base: the source had
 -- it before, so the mirror should have) that was not there, with no record of
 -- a delete, is update_missing (deleted with the triggers off, a restore),
--- unless the row was parked (sluice never wrote it). Either way the policy
--- decides whether it comes back, and the marker is cleared. Costs one index
+-- unless the row was parked (sluice never wrote it). update_deleted follows
+-- the policy; update_missing always brings the row back (logged). The
+-- marker is cleared. Costs one index
 -- probe and a scan of the statement's new rows while neither is there.
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_inserted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
@@ -740,7 +741,7 @@ DECLARE
   strategy text;
   eff text;
   g record;
-  keys text[] := TG_ARGV[1:]::text[];
+  keys text[];
   match text;
   newkey text;
   kind text;
@@ -760,6 +761,7 @@ BEGIN
   eff := CASE WHEN strategy = 'merge' THEN coalesce(pol ->> 'fallback', 'source_wins')
               ELSE strategy END;
   IF eff = 'newest_wins' THEN eff := 'source_wins'; END IF;  -- no target value to compare
+  keys := TG_ARGV[1:]::text[];
   SELECT string_agg(format('t.%I = (jsonb_populate_record(NULL::%I.%I, $1)).%I', k,
                            TG_TABLE_SCHEMA, TG_TABLE_NAME, k), ' AND '),
          'jsonb_build_array(' || string_agg(format('n.%I', k), ', ') || ')'
@@ -782,19 +784,24 @@ BEGIN
                          AND c.status = 'parked') THEN
       kind := 'update_missing';
     END IF;
-    IF kind IS NOT NULL THEN
+    IF kind = 'update_missing' THEN
+      -- Whatever the policy, the row comes back: a delete without a trace
+      -- cannot be told from a lost row (a restore, a mirror emptied at the
+      -- sink that the registry finds only at this batch), and keeping it
+      -- gone could lose it for good. Logged, so the operator sees it.
+      PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME, g.row_key, g.seq, kind,
+        strategy, 'resolved', g.s, NULL, NULL, g.s);
+    ELSIF kind IS NOT NULL THEN
       PERFORM sync_metadata.sluice_log_conflict(TG_TABLE_NAME, g.row_key, g.seq, kind,
         strategy, CASE eff WHEN 'manual' THEN 'pending' ELSE 'resolved' END, g.s, NULL,
         g.base_data, CASE eff WHEN 'source_wins' THEN g.s END);
     END IF;
-    IF kind IS NOT NULL AND eff IN ('target_wins', 'manual') THEN
+    IF kind = 'update_deleted' AND eff IN ('target_wins', 'manual') THEN
       -- The target's state (no row) stands: as a tombstone (sluice never
       -- DELETEs), marked, so later source changes meet it in sluice_conflict.
-      -- Its base: the image before the delete if known, else the source's.
       EXECUTE format('UPDATE %I.%I t SET _sluice_deleted_at = $2, _sluice_outside_at = $2, '
                      '_sluice_base = $3 WHERE ', TG_TABLE_SCHEMA, TG_TABLE_NAME) || match
-        USING g.s, g.deleted_at,
-              CASE WHEN eff = 'manual' AND g.base_data IS NOT NULL THEN g.base_data ELSE g.s END;
+        USING g.s, g.deleted_at, CASE eff WHEN 'manual' THEN g.base_data ELSE g.s END;
     ELSIF g.marked THEN
       EXECUTE format('UPDATE %I.%I t SET _sluice_base = NULL WHERE ', TG_TABLE_SCHEMA,
                      TG_TABLE_NAME) || match USING g.s;

@@ -97,5 +97,39 @@ TEST_F(OperatorHints, ConfigWithPasswordReadableByOthersIsRefused) {
   EXPECT_FALSE(ContainsNoCase(r.err, "holds a secret")) << r.Describe();
 }
 
+// An agent newer than the sink's control plane (an upgrade without `sluice
+// init`) would write what the old trigger functions do not handle: `run`
+// refuses at its first contact with the sink, naming both versions and the fix.
+TEST_F(OperatorHints, ControlPlaneOlderThanTheAgentStopsRunWithTheFix) {
+  if (skipped_) return;
+  std::string db_path = dir_->file("webui.db");
+  CreateOpenWebUiDb(db_path);
+  std::string config = WriteConfig(db_path);
+  Init(config);
+  int64_t version = pg_->ScalarInt(
+      "SELECT version FROM sync_metadata.schema_version WHERE component = 'control-plane'");
+  // The record says one version older, as a control plane installed by the
+  // previous release would. This test runs alone (meson: is_parallel false),
+  // and the record is put back however the test ends.
+  struct Restore {
+    Pg* pg;
+    int64_t version;
+    ~Restore() {
+      pg->Query("UPDATE sync_metadata.schema_version SET version = " + std::to_string(version) +
+                " WHERE component = 'control-plane'");
+    }
+  } restore{pg_.get(), version};
+  pg_->Query(
+      "UPDATE sync_metadata.schema_version SET version = version - 1 "
+      "WHERE component = 'control-plane'");
+  CommandResult r = RunSluice({"run", "--config", config}, seconds(20));
+  EXPECT_FALSE(r.timed_out) << "sluice run went on with an older control plane\n" << r.Describe();
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_TRUE(ContainsNoCase(r.err, "control plane is version " + std::to_string(version - 1)))
+      << r.Describe();
+  EXPECT_TRUE(ContainsNoCase(r.err, "needs version " + std::to_string(version))) << r.Describe();
+  EXPECT_TRUE(ContainsNoCase(r.err, "run `sluice init`")) << r.Describe();
+}
+
 }  // namespace
 }  // namespace sluice::e2e

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sql/control_plane_sql.h"
+
 namespace sluice {
 namespace {
 
@@ -54,6 +56,13 @@ TEST(PgSql, DerivedNamesStayDistinctAndWithinLimit) {
   }
   EXPECT_NE(AsideName(long_table, "1"), AsideName(long_table + "x", "1"));
   EXPECT_NE(EvictIndexName(long_table, "a"), EvictIndexName(long_table, "b"));
+}
+
+TEST(PgSql, ControlPlaneVersionIsTheOneTheScriptRecords) {
+  EXPECT_NE(
+      std::string(kControlPlaneSql)
+          .find("VALUES ('control-plane', " + std::to_string(kControlPlaneVersion) + ", now())"),
+      std::string::npos);
 }
 
 TEST(PgSql, UpsertForCompositeKey) {
