@@ -383,10 +383,10 @@ Result<Config> ParseConfig(std::string_view json, const EnvLookup& env,
 
 namespace {
 
-// "mode 0644" when `path` is readable by group or others, else "".
-std::string ReadableByOthers(const std::string& path) {
+// "mode 0644" when `path` has one of the `bits` (of group and others), else "".
+std::string OpenToOthers(const std::string& path, mode_t bits) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) return "";
+  if (::stat(path.c_str(), &st) != 0 || (st.st_mode & bits) == 0) return "";
   char mode[8];
   std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
   return std::string("mode ") + mode;
@@ -398,7 +398,7 @@ std::vector<std::string> ExposedSecrets(const std::string& config_path, const Co
                                         const EnvLookup& env) {
   std::vector<std::string> out;
   if (!config.secret_keys.empty()) {
-    std::string mode = ReadableByOthers(config_path);
+    std::string mode = OpenToOthers(config_path, S_IRGRP | S_IROTH);
     if (!mode.empty()) {
       std::string keys;
       for (const std::string& k : config.secret_keys) keys += (keys.empty() ? "" : ", ") + k;
@@ -414,9 +414,10 @@ std::vector<std::string> ExposedSecrets(const std::string& config_path, const Co
     if (v != nullptr) passfile = v;
   }
   if (!passfile.empty()) {
-    std::string mode = ReadableByOthers(passfile);
+    // libpq ignores a password file with any group or other bit, not only read.
+    std::string mode = OpenToOthers(passfile, S_IRWXG | S_IRWXO);
     if (!mode.empty()) {
-      out.push_back("password file " + passfile + " is readable by group or others (" + mode +
+      out.push_back("password file " + passfile + " is open to group or others (" + mode +
                     "): chmod 600 " + passfile + " (libpq ignores a password file in that state)");
     }
   }
