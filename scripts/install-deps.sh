@@ -8,7 +8,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3 libpq-dev libuv1-dev libsimdjson-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   node-llhttp prometheus faketime
-  postgresql postgresql-common postgresql-client pgbouncer procps curl bc openssl
+  postgresql postgresql-common postgresql-client pgbouncer procps curl bc openssl postgresql-15-pgtap
 )
 
 missing=()

@@ -16,7 +16,7 @@ namespace sluice {
 
 // The control plane (sql/01-control-plane.sql) this binary needs at least:
 // the version its last statement records in sync_metadata.schema_version.
-inline constexpr int kControlPlaneVersion = 6;
+inline constexpr int kControlPlaneVersion = 7;
 
 // The sluice columns every mirror table carries.
 inline constexpr const char* kSeqColumn = "_sluice_seq";

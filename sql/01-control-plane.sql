@@ -5,7 +5,8 @@
 -- an administrator (or by `sluice init`, which embeds this file).
 -- version: 5 (2: source_position.position_mark; 3: mirror_tables; 4: leader_election,
 -- applied_batches.epoch, the lease functions and the epoch fence; 5: conflict
--- detection and resolution, conflict_log's new columns, outside_deletes)
+-- detection and resolution, conflict_log's new columns, outside_deletes; 6:
+-- update_missing; 7: sluice_check_deployment in the lease, fence and advance functions)
 BEGIN;
 
 SET LOCAL client_min_messages = warning;  -- no "already exists, skipping" noise
@@ -102,6 +103,42 @@ CREATE TABLE IF NOT EXISTS sync_metadata.leader_election (
 -- The epoch that committed each batch (version 4; NULL before leases).
 ALTER TABLE sync_metadata.applied_batches ADD COLUMN IF NOT EXISTS epoch bigint;
 
+-- Host isolation (sql/03-host-isolation.sql, version 7 here): whether the
+-- caller may act for p_deployment. True while 03 is not installed (no
+-- sluice_admin role: one tenant, today's behaviour), for administrators
+-- (members of sluice_admin, superusers) and for roles outside sluice_sync
+-- (their table rights decide); a host role (a member of sluice_sync) only for
+-- the deployments client_deployments shows it, which row-level security
+-- limits to its own host's. Resolved at run time: 03 may come after this file.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_may_use(p_deployment text) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  IF to_regrole('sluice_admin') IS NULL OR to_regclass('sync_metadata.client_deployments') IS NULL
+     OR pg_has_role('sluice_admin', 'MEMBER') OR NOT pg_has_role('sluice_sync', 'MEMBER') THEN
+    RETURN true;
+  END IF;
+  RETURN EXISTS (SELECT 1 FROM sync_metadata.client_deployments d
+                  WHERE d.deployment = p_deployment);
+END
+$fn$;
+
+-- Refuses (42501) a deployment the caller may not act for, with the same
+-- message whether or not it exists: nothing tells another host's apart.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_check_deployment(p_deployment text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  IF NOT sync_metadata.sluice_may_use(p_deployment) THEN
+    RAISE EXCEPTION 'deployment % is not registered to role %', p_deployment, current_user
+      USING ERRCODE = '42501',
+            HINT = 'an administrator registers it: sluice admin bootstrap';
+  END IF;
+END
+$fn$;
+
 -- Acquire or renew the lease in one statement. p_epoch: the epoch the caller
 -- holds (NULL when it holds none). Renews when p_epoch is the current epoch
 -- and the lease has not expired; acquires with epoch + 1 when the lease has
@@ -125,6 +162,7 @@ BEGIN
   IF p_deployment IS NULL OR p_node IS NULL OR p_duration_ms IS NULL OR p_duration_ms <= 0 THEN
     RAISE EXCEPTION 'sluice_lease: deployment, node and a positive duration are required';
   END IF;
+  PERFORM sync_metadata.sluice_check_deployment(p_deployment);
   INSERT INTO sync_metadata.leader_election AS l (deployment) VALUES (p_deployment)
   ON CONFLICT (deployment) DO NOTHING;
   SELECT * INTO v_row FROM sync_metadata.leader_election l
@@ -184,6 +222,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
+  PERFORM sync_metadata.sluice_check_deployment(p_deployment);
   UPDATE sync_metadata.leader_election l
      SET expires_at = clock_timestamp(), released_at = clock_timestamp()
    WHERE l.deployment = p_deployment AND l.epoch = p_epoch
@@ -212,6 +251,7 @@ DECLARE
   v_epoch   bigint;
   v_expires timestamptz;
 BEGIN
+  PERFORM sync_metadata.sluice_check_deployment(p_deployment);
   IF p_lock THEN
     SELECT l.epoch, l.expires_at INTO v_epoch, v_expires
       FROM sync_metadata.leader_election l WHERE l.deployment = p_deployment FOR SHARE;
@@ -238,7 +278,9 @@ REVOKE ALL ON FUNCTION sync_metadata.sluice_fence(text, bigint, boolean) FROM PU
 
 -- Deletes this deployment's applied_batches rows older than 7 days. SECURITY
 -- DEFINER because the sync role has no DELETE privilege anywhere; this is the
--- only delete it can cause, and only of old history.
+-- only delete it can cause, and only of old history. With host isolation
+-- (sql/03) only for a deployment of the session's own login role (inside
+-- this function current_user is its owner; session_user is who logged in).
 CREATE OR REPLACE FUNCTION sync_metadata.prune_applied_batches(p_deployment text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -248,6 +290,17 @@ AS $fn$
 DECLARE
   v_deleted bigint;
 BEGIN
+  IF to_regrole('sluice_admin') IS NOT NULL
+     AND to_regclass('sync_metadata.client_deployments') IS NOT NULL
+     AND NOT pg_has_role(session_user, 'sluice_admin', 'MEMBER') THEN
+    IF NOT EXISTS (SELECT 1 FROM sync_metadata.client_deployments d
+                     JOIN sync_metadata.hosts h ON h.host_id = d.host_id
+                    WHERE d.deployment = p_deployment AND h.role_name = session_user
+                      AND h.revoked_at IS NULL) THEN
+      RAISE EXCEPTION 'deployment % is not registered to role %', p_deployment, session_user
+        USING ERRCODE = '42501';
+    END IF;
+  END IF;
   DELETE FROM sync_metadata.applied_batches
    WHERE deployment = p_deployment AND applied_at < now() - interval '7 days';
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
@@ -279,6 +332,7 @@ BEGIN
   IF p_deployment IS NULL OR p_source IS NULL OR p_after IS NULL OR p_to IS NULL THEN
     RAISE EXCEPTION 'sluice_advance: deployment, source, after and to must not be NULL';
   END IF;
+  PERFORM sync_metadata.sluice_check_deployment(p_deployment);
   -- This transaction is the deployment's apply under p_epoch until it ends (an
   -- xact lock, so a transaction-mode pooler is fine); taken before the check
   -- below, so a new holder of the lease (sluice_lease) sees every transaction
@@ -826,14 +880,22 @@ BEGIN
       sync_metadata.sluice_advance(text, uuid, bigint, bigint, bigint, bigint),
       sync_metadata.sluice_lease(text, text, text, bigint, bigint),
       sync_metadata.sluice_lease_release(text, bigint),
-      sync_metadata.sluice_fence(text, bigint, boolean)
+      sync_metadata.sluice_fence(text, bigint, boolean),
+      sync_metadata.sluice_may_use(text),
+      sync_metadata.sluice_check_deployment(text)
       TO sluice_sync;
+  END IF;
+  -- With host isolation installed (sql/03), the grant above gave the sync role
+  -- too much on its tables (hosts, client_deployments are read-only to it) and
+  -- new tables need row-level security: sluice_isolate() puts both right.
+  IF to_regprocedure('sync_metadata.sluice_isolate()') IS NOT NULL THEN
+    PERFORM sync_metadata.sluice_isolate();
   END IF;
 END
 $$;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('control-plane', 6, now())
+VALUES ('control-plane', 7, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

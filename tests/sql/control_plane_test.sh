@@ -92,7 +92,7 @@ for round in 1 2; do
     fi
   done
 done
-expect_value "schema_version rows" $'control-plane|6\nsync-role|1' \
+expect_value "schema_version rows" $'control-plane|7\nsync-role|1' \
   "SELECT component || '|' || version FROM sync_metadata.schema_version
     WHERE component IN ('control-plane', 'sync-role') ORDER BY component"
 expect_value "sluice_sync is NOLOGIN" "f" \
