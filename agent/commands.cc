@@ -99,23 +99,31 @@ Result<std::unique_ptr<SinkAdmin>> ConnectWithControlPlane(const Config& config)
 
 }  // namespace
 
-int RunInit(const Config& config) {
+Result<size_t> PrepareDeployment(const Config& config, SinkAdmin& admin) {
   // A batch larger than source.spool_memory_limit spills there: say now, not
   // at the first large batch, that it cannot.
   Status spool = ChangeSpool::CheckDir(config.source.spool_dir);
+  if (!spool.ok()) return spool.Wrap("source.spool_dir");
+  SLUICE_RETURN_IF_ERROR(CheckConflictPolicy(config));  // before anything changes
+  SLUICE_RETURN_IF_ERROR(CheckBinding(config, admin));
+  Result<InstallReport> report = Prepare(config, admin);
+  if (!report.ok()) return report.status();
+  SLUICE_RETURN_IF_ERROR(admin.EnsurePosition(report->source_id));
+  return report->tables.size();
+}
+
+int RunInit(const Config& config) {
+  // The file's side first: no sink round trip for a config that cannot work.
+  Status spool = ChangeSpool::CheckDir(config.source.spool_dir);
   if (!spool.ok()) return Fail(spool.Wrap("source.spool_dir"));
-  Status policy = CheckConflictPolicy(config);  // before anything changes
+  Status policy = CheckConflictPolicy(config);
   if (!policy.ok()) return Fail(policy);
   Result<std::unique_ptr<SinkAdmin>> admin = ConnectWithControlPlane(config);
   if (!admin.ok()) return Fail(admin.status());
-  Status st = CheckBinding(config, **admin);
-  if (!st.ok()) return Fail(st);
-  Result<InstallReport> report = Prepare(config, **admin);
-  if (!report.ok()) return Fail(report.status());
-  st = (*admin)->EnsurePosition(report->source_id);
-  if (!st.ok()) return Fail(st);
+  Result<size_t> tables = PrepareDeployment(config, **admin);
+  if (!tables.ok()) return Fail(tables.status());
   std::printf("sink: schema %s ready with %zu mirror table(s); run `sluice run` to sync\n",
-              config.sink.schema.c_str(), report->tables.size());
+              config.sink.schema.c_str(), *tables);
   return 0;
 }
 

@@ -9,10 +9,16 @@
 
 #include "agent/config.h"
 #include "sink/conflict_admin.h"
+#include "sink/sink_admin.h"
 
 namespace sluice {
 
 int RunInit(const Config& config);
+// What init does after the control plane, over `admin` (also an
+// administrator's connection, for `sluice admin bootstrap`): refuses a
+// deployment bound to another file, prepares the file, the mirror tables and
+// the position row. Returns the number of mirror tables.
+Result<size_t> PrepareDeployment(const Config& config, SinkAdmin& admin);
 int RunStatus(const Config& config, bool json);
 int RunUninstall(const Config& config);
 // Without tables: prepares the file and makes the deployment follow it from

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/admin_commands.h"
 #include "agent/commands.h"
 #include "agent/config.h"
 #include "sluice_version.h"
@@ -134,6 +135,47 @@ int main(int argc, char** argv) {
       ->add_option("--wait", wait_s, "Seconds to wait for a batch in flight (default 30)")
       ->check(CLI::Range(0.001, 3600.0));
 
+  CLI::App* admin = app.add_subcommand(
+      "admin",
+      "An operator's set-up of hosts that share one control plane (sql/03-host-isolation.sql), "
+      "with an administrator's connection (--admin-url or SLUICE_ADMIN_URL; put its password "
+      "in PGPASSWORD or ~/.pgpass, a URL on the command line shows in ps).");
+  admin->require_subcommand(1);
+  sluice::BootstrapOptions bootstrap_options;
+  std::string revoke_host_name;
+  CLI::App* bootstrap = admin->add_subcommand(
+      "bootstrap",
+      "Apply sql/01-03; create (or keep) this host's login role (sluice_host_<host name>, a "
+      "member of sluice_sync: no DELETE, no DDL) with a new password written to a 0600 file, "
+      "never printed; register the host and the config's deployment; prepare the SQLite file "
+      "and the mirror tables as the administrator (the host role cannot DELETE them); print "
+      "the sink.url the host's agents use. Re-running changes nothing and says so.");
+  bootstrap->add_option("-c,--config", config_path, "The host's JSON config file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  bootstrap
+      ->add_option("--admin-url", bootstrap_options.admin_url,
+                   "Administrator's libpq conninfo or URI (Supabase: user postgres)")
+      ->envname("SLUICE_ADMIN_URL");
+  bootstrap->add_option("--host-name", bootstrap_options.host_name,
+                        "The host's name in sync_metadata.hosts (default: the config's node)");
+  bootstrap->add_option("--role", bootstrap_options.role,
+                        "Its login role (default: sluice_host_<host name>)");
+  bootstrap->add_option("--password-file", bootstrap_options.password_file,
+                        "Where the password goes (default: <role>.pgpass beside the config)");
+  bootstrap->add_flag("--rotate-password", bootstrap_options.rotate_password,
+                      "Give an existing role a new password (and a new file)");
+  CLI::App* revoke_host = admin->add_subcommand(
+      "revoke-host",
+      "Take a host's access away: its role can no longer log in, leaves sluice_sync and loses "
+      "its rights on its mirror schemas; its rows stay. Re-runnable.");
+  revoke_host->add_option("name", revoke_host_name, "The host's name (sync_metadata.hosts)")
+      ->required();
+  revoke_host
+      ->add_option("--admin-url", bootstrap_options.admin_url,
+                   "Administrator's libpq conninfo or URI")
+      ->envname("SLUICE_ADMIN_URL");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -142,6 +184,8 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
+  if (*revoke_host)
+    return sluice::RunAdminRevokeHost(bootstrap_options.admin_url, revoke_host_name);
   sluice::Result<sluice::Config> config = sluice::LoadConfig(config_path);
   if (!config.ok()) {
     std::fprintf(stderr, "sluice: %s\n", config.status().ToString().c_str());
@@ -153,6 +197,10 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config->agent.log_level));
 
   if (*init) return sluice::RunInit(*config);
+  if (*bootstrap) {
+    bootstrap_options.config_path = config_path;
+    return sluice::RunAdminBootstrap(*config, bootstrap_options);
+  }
   if (*run) return sluice::RunAgent(*config);
   if (*resync) return sluice::RunResync(*config, resync_tables);
   if (*status) return sluice::RunStatus(*config, json);

@@ -227,3 +227,30 @@ std::string ConninfoPassfile(std::string_view conninfo) {
 }
 
 }  // namespace sluice::pg
+
+namespace sluice::pg {
+
+Result<std::string> ConninfoForRole(std::string_view conninfo, const std::string& user,
+                                    const std::string& passfile) {
+  Result<ConnParams> p = ParseUser(conninfo);
+  if (!p.ok()) return p.status();
+  ConnParams out;
+  for (auto& [k, v] : *p) {
+    if (k != "password" && k != "user" && k != "passfile") out.emplace_back(k, v);
+  }
+  out.emplace_back("user", user);
+  out.emplace_back("passfile", passfile);
+  std::string text;
+  for (const auto& [k, v] : out) {
+    if (!text.empty()) text += ' ';
+    text += k + "='";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') text += '\\';
+      text += c;
+    }
+    text += '\'';
+  }
+  return text;
+}
+
+}  // namespace sluice::pg

@@ -68,3 +68,14 @@ bool ConninfoHasPassword(std::string_view conninfo);
 std::string ConninfoPassfile(std::string_view conninfo);
 
 }  // namespace sluice::pg
+
+namespace sluice::pg {
+
+// `conninfo` as keyword='value' text, logging in as `user` with the password
+// from `passfile` instead of whatever user and password it named: what
+// `sluice admin bootstrap` prints for a host's sink.url. kInvalidArgument if it
+// does not parse.
+Result<std::string> ConninfoForRole(std::string_view conninfo, const std::string& user,
+                                    const std::string& passfile);
+
+}  // namespace sluice::pg

@@ -41,11 +41,53 @@ class LibpqSinkAdmin final : public SinkAdmin {
   }
 
   Status InstallControlPlane() override {
-    const std::string sql(kControlPlaneSql);
-    Result<PgResultPtr> r = Roundtrip(sql, nullptr);
-    if (!r.ok()) return r.status().Wrap("install control plane (sql/01-control-plane.sql)");
-    return Check(r->get(), "install control plane (sql/01-control-plane.sql)");
+    // A role that may not even read sync_metadata learns so from the script.
+    Result<int> version = ControlPlaneVersion();
+    if (!version.ok() && version.status().code() == Status::Code::kUnavailable) {
+      return version.status();
+    }
+    const int current = version.ok() ? *version : -1;
+    if (current >= kControlPlaneVersion) return Status::Ok();
+    Status st = RunScript(kControlPlaneSql, "install control plane (sql/01-control-plane.sql)");
+    if (st.ok() || st.code() == Status::Code::kUnavailable) return st;
+    std::string now = current < 0 ? "missing" : "at version " + std::to_string(current);
+    return Status::InvalidArgument(
+        "the control plane (schema sync_metadata) is " + now + ", this sluice needs version " +
+        std::to_string(kControlPlaneVersion) + ", and role " + User() + " could not install it (" +
+        st.message() +
+        "): an administrator runs `sluice admin bootstrap --config FILE --admin-url URL` "
+        "(or psql -f sql/01-control-plane.sql, 02-sync-role.sql, 03-host-isolation.sql)");
   }
+
+  Status RunScript(const char* sql, const std::string& what) override {
+    Result<PgResultPtr> r = Roundtrip(std::string(sql), nullptr);
+    if (!r.ok()) return r.status().Wrap(what);
+    return Check(r->get(), what);
+  }
+
+  Result<int> ControlPlaneVersion() override {
+    Result<PgResultPtr> r = Exec(
+        "SELECT coalesce((SELECT version FROM sync_metadata.schema_version "
+        "WHERE component = 'control-plane'), -1) "
+        "WHERE to_regclass('sync_metadata.schema_version') IS NOT NULL "
+        "UNION ALL SELECT -1 WHERE to_regclass('sync_metadata.schema_version') IS NULL",
+        {});
+    if (!r.ok()) return r.status().Wrap("read the control plane's version");
+    return std::stoi(PQgetvalue(r->get(), 0, 0));
+  }
+
+  Result<std::string> EncryptPassword(const std::string& password,
+                                      const std::string& role) override {
+    char* verifier = PQencryptPasswordConn(conn_, password.c_str(), role.c_str(), "scram-sha-256");
+    if (verifier == nullptr) {
+      return Status::Internal("encrypt a password: " + pg::OneLine(PQerrorMessage(conn_)));
+    }
+    std::string out(verifier);
+    PQfreemem(verifier);
+    return out;
+  }
+
+  std::string User() override { return PQuser(conn_) != nullptr ? PQuser(conn_) : ""; }
 
   // One transaction per kDdlTablesPerTransaction tables (see mirror_table.h):
   // each table's DDL is atomic, a failure keeps the tables done before it.

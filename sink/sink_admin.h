@@ -44,8 +44,22 @@ class SinkAdmin {
   static Result<std::unique_ptr<SinkAdmin>> Connect(const SinkOptions& options);
   virtual ~SinkAdmin() = default;
 
-  // Runs the embedded sql/01-*.sql script (idempotent).
+  // Brings the control plane to kControlPlaneVersion: runs the embedded
+  // sql/01-*.sql script (idempotent) unless sync_metadata is at that version
+  // already (a host role, which may not change sync_metadata, then needs no
+  // rights for it). When it is missing or older and this role cannot install
+  // it, the error names the command an administrator runs.
   virtual Status InstallControlPlane() = 0;
+  // Runs one of the embedded scripts (sql/02, sql/03: an administrator's).
+  virtual Status RunScript(const char* sql, const std::string& what) = 0;
+  // The control plane's version (schema_version 'control-plane'), -1 if none.
+  virtual Result<int> ControlPlaneVersion() = 0;
+  // The SCRAM verifier of `password` for `role`, computed here (libpq's
+  // PQencryptPasswordConn): CREATE/ALTER ROLE then never carries the password.
+  virtual Result<std::string> EncryptPassword(const std::string& password,
+                                              const std::string& role) = 0;
+  // The role this connection logged in as.
+  virtual std::string User() = 0;
   // Creates the target schema and the mirror tables (or adopts existing ones).
   virtual Status EnsureMirror(const std::vector<TableShape>& tables) = 0;
   // Creates the position row for (deployment, source_id) if missing;

@@ -7,11 +7,14 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "tests/integration/e2e_support.h"
@@ -66,11 +69,19 @@ class Ssl : public E2eTest {
         ASSERT_EQ(::chown((certs_ + "/" + f).c_str(), pw->pw_uid, pw->pw_gid), 0);
       }
     }
+    // postgres (the administrator) without a password; every other role (a
+    // host's) with its SCRAM password, over TLS only.
+    WriteFile(certs_ + "/pg_hba.conf",
+              "local all postgres trust\nhostssl all postgres 127.0.0.1/32 trust\n"
+              "hostssl all postgres ::1/128 trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+              "hostssl all all ::1/128 scram-sha-256\n");
+    ::chmod((certs_ + "/pg_hba.conf").c_str(), 0644);
     port_ = FreePort();
     ASSERT_GT(port_, 0);
     server_ = std::make_unique<ScratchCluster>(std::vector<std::string>{
         "listen_addresses=127.0.0.1", "port=" + std::to_string(port_), "ssl=on",
-        "ssl_cert_file=" + certs_ + "/server.crt", "ssl_key_file=" + certs_ + "/server.key"});
+        "ssl_cert_file=" + certs_ + "/server.crt", "ssl_key_file=" + certs_ + "/server.key",
+        "hba_file=" + certs_ + "/pg_hba.conf"});
   }
   void TearDown() override {
     server_.reset();
@@ -162,6 +173,141 @@ TEST_F(Ssl, ServerCertificateForAnotherHostOrFromAnotherCaIsRefused) {
     EXPECT_EQ(run.exit_code, 2) << run.Describe();
     EXPECT_TRUE(ContainsNoCase(run.err, bad.says)) << run.Describe();
   }
+}
+
+// `sluice admin bootstrap` (issue #8): a host's own login role, its password
+// only in a 0600 file, the mirror tables owned by the administrator; the role
+// logs in over TLS with the printed sink.url, writes its mirror but may not
+// DELETE from it, a re-run changes nothing and says so, --rotate-password
+// retires the old password and revoke-host ends the role's access while its
+// rows stay.
+// libpq takes PGPASSWORD (pg_virtualenv sets the test server's) before a
+// passfile: the host role's processes must not see it.
+class PasswordEnvUnset {
+ public:
+  PasswordEnvUnset() {
+    if (const char* v = std::getenv("PGPASSWORD")) saved_ = v;
+    ::unsetenv("PGPASSWORD");
+  }
+  ~PasswordEnvUnset() {
+    if (saved_) ::setenv("PGPASSWORD", saved_->c_str(), 1);
+  }
+
+ private:
+  std::optional<std::string> saved_;
+};
+
+TEST_F(Ssl, BootstrapMakesAHostRoleThatSyncsWithoutOwningOrDeleting) {
+  if (skipped_) return;
+  PasswordEnvUnset no_env_password;
+  const std::string admin_url = Url("localhost", "ca.crt");
+  const std::string host_url = "host=localhost port=" + std::to_string(port_) +
+                               " dbname=postgres sslmode=verify-full sslrootcert=" + certs_ +
+                               "/ca.crt";
+  std::string config = Prepare(host_url);
+  const std::string role = "sluice_host_edge_1";
+  const std::string passfile = dir_->file(role + ".pgpass");
+  CommandResult boot = RunSluice({"admin", "bootstrap", "--config", config, "--admin-url",
+                                  admin_url, "--host-name", "edge-1"});
+  ASSERT_EQ(boot.exit_code, 0) << boot.Describe();
+  EXPECT_NE(boot.out.find("role " + role + ": created"), std::string::npos) << boot.out;
+  struct stat st {};
+  ASSERT_EQ(::stat(passfile.c_str(), &st), 0) << boot.out;
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::string line = ReadFile(passfile);
+  ASSERT_EQ(line.rfind("*:*:*:" + role + ":", 0), 0u) << line;
+  const std::string password = line.substr(line.rfind(':') + 1, 48);
+  ASSERT_EQ(password.size(), 48u);
+  EXPECT_EQ(boot.out.find(password), std::string::npos) << "the password was printed";
+  EXPECT_EQ(boot.err.find(password), std::string::npos) << "the password was printed";
+  const std::string marker = "sink.url for this host's agents: ";
+  size_t at = boot.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << boot.out;
+  std::string url = boot.out.substr(at + marker.size());
+  url = url.substr(0, url.find('\n'));
+  EXPECT_NE(url.find("user='" + role + "'"), std::string::npos) << url;
+
+  CommandResult again = RunSluice({"admin", "bootstrap", "--config", config, "--admin-url",
+                                   admin_url, "--host-name", "edge-1"});
+  ASSERT_EQ(again.exit_code, 0) << again.Describe();
+  EXPECT_NE(again.out.find("nothing changed"), std::string::npos) << again.out;
+  EXPECT_EQ(ReadFile(passfile), line) << "a re-run must keep the password";
+
+  Pg server(server_->conninfo() + " port=" + std::to_string(port_));
+  const std::string chat = "\"" + deployment_ + "\".chat";
+  EXPECT_EQ(server
+                .Scalar("SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND "
+                        "tablename = 'chat'",
+                        {deployment_})
+                .value_or(""),
+            "postgres");
+  EXPECT_EQ(server
+                .Scalar("SELECT has_table_privilege($1, $2, 'DELETE')::text || "
+                        "has_table_privilege($1, $2, 'UPDATE')::text",
+                        {role, chat})
+                .value_or(""),
+            "falsetrue");
+
+  // The host role over TLS: may write its mirror, never DELETE from it. (The
+  // agent running as this role needs mirror DDL without owning the tables:
+  // not done yet, see the README.)
+  {
+    Pg as_host(url);
+    EXPECT_EQ(as_host.Scalar("SELECT current_user").value_or(""), role);
+    as_host.Query("INSERT INTO " + chat + " (id, title) VALUES ('h1', 'by the host role')");
+    std::string err;
+    PgRows rows;
+    EXPECT_FALSE(as_host.TryQuery("DELETE FROM " + chat, &rows, &err));
+    EXPECT_NE(err.find("permission denied"), std::string::npos) << err;
+    EXPECT_EQ(as_host.ScalarInt("SELECT count(*) FROM sync_metadata.source_position"), 1)
+        << "the host role sees its own position row";
+  }
+  CommandResult rotate = RunSluice({"admin", "bootstrap", "--config", config, "--admin-url",
+                                    admin_url, "--host-name", "edge-1", "--rotate-password"});
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.Describe();
+  EXPECT_NE(ReadFile(passfile), line);
+  {
+    Pg as_host(url);  // the new password, from the file
+    EXPECT_EQ(as_host.Scalar("SELECT current_user").value_or(""), role);
+  }
+  CommandResult old_password = RunCommand(
+      {"psql", "-X", "-At", "-c", "SELECT 1",
+       "host=localhost port=" + std::to_string(port_) + " dbname=postgres user=" + role +
+           " password=" + password + " sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt"},
+      seconds(30));
+  EXPECT_NE(old_password.exit_code, 0) << "the old password still works";
+
+  CommandResult revoke = RunSluice({"admin", "revoke-host", "edge-1", "--admin-url", admin_url});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.Describe();
+  CommandResult after = RunCommand({"psql", "-X", "-At", "-c", "SELECT 1", url}, seconds(30));
+  EXPECT_NE(after.exit_code, 0) << "a revoked host still logs in";
+  EXPECT_EQ(server.ScalarInt("SELECT count(*) FROM " + chat), 1) << "revoking lost rows";
+}
+
+// `sluice init` as a host role against a control plane older than this
+// binary refuses and names the command an administrator runs.
+TEST_F(Ssl, InitAsAHostRoleOnAnOldControlPlaneNamesBootstrap) {
+  if (skipped_) return;
+  PasswordEnvUnset no_env_password;
+  const std::string admin_url = Url("localhost", "ca.crt");
+  std::string config =
+      Prepare("host=localhost port=" + std::to_string(port_) +
+              " dbname=postgres sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt");
+  CommandResult boot = RunSluice({"admin", "bootstrap", "--config", config, "--admin-url",
+                                  admin_url, "--host-name", "edge-2"});
+  ASSERT_EQ(boot.exit_code, 0) << boot.Describe();
+  const std::string marker = "sink.url for this host's agents: ";
+  std::string url = boot.out.substr(boot.out.find(marker) + marker.size());
+  url = url.substr(0, url.find('\n'));
+  std::string host_config = Prepare(url, "host.json");
+  Pg server(server_->conninfo() + " port=" + std::to_string(port_));
+  server.Query(
+      "UPDATE sync_metadata.schema_version SET version = 5 WHERE component = 'control-plane'");
+  CommandResult init = RunSluice({"init", "--config", host_config});
+  EXPECT_EQ(init.exit_code, 2) << init.Describe();
+  EXPECT_NE(init.err.find("is at version 5, this sluice needs version"), std::string::npos)
+      << init.err;
+  EXPECT_NE(init.err.find("sluice admin bootstrap"), std::string::npos) << init.err;
 }
 
 }  // namespace
