@@ -66,11 +66,14 @@ class LibpqSinkAdmin final : public SinkAdmin {
   }
 
   Result<int> ControlPlaneVersion() override {
+    // Two statements: one naming a table that does not exist fails to parse.
+    Result<PgResultPtr> exists =
+        Exec("SELECT to_regclass('sync_metadata.schema_version') IS NOT NULL", {});
+    if (!exists.ok()) return exists.status().Wrap("read the control plane's version");
+    if (std::string(PQgetvalue(exists->get(), 0, 0)) != "t") return -1;
     Result<PgResultPtr> r = Exec(
-        "SELECT coalesce((SELECT version FROM sync_metadata.schema_version "
-        "WHERE component = 'control-plane'), -1) "
-        "WHERE to_regclass('sync_metadata.schema_version') IS NOT NULL "
-        "UNION ALL SELECT -1 WHERE to_regclass('sync_metadata.schema_version') IS NULL",
+        "SELECT coalesce(max(version), -1) FROM sync_metadata.schema_version "
+        "WHERE component = 'control-plane'",
         {});
     if (!r.ok()) return r.status().Wrap("read the control plane's version");
     return std::stoi(PQgetvalue(r->get(), 0, 0));
