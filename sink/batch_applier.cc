@@ -145,6 +145,7 @@ struct BatchApplier::Impl {
   PreparedChunk next_chunk;  // encoded while the previous chunk is at the server
   bool slow = false;
   bool ddl_done = false;
+  DdlMode ddl_mode = DdlMode::kDirect;      // read with the catalog
   std::vector<const CachedTable*> targets;  // per batch->tables index
   std::vector<size_t> unknown;              // batch->tables indices to read from the catalog
   std::optional<Change> pending;            // read ahead, to know whether the spool is done
@@ -252,6 +253,7 @@ struct BatchApplier::Impl {
     for (const std::string& name : batch->dropped_tables) {
       qs.push_back({TableIndexesSql(), {QualifiedName(options.schema, name)}});
     }
+    qs.push_back({DdlModeSql(), {options.schema}});
     Submit(std::move(qs), [this](std::vector<PgResult> res) { OnCatalog(std::move(res)); });
   }
 
@@ -273,6 +275,8 @@ struct BatchApplier::Impl {
     for (const std::string& name : batch->dropped_tables) {
       if (!res[q++].rows.empty()) dropped_mirrors.push_back(name);
     }
+    ddl_mode = !res[q].rows.empty() && res[q].rows[0][0] == "delegated" ? DdlMode::kDelegated
+                                                                        : DdlMode::kDirect;
     if (FollowRenames(found, found_former)) return;
 
     std::vector<MirrorTable> plans;
@@ -294,12 +298,21 @@ struct BatchApplier::Impl {
             plan->qualified, shape.name, plan->set_aside_as);
       }
       if (!plan->ddl.empty()) {
+        Result<std::vector<DdlStatement>> statements =
+            DdlStatements(ddl_mode, options.deployment, plan->qualified, plan->ddl, plan->steps,
+                          plan->owner_only);
+        if (!statements.ok()) return Fail(statements.status());
         if (ddl.empty() || ddl_tables % kDdlTablesPerTransaction == 0) {
-          ddl.push_back({RetireSettings(), {CreateSchemaSql(options.schema), {}}});
+          ddl.push_back({RetireSettings()});
+          // A host role's schema exists (registered by an administrator).
+          if (ddl_mode == DdlMode::kDirect)
+            ddl.back().push_back({CreateSchemaSql(options.schema), {}});
         }
         ++ddl_tables;
-        for (const std::string& s : plan->ddl) ddl.back().push_back({s, {}});
-        ddl_statements += plan->ddl.size();
+        for (DdlStatement& s : *statements) {
+          ddl.back().push_back({std::move(s.sql), std::move(s.params)});
+        }
+        ddl_statements += statements->size();
       }
       plans.push_back(std::move(plan.value()));
     }
@@ -362,7 +375,14 @@ struct BatchApplier::Impl {
         spdlog::info("sink: mirror {}: column(s) renamed after the source table's",
                      QualifiedName(options.schema, table));
       }
-      for (std::string& sql : plan.ddl) moves.push_back({std::move(sql), {}});
+      Result<std::vector<DdlStatement>> statements =
+          DdlStatements(ddl_mode, options.deployment, QualifiedName(options.schema, table),
+                        plan.ddl, plan.steps, "");
+      if (!statements.ok()) {
+        Fail(statements.status());
+        return true;
+      }
+      for (DdlStatement& s : *statements) moves.push_back({std::move(s.sql), std::move(s.params)});
       if (!plan.renamed_from.empty()) {
         moves.push_back({RenameMirrorSql(), {options.deployment, plan.renamed_from, table}});
       }
@@ -415,7 +435,8 @@ struct BatchApplier::Impl {
         // only their owner may add columns or the conflict triggers.
         st = st.Wrap(
             "the agent's role may not change these mirror tables; run `sluice init` with the "
-            "rights of their owner (it adds what this version needs)");
+            "rights of their owner, or, for a host role, `sluice admin bootstrap` (it installs "
+            "sql/03's sluice_mirror_ddl and adds what this version needs)");
       }
       Fail(st.Wrap("create or extend mirror tables in schema " + options.schema));
     });

@@ -50,9 +50,13 @@ MovePlan PlanMoves(const std::string& schema, const std::string& table,
             to = EvictIndexName(table, Renamed(columns, c.name));
           }
         }
-        if (!to.empty() && to != index) plan.ddl.push_back(RenameIndexSql(schema, index, to));
+        if (to.empty() || to == index) continue;
+        plan.ddl.push_back(RenameIndexSql(schema, index, to));
+        plan.steps.push_back(
+            {old_name, DdlStepJson("rename_index", {{"index", index}, {"to", to}})});
       }
       plan.ddl.push_back(RenameTableSql(schema, old_name, table));
+      plan.steps.push_back({old_name, DdlStepJson("rename_table", {{"to", table}})});
       plan.renamed_from = old_name;
       return plan;  // columns in the next round, from the renamed table's catalog
     }
@@ -65,6 +69,8 @@ MovePlan PlanMoves(const std::string& schema, const std::string& table,
       continue;
     }
     plan.ddl.push_back(RenameColumnSql(schema, table, old_name, new_name));
+    plan.steps.push_back(
+        {table, DdlStepJson("rename_column", {{"from", old_name}, {"to", new_name}})});
     for (ExistingColumn& c : names.columns) {
       if (c.name == old_name) c.name = new_name;
     }
@@ -72,6 +78,8 @@ MovePlan PlanMoves(const std::string& schema, const std::string& table,
     std::string new_index = EvictIndexName(table, new_name);
     if (HasIndex(names, old_index) && !HasIndex(names, new_index)) {
       plan.ddl.push_back(RenameIndexSql(schema, old_index, new_index));
+      plan.steps.push_back(
+          {table, DdlStepJson("rename_index", {{"index", old_index}, {"to", new_index}})});
       std::replace(names.index_names.begin(), names.index_names.end(), old_index, new_index);
     }
   }

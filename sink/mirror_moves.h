@@ -16,6 +16,7 @@ namespace sluice {
 
 struct MovePlan {
   std::vector<std::string> ddl;
+  std::vector<DdlStep> steps;  // the same as sluice_mirror_ddl steps (MirrorTable::steps)
   // `ddl` renames the table from this name: the caller moves its mirror
   // registry row too. Empty when the table is not renamed.
   std::string renamed_from;

@@ -2,6 +2,9 @@
 #include "sink/mirror_table.h"
 
 #include <algorithm>
+#include <initializer_list>
+#include <string_view>
+#include <utility>
 
 #include "sink/pg_sql.h"
 #include "sink/value_encoder.h"
@@ -27,6 +30,20 @@ Status CheckTypeText(const std::string& type, const std::string& column) {
   return Status::Ok();
 }
 
+// {"name":..,"type":..} for each column, as a JSON array.
+std::string ColumnsJson(const std::vector<SqlColumn>& columns) {
+  std::string out = "[";
+  for (const SqlColumn& c : columns) {
+    if (out.size() > 1) out += ",";
+    out += "{\"name\":";
+    AppendJsonString(&out, c.name);
+    out += ",\"type\":";
+    AppendJsonString(&out, c.type);
+    out += "}";
+  }
+  return out + "]";
+}
+
 bool HasSluiceColumns(const std::vector<ExistingColumn>& columns) {
   for (const ExistingColumn& e : columns) {
     if (e.name == kSeqColumn) return true;
@@ -48,11 +65,48 @@ void AppendEvictIndexes(MirrorTable& t, const TableShape& shape, const ExistingT
     std::string sql = CreateEvictIndexSql(t.schema, t.table, c.name);
     bool planned = false;
     for (const std::string& d : t.ddl) planned = planned || d == sql;
-    if (!present && !planned) t.ddl.push_back(std::move(sql));
+    if (present || planned) continue;
+    t.ddl.push_back(std::move(sql));
+    t.steps.push_back({t.table, DdlStepJson("evict_index", {{"column", c.name}, {"index", name}})});
   }
 }
 
 }  // namespace
+
+std::string DdlStepJson(
+    std::string_view op,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+  std::string out = "{\"op\":";
+  AppendJsonString(&out, op);
+  for (const auto& [k, v] : fields) {
+    out += ",";
+    AppendJsonString(&out, k);
+    out += ":";
+    AppendJsonString(&out, v);
+  }
+  return out + "}";
+}
+
+Result<std::vector<DdlStatement>> DdlStatements(DdlMode mode, const std::string& deployment,
+                                                const std::string& qualified,
+                                                const std::vector<std::string>& ddl,
+                                                const std::vector<DdlStep>& steps,
+                                                const std::string& owner_only) {
+  std::vector<DdlStatement> out;
+  if (mode == DdlMode::kDirect) {
+    for (const std::string& sql : ddl) out.push_back({sql, {}});
+    return out;
+  }
+  if (!owner_only.empty()) {
+    return Status::InvalidArgument(
+        "mirror " + qualified + " needs " + owner_only +
+        ", which only the owner of its schema may do (the agent's role changes mirrors through "
+        "sync_metadata.sluice_mirror_ddl): an administrator runs `sluice admin bootstrap` with "
+        "this config");
+  }
+  for (const DdlStep& s : steps) out.push_back({MirrorDdlSql(), {deployment, s.table, s.step}});
+  return out;
+}
 
 const std::map<std::string, std::string>* OverridesFor(
     const std::map<std::string, std::map<std::string, std::string>>& column_types,
@@ -80,6 +134,9 @@ void AppendConflictDetection(MirrorTable& t, const std::string& deployment,
   for (std::string& sql : ConflictDetectionSql(t.schema, t.table, deployment, key_names)) {
     t.ddl.push_back(std::move(sql));
   }
+  std::string step = DdlStepJson("conflict_detection", {{"index", OutsideIndexName(t.table)}});
+  step.pop_back();
+  t.steps.push_back({t.table, step + ",\"key\":" + JsonStringArray(key_names) + "}"});
 }
 
 }  // namespace
@@ -149,11 +206,14 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const std::string& dep
       t.ddl.push_back(RenameIndexSql(schema, index, AsideName(index, table.relid)));
     }
     t.ddl.push_back(RenameTableSql(schema, shape.name, t.set_aside_as));
+    t.owner_only = "setting aside a mirror whose key changed";
   }
   if (existing.empty()) {
     std::vector<SqlColumn> cols;
     for (const MirrorColumn& m : t.columns) cols.push_back({m.name, m.pg_type});
     t.ddl.push_back(CreateTableSql(schema, shape.name, cols, key_names));
+    t.steps.push_back({t.table, "{\"op\":\"create_table\",\"columns\":" + ColumnsJson(cols) +
+                                    ",\"key\":" + JsonStringArray(key_names) + "}"});
     AppendEvictIndexes(t, shape, found_table);
     AppendConflictDetection(t, deployment, key_names, found_table, true);
     return t;
@@ -163,14 +223,22 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const std::string& dep
   for (const MirrorColumn& m : t.columns) {
     if (!m.exists) missing.push_back({m.name, m.pg_type});
   }
+  if (!missing.empty()) {
+    t.steps.push_back(
+        {t.table, "{\"op\":\"add_columns\",\"columns\":" + ColumnsJson(missing) + "}"});
+  }
   for (const SqlColumn& s : SluiceColumnsForAdoption()) {
     bool present = false;
     for (const ExistingColumn& e : existing) present = present || e.name == s.name;
-    if (!present) missing.push_back(s);
+    if (!present) {
+      missing.push_back(s);
+      t.owner_only = "adopting a table sluice did not create";
+    }
   }
   if (!missing.empty()) t.ddl.push_back(AddColumnsSql(schema, shape.name, missing));
   if (!found_table.key_index_exists) {
     t.ddl.push_back(CreateKeyIndexSql(schema, shape.name, key_names));
+    t.owner_only = "a unique index on the key of a table sluice did not create";
   }
   AppendEvictIndexes(t, shape, found_table);
   bool sluice_columns_added = false;

@@ -5,8 +5,12 @@
 // Used by SinkAdmin::EnsureMirror and by BatchApplier's catalog step.
 #pragma once
 
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -43,6 +47,13 @@ struct ExistingTable {
   std::map<std::string, std::string> triggers;
 };
 
+// One call of sync_metadata.sluice_mirror_ddl(deployment, table, step):
+// pg_sql's MirrorDdlSql with these as $2 and $3.
+struct DdlStep {
+  std::string table;
+  std::string step;  // a JSON object, {"op": ..., ...}
+};
+
 struct MirrorColumn {
   std::string name;
   std::string pg_type;    // as created, or as found at the sink
@@ -60,6 +71,13 @@ struct MirrorTable {
   std::vector<size_t> key;            // indices into columns, in key order
   // Statements that create or extend the table; empty when it is ready.
   std::vector<std::string> ddl;
+  // The same changes as steps of sync_metadata.sluice_mirror_ddl (sql/03),
+  // for an agent whose role does not own the mirror schema (a host role):
+  // one JSON object each.
+  std::vector<DdlStep> steps;
+  // Set when `ddl` holds what only the schema's owner may do (adopting a
+  // table sluice did not create, setting a mirror aside): what, in words.
+  std::string owner_only;
   // Set when the table at the sink is a mirror whose key is not the shape's
   // (the app dropped the table and created it again with another key): `ddl`
   // then tombstones its rows, renames it (and its indexes) to this name and
@@ -83,6 +101,32 @@ Result<MirrorTable> PlanMirror(const std::string& schema, const std::string& dep
                                const TableShape& shape,
                                const std::map<std::string, std::string>* overrides,
                                const ExistingTable& existing);
+
+// How the agent's role changes mirror tables: by running `ddl` (it may
+// create in the mirror schema: an administrator, `sluice init` as the
+// owner), or through sluice_mirror_ddl's `steps` (a host role).
+enum class DdlMode { kDirect, kDelegated };
+
+// A statement with its text parameters (nullopt: NULL).
+struct DdlStatement {
+  std::string sql;
+  std::vector<std::optional<std::string>> params;
+};
+
+// What carries out a plan's `ddl` / `steps` (a MirrorTable's or MovePlan's)
+// under `mode`: the statements as they are, or one MirrorDdlSql call per step
+// for `deployment`. InvalidArgument under kDelegated when `owner_only` is set
+// (it names what the mirror `qualified` needs and who can do it).
+Result<std::vector<DdlStatement>> DdlStatements(DdlMode mode, const std::string& deployment,
+                                                const std::string& qualified,
+                                                const std::vector<std::string>& ddl,
+                                                const std::vector<DdlStep>& steps,
+                                                const std::string& owner_only);
+
+// {"op":op, "k1":"v1", ...}: a DdlStep's step whose fields are strings.
+std::string DdlStepJson(
+    std::string_view op,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
 
 // The overrides for `table` in SinkOptions::column_types form, or null.
 const std::map<std::string, std::string>* OverridesFor(

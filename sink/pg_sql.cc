@@ -338,6 +338,15 @@ std::string RelationPagesSql() {
          "current_setting('block_size')::bigint";
 }
 
+std::string MirrorDdlSql() { return "SELECT sync_metadata.sluice_mirror_ddl($1, $2, $3::jsonb)"; }
+
+std::string DdlModeSql() {
+  return "SELECT CASE WHEN n.oid IS NOT NULL AND NOT has_schema_privilege(n.oid, 'CREATE') AND "
+         "to_regprocedure('sync_metadata.sluice_mirror_ddl(text,text,jsonb)') IS NOT NULL "
+         "THEN 'delegated' ELSE 'direct' END FROM (SELECT to_regnamespace(quote_ident($1)) AS oid) "
+         "n";
+}
+
 std::string AdvanceSql() {
   return "SELECT sync_metadata.sluice_advance($1, $2::uuid, $3::bigint, $4::bigint, $5::bigint, "
          "$6::bigint)";

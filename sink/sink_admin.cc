@@ -220,7 +220,14 @@ class LibpqSinkAdmin final : public SinkAdmin {
 
  private:
   Status EnsureMirrorInTxn(const std::vector<TableShape>& tables, size_t first, size_t end) {
-    SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
+    Result<PgResultPtr> mode = Exec(DdlModeSql(), {options_.schema});
+    if (!mode.ok()) return mode.status();
+    ddl_mode_ = std::string(PQgetvalue(mode->get(), 0, 0)) == "delegated" ? DdlMode::kDelegated
+                                                                          : DdlMode::kDirect;
+    // A host role's schema exists (registered by an administrator).
+    if (ddl_mode_ == DdlMode::kDirect) {
+      SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
+    }
     // The DDL's writes to mirror rows (sweeping a mirror set aside) are
     // sluice's own, not outside writes, and no conflicts.
     SLUICE_RETURN_IF_ERROR(
@@ -279,8 +286,11 @@ class LibpqSinkAdmin final : public SinkAdmin {
           "(rows tombstoned), a new mirror is created and filled by a full read",
           plan->qualified, shape.name, plan->set_aside_as);
     }
-    for (const std::string& ddl : plan->ddl) {
-      Result<PgResultPtr> r = Exec(ddl, {});
+    Result<std::vector<DdlStatement>> statements = DdlStatements(
+        ddl_mode_, options_.deployment, plan->qualified, plan->ddl, plan->steps, plan->owner_only);
+    if (!statements.ok()) return statements.status();
+    for (const DdlStatement& ddl : *statements) {
+      Result<PgResultPtr> r = Exec(ddl.sql, ddl.params);
       // E.g. duplicate keys in an adopted table (kDataError): EnsureMirror
       // turns it into kInvalidArgument, an operator has to act (`init` exits 2).
       if (!r.ok()) return r.status();
@@ -363,6 +373,7 @@ class LibpqSinkAdmin final : public SinkAdmin {
 
   PGconn* conn_;
   SinkOptions options_;
+  DdlMode ddl_mode_ = DdlMode::kDirect;  // EnsureMirrorInTxn reads it from the sink
 };
 
 }  // namespace

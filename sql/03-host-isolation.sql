@@ -4,10 +4,11 @@
 -- Row-level security, enabled and forced, on every sync_metadata table; the
 -- seed's hosts / client_deployments / cache_events / sync_jobs / sync_progress
 -- tables and its three views (security_invoker); functions an administrator
--- uses to register hosts and deployments and to revoke a host. Plain psql
+-- uses to register hosts and deployments and to revoke a host, and the one
+-- mirror DDL function a host's agent may call (sluice_mirror_ddl). Plain psql
 -- script, re-runnable, one transaction; run after 01 and 02 by an
--- administrator allowed to create roles (Supabase: postgres). docs/security.md.
--- version: 1
+-- administrator allowed to create roles (Supabase: postgres). README: "host isolation".
+-- version: 2
 BEGIN;
 
 SET LOCAL client_min_messages = warning;
@@ -94,6 +95,21 @@ ALTER TABLE sync_metadata.cache_events ALTER COLUMN host_id SET DEFAULT sync_met
 ALTER TABLE sync_metadata.sync_jobs ALTER COLUMN host_id SET DEFAULT sync_metadata.sluice_caller_host();
 ALTER TABLE sync_metadata.sync_progress ALTER COLUMN host_id SET DEFAULT sync_metadata.sluice_caller_host();
 
+-- A row of a registered deployment carries its host's id: derived from
+-- client_deployments on INSERT and whenever deployment or host_id is set, so
+-- a client can never make it name another host (sluice_isolate adds the
+-- column and this trigger to sql/01's tables that have a deployment).
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_row_host() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  NEW.host_id := (SELECT d.host_id FROM sync_metadata.client_deployments d
+                   WHERE d.deployment = NEW.deployment);
+  RETURN NEW;
+END
+$fn$;
+
 -- Row-level security on every table of sync_metadata, enabled and forced,
 -- with two policies each: sluice_host for the sync role's members (a host
 -- role sees its own host row, its deployments, and the rows of those
@@ -119,6 +135,22 @@ BEGIN
   REVOKE ALL ON ALL TABLES IN SCHEMA sync_metadata FROM PUBLIC;
   REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON sync_metadata.cluster_health,
     sync_metadata.active_sync_jobs, sync_metadata.recent_conflicts FROM sluice_sync;
+  -- host_id on sql/01's tables (a table a later 01 adds gets it on upgrade).
+  FOR t IN
+    SELECT c.relname FROM pg_class c
+     WHERE c.relnamespace = 'sync_metadata'::regnamespace AND c.relkind IN ('r', 'p')
+       AND c.relname NOT IN ('client_deployments', 'cache_events', 'sync_jobs', 'sync_progress')
+       AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                      AND a.attname = 'deployment' AND NOT a.attisdropped)
+  LOOP
+    EXECUTE format('ALTER TABLE sync_metadata.%I ADD COLUMN IF NOT EXISTS host_id bigint '
+                   'REFERENCES sync_metadata.hosts', t.relname);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sluice_row_host BEFORE INSERT OR UPDATE OF deployment, '
+                   'host_id ON sync_metadata.%I FOR EACH ROW EXECUTE FUNCTION sync_metadata.sluice_row_host()',
+                   t.relname);
+    EXECUTE format('UPDATE sync_metadata.%I r SET host_id = d.host_id FROM sync_metadata.client_deployments d '
+                   'WHERE d.deployment = r.deployment AND r.host_id IS DISTINCT FROM d.host_id', t.relname);
+  END LOOP;
   FOR t IN
     SELECT c.relname,
            EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
@@ -228,6 +260,7 @@ DECLARE
   v_host bigint;
   v_role name;
   v_old  record;
+  v_tab  record;
 BEGIN
   SELECT h.host_id, h.role_name INTO v_host, v_role FROM sync_metadata.hosts h
    WHERE h.host_name = p_host_name AND h.revoked_at IS NULL;
@@ -247,6 +280,12 @@ BEGIN
   END IF;
   INSERT INTO sync_metadata.client_deployments (deployment, host_id, schema_name)
   VALUES (p_deployment, v_host, p_schema) ON CONFLICT (deployment) DO NOTHING;
+  -- Rows the deployment had before it was registered now carry its host.
+  FOR v_tab IN SELECT c.relname FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid
+                WHERE g.tgname = 'sluice_row_host' AND c.relnamespace = 'sync_metadata'::regnamespace LOOP
+    EXECUTE format('UPDATE sync_metadata.%I SET host_id = $1 WHERE deployment = $2 '
+                   'AND host_id IS DISTINCT FROM $1', v_tab.relname) USING v_host, p_deployment;
+  END LOOP;
   EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', p_schema);
   EXECUTE format('REVOKE ALL ON SCHEMA %I FROM PUBLIC, sluice_sync', p_schema);
   EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM PUBLIC, sluice_sync', p_schema);
@@ -306,8 +345,170 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION sync_metadata.revoke_host(text) FROM PUBLIC;
 
+-- The mirror DDL a host's agent needs when its app's schema changes, done for
+-- it: mirror tables are owned by an administrator (an owner can always
+-- DELETE), so the host role cannot ALTER or CREATE there itself. Runs as the
+-- owner of this function (who must own the deployment's mirror schema and
+-- tables: the administrator that ran sql/03 and `sluice admin bootstrap`)
+-- and only for a deployment registered to the calling login role
+-- (session_user: SET ROLE or a setting changes nothing). One step per call,
+-- from a fixed list; names are quoted here, types must be plain type names
+-- PostgreSQL knows. p_step is a JSON object:
+--   {"op":"create_table","columns":[{"name":..,"type":..}],"key":[names]}
+--   {"op":"add_columns","columns":[{"name":..,"type":..}]}
+--   {"op":"evict_index","column":..,"index":"..._sluice_evict"}
+--   {"op":"conflict_detection","key":[names],"index":"..._sluice_outside"}
+--   {"op":"rename_column","from":..,"to":..}   {"op":"rename_table","to":..}
+--   {"op":"rename_index","index":..,"to":..}   (sluice's own *_sluice_evict/_key)
+-- Anything else (adopting an app-made table, setting a mirror aside) needs
+-- the administrator: `sluice admin bootstrap` does it.
+CREATE OR REPLACE FUNCTION sync_metadata.sluice_mirror_ddl(
+  p_deployment text, p_table text, p_step jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET client_min_messages = warning
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_schema name;
+  v_role   name;
+  v_op     text := p_step->>'op';
+  v_q      text;
+  v_sql    text;
+  v_args   text;
+  v_col    jsonb;
+  v_name   text;
+  v_type   text;
+  v_keys   text[];
+  v_writer text := 'current_setting(''sluice.writer'', true)';
+BEGIN
+  SELECT d.schema_name, h.role_name INTO v_schema, v_role
+    FROM sync_metadata.client_deployments d JOIN sync_metadata.hosts h USING (host_id)
+   WHERE d.deployment = p_deployment AND h.role_name = session_user AND h.revoked_at IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'deployment % is not registered to role %', p_deployment, session_user
+      USING ERRCODE = '42501', HINT = 'an administrator registers it: sluice admin bootstrap';
+  END IF;
+  IF p_table IS NULL OR p_table = '' OR octet_length(p_table) > 63 OR p_table LIKE '\_sluice%' THEN
+    RAISE EXCEPTION 'sluice_mirror_ddl: % is not a mirror table name', quote_literal(coalesce(p_table, ''))
+      USING ERRCODE = '22023';
+  END IF;
+  v_q := format('%I.%I', v_schema, p_table);
+  -- Source columns: a name of at most 63 bytes that is not sluice's, and a
+  -- type given as a plain type name (letters, digits, spaces, _ and . with an
+  -- optional (n[,m]) and []) that PostgreSQL resolves: nothing else is spliced.
+  IF v_op IN ('create_table', 'add_columns') THEN
+    IF jsonb_typeof(p_step->'columns') IS DISTINCT FROM 'array' THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: % needs a "columns" array', v_op USING ERRCODE = '22023';
+    END IF;
+    v_sql := '';
+    FOR v_col IN SELECT * FROM jsonb_array_elements(p_step->'columns') LOOP
+      v_name := v_col->>'name';
+      v_type := v_col->>'type';
+      IF v_name IS NULL OR v_name = '' OR octet_length(v_name) > 63 OR lower(v_name) LIKE '\_sluice%' THEN
+        RAISE EXCEPTION 'sluice_mirror_ddl: column % may not be added', quote_literal(coalesce(v_name, ''))
+          USING ERRCODE = '22023';
+      END IF;
+      IF v_type IS NULL OR v_type !~ '^[A-Za-z_][A-Za-z0-9_ .]*(\([0-9]+( *, *[0-9]+)?\))?( *\[\])*$'
+         OR to_regtype(v_type) IS NULL THEN
+        RAISE EXCEPTION 'sluice_mirror_ddl: % is not a type name', quote_literal(coalesce(v_type, ''))
+          USING ERRCODE = '22023';
+      END IF;
+      IF v_op = 'create_table' THEN
+        v_sql := v_sql || format('%I %s, ', v_name, v_type);
+      ELSE
+        v_sql := v_sql || CASE WHEN v_sql = '' THEN ' ' ELSE ', ' END
+                       || format('ADD COLUMN IF NOT EXISTS %I %s', v_name, v_type);
+      END IF;
+    END LOOP;
+  END IF;
+  IF v_op IN ('create_table', 'conflict_detection') THEN
+    IF jsonb_typeof(p_step->'key') IS DISTINCT FROM 'array' OR jsonb_array_length(p_step->'key') = 0 THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: % needs a "key" array', v_op USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(k ORDER BY n) INTO v_keys
+      FROM jsonb_array_elements_text(p_step->'key') WITH ORDINALITY AS t(k, n);
+  END IF;
+  IF v_op = 'create_table' THEN
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %s (%s_sluice_seq bigint NOT NULL, '
+                   '_sluice_deleted_at timestamptz, '
+                   '_sluice_updated_at timestamptz NOT NULL DEFAULT now(), '
+                   '_sluice_outside_at timestamptz, _sluice_base jsonb, PRIMARY KEY (%s))',
+                   v_q, v_sql, (SELECT string_agg(quote_ident(k), ', ') FROM unnest(v_keys) AS k));
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %s TO %I', v_q, v_role);
+  ELSIF v_op = 'add_columns' THEN
+    IF v_sql <> '' THEN
+      EXECUTE format('ALTER TABLE %s%s', v_q, v_sql);
+    END IF;
+  ELSIF v_op = 'evict_index' THEN
+    IF p_step->>'index' IS NULL OR p_step->>'index' NOT LIKE '%\_sluice\_evict' OR p_step->>'column' IS NULL THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: evict_index needs a column and an index named *_sluice_evict'
+        USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING hash (%I) WHERE _sluice_deleted_at IS NULL',
+                   p_step->>'index', v_q, p_step->>'column');
+  ELSIF v_op = 'conflict_detection' THEN
+    IF p_step->>'index' IS NULL OR p_step->>'index' NOT LIKE '%\_sluice\_outside' THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: conflict_detection needs an index named *_sluice_outside'
+        USING ERRCODE = '22023';
+    END IF;
+    -- The same statements as sink/pg_sql.cc's ConflictDetectionSql; the
+    -- triggers' deployment is the checked one, never the caller's word.
+    v_args := quote_literal(p_deployment)
+              || (SELECT string_agg(', ' || quote_literal(k), '' ORDER BY n)
+                    FROM unnest(v_keys) WITH ORDINALITY AS t(k, n));
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN _sluice_outside_at SET DEFAULT clock_timestamp(), '
+                   'ALTER COLUMN _sluice_seq SET DEFAULT -1', v_q);
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (_sluice_outside_at) '
+                   'WHERE _sluice_outside_at IS NOT NULL', p_step->>'index', v_q);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sluice_outside BEFORE UPDATE ON %s FOR EACH ROW '
+                   'WHEN (%s IS DISTINCT FROM %L) EXECUTE FUNCTION sync_metadata.sluice_outside_write(%s)',
+                   v_q, v_writer, p_deployment, v_args);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sluice_conflict BEFORE UPDATE ON %s FOR EACH ROW '
+                   'WHEN (OLD._sluice_outside_at IS NOT NULL AND %s = %L) '
+                   'EXECUTE FUNCTION sync_metadata.sluice_conflict(%s)',
+                   v_q, v_writer, p_deployment, v_args);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sluice_outside_delete BEFORE DELETE ON %s FOR EACH ROW '
+                   'WHEN (%s IS DISTINCT FROM %L) EXECUTE FUNCTION sync_metadata.sluice_outside_delete(%s)',
+                   v_q, v_writer, p_deployment, v_args);
+    EXECUTE format('CREATE OR REPLACE TRIGGER sluice_inserted AFTER INSERT ON %s '
+                   'REFERENCING NEW TABLE AS sluice_new FOR EACH STATEMENT WHEN (%s = %L) '
+                   'EXECUTE FUNCTION sync_metadata.sluice_inserted(%s)',
+                   v_q, v_writer, p_deployment, v_args);
+  ELSIF v_op = 'rename_column' THEN
+    IF p_step->>'from' IS NULL OR p_step->>'to' IS NULL OR lower(p_step->>'from') LIKE '\_sluice%'
+       OR lower(p_step->>'to') LIKE '\_sluice%' OR octet_length(p_step->>'to') > 63 THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: rename_column needs two source column names'
+        USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', v_q, p_step->>'from', p_step->>'to');
+  ELSIF v_op = 'rename_table' THEN
+    IF p_step->>'to' IS NULL OR p_step->>'to' = '' OR octet_length(p_step->>'to') > 63
+       OR p_step->>'to' LIKE '\_sluice%' THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: rename_table needs a new table name' USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', v_q, p_step->>'to');
+  ELSIF v_op = 'rename_index' THEN
+    -- Only the indexes sluice names (a mirror's key and evict indexes).
+    IF p_step->>'index' IS NULL OR p_step->>'to' IS NULL OR octet_length(p_step->>'to') > 63
+       OR NOT (p_step->>'index' ~ '_sluice_(evict|key)$' AND p_step->>'to' ~ '_sluice_(evict|key)$') THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: rename_index renames only sluice''s own indexes'
+        USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', v_schema, p_step->>'index', p_step->>'to');
+  ELSE
+    RAISE EXCEPTION 'sluice_mirror_ddl: % is not a step sluice takes for a host role',
+      quote_literal(coalesce(v_op, '')) USING ERRCODE = '22023',
+      HINT = 'an administrator does it: sluice admin bootstrap';
+  END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION sync_metadata.sluice_mirror_ddl(text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sync_metadata.sluice_mirror_ddl(text, text, jsonb) TO sluice_sync;
+
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
-VALUES ('host-isolation', 1, now())
+VALUES ('host-isolation', 2, now())
 ON CONFLICT (component) DO UPDATE
    SET version = EXCLUDED.version, installed_at = EXCLUDED.installed_at
  WHERE sync_metadata.schema_version.version IS DISTINCT FROM EXCLUDED.version;

@@ -4,40 +4,24 @@
 // pg_stat_ssl says so); a server whose certificate names another host, or
 // comes from another CA, is refused by `sluice init` and `sluice run` with a
 // message that says why, and `run` stops instead of retrying forever.
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "tests/integration/e2e_support.h"
 #include "tests/integration/scratch_cluster.h"
 
 namespace sluice::e2e {
 namespace {
-
-// A free TCP port on the loopback (the kernel's pick; free again once closed).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 class Ssl : public E2eTest {
  protected:
@@ -112,6 +96,38 @@ class Ssl : public E2eTest {
       db.Exec("INSERT INTO chat VALUES ('c1', 'over TLS')");
     }
     return WriteConfig(db_path_, sink_url, nullptr, name);
+  }
+
+  // `sluice admin bootstrap` of host `host_name` for an app file at this
+  // server (through verify-full); asserts it succeeded.
+  struct Booted {
+    std::string config;    // the operator's config (sink.url without user)
+    std::string role;      // the host's login role
+    std::string passfile;  // its password file
+    std::string password;
+    std::string url;  // the sink.url bootstrap printed
+  };
+  Booted Bootstrap(const std::string& host_name) {
+    Booted b;
+    b.config = Prepare("host=localhost port=" + std::to_string(port_) +
+                       " dbname=postgres sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt");
+    CommandResult boot = RunSluice({"admin", "bootstrap", "--config", b.config, "--admin-url",
+                                    Url("localhost", "ca.crt"), "--host-name", host_name});
+    EXPECT_EQ(boot.exit_code, 0) << boot.Describe();
+    b.role = "sluice_host_" + host_name;
+    std::replace(b.role.begin(), b.role.end(), '-', '_');
+    b.passfile = dir_->file(b.role + ".pgpass");
+    std::string line = ReadFile(b.passfile);
+    EXPECT_EQ(line.rfind("*:*:*:" + b.role + ":", 0), 0u) << line;
+    b.password = line.substr(line.rfind(':') + 1, 48);
+    const std::string marker = "sink.url for this host's agents: ";
+    size_t at = boot.out.find(marker);
+    EXPECT_NE(at, std::string::npos) << boot.out;
+    if (at != std::string::npos) {
+      b.url = boot.out.substr(at + marker.size());
+      b.url = b.url.substr(0, b.url.find('\n'));
+    }
+    return b;
   }
 
   std::string certs_;
@@ -284,21 +300,128 @@ TEST_F(Ssl, BootstrapMakesAHostRoleThatSyncsWithoutOwningOrDeleting) {
   EXPECT_EQ(server.ScalarInt("SELECT count(*) FROM " + chat), 1) << "revoking lost rows";
 }
 
+// The agent as a host role (issue #8): not a superuser, owning no mirror,
+// through pgbouncer in transaction mode with TLS on both of its sides and
+// SCRAM. `sluice init` as that role needs no DDL; the app adds a column and a
+// table (the mirror follows through sync_metadata.sluice_mirror_ddl, the new
+// mirror owned by the administrator) and deletes a row (a tombstone: the role
+// has no DELETE).
+TEST_F(Ssl, AgentAsAHostRoleSyncsSchemaChangesAndDeletesThroughATlsPooler) {
+  if (skipped_) return;
+  PasswordEnvUnset no_env_password;
+  Booted boot = Bootstrap("edge-3");
+  ASSERT_FALSE(HasFailure());
+  const std::string& role = boot.role;
+  const std::string& passfile = boot.passfile;
+  const std::string& password = boot.password;
+
+  // Supabase's pooler in miniature: clients over TLS, SCRAM, and TLS with a
+  // verified certificate to the server.
+  ScratchPgbouncer pooler(
+      "[databases]\npostgres = host=localhost port=" + std::to_string(port_) +
+          " dbname=postgres\n[pgbouncer]\nlisten_addr = 127.0.0.1\nunix_socket_dir =\n"
+          "auth_type = scram-sha-256\nauth_file = @DIR@/userlist.txt\npool_mode = transaction\n"
+          "max_client_conn = 50\ndefault_pool_size = 5\nclient_tls_sslmode = require\n"
+          "client_tls_key_file = " +
+          certs_ + "/server.key\nclient_tls_cert_file = " + certs_ +
+          "/server.crt\nserver_tls_sslmode = verify-full\nserver_tls_ca_file = " + certs_ +
+          "/ca.crt\n",
+      {{"userlist.txt", "\"" + role + "\" \"" + password + "\"\n"}});
+  const std::string host_url = "host=localhost port=" + std::to_string(pooler.port()) +
+                               " dbname=postgres user=" + role + " passfile=" + passfile +
+                               " sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt";
+  std::string host_config = Prepare(host_url, "host.json");
+  CommandResult init = RunSluice({"init", "--config", host_config});
+  ASSERT_EQ(init.exit_code, 0) << init.Describe();
+  AgentProcess* agent = StartAgent(host_config);
+  ASSERT_TRUE(ExpectCaughtUp(host_config, agent, seconds(30)));
+  {
+    Sqlite db(db_path_);
+    db.Exec("ALTER TABLE chat ADD COLUMN pinned INTEGER");
+    db.Exec("INSERT INTO chat VALUES ('c2', 'pinned one', 1)");
+    db.Exec("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT, UNIQUE (body))");
+    db.Exec("INSERT INTO note VALUES (1, 'new table'), (2, 'second')");
+    db.Exec("DELETE FROM chat WHERE id = 'c1'");
+  }
+  ASSERT_TRUE(ExpectCaughtUp(host_config, agent, seconds(30)));
+
+  Pg server(server_->conninfo() + " port=" + std::to_string(port_));
+  const std::string schema = "\"" + deployment_ + "\"";
+  EXPECT_EQ(server
+                .Scalar("SELECT string_agg(id || '=' || coalesce(pinned::text, '-') || '/' || "
+                        "(_sluice_deleted_at IS NOT NULL)::text, ',' ORDER BY id) FROM " +
+                        schema + ".chat")
+                .value_or(""),
+            "c1=-/true,c2=1/false")
+      << AgentLogs();
+  EXPECT_EQ(
+      server
+          .Scalar("SELECT string_agg(id || '=' || body, ',' ORDER BY id) FROM " + schema + ".note")
+          .value_or(""),
+      "1=new table,2=second")
+      << AgentLogs();
+  EXPECT_EQ(server
+                .Scalar("SELECT string_agg(tableowner, ',') FROM pg_tables WHERE schemaname = $1",
+                        {deployment_})
+                .value_or(""),
+            "postgres,postgres");
+  EXPECT_EQ(server
+                .Scalar("SELECT has_table_privilege($1, $2, 'DELETE')::text || "
+                        "has_table_privilege($1, $2, 'INSERT')::text",
+                        {role, schema + ".note"})
+                .value_or(""),
+            "falsetrue");
+  EXPECT_EQ(server.ScalarInt("SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass AND "
+                             "NOT tgisinternal",
+                             {schema + ".note"}),
+            4)
+      << "the new mirror detects outside writes";
+  EXPECT_FALSE(server.Scalar("SELECT rolsuper::text FROM pg_roles WHERE rolname = $1", {role})
+                   .value_or("true") == "true");
+  // The agent's sessions were the pooler's, as the host role, over TLS.
+  EXPECT_GE(server.ScalarInt("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a "
+                             "USING (pid) WHERE a.usename = $1 AND s.ssl",
+                             {role}),
+            1);
+  std::string log = ReadFile(pooler.dir() + "/pgbouncer.log");
+  EXPECT_NE(log.find("user=" + role + " tls="), std::string::npos) << log;
+  // Once the mirror has followed, init as the host role finds nothing to do.
+  CommandResult again = RunSluice({"init", "--config", host_config});
+  EXPECT_EQ(again.exit_code, 0) << again.Describe();
+
+  // The pair: a second node as the same host role stands by, and takes over
+  // when the first one stops.
+  std::string config_b = WriteConfig(
+      db_path_, host_url, [](AgentConfig& c) { c.node = "b"; }, "host-b.json");
+  AgentProcess* standby = StartAgent(config_b, "agent-b");
+  AgentStatus status;
+  for (int i = 0; i < 100; ++i) {
+    status = QueryStatus(config_b);
+    if (status.raw.find("\"this_node\":\"b\"") != std::string::npos) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(JsonField(status.raw, "node").value_or(""), "a") << status.raw;
+  agent->Signal(SIGTERM);
+  EXPECT_EQ(agent->WaitExit(seconds(30)), 0);
+  {
+    Sqlite db(db_path_);
+    db.Exec("INSERT INTO note VALUES (3, 'after the failover')");
+  }
+  ASSERT_TRUE(ExpectCaughtUp(config_b, standby, seconds(30)));
+  EXPECT_EQ(JsonField(QueryStatus(config_b).raw, "node").value_or(""), "b");
+  EXPECT_EQ(server.ScalarInt("SELECT count(*) FROM " + schema + ".note"), 3) << AgentLogs();
+  standby->Signal(SIGTERM);
+  EXPECT_EQ(standby->WaitExit(seconds(30)), 0);
+}
+
 // `sluice init` as a host role against a control plane older than this
 // binary refuses and names the command an administrator runs.
 TEST_F(Ssl, InitAsAHostRoleOnAnOldControlPlaneNamesBootstrap) {
   if (skipped_) return;
   PasswordEnvUnset no_env_password;
-  const std::string admin_url = Url("localhost", "ca.crt");
-  std::string config =
-      Prepare("host=localhost port=" + std::to_string(port_) +
-              " dbname=postgres sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt");
-  CommandResult boot = RunSluice({"admin", "bootstrap", "--config", config, "--admin-url",
-                                  admin_url, "--host-name", "edge-2"});
-  ASSERT_EQ(boot.exit_code, 0) << boot.Describe();
-  const std::string marker = "sink.url for this host's agents: ";
-  std::string url = boot.out.substr(boot.out.find(marker) + marker.size());
-  url = url.substr(0, url.find('\n'));
+  Booted boot = Bootstrap("edge-2");
+  ASSERT_FALSE(HasFailure());
+  const std::string& url = boot.url;
   std::string host_config = Prepare(url, "host.json");
   Pg server(server_->conninfo() + " port=" + std::to_string(port_));
   server.Query(

@@ -1,12 +1,19 @@
 // ScratchCluster: initdb + pg_ctl start in a private directory (see the header).
 #include "tests/integration/scratch_cluster.h"
 
+#include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "tests/integration/e2e_support.h"
 
@@ -69,6 +76,81 @@ ScratchCluster::~ScratchCluster() {
     RunCommand(argv, seconds(30));
   } catch (...) {  // a destructor must not throw; the directory goes anyway
   }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+ScratchPgbouncer::ScratchPgbouncer(const std::string& ini,
+                                   const std::vector<std::pair<std::string, std::string>>& files) {
+  char tmpl[] = "/tmp/sluice-scratch-pgbouncer.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  port_ = FreePort();
+  std::vector<std::pair<std::string, std::string>> all = files;
+  std::string text = ini;
+  for (size_t at = text.find("@DIR@"); at != std::string::npos; at = text.find("@DIR@", at)) {
+    text.replace(at, 5, dir_);
+  }
+  all.emplace_back("pgbouncer.ini", text + "\nlisten_port = " + std::to_string(port_) +
+                                        "\nlogfile = " + dir_ +
+                                        "/pgbouncer.log\npidfile = " + dir_ + "/pgbouncer.pid\n");
+  std::vector<std::string> argv = {"/usr/sbin/pgbouncer", "-d"};
+  struct passwd* pw = ::geteuid() == 0 ? ::getpwnam("postgres") : nullptr;
+  if (::geteuid() == 0 && pw == nullptr) throw std::runtime_error("no postgres user");
+  for (const auto& [name, content] : all) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << content;
+    ::chmod(path.c_str(), 0600);
+    if (pw != nullptr && ::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      throw std::runtime_error("chown " + path + " failed");
+    }
+  }
+  if (pw != nullptr) {
+    if (::chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      throw std::runtime_error("chown " + dir_ + " failed");
+    }
+    argv.insert(argv.end(), {"-u", "postgres"});
+  }
+  argv.push_back(dir_ + "/pgbouncer.ini");
+  CommandResult r = RunCommand(argv, seconds(30));
+  if (r.exit_code != 0) {
+    throw std::runtime_error("pgbouncer failed to start: " + r.Describe() + "\n" +
+                             ReadFile(dir_ + "/pgbouncer.log"));
+  }
+  for (int i = 0; i < 100; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (up) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("pgbouncer does not listen on port " + std::to_string(port_) + "\n" +
+                           ReadFile(dir_ + "/pgbouncer.log"));
+}
+
+ScratchPgbouncer::~ScratchPgbouncer() {
+  std::string pid = ReadFile(dir_ + "/pgbouncer.pid");
+  if (!pid.empty()) ::kill(static_cast<pid_t>(std::stol(pid)), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }

@@ -3,10 +3,12 @@
 // shared test cluster cannot have, such as a small lock table
 // (max_connections, max_locks_per_transaction need a restart). As root the
 // server runs as the `postgres` user (initdb refuses root). Stopped and
-// removed when the object dies. Test thread only.
+// removed when the object dies. Test thread only. ScratchPgbouncer: a
+// pgbouncer of a test's own in front of one (its own auth file, TLS).
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sluice::e2e {
@@ -27,6 +29,32 @@ class ScratchCluster {
   std::string dir_;      // owned by the server's user
   std::string bin_dir_;  // where initdb and pg_ctl are
   std::string conninfo_;
+};
+
+// A free TCP port on the loopback (the kernel's pick; free again once closed).
+int FreePort();
+
+// pgbouncer started with `ini` (its [databases] and [pgbouncer] sections;
+// listen_port, logfile and pidfile are added here) and `files` written beside
+// it (name -> content, e.g. the auth_file; "@DIR@" in `ini` is their
+// directory), in a directory the `postgres` user
+// owns when the test runs as root (pgbouncer then runs as it). Waits until it
+// listens; throws std::runtime_error (with its log) when it does not.
+class ScratchPgbouncer {
+ public:
+  ScratchPgbouncer(const std::string& ini,
+                   const std::vector<std::pair<std::string, std::string>>& files);
+  ~ScratchPgbouncer();
+  ScratchPgbouncer(const ScratchPgbouncer&) = delete;
+  ScratchPgbouncer& operator=(const ScratchPgbouncer&) = delete;
+
+  int port() const { return port_; }
+  // Its directory: a file named in `files` is dir() + "/" + name.
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
 };
 
 }  // namespace sluice::e2e

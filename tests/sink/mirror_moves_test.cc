@@ -27,6 +27,12 @@ TEST(PlanMoves, TableRenameMovesSluiceIndexesAndStops) {
                 RenameIndexSql("app", EvictIndexName("old", "v"), EvictIndexName("new", "w")),
                 RenameIndexSql("app", KeyIndexName("old"), KeyIndexName("new")),
                 "ALTER TABLE \"app\".\"old\" RENAME TO \"new\""}));
+  // The same for a host role, as sluice_mirror_ddl steps on the old name.
+  ASSERT_EQ(p.steps.size(), 3u);
+  EXPECT_EQ(p.steps[0].table, "old");
+  EXPECT_EQ(p.steps[0].step, DdlStepJson("rename_index", {{"index", EvictIndexName("old", "v")},
+                                                          {"to", EvictIndexName("new", "w")}}));
+  EXPECT_EQ(p.steps[2].step, "{\"op\":\"rename_table\",\"to\":\"new\"}");
 }
 
 TEST(PlanMoves, TableRenameOnlyIntoAFreeName) {
@@ -54,6 +60,9 @@ TEST(PlanMoves, ColumnRenames) {
             (std::vector<std::string>{
                 "ALTER TABLE \"app\".\"t\" RENAME COLUMN \"a\" TO \"a2\"",
                 RenameIndexSql("app", EvictIndexName("t", "a"), EvictIndexName("t", "a2"))}));
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].table, "t");
+  EXPECT_EQ(p.steps[0].step, "{\"op\":\"rename_column\",\"from\":\"a\",\"to\":\"a2\"}");
   // Done already (the old name is gone): nothing.
   EXPECT_TRUE(PlanMoves("app", "t", {}, {}, {{"a", "a2"}}, Table({"id", "a2"})).ddl.empty());
   // Renamed twice (a -> b -> c): replayed in order, whichever the sink followed already.

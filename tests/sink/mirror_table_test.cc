@@ -226,6 +226,69 @@ TEST(MirrorTable, MirrorWithAnotherKeyIsSetAsideNotDeleted) {
   EXPECT_EQ(m->ddl[1], CreateKeyIndexSql("app", "chat", {"share_id"}));
 }
 
+// A host role changes mirrors through sql/03's sluice_mirror_ddl: the plan
+// says the same in its steps, and what only an owner may do is named.
+TEST(MirrorTable, StepsForAHostRole) {
+  TableShape chat = Chat();
+  chat.unique_keys = {{1}};
+  Result<MirrorTable> m = PlanMirror("app", "dep", chat, nullptr, {});
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->steps.size(), 3u);
+  EXPECT_EQ(m->steps[0].table, "chat");
+  EXPECT_EQ(m->steps[0].step,
+            "{\"op\":\"create_table\",\"columns\":[{\"name\":\"id\",\"type\":\"text\"},"
+            "{\"name\":\"created_at\",\"type\":\"bigint\"},{\"name\":\"chat\",\"type\":\"jsonb\"},"
+            "{\"name\":\"pinned\",\"type\":\"boolean\"}],\"key\":[\"id\"]}");
+  EXPECT_EQ(m->steps[1].step, "{\"op\":\"evict_index\",\"column\":\"created_at\",\"index\":\"" +
+                                  EvictIndexName("chat", "created_at") + "\"}");
+  EXPECT_EQ(m->steps[2].step,
+            "{\"op\":\"conflict_detection\",\"index\":\"chat_sluice_outside\",\"key\":[\"id\"]}");
+  EXPECT_TRUE(m->owner_only.empty());
+
+  Result<std::vector<DdlStatement>> calls =
+      DdlStatements(DdlMode::kDelegated, "dep", m->qualified, m->ddl, m->steps, m->owner_only);
+  ASSERT_TRUE(calls.ok());
+  ASSERT_EQ(calls->size(), 3u);
+  EXPECT_EQ((*calls)[0].sql, MirrorDdlSql());
+  EXPECT_EQ((*calls)[0].params,
+            (std::vector<std::optional<std::string>>{"dep", "chat", m->steps[0].step}));
+  Result<std::vector<DdlStatement>> direct =
+      DdlStatements(DdlMode::kDirect, "dep", m->qualified, m->ddl, m->steps, m->owner_only);
+  ASSERT_TRUE(direct.ok());
+  ASSERT_EQ(direct->size(), m->ddl.size());
+  EXPECT_EQ((*direct)[0].sql, m->ddl[0]);
+  EXPECT_TRUE((*direct)[0].params.empty());
+
+  // A column the app added: one add_columns step, nothing else.
+  std::vector<ExistingColumn> earlier = {{"id", "text", "text"},
+                                         {"created_at", "bigint", "bigint"},
+                                         {"chat", "jsonb", "jsonb"},
+                                         {"_sluice_seq", "bigint", "bigint"},
+                                         {"_sluice_deleted_at", "timestamptz", "timestamptz"},
+                                         {"_sluice_updated_at", "timestamptz", "timestamptz"},
+                                         {"_sluice_outside_at", "timestamptz", "timestamptz"},
+                                         {"_sluice_base", "jsonb", "jsonb"}};
+  m = PlanMirror("app", "dep", Chat(), nullptr, Existing(earlier, true, {}, ""));
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->steps.size(), 1u);
+  EXPECT_EQ(m->steps[0].step,
+            "{\"op\":\"add_columns\",\"columns\":[{\"name\":\"pinned\",\"type\":\"boolean\"}]}");
+  EXPECT_TRUE(m->owner_only.empty());
+
+  // Adopting a table the app made itself needs its owner.
+  m = PlanMirror("app", "dep", Chat(), nullptr,
+                 Existing({{"id", "text", "text"}}, false, {}, "", false));
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->owner_only.empty());
+  Result<std::vector<DdlStatement>> refused =
+      DdlStatements(DdlMode::kDelegated, "dep", m->qualified, m->ddl, m->steps, m->owner_only);
+  EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("sluice admin bootstrap"), std::string::npos)
+      << refused.status().message();
+  EXPECT_TRUE(
+      DdlStatements(DdlMode::kDirect, "dep", m->qualified, m->ddl, m->steps, m->owner_only).ok());
+}
+
 TEST(MirrorTable, Refusals) {
   TableShape t = Chat();
   t.columns[2].name = std::string(64, 'c');

@@ -33,6 +33,19 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tap_helpers TO PUBLIC;
 SELECT * FROM no_plan();
 
 -- ---------------------------------------------------------------- part 1
+SELECT is_empty($$
+  SELECT c.relname FROM pg_class c
+   WHERE c.relnamespace = 'sync_metadata'::regnamespace AND c.relkind = 'r'
+     AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'deployment')
+     AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'host_id') $$,
+  'every control-plane table with a deployment column carries host_id');
+SELECT is((SELECT count(*)::int FROM sync_metadata.source_position p JOIN sync_metadata.client_deployments d
+            USING (deployment) WHERE p.host_id IS DISTINCT FROM d.host_id)
+          + (SELECT count(*)::int FROM sync_metadata.conflict_log p JOIN sync_metadata.client_deployments d
+              USING (deployment) WHERE p.host_id IS DISTINCT FROM d.host_id)
+          + (SELECT count(*)::int FROM sync_metadata.leader_election p JOIN sync_metadata.client_deployments d
+              USING (deployment) WHERE p.host_id IS DISTINCT FROM d.host_id), 0,
+          'rows written by the administrator carry their deployment''s host_id');
 SELECT is(rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb, false,
           'sluice_sync: not superuser, no BYPASSRLS, CREATEROLE, CREATEDB')
   FROM pg_roles WHERE rolname = 'sluice_sync';
@@ -188,6 +201,10 @@ SELECT throws_ok($$UPDATE sync_metadata.source_position SET deployment = 'dep_b'
                  '42501', NULL, 'A: 32 UPDATE moving its own row over to B');
 SELECT throws_ok($$UPDATE sync_metadata.sync_jobs SET host_id = host_id + 1 WHERE deployment = 'dep_a'$$,
                  '42501', NULL, 'A: 33 UPDATE giving its job B''s host_id');
+SELECT is(tap_helpers.affected($$UPDATE sync_metadata.conflict_log SET host_id = host_id + 1 WHERE deployment = 'dep_a'$$),
+          1::bigint, 'A: 72 UPDATE giving its own conflict row another host_id (applied...)');
+SELECT is((SELECT count(*)::int FROM sync_metadata.conflict_log WHERE host_id = sync_metadata.sluice_caller_host()), 1,
+          'A: 73 ...but the row still carries A''s host_id (derived from the deployment)');
 -- the registry of hosts and deployments is read-only to a host
 SELECT throws_ok($$UPDATE sync_metadata.hosts SET role_name = 'host_a' WHERE host_name = 'host-b'$$,
                  '42501', 'permission denied for table hosts', 'A: 34 UPDATE of hosts');
@@ -232,6 +249,29 @@ SELECT throws_ok($$DELETE FROM mirror_b.chat$$, '42501', NULL, 'A: 52 DELETE fro
 SELECT throws_ok($$CREATE TABLE mirror_b.evil (id int)$$, '42501', NULL, 'A: 53 CREATE TABLE in B''s schema');
 SELECT throws_ok($$CREATE TRIGGER evil BEFORE UPDATE ON mirror_b.chat FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()$$,
                  '42501', NULL, 'A: 54 a trigger on B''s mirror');
+-- the mirror DDL function (SECURITY DEFINER): only for its own deployment,
+-- only the steps sluice takes, nothing spliced but quoted names and type names
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+                 '42501', 'deployment dep_b is not registered to role host_a', 'A: 63 sluice_mirror_ddl create_table in B''s deployment');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_none', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+                 '42501', 'deployment dep_none is not registered to role host_a',
+                 'A: 64 sluice_mirror_ddl on a deployment that does not exist: the same message');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'chat', '{"op":"add_columns","columns":[{"name":"leak","type":"text"}]}')$$,
+                 '42501', 'deployment dep_b is not registered to role host_a', 'A: 65 sluice_mirror_ddl add_columns on B''s mirror');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'chat', '{"op":"conflict_detection","key":["id"],"index":"chat_sluice_outside"}')$$,
+                 '42501', 'deployment dep_b is not registered to role host_a', 'A: 66 sluice_mirror_ddl triggers on B''s mirror');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text; DELETE FROM mirror_b.chat"}]}')$$,
+                 '22023', NULL, 'A: 67 a statement smuggled in as a column type');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text DEFAULT (SELECT 1)"}]}')$$,
+                 '22023', NULL, 'A: 68 an expression smuggled in as a column type');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"rename_column","from":"_sluice_deleted_at","to":"gone"}')$$,
+                 '22023', NULL, 'A: 69 renaming away the tombstone column of its own mirror');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"drop_table"}')$$,
+                 '22023', NULL, 'A: 70 a step not on the list (drop_table)');
+SET ROLE sluice_sync;
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+                 '42501', 'deployment dep_b is not registered to role host_a', 'A: 71 sluice_mirror_ddl on B after SET ROLE sluice_sync');
+RESET ROLE;
 -- becoming someone else
 SELECT throws_ok($$SET ROLE host_b$$, '42501', NULL, 'A: 55 SET ROLE host_b');
 SELECT throws_ok($$SET ROLE sluice_admin$$, '42501', NULL, 'A: 56 SET ROLE sluice_admin');
@@ -267,6 +307,31 @@ SELECT lives_ok($$INSERT INTO mirror_a.chat VALUES ('a2', 'new', NULL); UPDATE m
 SELECT throws_ok($$DELETE FROM mirror_a.chat WHERE id = 'a1'$$, '42501', NULL,
                  'A cannot DELETE even from its own mirror (owned by the administrator)');
 SELECT is(sync_metadata.prune_applied_batches('dep_a'), 0::bigint, 'A prunes its own (nothing old)');
+-- schema changes of its own app, through sluice_mirror_ddl (as the admin)
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"create_table","columns":[{"name":"id","type":"bigint"},{"name":"body","type":"character varying(20)"}],"key":["id"]}')$$,
+                'A creates a new mirror table through sluice_mirror_ddl');
+SELECT is((SELECT tableowner::text FROM pg_tables WHERE schemaname = 'mirror_a' AND tablename = 'note'),
+          'postgres', 'the new mirror is owned by the administrator, not by A');
+SELECT ok(has_table_privilege('mirror_a.note', 'SELECT, INSERT, UPDATE')
+          AND NOT has_table_privilege('mirror_a.note', 'DELETE')
+          AND NOT has_table_privilege('mirror_a.note', 'TRUNCATE'),
+          'A may select, insert and update the new mirror, not delete or truncate');
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"add_columns","columns":[{"name":"tags","type":"jsonb"},{"name":"score","type":"double precision"}]}')$$,
+                'A adds columns to its mirror');
+SELECT lives_ok($$SELECT set_config('sluice.writer', 'dep_b', false); SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"conflict_detection","key":["id"],"index":"note_sluice_outside"}')$$,
+                'A adds conflict detection to its mirror');
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'mirror_a.note'::regclass AND NOT tgisinternal
+            AND encode(tgargs, 'escape') = 'dep_a\000id\000'), 4,
+          'its four triggers name A''s deployment, whatever sluice.writer said');
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"evict_index","column":"body","index":"note_body_sluice_evict"}')$$,
+                'A adds an evict index');
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"rename_column","from":"score","to":"rank"}')$$,
+                'A follows a column rename');
+SELECT is((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+             FROM pg_attribute WHERE attrelid = 'mirror_a.note'::regclass AND attnum > 0 AND NOT attisdropped),
+          'id bigint, body character varying(20), _sluice_seq bigint, _sluice_deleted_at timestamp with time zone, '
+          '_sluice_updated_at timestamp with time zone, _sluice_outside_at timestamp with time zone, _sluice_base jsonb, '
+          'tags jsonb, rank double precision', 'the mirror has exactly the columns asked for');
 SELECT * FROM finish();
 
 -- ---------------------------------------------------------------- part 4

@@ -130,7 +130,12 @@ fingerprint_sql="SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
   UNION ALL SELECT 'ce' || row(e.*)::text FROM sync_metadata.cache_events e WHERE deployment = 'dep_b'
   UNION ALL SELECT 'cd' || row(d.*)::text FROM sync_metadata.client_deployments d WHERE deployment = 'dep_b'
   UNION ALL SELECT 'h' || row(h.*)::text FROM sync_metadata.hosts h WHERE host_name = 'host-b'
-  UNION ALL SELECT 'mb' || row(c.*)::text FROM mirror_b.chat c) s"
+  UNION ALL SELECT 'mb' || row(c.*)::text FROM mirror_b.chat c
+  UNION ALL SELECT 'ms' || c.relname || ':' || a.attname || ':' || format_type(a.atttypid, a.atttypmod)
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+   WHERE c.relnamespace = 'mirror_b'::regnamespace
+  UNION ALL SELECT 'mg' || t.tgname || ':' || t.tgrelid::regclass::text FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'mirror_b'::regnamespace) s"
 before=$(psql_as postgres -c "$fingerprint_sql") || exit 1
 
 out=$(psql "$(conn supabase_admin)" -X -At -v ON_ERROR_STOP=0 -f "$tap_file" 2>&1)
