@@ -410,8 +410,12 @@ BEGIN
         RAISE EXCEPTION 'sluice_mirror_ddl: column % may not be added', quote_literal(coalesce(v_name, ''))
           USING ERRCODE = '22023';
       END IF;
+      -- (A session's temporary type would take the column with it when the
+      -- session ends: refused.)
       IF v_type IS NULL OR v_type !~ '^[A-Za-z_][A-Za-z0-9_ .]*(\([0-9]+( *, *[0-9]+)?\))?( *\[\])*$'
-         OR to_regtype(v_type) IS NULL THEN
+         OR to_regtype(v_type) IS NULL
+         OR (SELECT n.nspname FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_namespace n
+               ON n.oid = ty.typnamespace WHERE ty.oid = to_regtype(v_type)) LIKE 'pg\_temp\_%' THEN
         RAISE EXCEPTION 'sluice_mirror_ddl: % is not a type name', quote_literal(coalesce(v_type, ''))
           USING ERRCODE = '22023';
       END IF;

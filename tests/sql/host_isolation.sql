@@ -264,6 +264,9 @@ SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op
                  '22023', NULL, 'A: 67 a statement smuggled in as a column type');
 SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text DEFAULT (SELECT 1)"}]}')$$,
                  '22023', NULL, 'A: 68 an expression smuggled in as a column type');
+CREATE DOMAIN pg_temp.vanishing AS text;
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"vanishing"}]}')$$,
+                 '22023', NULL, 'A: 74 a temporary type of its session as a column type');
 SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"rename_column","from":"_sluice_deleted_at","to":"gone"}')$$,
                  '22023', NULL, 'A: 69 renaming away the tombstone column of its own mirror');
 SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"drop_table"}')$$,
