@@ -299,8 +299,8 @@ struct BatchApplier::Impl {
       }
       if (!plan->ddl.empty()) {
         Result<std::vector<DdlStatement>> statements =
-            DdlStatements(ddl_mode, options.deployment, plan->qualified, plan->ddl, plan->steps,
-                          plan->owner_only);
+            DdlStatements(ddl_mode, options.deployment, options.schema, plan->qualified, plan->ddl,
+                          plan->steps, plan->owner_only);
         if (!statements.ok()) return Fail(statements.status());
         if (ddl.empty() || ddl_tables % kDdlTablesPerTransaction == 0) {
           ddl.push_back({RetireSettings()});
@@ -376,8 +376,8 @@ struct BatchApplier::Impl {
                      QualifiedName(options.schema, table));
       }
       Result<std::vector<DdlStatement>> statements =
-          DdlStatements(ddl_mode, options.deployment, QualifiedName(options.schema, table),
-                        plan.ddl, plan.steps, "");
+          DdlStatements(ddl_mode, options.deployment, options.schema,
+                        QualifiedName(options.schema, table), plan.ddl, plan.steps, "");
       if (!statements.ok()) {
         Fail(statements.status());
         return true;

@@ -88,6 +88,7 @@ std::string DdlStepJson(
 }
 
 Result<std::vector<DdlStatement>> DdlStatements(DdlMode mode, const std::string& deployment,
+                                                const std::string& schema,
                                                 const std::string& qualified,
                                                 const std::vector<std::string>& ddl,
                                                 const std::vector<DdlStep>& steps,
@@ -104,7 +105,9 @@ Result<std::vector<DdlStatement>> DdlStatements(DdlMode mode, const std::string&
         "sync_metadata.sluice_mirror_ddl): an administrator runs `sluice admin bootstrap` with "
         "this config");
   }
-  for (const DdlStep& s : steps) out.push_back({MirrorDdlSql(), {deployment, s.table, s.step}});
+  for (const DdlStep& s : steps) {
+    out.push_back({MirrorDdlSql(), {deployment, schema, s.table, s.step}});
+  }
   return out;
 }
 

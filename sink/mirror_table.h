@@ -47,8 +47,8 @@ struct ExistingTable {
   std::map<std::string, std::string> triggers;
 };
 
-// One call of sync_metadata.sluice_mirror_ddl(deployment, table, step):
-// pg_sql's MirrorDdlSql with these as $2 and $3.
+// One call of sync_metadata.sluice_mirror_ddl(deployment, schema, table,
+// step): pg_sql's MirrorDdlSql with these as $3 and $4.
 struct DdlStep {
   std::string table;
   std::string step;  // a JSON object, {"op": ..., ...}
@@ -115,9 +115,10 @@ struct DdlStatement {
 
 // What carries out a plan's `ddl` / `steps` (a MirrorTable's or MovePlan's)
 // under `mode`: the statements as they are, or one MirrorDdlSql call per step
-// for `deployment`. InvalidArgument under kDelegated when `owner_only` is set
-// (it names what the mirror `qualified` needs and who can do it).
+// for `deployment` and its mirror `schema`. InvalidArgument under kDelegated when `owner_only` is
+// set (it names what the mirror `qualified` needs and who can do it).
 Result<std::vector<DdlStatement>> DdlStatements(DdlMode mode, const std::string& deployment,
+                                                const std::string& schema,
                                                 const std::string& qualified,
                                                 const std::vector<std::string>& ddl,
                                                 const std::vector<DdlStep>& steps,

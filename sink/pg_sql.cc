@@ -338,11 +338,14 @@ std::string RelationPagesSql() {
          "current_setting('block_size')::bigint";
 }
 
-std::string MirrorDdlSql() { return "SELECT sync_metadata.sluice_mirror_ddl($1, $2, $3::jsonb)"; }
+std::string MirrorDdlSql() {
+  return "SELECT sync_metadata.sluice_mirror_ddl($1, $2, $3, $4::jsonb)";
+}
 
 std::string DdlModeSql() {
   return "SELECT CASE WHEN n.oid IS NOT NULL AND NOT has_schema_privilege(n.oid, 'CREATE') AND "
-         "to_regprocedure('sync_metadata.sluice_mirror_ddl(text,text,jsonb)') IS NOT NULL "
+         "coalesce(has_function_privilege(to_regprocedure("
+         "'sync_metadata.sluice_mirror_ddl(text,name,text,jsonb)'), 'EXECUTE'), false) "
          "THEN 'delegated' ELSE 'direct' END FROM (SELECT to_regnamespace(quote_ident($1)) AS oid) "
          "n";
 }

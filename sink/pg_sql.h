@@ -159,11 +159,12 @@ std::string LockForWriteSql(std::string_view qualified);
 // server's page size in bytes.
 std::string RelationPagesSql();
 // $1 deployment, $2 source uuid, $3 after, $4 to, $5 rows, $6 lease epoch (NULL: none).
-// $1 = deployment, $2 = table, $3 = a DdlStep's JSON (mirror_table.h): one
-// schema change of the mirror done by sql/03's SECURITY DEFINER function.
+// $1 = deployment, $2 = its mirror schema, $3 = table, $4 = a DdlStep's JSON
+// (mirror_table.h): one schema change of the mirror done by sql/03's
+// SECURITY DEFINER function.
 std::string MirrorDdlSql();
 // $1 = mirror schema. One row: "delegated" when the role may not create in
-// the schema (which exists) and sluice_mirror_ddl is there to do it, else
+// the schema (which exists) and may run sluice_mirror_ddl to do it, else
 // "direct" (see DdlMode).
 std::string DdlModeSql();
 std::string AdvanceSql();

@@ -286,8 +286,9 @@ class LibpqSinkAdmin final : public SinkAdmin {
           "(rows tombstoned), a new mirror is created and filled by a full read",
           plan->qualified, shape.name, plan->set_aside_as);
     }
-    Result<std::vector<DdlStatement>> statements = DdlStatements(
-        ddl_mode_, options_.deployment, plan->qualified, plan->ddl, plan->steps, plan->owner_only);
+    Result<std::vector<DdlStatement>> statements =
+        DdlStatements(ddl_mode_, options_.deployment, options_.schema, plan->qualified, plan->ddl,
+                      plan->steps, plan->owner_only);
     if (!statements.ok()) return statements.status();
     for (const DdlStatement& ddl : *statements) {
       Result<PgResultPtr> r = Exec(ddl.sql, ddl.params);

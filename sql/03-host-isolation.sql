@@ -136,20 +136,31 @@ BEGIN
   REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON sync_metadata.cluster_health,
     sync_metadata.active_sync_jobs, sync_metadata.recent_conflicts FROM sluice_sync;
   -- host_id on sql/01's tables (a table a later 01 adds gets it on upgrade).
+  -- Only what is missing: a re-run takes no lock on these busy tables. (No
+  -- foreign key: host_id follows client_deployments, which has one, and a
+  -- key share lock on the host row per insert would serialise its agents.)
   FOR t IN
-    SELECT c.relname FROM pg_class c
+    SELECT c.relname,
+           EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                      AND a.attname = 'host_id' AND NOT a.attisdropped) AS has_host,
+           EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid
+                      AND g.tgname = 'sluice_row_host') AS has_trigger
+      FROM pg_class c
      WHERE c.relnamespace = 'sync_metadata'::regnamespace AND c.relkind IN ('r', 'p')
        AND c.relname NOT IN ('client_deployments', 'cache_events', 'sync_jobs', 'sync_progress')
        AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
                       AND a.attname = 'deployment' AND NOT a.attisdropped)
   LOOP
-    EXECUTE format('ALTER TABLE sync_metadata.%I ADD COLUMN IF NOT EXISTS host_id bigint '
-                   'REFERENCES sync_metadata.hosts', t.relname);
-    EXECUTE format('CREATE OR REPLACE TRIGGER sluice_row_host BEFORE INSERT OR UPDATE OF deployment, '
-                   'host_id ON sync_metadata.%I FOR EACH ROW EXECUTE FUNCTION sync_metadata.sluice_row_host()',
-                   t.relname);
-    EXECUTE format('UPDATE sync_metadata.%I r SET host_id = d.host_id FROM sync_metadata.client_deployments d '
-                   'WHERE d.deployment = r.deployment AND r.host_id IS DISTINCT FROM d.host_id', t.relname);
+    IF NOT t.has_host THEN
+      EXECUTE format('ALTER TABLE sync_metadata.%I ADD COLUMN host_id bigint', t.relname);
+    END IF;
+    IF NOT t.has_trigger THEN
+      EXECUTE format('CREATE TRIGGER sluice_row_host BEFORE INSERT OR UPDATE OF deployment, host_id '
+                     'ON sync_metadata.%I FOR EACH ROW EXECUTE FUNCTION sync_metadata.sluice_row_host()',
+                     t.relname);
+      EXECUTE format('UPDATE sync_metadata.%I r SET host_id = d.host_id FROM sync_metadata.client_deployments d '
+                     'WHERE d.deployment = r.deployment AND r.host_id IS DISTINCT FROM d.host_id', t.relname);
+    END IF;
   END LOOP;
   FOR t IN
     SELECT c.relname,
@@ -351,7 +362,9 @@ REVOKE ALL ON FUNCTION sync_metadata.revoke_host(text) FROM PUBLIC;
 -- owner of this function (who must own the deployment's mirror schema and
 -- tables: the administrator that ran sql/03 and `sluice admin bootstrap`)
 -- and only for a deployment registered to the calling login role
--- (session_user: SET ROLE or a setting changes nothing). One step per call,
+-- (session_user: SET ROLE or a setting changes nothing), in the schema
+-- registered for it (p_schema, the agent's sink.schema, must be that one).
+-- One step per call,
 -- from a fixed list; names are quoted here, types must be plain type names
 -- PostgreSQL knows. p_step is a JSON object:
 --   {"op":"create_table","columns":[{"name":..,"type":..}],"key":[names]}
@@ -363,7 +376,7 @@ REVOKE ALL ON FUNCTION sync_metadata.revoke_host(text) FROM PUBLIC;
 -- Anything else (adopting an app-made table, setting a mirror aside) needs
 -- the administrator: `sluice admin bootstrap` does it.
 CREATE OR REPLACE FUNCTION sync_metadata.sluice_mirror_ddl(
-  p_deployment text, p_table text, p_step jsonb)
+  p_deployment text, p_schema name, p_table text, p_step jsonb)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -381,6 +394,7 @@ DECLARE
   v_name   text;
   v_type   text;
   v_keys   text[];
+  v_base   oid;
   v_writer text := 'current_setting(''sluice.writer'', true)';
 BEGIN
   SELECT d.schema_name, h.role_name INTO v_schema, v_role
@@ -394,7 +408,18 @@ BEGIN
     RAISE EXCEPTION 'sluice_mirror_ddl: % is not a mirror table name', quote_literal(coalesce(p_table, ''))
       USING ERRCODE = '22023';
   END IF;
+  IF p_schema IS DISTINCT FROM v_schema THEN
+    RAISE EXCEPTION 'deployment %''s mirrors are in schema %, not % (sink.schema)', p_deployment,
+      v_schema, p_schema USING ERRCODE = '22023';
+  END IF;
   v_q := format('%I.%I', v_schema, p_table);
+  IF v_op IN ('create_table', 'conflict_detection') THEN
+    IF jsonb_typeof(p_step->'key') IS DISTINCT FROM 'array' OR jsonb_array_length(p_step->'key') = 0 THEN
+      RAISE EXCEPTION 'sluice_mirror_ddl: % needs a "key" array', v_op USING ERRCODE = '22023';
+    END IF;
+    SELECT array_agg(k ORDER BY n) INTO v_keys
+      FROM jsonb_array_elements_text(p_step->'key') WITH ORDINALITY AS t(k, n);
+  END IF;
   -- Source columns: a name of at most 63 bytes that is not sluice's, and a
   -- type given as a plain type name (letters, digits, spaces, _ and . with an
   -- optional (n[,m]) and []) that PostgreSQL resolves: nothing else is spliced.
@@ -406,18 +431,29 @@ BEGIN
     FOR v_col IN SELECT * FROM jsonb_array_elements(p_step->'columns') LOOP
       v_name := v_col->>'name';
       v_type := v_col->>'type';
-      IF v_name IS NULL OR v_name = '' OR octet_length(v_name) > 63 OR lower(v_name) LIKE '\_sluice%' THEN
+      -- (_sluice_rowid: the key sluice gives a table that has none of its own.)
+      IF v_name IS NULL OR v_name = '' OR octet_length(v_name) > 63
+         OR (lower(v_name) LIKE '\_sluice%'
+             AND NOT (v_op = 'create_table' AND v_name = '_sluice_rowid' AND v_keys = ARRAY['_sluice_rowid'])) THEN
         RAISE EXCEPTION 'sluice_mirror_ddl: column % may not be added', quote_literal(coalesce(v_name, ''))
           USING ERRCODE = '22023';
       END IF;
-      -- (A session's temporary type would take the column with it when the
-      -- session ends: refused.)
-      IF v_type IS NULL OR v_type !~ '^[A-Za-z_][A-Za-z0-9_ .]*(\([0-9]+( *, *[0-9]+)?\))?( *\[\])*$'
-         OR to_regtype(v_type) IS NULL
-         OR (SELECT n.nspname FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_namespace n
-               ON n.oid = ty.typnamespace WHERE ty.oid = to_regtype(v_type)) LIKE 'pg\_temp\_%' THEN
-        RAISE EXCEPTION 'sluice_mirror_ddl: % is not a type name', quote_literal(coalesce(v_type, ''))
-          USING ERRCODE = '22023';
+      -- A type sluice can trust: built in, or owned by a superuser or this
+      -- function's owner (so no one else's code runs in a domain's CHECK
+      -- here, and no one else can drop it with the column), not a table's
+      -- row type; arrays by their element. Extension types schema-qualified.
+      v_base := CASE WHEN v_type ~ '^[A-Za-z_][A-Za-z0-9_ .]*(\([0-9]+( *, *[0-9]+)?\))?[A-Za-z ]*( *\[\])*$'
+                     THEN to_regtype(v_type) END;
+      SELECT CASE WHEN ty.typcategory = 'A' AND ty.typelem <> 0 THEN ty.typelem ELSE ty.oid END
+        INTO v_base FROM pg_catalog.pg_type ty WHERE ty.oid = v_base;
+      IF v_base IS NULL OR NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_type ty JOIN pg_catalog.pg_roles r ON r.oid = ty.typowner
+            WHERE ty.oid = v_base AND ty.typrelid = 0 AND ty.typtype IN ('b', 'd', 'e', 'r', 'm')
+              AND (ty.typnamespace = 'pg_catalog'::regnamespace OR r.rolsuper
+                   OR r.rolname = current_user)) THEN
+        RAISE EXCEPTION 'sluice_mirror_ddl: % is not a type name sluice may use here',
+          quote_literal(coalesce(v_type, '')) USING ERRCODE = '22023',
+          HINT = 'built-in types, or types owned by a superuser or the administrator; schema-qualify extension types';
       END IF;
       IF v_op = 'create_table' THEN
         v_sql := v_sql || format('%I %s, ', v_name, v_type);
@@ -427,15 +463,11 @@ BEGIN
       END IF;
     END LOOP;
   END IF;
-  IF v_op IN ('create_table', 'conflict_detection') THEN
-    IF jsonb_typeof(p_step->'key') IS DISTINCT FROM 'array' OR jsonb_array_length(p_step->'key') = 0 THEN
-      RAISE EXCEPTION 'sluice_mirror_ddl: % needs a "key" array', v_op USING ERRCODE = '22023';
-    END IF;
-    SELECT array_agg(k ORDER BY n) INTO v_keys
-      FROM jsonb_array_elements_text(p_step->'key') WITH ORDINALITY AS t(k, n);
-  END IF;
   IF v_op = 'create_table' THEN
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %s (%s_sluice_seq bigint NOT NULL, '
+    IF to_regclass(v_q) IS NOT NULL THEN
+      RETURN;  -- made by an earlier call (a retry): its grants are there
+    END IF;
+    EXECUTE format('CREATE TABLE %s (%s_sluice_seq bigint NOT NULL, '
                    '_sluice_deleted_at timestamptz, '
                    '_sluice_updated_at timestamptz NOT NULL DEFAULT now(), '
                    '_sluice_outside_at timestamptz, _sluice_base jsonb, PRIMARY KEY (%s))',
@@ -508,8 +540,8 @@ BEGIN
   END IF;
 END
 $fn$;
-REVOKE ALL ON FUNCTION sync_metadata.sluice_mirror_ddl(text, text, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sync_metadata.sluice_mirror_ddl(text, text, jsonb) TO sluice_sync;
+REVOKE ALL ON FUNCTION sync_metadata.sluice_mirror_ddl(text, name, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sync_metadata.sluice_mirror_ddl(text, name, text, jsonb) TO sluice_sync;
 
 INSERT INTO sync_metadata.schema_version (component, version, installed_at)
 VALUES ('host-isolation', 2, now())

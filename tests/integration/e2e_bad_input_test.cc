@@ -8,7 +8,6 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "tests/integration/e2e_support.h"
@@ -597,18 +596,6 @@ TEST_F(FailingCommands, MalformedConfigExits2NamingTheKey) {
     EXPECT_EQ(r.exit_code, 2) << "sluice" << shown << ": " << r.Describe();
   }
   ExpectAppDataUntouched();
-}
-
-std::string WithCredentials(const std::string& conninfo, const std::string& user,
-                            const std::string& password) {
-  std::istringstream in(conninfo);
-  std::string tok;
-  std::string out;
-  while (in >> tok) {
-    if (tok.rfind("user=", 0) == 0 || tok.rfind("password=", 0) == 0) continue;
-    out += tok + " ";
-  }
-  return out + "user=" + user + " password=" + password;
 }
 
 TEST_F(FailingCommands, WrongPasswordFailsQuicklyWithAClearMessage) {

@@ -15,23 +15,6 @@
 namespace sluice::e2e {
 namespace {
 
-// conninfo with its user and password replaced.
-std::string WithCredentials(const std::string& conninfo, const std::string& user,
-                            const std::string& password) {
-  std::string out;
-  size_t start = 0;
-  while (start < conninfo.size()) {
-    size_t end = conninfo.find(' ', start);
-    if (end == std::string::npos) end = conninfo.size();
-    std::string tok = conninfo.substr(start, end - start);
-    if (!tok.empty() && tok.rfind("user=", 0) != 0 && tok.rfind("password=", 0) != 0) {
-      out += tok + " ";
-    }
-    start = end + 1;
-  }
-  return out + "user=" + user + " password=" + password;
-}
-
 // The value of `key=` in a key=value conninfo, or "".
 std::string ConninfoValue(const std::string& conninfo, const std::string& key) {
   size_t at = conninfo.find(key + "=");

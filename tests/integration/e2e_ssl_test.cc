@@ -433,5 +433,27 @@ TEST_F(Ssl, InitAsAHostRoleOnAnOldControlPlaneNamesBootstrap) {
   EXPECT_NE(init.err.find("sluice admin bootstrap"), std::string::npos) << init.err;
 }
 
+// `sluice init` as a login role that is not an administrator, on a
+// database without a control plane: it cannot install one, and says who can.
+TEST_F(Ssl, InitAsAPlainRoleOnAnEmptyDatabaseNamesBootstrap) {
+  if (skipped_) return;
+  PasswordEnvUnset no_env_password;
+  Pg server(server_->conninfo() + " port=" + std::to_string(port_));
+  server.Query("CREATE ROLE plain_host LOGIN PASSWORD 'plain-host-password-1234'");
+  const std::string passfile = dir_->file("plain.pgpass");
+  WriteFile(passfile, "*:*:*:plain_host:plain-host-password-1234\n");
+  ::chmod(passfile.c_str(), 0600);
+  std::string config = Prepare("host=localhost port=" + std::to_string(port_) +
+                               " dbname=postgres user=plain_host passfile=" + passfile +
+                               " sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt");
+  CommandResult init = RunSluice({"init", "--config", config});
+  EXPECT_EQ(init.exit_code, 2) << init.Describe();
+  EXPECT_NE(init.err.find("the control plane (schema sync_metadata) is missing"), std::string::npos)
+      << init.err;
+  EXPECT_NE(init.err.find("sluice admin bootstrap"), std::string::npos) << init.err;
+  EXPECT_EQ(server.ScalarInt("SELECT count(*) FROM pg_namespace WHERE nspname = 'sync_metadata'"),
+            0);
+}
+
 }  // namespace
 }  // namespace sluice::e2e

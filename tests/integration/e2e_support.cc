@@ -138,6 +138,18 @@ CommandResult RunSluice(const std::vector<std::string>& args, milliseconds timeo
 
 // ---------------------------------------------------------------- status
 
+std::string WithCredentials(const std::string& conninfo, const std::string& user,
+                            const std::string& password) {
+  std::istringstream in(conninfo);
+  std::string tok;
+  std::string out;
+  while (in >> tok) {
+    if (tok.rfind("user=", 0) == 0 || tok.rfind("password=", 0) == 0) continue;
+    out += tok + " ";
+  }
+  return out + "user=" + user + " password=" + password;
+}
+
 AgentStatus QueryStatus(const std::string& config_path) {
   AgentStatus s;
   CommandResult r = RunSluice({"status", "--json", "--config", config_path}, seconds(30));

@@ -99,6 +99,11 @@ struct AgentConfig {
   std::string Write(const std::string& path) const;
 };
 
+// `conninfo` (key=value form, no quoted values) with its user and password
+// replaced by these.
+std::string WithCredentials(const std::string& conninfo, const std::string& user,
+                            const std::string& password);
+
 // ---------------------------------------------------------------- processes
 
 // Runs `sluice <args...>` to completion (killed with SIGKILL after `timeout`).

@@ -245,15 +245,15 @@ TEST(MirrorTable, StepsForAHostRole) {
             "{\"op\":\"conflict_detection\",\"index\":\"chat_sluice_outside\",\"key\":[\"id\"]}");
   EXPECT_TRUE(m->owner_only.empty());
 
-  Result<std::vector<DdlStatement>> calls =
-      DdlStatements(DdlMode::kDelegated, "dep", m->qualified, m->ddl, m->steps, m->owner_only);
+  Result<std::vector<DdlStatement>> calls = DdlStatements(
+      DdlMode::kDelegated, "dep", "app", m->qualified, m->ddl, m->steps, m->owner_only);
   ASSERT_TRUE(calls.ok());
   ASSERT_EQ(calls->size(), 3u);
   EXPECT_EQ((*calls)[0].sql, MirrorDdlSql());
   EXPECT_EQ((*calls)[0].params,
-            (std::vector<std::optional<std::string>>{"dep", "chat", m->steps[0].step}));
+            (std::vector<std::optional<std::string>>{"dep", "app", "chat", m->steps[0].step}));
   Result<std::vector<DdlStatement>> direct =
-      DdlStatements(DdlMode::kDirect, "dep", m->qualified, m->ddl, m->steps, m->owner_only);
+      DdlStatements(DdlMode::kDirect, "dep", "app", m->qualified, m->ddl, m->steps, m->owner_only);
   ASSERT_TRUE(direct.ok());
   ASSERT_EQ(direct->size(), m->ddl.size());
   EXPECT_EQ((*direct)[0].sql, m->ddl[0]);
@@ -280,13 +280,14 @@ TEST(MirrorTable, StepsForAHostRole) {
                  Existing({{"id", "text", "text"}}, false, {}, "", false));
   ASSERT_TRUE(m.ok());
   EXPECT_FALSE(m->owner_only.empty());
-  Result<std::vector<DdlStatement>> refused =
-      DdlStatements(DdlMode::kDelegated, "dep", m->qualified, m->ddl, m->steps, m->owner_only);
+  Result<std::vector<DdlStatement>> refused = DdlStatements(
+      DdlMode::kDelegated, "dep", "app", m->qualified, m->ddl, m->steps, m->owner_only);
   EXPECT_EQ(refused.status().code(), Status::Code::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("sluice admin bootstrap"), std::string::npos)
       << refused.status().message();
   EXPECT_TRUE(
-      DdlStatements(DdlMode::kDirect, "dep", m->qualified, m->ddl, m->steps, m->owner_only).ok());
+      DdlStatements(DdlMode::kDirect, "dep", "app", m->qualified, m->ddl, m->steps, m->owner_only)
+          .ok());
 }
 
 TEST(MirrorTable, Refusals) {

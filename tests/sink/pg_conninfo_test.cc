@@ -144,5 +144,34 @@ TEST(PgConninfo, PasswordAndPassfile) {
   EXPECT_EQ(ConninfoPassfile("host=h"), "");
 }
 
+// What `admin bootstrap` prints: the operator's URL (either form) with the
+// host role and its password file in place of any user and password, quoted
+// so that libpq reads back exactly these values.
+TEST(PgConninfo, ForRole) {
+  Result<std::string> r =
+      ConninfoForRole("postgresql://postgres:secret@db.example:6543/postgres?sslmode=verify-full",
+                      "sluice_host_edge", "/etc/sluice/it's.pgpass");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->find("secret"), std::string::npos) << *r;
+  EXPECT_EQ(r->find("'postgres'"), r->find("dbname='postgres'") + 7) << *r;  // only as dbname
+  EXPECT_NE(r->find("host='db.example'"), std::string::npos) << *r;
+  EXPECT_NE(r->find("port='6543'"), std::string::npos) << *r;
+  EXPECT_NE(r->find("sslmode='verify-full'"), std::string::npos) << *r;
+  EXPECT_NE(r->find("user='sluice_host_edge'"), std::string::npos) << *r;
+  EXPECT_NE(r->find("passfile='/etc/sluice/it\\'s.pgpass'"), std::string::npos) << *r;
+  // libpq parses it back to the same values.
+  Result<ConnParams> back = BuildConnParams(*r, 0, Env());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(Value(*back, "passfile"), "/etc/sluice/it's.pgpass");
+  EXPECT_EQ(Value(*back, "user"), "sluice_host_edge");
+  EXPECT_EQ(Value(*back, "password"), "<unset>");
+
+  r = ConninfoForRole("host=h user=admin password=pw passfile=/old", "r", "/new");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "host='h' user='r' passfile='/new'");
+  EXPECT_EQ(ConninfoForRole("host=h port", "r", "/p").status().code(),
+            Status::Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace sluice::pg

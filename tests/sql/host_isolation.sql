@@ -251,28 +251,36 @@ SELECT throws_ok($$CREATE TRIGGER evil BEFORE UPDATE ON mirror_b.chat FOR EACH R
                  '42501', NULL, 'A: 54 a trigger on B''s mirror');
 -- the mirror DDL function (SECURITY DEFINER): only for its own deployment,
 -- only the steps sluice takes, nothing spliced but quoted names and type names
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'mirror_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
                  '42501', 'deployment dep_b is not registered to role host_a', 'A: 63 sluice_mirror_ddl create_table in B''s deployment');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_none', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_none', 'mirror_none', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
                  '42501', 'deployment dep_none is not registered to role host_a',
                  'A: 64 sluice_mirror_ddl on a deployment that does not exist: the same message');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'chat', '{"op":"add_columns","columns":[{"name":"leak","type":"text"}]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'mirror_b', 'chat', '{"op":"add_columns","columns":[{"name":"leak","type":"text"}]}')$$,
                  '42501', 'deployment dep_b is not registered to role host_a', 'A: 65 sluice_mirror_ddl add_columns on B''s mirror');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'chat', '{"op":"conflict_detection","key":["id"],"index":"chat_sluice_outside"}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'mirror_b', 'chat', '{"op":"conflict_detection","key":["id"],"index":"chat_sluice_outside"}')$$,
                  '42501', 'deployment dep_b is not registered to role host_a', 'A: 66 sluice_mirror_ddl triggers on B''s mirror');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text; DELETE FROM mirror_b.chat"}]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text; DELETE FROM mirror_b.chat"}]}')$$,
                  '22023', NULL, 'A: 67 a statement smuggled in as a column type');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text DEFAULT (SELECT 1)"}]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"text DEFAULT (SELECT 1)"}]}')$$,
                  '22023', NULL, 'A: 68 an expression smuggled in as a column type');
 CREATE DOMAIN pg_temp.vanishing AS text;
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"vanishing"}]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"vanishing"}]}')$$,
                  '22023', NULL, 'A: 74 a temporary type of its session as a column type');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"rename_column","from":"_sluice_deleted_at","to":"gone"}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"rename_column","from":"_sluice_deleted_at","to":"gone"}')$$,
                  '22023', NULL, 'A: 69 renaming away the tombstone column of its own mirror');
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'chat', '{"op":"drop_table"}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"drop_table"}')$$,
                  '22023', NULL, 'A: 70 a step not on the list (drop_table)');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"mirror_b.chat"}]}')$$,
+                 '22023', NULL, 'A: 75 B''s mirror row type as a column type (it would pin B''s table)');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'chat', '{"op":"add_columns","columns":[{"name":"x","type":"sync_metadata.hosts[]"}]}')$$,
+                 '22023', NULL, 'A: 76 an array of a control-plane row type as a column type');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+                 '22023', NULL, 'A: 77 its own deployment with B''s schema named');
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'evil', '{"op":"create_table","columns":[{"name":"_sluice_seq","type":"text"}],"key":["_sluice_seq"]}')$$,
+                 '22023', NULL, 'A: 78 a sluice column of its own choosing as a key');
 SET ROLE sluice_sync;
-SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
+SELECT throws_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_b', 'mirror_b', 'evil', '{"op":"create_table","columns":[{"name":"id","type":"text"}],"key":["id"]}')$$,
                  '42501', 'deployment dep_b is not registered to role host_a', 'A: 71 sluice_mirror_ddl on B after SET ROLE sluice_sync');
 RESET ROLE;
 -- becoming someone else
@@ -311,7 +319,7 @@ SELECT throws_ok($$DELETE FROM mirror_a.chat WHERE id = 'a1'$$, '42501', NULL,
                  'A cannot DELETE even from its own mirror (owned by the administrator)');
 SELECT is(sync_metadata.prune_applied_batches('dep_a'), 0::bigint, 'A prunes its own (nothing old)');
 -- schema changes of its own app, through sluice_mirror_ddl (as the admin)
-SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"create_table","columns":[{"name":"id","type":"bigint"},{"name":"body","type":"character varying(20)"}],"key":["id"]}')$$,
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'note', '{"op":"create_table","columns":[{"name":"id","type":"bigint"},{"name":"body","type":"character varying(20)"}],"key":["id"]}')$$,
                 'A creates a new mirror table through sluice_mirror_ddl');
 SELECT is((SELECT tableowner::text FROM pg_tables WHERE schemaname = 'mirror_a' AND tablename = 'note'),
           'postgres', 'the new mirror is owned by the administrator, not by A');
@@ -319,22 +327,29 @@ SELECT ok(has_table_privilege('mirror_a.note', 'SELECT, INSERT, UPDATE')
           AND NOT has_table_privilege('mirror_a.note', 'DELETE')
           AND NOT has_table_privilege('mirror_a.note', 'TRUNCATE'),
           'A may select, insert and update the new mirror, not delete or truncate');
-SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"add_columns","columns":[{"name":"tags","type":"jsonb"},{"name":"score","type":"double precision"}]}')$$,
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'note', '{"op":"add_columns","columns":[{"name":"tags","type":"jsonb"},{"name":"score","type":"double precision"}]}')$$,
                 'A adds columns to its mirror');
-SELECT lives_ok($$SELECT set_config('sluice.writer', 'dep_b', false); SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"conflict_detection","key":["id"],"index":"note_sluice_outside"}')$$,
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'note', '{"op":"add_columns","columns":[{"name":"at","type":"timestamp(3) with time zone"},{"name":"ids","type":"bigint[]"}]}')$$,
+                'A adds columns of types with a typmod and arrays');
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'keyless', '{"op":"create_table","columns":[{"name":"_sluice_rowid","type":"bigint"},{"name":"v","type":"text"}],"key":["_sluice_rowid"]}')$$,
+                'A creates the mirror of a table without a key (sluice''s rowid key)');
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'keyless', '{"op":"create_table","columns":[{"name":"_sluice_rowid","type":"bigint"},{"name":"v","type":"text"}],"key":["_sluice_rowid"]}')$$,
+                'create_table again (a retry) is a no-op');
+SELECT lives_ok($$SELECT set_config('sluice.writer', 'dep_b', false); SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'note', '{"op":"conflict_detection","key":["id"],"index":"note_sluice_outside"}')$$,
                 'A adds conflict detection to its mirror');
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'mirror_a.note'::regclass AND NOT tgisinternal
             AND encode(tgargs, 'escape') = 'dep_a\000id\000'), 4,
           'its four triggers name A''s deployment, whatever sluice.writer said');
-SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"evict_index","column":"body","index":"note_body_sluice_evict"}')$$,
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'note', '{"op":"evict_index","column":"body","index":"note_body_sluice_evict"}')$$,
                 'A adds an evict index');
-SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'note', '{"op":"rename_column","from":"score","to":"rank"}')$$,
+SELECT lives_ok($$SELECT sync_metadata.sluice_mirror_ddl('dep_a', 'mirror_a', 'note', '{"op":"rename_column","from":"score","to":"rank"}')$$,
                 'A follows a column rename');
 SELECT is((SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
              FROM pg_attribute WHERE attrelid = 'mirror_a.note'::regclass AND attnum > 0 AND NOT attisdropped),
           'id bigint, body character varying(20), _sluice_seq bigint, _sluice_deleted_at timestamp with time zone, '
           '_sluice_updated_at timestamp with time zone, _sluice_outside_at timestamp with time zone, _sluice_base jsonb, '
-          'tags jsonb, rank double precision', 'the mirror has exactly the columns asked for');
+          'tags jsonb, rank double precision, at timestamp(3) with time zone, ids bigint[]',
+          'the mirror has exactly the columns asked for');
 SELECT * FROM finish();
 
 -- ---------------------------------------------------------------- part 4
