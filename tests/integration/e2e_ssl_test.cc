@@ -341,6 +341,8 @@ TEST_F(Ssl, AgentAsAHostRoleSyncsSchemaChangesAndDeletesThroughATlsPooler) {
     db.Exec("INSERT INTO chat VALUES ('c2', 'pinned one', 1)");
     db.Exec("CREATE TABLE note (id INTEGER PRIMARY KEY, body TEXT, UNIQUE (body))");
     db.Exec("INSERT INTO note VALUES (1, 'new table'), (2, 'second')");
+    db.Exec("CREATE TABLE loose (v TEXT)");  // no key: sluice's rowid key at the sink
+    db.Exec("INSERT INTO loose VALUES ('x'), ('y')");
     db.Exec("DELETE FROM chat WHERE id = 'c1'");
   }
   ASSERT_TRUE(ExpectCaughtUp(host_config, agent, seconds(30)));
@@ -360,11 +362,12 @@ TEST_F(Ssl, AgentAsAHostRoleSyncsSchemaChangesAndDeletesThroughATlsPooler) {
           .value_or(""),
       "1=new table,2=second")
       << AgentLogs();
+  EXPECT_EQ(server.ScalarInt("SELECT count(*) FROM " + schema + ".loose"), 2) << AgentLogs();
   EXPECT_EQ(server
                 .Scalar("SELECT string_agg(tableowner, ',') FROM pg_tables WHERE schemaname = $1",
                         {deployment_})
                 .value_or(""),
-            "postgres,postgres");
+            "postgres,postgres,postgres");
   EXPECT_EQ(server
                 .Scalar("SELECT has_table_privilege($1, $2, 'DELETE')::text || "
                         "has_table_privilege($1, $2, 'INSERT')::text",
