@@ -285,11 +285,12 @@ TEST_F(ReplicatorTest, PruneThatKeepsFailingIsReportedAboveDebug) {
 // says the lease may have expired, the agent stops applying at once, even
 // though the sink still holds the lease for it (its renewals would be
 // accepted). A fake clock jumps 10 s ahead while the agent applies: 200 ms
-// later (the sink's lease of 1 s has not expired) it must stand by; later it
-// takes a new lease, under a larger epoch, and applies again.
+// later (the sink's lease of 3 s has not expired) it must stand by; later it
+// takes a new lease, under a larger epoch, and applies again. (A lease of 1 s
+// was lost to a late renewal before the jump on a loaded machine under ASan.)
 TEST_F(ReplicatorTest, StopsApplyingWhenItsOwnClockSaysTheLeaseMayHaveExpired) {
   if (pg_.empty()) return;
-  config_.lease.duration_ms = 1000;
+  config_.lease.duration_ms = 3000;
   std::atomic<int64_t> jump_ms{0};
   Clocks clocks = Clocks::System();
   clocks.mono_ms = [base = clocks.mono_ms, &jump_ms] { return base() + jump_ms.load(); };
@@ -315,7 +316,8 @@ TEST_F(ReplicatorTest, StopsApplyingWhenItsOwnClockSaysTheLeaseMayHaveExpired) {
     uv_timer_t t;
     uv_timer_init(&loop_, &t);
     t.data = &probe;
-    // 700 ms: jump; 900 ms: sample; 3500 ms: stop.
+    // 700 ms: jump; 900 ms: sample; 5500 ms: stop (the sink's lease of the
+    // last renewal before the jump has expired, a new one was taken).
     uv_timer_start(
         &t,
         [](uv_timer_t* h) {
@@ -329,7 +331,7 @@ TEST_F(ReplicatorTest, StopsApplyingWhenItsOwnClockSaysTheLeaseMayHaveExpired) {
             case 1:
               p->after_jump = p->r->state();
               p->leader_after_jump = p->r->lease().MayApply();
-              uv_timer_start(h, h->timer_cb, 2600, 0);
+              uv_timer_start(h, h->timer_cb, 4600, 0);
               break;
             default:
               p->r->Stop("test");
