@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/sql_quote.h"
+#include "sink/pg_sql.h"
 #include "sql/control_plane_sql.h"
 #include "sql/host_isolation_sql.h"
 #include "sql/sync_role_sql.h"
@@ -32,9 +33,25 @@ std::string HostRoleName(std::string_view host_name) {
   return role;
 }
 
+// 01 and 03 only when older than this binary's: re-running them takes an
+// exclusive lock on control-plane tables (ALTER TABLE, policies), which
+// waits for every host's apply transaction in flight and holds up every
+// new one meanwhile. 02 (roles and grants, no table lock) always.
 Status InstallAccessControl(SinkAdmin& admin) {
-  SLUICE_RETURN_IF_ERROR(admin.RunScript(kControlPlaneSql, "run sql/01-control-plane.sql"));
+  Result<int> control_plane = admin.ControlPlaneVersion();
+  if (!control_plane.ok()) return control_plane.status();
+  if (*control_plane < kControlPlaneVersion) {
+    SLUICE_RETURN_IF_ERROR(admin.RunScript(kControlPlaneSql, "run sql/01-control-plane.sql"));
+  }
   SLUICE_RETURN_IF_ERROR(admin.RunScript(kSyncRoleSql, "run sql/02-sync-role.sql"));
+  Result<std::vector<SinkRow>> isolation =
+      Run(admin,
+          "SELECT coalesce(max(version), -1)::text FROM sync_metadata.schema_version "
+          "WHERE component = 'host-isolation'",
+          {});
+  if (!isolation.ok()) return isolation.status().Wrap("read the host isolation's version");
+  const std::optional<std::string>& version = (*isolation)[0][0];
+  if (version && std::stoi(*version) >= kHostIsolationVersion) return Status::Ok();
   return admin.RunScript(kHostIsolationSql, "run sql/03-host-isolation.sql");
 }
 

@@ -16,7 +16,8 @@ namespace sluice {
 // anything but [a-z0-9_] as '_', at most 63 bytes (PostgreSQL's limit).
 std::string HostRoleName(std::string_view host_name);
 
-// Runs sql/01, 02 and 03 (each idempotent, one transaction each).
+// Runs sql/01 and 03 when the sink's are older than this binary's (kControlPlaneVersion,
+// kHostIsolationVersion), and 02 always (each idempotent, one transaction each).
 Status InstallAccessControl(SinkAdmin& admin);
 
 struct HostAccessRequest {

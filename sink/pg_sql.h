@@ -17,6 +17,8 @@ namespace sluice {
 // The control plane (sql/01-control-plane.sql) this binary needs at least:
 // the version its last statement records in sync_metadata.schema_version.
 inline constexpr int kControlPlaneVersion = 7;
+// The version sql/03-host-isolation.sql records (component 'host-isolation').
+inline constexpr int kHostIsolationVersion = 2;
 
 // The sluice columns every mirror table carries.
 inline constexpr const char* kSeqColumn = "_sluice_seq";

@@ -458,5 +458,42 @@ TEST_F(Ssl, InitAsAPlainRoleOnAnEmptyDatabaseNamesBootstrap) {
             0);
 }
 
+// A fleet adds a host while others apply: `admin bootstrap` on a current
+// control plane takes no table lock that waits for an apply transaction in
+// flight (re-running sql/01 and 03 did, and held up every host meanwhile).
+TEST_F(Ssl, BootstrapOfAnotherHostDoesNotWaitForAnApplyInFlight) {
+  if (skipped_) return;
+  PasswordEnvUnset no_env_password;
+  Booted first = Bootstrap("edge-6");
+  ASSERT_FALSE(HasFailure());
+  Pg busy(server_->conninfo() + " port=" + std::to_string(port_));
+  busy.Query("BEGIN");
+  busy.Query(
+      "LOCK TABLE sync_metadata.source_position, sync_metadata.applied_batches, "
+      "sync_metadata.conflict_log, sync_metadata.leader_election, sync_metadata.mirror_tables "
+      "IN ROW EXCLUSIVE MODE");
+  const std::string other_db = dir_->file("other.db");
+  {
+    Sqlite db(other_db);
+    db.Exec("PRAGMA journal_mode=WAL");
+    db.Exec("CREATE TABLE chat (id TEXT PRIMARY KEY, title TEXT)");
+  }
+  std::string other = WriteConfig(
+      other_db,
+      "host=localhost port=" + std::to_string(port_) +
+          " dbname=postgres sslmode=verify-full sslrootcert=" + certs_ + "/ca.crt",
+      [&](AgentConfig& c) {
+        c.deployment = deployment_ + "_b";
+        c.schema = deployment_ + "_b";
+      },
+      "other.json");
+  CommandResult boot = RunSluice({"admin", "bootstrap", "--config", other, "--admin-url",
+                                  Url("localhost", "ca.crt"), "--host-name", "edge-7"},
+                                 seconds(20));
+  EXPECT_FALSE(boot.timed_out) << "bootstrap waited for the open apply transaction";
+  EXPECT_EQ(boot.exit_code, 0) << boot.Describe();
+  busy.Query("COMMIT");
+}
+
 }  // namespace
 }  // namespace sluice::e2e

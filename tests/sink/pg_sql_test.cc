@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "sql/control_plane_sql.h"
+#include "sql/host_isolation_sql.h"
 
 namespace sluice {
 namespace {
@@ -62,6 +63,13 @@ TEST(PgSql, ControlPlaneVersionIsTheOneTheScriptRecords) {
   EXPECT_NE(
       std::string(kControlPlaneSql)
           .find("VALUES ('control-plane', " + std::to_string(kControlPlaneVersion) + ", now())"),
+      std::string::npos);
+}
+
+TEST(PgSql, HostIsolationVersionIsTheOneTheScriptRecords) {
+  EXPECT_NE(
+      std::string(kHostIsolationSql)
+          .find("VALUES ('host-isolation', " + std::to_string(kHostIsolationVersion) + ", now())"),
       std::string::npos);
 }
 
