@@ -145,9 +145,11 @@ int main(int argc, char** argv) {
   std::string revoke_host_name;
   CLI::App* bootstrap = admin->add_subcommand(
       "bootstrap",
-      "Apply sql/01-03; create (or keep) this host's login role (sluice_host_<host name>, a "
-      "member of sluice_sync: no DELETE, no DDL) with a new password written to a 0600 file, "
-      "never printed; register the host and the config's deployment; prepare the SQLite file "
+      "Apply sql/01-03 where older than this sluice's; create this host's login role "
+      "(sluice_host_<host name>, a member of sluice_sync: no DELETE, no DDL) with a random "
+      "password written to a 0600 file, never printed (an existing role keeps its password "
+      "unless --rotate-password); register the host and the config's deployment; prepare the "
+      "SQLite file "
       "and the mirror tables as the administrator (the host role cannot DELETE them); print "
       "the sink.url the host's agents use. Re-running changes nothing and says so.");
   bootstrap->add_option("-c,--config", config_path, "The host's JSON config file")
@@ -155,7 +157,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   bootstrap
       ->add_option("--admin-url", bootstrap_options.admin_url,
-                   "Administrator's libpq conninfo or URI (Supabase: user postgres)")
+                   "Administrator's libpq conninfo or URI (Supabase: user postgres); "
+                   "required, here or in SLUICE_ADMIN_URL")
       ->envname("SLUICE_ADMIN_URL");
   bootstrap->add_option("--host-name", bootstrap_options.host_name,
                         "The host's name in sync_metadata.hosts (default: the config's node)");
