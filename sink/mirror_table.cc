@@ -137,8 +137,8 @@ void AppendConflictDetection(MirrorTable& t, const std::string& deployment,
   for (std::string& sql : ConflictDetectionSql(t.schema, t.table, deployment, key_names)) {
     t.ddl.push_back(std::move(sql));
   }
-  std::string step = DdlStepJson("conflict_detection", {{"index", OutsideIndexName(t.table)}});
-  step.pop_back();
+  std::string step = "{\"op\":\"conflict_detection\",\"index\":";
+  AppendJsonString(&step, OutsideIndexName(t.table));
   t.steps.push_back({t.table, step + ",\"key\":" + JsonStringArray(key_names) + "}"});
 }
 

@@ -96,10 +96,15 @@ class LibpqSinkAdmin final : public SinkAdmin {
   // each table's DDL is atomic, a failure keeps the tables done before it.
   Status EnsureMirror(const std::vector<TableShape>& tables) override {
     SLUICE_RETURN_IF_ERROR(CheckIdentifier(options_.schema, "schema"));
+    Result<PgResultPtr> mode_row = Exec(DdlModeSql(), {options_.schema});
+    if (!mode_row.ok()) return mode_row.status();
+    const DdlMode mode = std::string(PQgetvalue(mode_row->get(), 0, 0)) == "delegated"
+                             ? DdlMode::kDelegated
+                             : DdlMode::kDirect;
     for (size_t first = 0; first < tables.size() || first == 0; first += kDdlTablesPerTransaction) {
       size_t end = std::min(tables.size(), first + kDdlTablesPerTransaction);
       SLUICE_RETURN_IF_ERROR(Exec("BEGIN", {}).status());
-      Status st = EnsureMirrorInTxn(tables, first, end);
+      Status st = EnsureMirrorInTxn(tables, first, end, mode);
       if (!st.ok()) {
         if (PQstatus(conn_) == CONNECTION_OK) Roundtrip("ROLLBACK", nullptr);
         // E.g. a unique index that cannot be built on an adopted table holding
@@ -219,13 +224,10 @@ class LibpqSinkAdmin final : public SinkAdmin {
   }
 
  private:
-  Status EnsureMirrorInTxn(const std::vector<TableShape>& tables, size_t first, size_t end) {
-    Result<PgResultPtr> mode = Exec(DdlModeSql(), {options_.schema});
-    if (!mode.ok()) return mode.status();
-    ddl_mode_ = std::string(PQgetvalue(mode->get(), 0, 0)) == "delegated" ? DdlMode::kDelegated
-                                                                          : DdlMode::kDirect;
+  Status EnsureMirrorInTxn(const std::vector<TableShape>& tables, size_t first, size_t end,
+                           DdlMode mode) {
     // A host role's schema exists (registered by an administrator).
-    if (ddl_mode_ == DdlMode::kDirect) {
+    if (mode == DdlMode::kDirect) {
       SLUICE_RETURN_IF_ERROR(Exec(CreateSchemaSql(options_.schema), {}).status());
     }
     // The DDL's writes to mirror rows (sweeping a mirror set aside) are
@@ -233,13 +235,13 @@ class LibpqSinkAdmin final : public SinkAdmin {
     SLUICE_RETURN_IF_ERROR(
         Exec(WriterSettingsSql(), {options_.deployment, "{\"mode\":\"retire\"}"}).status());
     for (size_t i = first; i < end; ++i) {
-      Status st = EnsureTable(tables[i]);
+      Status st = EnsureTable(tables[i], mode);
       if (!st.ok()) return st.Wrap("table " + tables[i].name);
     }
     return Status::Ok();
   }
 
-  Status EnsureTable(const TableShape& shape) {
+  Status EnsureTable(const TableShape& shape, DdlMode mode) {
     SLUICE_RETURN_IF_ERROR(CheckIdentifier(shape.name, "table"));
     const std::string qualified = QualifiedName(options_.schema, shape.name);
     Result<PgResultPtr> cols = Exec(CatalogColumnsSql(), {qualified});
@@ -287,7 +289,7 @@ class LibpqSinkAdmin final : public SinkAdmin {
           plan->qualified, shape.name, plan->set_aside_as);
     }
     Result<std::vector<DdlStatement>> statements =
-        DdlStatements(ddl_mode_, options_.deployment, options_.schema, plan->qualified, plan->ddl,
+        DdlStatements(mode, options_.deployment, options_.schema, plan->qualified, plan->ddl,
                       plan->steps, plan->owner_only);
     if (!statements.ok()) return statements.status();
     for (const DdlStatement& ddl : *statements) {
@@ -374,7 +376,6 @@ class LibpqSinkAdmin final : public SinkAdmin {
 
   PGconn* conn_;
   SinkOptions options_;
-  DdlMode ddl_mode_ = DdlMode::kDirect;  // EnsureMirrorInTxn reads it from the sink
 };
 
 }  // namespace

@@ -275,7 +275,17 @@ TEST(MirrorTable, StepsForAHostRole) {
             "{\"op\":\"add_columns\",\"columns\":[{\"name\":\"pinned\",\"type\":\"boolean\"}]}");
   EXPECT_TRUE(m->owner_only.empty());
 
-  // Adopting a table the app made itself needs its owner.
+  // Adopting a table the app made itself needs its owner, with or without a
+  // key index of its own; so does setting aside a mirror whose key changed.
+  m = PlanMirror("app", "dep", Chat(), nullptr,
+                 Existing({{"id", "text", "text"}}, true, {}, "", false));
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->owner_only, "adopting a table sluice did not create");
+  Result<MirrorTable> aside =
+      PlanMirror("app", "dep", Chat(), nullptr, Existing(earlier, false, {}, "16400"));
+  ASSERT_TRUE(aside.ok());
+  ASSERT_FALSE(aside->set_aside_as.empty());
+  EXPECT_EQ(aside->owner_only, "setting aside a mirror whose key changed");
   m = PlanMirror("app", "dep", Chat(), nullptr,
                  Existing({{"id", "text", "text"}}, false, {}, "", false));
   ASSERT_TRUE(m.ok());
