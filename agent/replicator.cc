@@ -325,6 +325,9 @@ void Replicator::Reopen(const Status& why) {
 }
 
 void Replicator::Connect() {
+  // A batch cancelled on a live connection (the lease lost and renewed while
+  // it was at the sink) retries through here too: nothing to connect.
+  if (conn_->connected()) return Connected();
   Transition(State::kConnecting, "connecting to the sink");
   conn_->Connect([this](Status st) {
     if (StopIfRequested()) return;

@@ -61,6 +61,9 @@ class Replicator {
   std::string MetricsText(const AgentView& view);
 
  private:
+  // tests/agent/replicator_test.cc hands the loop lease news in an order a real
+  // driver produces only by chance (lost, then renewed, while a batch is at the sink).
+  friend class ReplicatorTestPeer;
   // The one place the state changes; a move the table (agent/lifecycle.h)
   // does not allow is an internal error: logged, and the agent stops with exit 1.
   void Transition(State next, std::string_view why);

@@ -881,7 +881,8 @@ struct BatchApplier::Impl {
   }
 
   static Status Cancelled() {
-    return Status::Unavailable("cancelled: the agent is stopping; the batch is rolled back");
+    return Status::Unavailable(
+        "cancelled (the agent is stopping, or lost the leader lease); the batch is rolled back");
   }
 
   void SubmitRaw(std::vector<PgQuery> qs, PgConnection::SubmitCallback cb) {
