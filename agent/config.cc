@@ -109,6 +109,13 @@ Status ParseSink(element e, Config* c) {
       int bytes = 0;
       SLUICE_RETURN_IF_ERROR(GetInt(field.value, key, 8192, 1 << 30, &bytes));
       c->sink.chunk_bytes = bytes;
+    } else if (field.key == "toast_compression") {
+      SLUICE_RETURN_IF_ERROR(GetString(field.value, key, &c->sink.toast_compression));
+      const std::string& v = c->sink.toast_compression;
+      if (v != "lz4" && v != "pglz" && v != "server") {
+        return Status::InvalidArgument("config: " + key + " is '" + v +
+                                       "'; it must be lz4, pglz or server");
+      }
     } else {
       return Unknown(key);
     }

@@ -51,6 +51,7 @@ ReloadPlan PlanReload(const Config& running, const Config& file,
   restart_if(rk.query_timeout_ms != fk.query_timeout_ms, "sink.query_timeout_ms");
   restart_if(rk.chunk_rows != fk.chunk_rows, "sink.chunk_rows");
   restart_if(rk.chunk_bytes != fk.chunk_bytes, "sink.chunk_bytes");
+  restart_if(rk.toast_compression != fk.toast_compression, "sink.toast_compression");
   restart_if(rk.column_types != fk.column_types, "tables");
   SinkOptions fk_but_policy = fk;
   fk_but_policy.conflicts = rk.conflicts;  // reloadable: below

@@ -456,6 +456,9 @@ struct BatchApplier::Impl {
     if (idle_timeout_ms > 0) {
       qs.push_back({LeaseTransactionSettingsSql(), {std::to_string(idle_timeout_ms) + "ms"}});
     }
+    if (options.toast_compression != "server") {
+      qs.push_back({ToastCompressionSql(), {options.toast_compression}});
+    }
     qs.push_back({AdvanceSql(),
                   {options.deployment, batch->source_id, std::to_string(batch->after_seq),
                    std::to_string(batch->snapshot_seq),

@@ -361,6 +361,11 @@ std::string WriterSettingsSql() {
   return "SELECT set_config('sluice.writer', $1, true), set_config('sluice.apply', $2, true)";
 }
 
+std::string ToastCompressionSql() {
+  return "SELECT set_config('default_toast_compression', $1, true) FROM pg_catalog.pg_settings "
+         "WHERE name = 'default_toast_compression' AND $1 = ANY (enumvals)";
+}
+
 std::string ConflictsSeenSql() {
   return "SELECT table_name, kind, coalesce(strategy, ''), status, count(*) FROM "
          "sync_metadata.conflict_log WHERE deployment = $1 AND seen_at = now() "

@@ -193,6 +193,9 @@ std::string PendingConflictsSql();
 // idle_in_transaction_session_timeout ($1, e.g. "5000ms"), so that the
 // transaction of a frozen agent dies on its own within a lease.
 std::string LeaseTransactionSettingsSql();
+// $1: a method ("lz4", "pglz"): the transaction's default_toast_compression,
+// when the server offers that method (a server built without lz4 keeps its own).
+std::string ToastCompressionSql();
 // --- mirror registry (sync_metadata.mirror_tables): which physical table
 // (pg_class oid and relfilenode) holds each mirror since its last full read.
 // A DROP / re-CREATE changes the oid, a TRUNCATE the relfilenode. ---

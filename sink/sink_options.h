@@ -24,6 +24,10 @@ struct SinkOptions {
   // tombstones a table read whole goes chunk_bytes of its heap per statement.
   int chunk_rows = 2000;
   int64_t chunk_bytes = 1 << 20;
+  // How the apply transaction compresses values PostgreSQL TOASTs: "lz4" (where
+  // the server has it, else its default), "pglz", or "server" (its
+  // default_toast_compression). Set for the transaction only.
+  std::string toast_compression = "lz4";
   // table -> column -> PostgreSQL type to use instead of the mapped one
   std::map<std::string, std::map<std::string, std::string>> column_types;
   // How conflicts with outside writes are resolved, per table (sink/conflict_policy.h).

@@ -104,6 +104,26 @@ TEST(Config, BoundsOfWork) {
   }
 }
 
+TEST(Config, ToastCompression) {
+  Result<Config> d = Parse(R"({"deployment":"a","source":{"path":"/x.db"}})");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->sink.toast_compression, "lz4");
+  for (const char* v : {"lz4", "pglz", "server"}) {
+    Result<Config> c = Parse(std::string(R"({"deployment":"a","source":{"path":"/x.db"},)") +
+                             R"("sink":{"toast_compression":")" + v + R"("}})");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->sink.toast_compression, v);
+  }
+  Result<Config> bad =
+      Parse(R"({"deployment":"a","source":{"path":"/x.db"},"sink":{"toast_compression":"zstd"}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("sink.toast_compression"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("lz4, pglz or server"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(Config, FullFile) {
   Result<Config> c = Parse(R"({
     "deployment": "acme", "node": "a",
