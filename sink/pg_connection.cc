@@ -145,7 +145,12 @@ struct PgConnection::Impl {
   void StartConnectTimer();
 
   void OnIo(int status, int events);
+  // Sends the next part of the Submit in flight: the queries up to the next
+  // COPY as one pipeline, or that COPY alone (see PgConnection::Submit).
+  bool SendPart();
   void ProcessResults();
+  void ProcessCopyResults();
+  void PartDone();
   void CollectResult(PGresult* r);
   void FinishSubmit();
   void FailSubmitLost();
@@ -188,7 +193,11 @@ struct PgConnection::Impl {
   std::vector<PgResult> results;
   PgResult current;
   std::optional<Status> first_error;
-  bool protocol_lost = false;  // a result Submit cannot drive (COPY): drop at the end
+  bool protocol_lost = false;    // a result Submit cannot drive (COPY): drop at the end
+  std::vector<PgQuery> queries;  // of the Submit in flight, for the parts not sent yet
+  int sent = 0;                  // queries sent so far
+  bool in_copy = false;          // the part in flight is a COPY (outside pipeline mode)
+  bool copy_data_sent = false;
 };
 
 // ---------------------------------------------------------------- handles
@@ -622,7 +631,7 @@ void PgConnection::Impl::OnNotice(void* arg, const PGresult* r) noexcept {
 
 // ---------------------------------------------------------------- submit
 
-void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback done) {
+void PgConnection::Impl::Submit(std::vector<PgQuery> qs, SubmitCallback done) {
   auto reject = [this, &done](Status s) {
     Defer([done = std::move(done), s = std::move(s)] { done(s, {}); });
   };
@@ -637,15 +646,19 @@ void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback don
     return reject(Status::Unavailable(m));
   }
 
-  const int n = static_cast<int>(queries.size());
+  const int n = static_cast<int>(qs.size());
   // Text parameters cannot carry NUL (and a c_str() would cut them short
   // silently): reject here, worded as the server's 22021 so callers park it.
   for (int i = 0; i < n; ++i) {
-    const PgQuery& q = queries[i];
+    const PgQuery& q = qs[i];
     if (q.params.size() > kMaxParams) {
       return reject(Status::Internal("query " + std::to_string(i + 1) + " of " + std::to_string(n) +
                                      " has " + std::to_string(q.params.size()) +
                                      " parameters (max 65535)"));
+    }
+    if (q.copy_data && !q.params.empty()) {
+      return reject(Status::Internal("query " + std::to_string(i + 1) + " of " + std::to_string(n) +
+                                     " is a COPY with parameters"));
     }
     if (q.sql.find('\0') != std::string::npos) {
       return reject(
@@ -660,40 +673,18 @@ void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback don
     }
   }
 
-  std::vector<const char*> values;
-  size_t queued_bytes = 0;
-  for (int i = 0; i < n; ++i) {
-    const PgQuery& q = queries[i];
-    queued_bytes += q.sql.size();
-    for (const auto& p : q.params) queued_bytes += p ? p->size() : 0;
-    values.clear();
-    for (const auto& p : q.params) values.push_back(p ? p->c_str() : nullptr);
-    if (PQsendQueryParams(conn, q.sql.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), nullptr, nullptr, /*resultFormat=*/0) == 0) {
-      std::string m = pg::OneLine(PQerrorMessage(conn));
-      // Part of the pipeline may be queued already: the connection's state is
-      // unknown, so it is dropped rather than reused.
-      Drop("send failed: " + m);
-      return reject(Status::Unavailable("cannot send query " + std::to_string(i + 1) + " of " +
-                                        std::to_string(n) + ": " + m));
-    }
-  }
-  // Tests freeze the process here: past 64 kB libpq has sent the start of the
-  // pipeline already, and the server runs it and then waits for the rest, holding
-  // its locks (not idle in transaction: no Sync came).
-  if (queued_bytes >= 65536) FaultPoint("pipeline-before-sync");
-  if (PQpipelineSync(conn) == 0) {
-    std::string m = pg::OneLine(PQerrorMessage(conn));
-    Drop("send failed: " + m);
-    return reject(Status::Unavailable("cannot send pipeline sync: " + m));
-  }
-
   total = n;
   index = 0;
+  sent = 0;
+  queries = std::move(qs);
   results.clear();
   results.reserve(n);
   current = PgResult();
   first_error.reset();
+  if (!SendPart()) {
+    queries.clear();
+    return reject(*std::exchange(first_error, std::nullopt));
+  }
   submit_cb = std::move(done);
   Transition(State::kBusy, "");
   ArmQueryTimer();
@@ -709,7 +700,103 @@ void PgConnection::Impl::Submit(std::vector<PgQuery> queries, SubmitCallback don
   }
 }
 
+bool PgConnection::Impl::SendPart() {
+  const int n = total;
+  auto lost = [this](std::string what) {
+    std::string m = pg::OneLine(PQerrorMessage(conn));
+    // Part of it may be queued already: the connection's state is unknown,
+    // so it is dropped rather than reused.
+    Drop("send failed: " + m);
+    first_error = Status::Unavailable(what + ": " + m);
+    return false;
+  };
+  if (sent < n && queries[sent].copy_data) {
+    if (PQexitPipelineMode(conn) != 1) return lost("cannot leave pipeline mode for a COPY");
+    in_copy = true;
+    copy_data_sent = false;
+    if (PQsendQuery(conn, queries[sent].sql.c_str()) == 0) {
+      return lost("cannot send query " + std::to_string(sent + 1) + " of " + std::to_string(n));
+    }
+    ++sent;
+    return true;
+  }
+  in_copy = false;
+  std::vector<const char*> values;
+  size_t queued_bytes = 0;
+  for (; sent < n && !queries[sent].copy_data; ++sent) {
+    const PgQuery& q = queries[sent];
+    queued_bytes += q.sql.size();
+    for (const auto& p : q.params) queued_bytes += p ? p->size() : 0;
+    values.clear();
+    for (const auto& p : q.params) values.push_back(p ? p->c_str() : nullptr);
+    if (PQsendQueryParams(conn, q.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, /*resultFormat=*/0) == 0) {
+      return lost("cannot send query " + std::to_string(sent + 1) + " of " + std::to_string(n));
+    }
+  }
+  // Tests freeze the process here: past 64 kB libpq has sent the start of the
+  // pipeline already, and the server runs it and then waits for the rest, holding
+  // its locks (not idle in transaction: no Sync came).
+  if (queued_bytes >= 65536) FaultPoint("pipeline-before-sync");
+  if (PQpipelineSync(conn) == 0) return lost("cannot send pipeline sync");
+  return true;
+}
+
+// A part is complete: the next one, or the end of the Submit.
+void PgConnection::Impl::PartDone() {
+  if (first_error || sent >= total) return FinishSubmit();
+  if (!SendPart()) return FailSubmit(*std::exchange(first_error, std::nullopt));
+  int rc = PQflush(conn);
+  flushing = rc == 1;
+  Status s = Watch(flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE, false);
+  if (rc < 0 || !s.ok()) return FailSubmitLost();
+  if (!in_copy) ProcessResults();
+}
+
+// A COPY outside pipeline mode: CopyInResponse, then the data and its end
+// are queued and flushed, then the command's result and NULL.
+void PgConnection::Impl::ProcessCopyResults() {
+  int after_bad = 0;
+  while (state == State::kBusy && in_copy) {
+    bool bad = PQstatus(conn) == CONNECTION_BAD;
+    if (bad && ++after_bad > 2) return FailSubmitLost();
+    if (!bad && PQisBusy(conn)) return;
+    PGresult* r = PQgetResult(conn);
+    if (r == nullptr) {
+      if (bad) return FailSubmitLost();
+      in_copy = false;
+      results.push_back(std::move(current));
+      current = PgResult();
+      ++index;
+      if (PQenterPipelineMode(conn) != 1) {
+        protocol_lost = true;
+        if (!first_error) first_error = Status::Internal("cannot enter pipeline mode after a COPY");
+        return FinishSubmit();
+      }
+      return PartDone();
+    }
+    if (PQresultStatus(r) == PGRES_COPY_IN && !copy_data_sent) {
+      PQclear(r);
+      copy_data_sent = true;
+      const std::string& data = *queries[sent - 1].copy_data;
+      if (PQputCopyData(conn, data.data(), static_cast<int>(data.size())) != 1 ||
+          PQputCopyEnd(conn, nullptr) != 1) {
+        return FailSubmit(
+            Status::Unavailable("cannot send COPY data: " + pg::OneLine(PQerrorMessage(conn))));
+      }
+      int rc = PQflush(conn);
+      flushing = rc == 1;
+      Status s = Watch(flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE, false);
+      if (rc < 0 || !s.ok()) return FailSubmitLost();
+      continue;
+    }
+    CollectResult(r);
+    PQclear(r);
+  }
+}
+
 void PgConnection::Impl::ProcessResults() {
+  if (in_copy) return ProcessCopyResults();
   // With the connection broken libpq reports the error as one result, then
   // NULLs; the bound keeps a confused libpq from looping here forever.
   int after_bad = 0;
@@ -727,7 +814,7 @@ void PgConnection::Impl::ProcessResults() {
     }
     if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
       PQclear(r);
-      return FinishSubmit();
+      return PartDone();
     }
     CollectResult(r);
     PQclear(r);
@@ -799,6 +886,7 @@ void PgConnection::Impl::FinishSubmit() {
     out = std::move(results);
   }
   results.clear();
+  queries.clear();
   first_error.reset();
   flushing = false;
   if (query_timer != nullptr) uv_timer_stop(&query_timer->u.timer);
@@ -846,6 +934,8 @@ void PgConnection::Impl::FailSubmit(Status s) {
   // Debug only: the caller reports it (the agent escalates repeats).
   spdlog::debug("pg {}: {}", label, s.message());
   results.clear();
+  queries.clear();
+  in_copy = false;
   first_error.reset();
   protocol_lost = false;
   Drop(s.message());

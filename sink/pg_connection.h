@@ -18,8 +18,21 @@
 namespace sluice {
 
 struct PgQuery {
+  PgQuery() = default;
+  PgQuery(std::string s, std::vector<std::optional<std::string>> p = {})
+      : sql(std::move(s)), params(std::move(p)) {}
+  // COPY ... FROM STDIN with all of its data (text format, lines ending in \n).
+  static PgQuery Copy(std::string s, std::string data) {
+    PgQuery q(std::move(s));
+    q.copy_data = std::move(data);
+    return q;
+  }
+
   std::string sql;
   std::vector<std::optional<std::string>> params;  // text format; nullopt = NULL
+  // Set: `sql` is a COPY ... FROM STDIN (no params) and this is all of its
+  // data, sent in one go (see Submit).
+  std::optional<std::string> copy_data;
 };
 
 struct PgResult {
@@ -63,7 +76,11 @@ class PgConnection {
   // SQLSTATE and the index of the failing query, and pg::ActionOf(status)
   // tells the caller what to do next (retry, stop, split, park the row). Without an explicit BEGIN
   // the queries form one implicit transaction (all or nothing); an explicit BEGIN keeps the
-  // transaction open across Submits.
+  // transaction open across Submits. A query with copy_data is a COPY FROM STDIN: libpq allows no
+  // COPY in pipeline mode, so the queries before it go as one pipeline (with its Sync), the COPY
+  // alone outside pipeline mode, then the rest; its result's `affected` is the rows copied. Each
+  // part is then an implicit transaction of its own: put COPYs inside an explicit BEGIN. Nothing
+  // after a failed part is sent.
   void Submit(std::vector<PgQuery> queries, SubmitCallback done);
 
   // Asks the server to cancel the statement it runs for this connection

@@ -164,8 +164,61 @@ class PgConnectionTest : public ::testing::Test {
     admin.Query("DROP TABLE " + t);
   }
 
+  // COPY FROM STDIN between pipelined queries of one explicit transaction:
+  // escapes, NULL, a 4 MB value, unicode; the rows copied as `affected`;
+  // results in order; a COPY the server refuses (a duplicate key) names its
+  // query and sends nothing after it; the connection stays usable.
+  void RunCopyBetweenQueries(const std::string& conninfo) {
+    testing::Pg admin(conninfo);
+    std::string t = testing::UniqueName("pgc_copy");
+    admin.Query("CREATE TABLE " + t + " (id int PRIMARY KEY, a text, b bytea)");
+    PgConnection c(&loop_, conninfo);
+    ASSERT_TRUE(ConnectSync(c).ok());
+    const std::string big(4 * 1024 * 1024, 'y');
+    std::string data = "1\ttab\\there\\nnewline\t\\\\x00ff\n";
+    data += "2\t\\N\t\\N\n";
+    data += "3\t" + big + "\t\\N\n";
+    data += "4\th\xC3\xA9llo \xF0\x9F\x8E\x89\t\\N\n";
+    auto [s, res] =
+        SubmitSync(c, {Q("BEGIN"), Q("INSERT INTO " + t + " VALUES (0, 'before', NULL)"),
+                       PgQuery::Copy("COPY " + t + " (id, a, b) FROM STDIN", data),
+                       Q("SELECT count(*) FROM " + t),
+                       PgQuery::Copy("COPY " + t + " FROM STDIN", "5\tx\t\\N\n"), Q("COMMIT")});
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_EQ(res.size(), 6u);
+    EXPECT_EQ(res[2].affected, 4);
+    EXPECT_EQ(res[3].rows.at(0).at(0), "5");
+    EXPECT_EQ(res[4].affected, 1);
+    EXPECT_EQ(admin.Scalar("SELECT a || '|' || encode(b, 'hex') FROM " + t + " WHERE id = 1"),
+              std::string("tab\there\nnewline|00ff"));
+    EXPECT_EQ(admin.Scalar("SELECT a IS NULL AND b IS NULL FROM " + t + " WHERE id = 2"), "t");
+    EXPECT_EQ(admin.Scalar("SELECT length(a) FROM " + t + " WHERE id = 3"),
+              std::to_string(big.size()));
+    EXPECT_EQ(admin.Scalar("SELECT a FROM " + t + " WHERE id = 4"),
+              "h\xC3\xA9llo \xF0\x9F\x8E\x89");
+
+    auto [s2, r2] = SubmitSync(
+        c, {Q("BEGIN"), PgQuery::Copy("COPY " + t + " (id, a) FROM STDIN", "6\tnew\n1\tdup\n"),
+            Q("INSERT INTO " + t + " VALUES (7, 'never', NULL)"), Q("COMMIT")});
+    EXPECT_EQ(s2.code(), Status::Code::kDataError) << s2.ToString();
+    EXPECT_NE(s2.message().find("query 2 of 4 failed: SQLSTATE 23505"), std::string::npos)
+        << s2.message();
+    EXPECT_TRUE(c.connected());
+    auto [s3, r3] = SubmitSync(c, {Q("ROLLBACK"), Q("SELECT count(*) FROM " + t)});
+    ASSERT_TRUE(s3.ok()) << s3.ToString();
+    EXPECT_EQ(r3.at(1).rows.at(0).at(0), "6");
+    CloseSync(c);
+    admin.Query("DROP TABLE " + t);
+  }
+
   uv_loop_t loop_;
 };
+
+TEST_F(PgConnectionTest, CopyBetweenPipelinedQueries) {
+  std::string pg = testing::PgConninfoOrSkip();
+  if (pg.empty()) return;
+  RunCopyBetweenQueries(pg);
+}
 
 TEST_F(PgConnectionTest, PipelineWithNullLargeAndUnicodeParams) {
   std::string pg = testing::PgConninfoOrSkip();
@@ -487,6 +540,7 @@ TEST_F(PgConnectionTest, ThroughPgbouncerTransactionMode) {
   }
   RunBasicPipeline(bouncer);
   RunTransactionAcrossSubmits(bouncer);
+  RunCopyBetweenQueries(bouncer);
   // An error inside a pipeline leaves the pooled server connection usable.
   PgConnection c(&loop_, bouncer);
   ASSERT_TRUE(ConnectSync(c).ok());
