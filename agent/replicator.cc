@@ -678,8 +678,9 @@ void Replicator::Apply() {
       spdlog::warn("batch to {}: {} row(s) parked in sync_metadata.conflict_log",
                    batch->snapshot_seq, stats.parked);
     }
-    spdlog::debug("applied {} upserts, {} deletes, {} journal rows, to seq {}", stats.upserts,
-                  stats.deletes, batch->journal_rows, batch->snapshot_seq);
+    spdlog::debug("applied {} upserts ({} by COPY), {} deletes, {} journal rows, to seq {}",
+                  stats.upserts, stats.copied, stats.deletes, batch->journal_rows,
+                  batch->snapshot_seq);
     NoteApplied(*batch, stats, started);
     position_ = batch->snapshot_seq;
     position_mark_ = batch->snapshot_mark;

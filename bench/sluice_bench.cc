@@ -59,6 +59,7 @@
 #include "bench/options.h"
 #include "bench/report.h"
 #include "bench/workload.h"
+#include "common/copy_text.h"
 #include "tests/support/processes.h"
 #include "tests/support/sql_clients.h"
 
@@ -415,28 +416,6 @@ class Bench {
         static_cast<long long>(max_lag_rows), max_lag_ms, Percentile(lag_rows_all, 50), drain_s);
   }
 
-  static void CopyEscape(const char* s, size_t n, std::string* out) {
-    for (size_t i = 0; i < n; ++i) {
-      char c = s[i];
-      switch (c) {
-        case '\\':
-          *out += "\\\\";
-          break;
-        case '\t':
-          *out += "\\t";
-          break;
-        case '\n':
-          *out += "\\n";
-          break;
-        case '\r':
-          *out += "\\r";
-          break;
-        default:
-          out->push_back(c);
-      }
-    }
-  }
-
   void CopyBaseline(JsonObject& cu, Pg& pg, const Deployment& d, Sqlite& src, double catch_rate) {
     std::string copy_schema = d.schema + "_copy";
     deployments_->AddSchema(copy_schema);
@@ -502,7 +481,9 @@ class Bench {
             out += "\\N";
           } else {
             const char* v = reinterpret_cast<const char*>(sqlite3_column_text(s.handle(), si));
-            CopyEscape(v, static_cast<size_t>(sqlite3_column_bytes(s.handle(), si)), &out);
+            AppendCopyField(
+                &out,
+                std::string_view(v, static_cast<size_t>(sqlite3_column_bytes(s.handle(), si))));
           }
         }
         out.push_back('\n');

@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,7 @@ struct CachedTable {
   TableShape shape;
   MirrorTable target;
   std::string upsert_sql;
+  std::string copy_sql;  // new rows of a full read into an empty mirror
   std::string delete_sql;
   std::vector<std::string> evict_sql;  // one per TableShape::unique_keys, run before upserts
 };
@@ -147,8 +149,12 @@ struct BatchApplier::Impl {
   bool ddl_done = false;
   DdlMode ddl_mode = DdlMode::kDirect;      // read with the catalog
   std::vector<const CachedTable*> targets;  // per batch->tables index
-  std::vector<size_t> unknown;              // batch->tables indices to read from the catalog
-  std::optional<Change> pending;            // read ahead, to know whether the spool is done
+  // Per batch->tables index: read whole into a mirror that held no row when
+  // the batch began: its upserts go by COPY (nothing there to conflict with,
+  // each row once). A row COPY refuses sends the batch to the slow path.
+  std::vector<bool> copy_into;
+  std::vector<size_t> unknown;    // batch->tables indices to read from the catalog
+  std::optional<Change> pending;  // read ahead, to know whether the spool is done
   bool spool_done = false;
   // Current chunk: rows to send, and conflict_log entries for rows refused here.
   std::vector<Change> changes;  // the chunk's changes (slow mode parks from them)
@@ -205,6 +211,7 @@ struct BatchApplier::Impl {
     cancelled = false;
     commit_sent = false;
     targets.assign(batch->tables.size(), nullptr);
+    copy_into.assign(batch->tables.size(), false);
     unknown.clear();
     for (size_t i = 0; i < batch->tables.size(); ++i) {
       auto it = catalog.find(batch->tables[i].name);
@@ -338,6 +345,7 @@ struct BatchApplier::Impl {
       for (const MirrorColumn& m : t.target.columns) cols.push_back({m.name, m.cast_type});
       for (size_t k : t.target.key) key_cols.push_back(cols[k]);
       t.upsert_sql = UpsertSql(t.target.qualified, cols, t.target.key);
+      t.copy_sql = CopySql(t.target.qualified, cols);
       t.delete_sql = DeleteSql(t.target.qualified, t.target.table, key_cols);
       for (const std::vector<size_t>& unique : t.shape.unique_keys) {
         bool valid = !unique.empty();
@@ -491,6 +499,7 @@ struct BatchApplier::Impl {
     for (const std::string& q : swept) {
       qs.push_back({LockForWriteSql(q), {}});
       qs.push_back({RelationPagesSql(), {q}});
+      qs.push_back({TableEmptySql(q), {}});
     }
     Submit(std::move(qs), [this, pages_query, swept](std::vector<PgResult> res) {
       TakeHeader(res);
@@ -498,7 +507,11 @@ struct BatchApplier::Impl {
       dropped_rows.assign(dropped_mirrors.size(), 0);
       const size_t full = batch->full_tables.size();
       for (size_t n = 0; n < swept.size(); ++n) {
-        const PgResult& r = res[pages_query + 2 * n + 1];
+        const PgResult& r = res[pages_query + 3 * n + 1];
+        const PgResult& empty = res[pages_query + 3 * n + 2];
+        if (n < full && !empty.rows.empty() && empty.rows[0][0].value_or("f") == "t") {
+          copy_into[batch->full_tables[n]] = true;
+        }
         if (r.rows.empty() || r.rows[0].size() < 2) {
           return Fail(Status::Internal("counting the pages of a mirror to tombstone: no answer"));
         }
@@ -731,7 +744,9 @@ struct BatchApplier::Impl {
 
     std::vector<const MirrorTable*> mirrors;
     for (const CachedTable* t : targets) mirrors.push_back(&t->target);
-    Result<EncodedChunk> encoded = EncodeChunk(batch->tables, mirrors, changes);
+    // The slow path isolates rows one statement at a time: upserts, never COPY.
+    Result<EncodedChunk> encoded =
+        EncodeChunk(batch->tables, mirrors, changes, slow ? std::vector<bool>{} : copy_into);
     if (!encoded.ok()) return encoded.status();
     rows = std::move(encoded->rows);
     parked = std::move(encoded->parked);
@@ -759,22 +774,29 @@ struct BatchApplier::Impl {
                            std::vector<TableRowCounts>* counts) {
     counts->resize(batch->tables.size());
     // One statement per (table, kind), its rows as one JSON array parameter.
-    std::map<std::pair<uint32_t, int>, std::string> group;
+    // COPY rows: their lines, one after the other.
+    std::map<std::tuple<uint32_t, int, bool>, std::string> group;
     for (size_t i = lo; i < hi; ++i) {
       const EncodedRow& r = rows[i];
-      std::string& param = group[std::make_pair(r.table, static_cast<int>(r.kind))];
-      param += param.empty() ? "[" : ",";
+      std::string& param = group[std::make_tuple(r.table, static_cast<int>(r.kind), r.copy)];
+      if (!r.copy) param += param.empty() ? "[" : ",";
       param += r.element;
       if (r.kind == Change::Kind::kUpsert) {
         ++(*counts)[r.table].upserts;
+        if (r.copy) ++(*counts)[r.table].copied;
       } else {
         ++(*counts)[r.table].deletes;
       }
     }
     for (auto& [k, param] : group) {
+      const auto& [table, kind, copy] = k;
+      const CachedTable* t = targets[table];
+      if (copy) {
+        qs->push_back(PgQuery::Copy(t->copy_sql, std::move(param)));
+        continue;
+      }
       param += "]";
-      const CachedTable* t = targets[k.first];
-      if (k.second == static_cast<int>(Change::Kind::kUpsert)) {
+      if (kind == static_cast<int>(Change::Kind::kUpsert)) {
         for (const std::string& evict : t->evict_sql) qs->push_back({evict, {param}});
         qs->push_back({t->upsert_sql, {std::move(param)}});
       } else {
@@ -826,6 +848,7 @@ struct BatchApplier::Impl {
       counted[t].upserts += counts[t].upserts;
       counted[t].deletes += counts[t].deletes;
       counted[t].parked += counts[t].parked;
+      counted[t].copied += counts[t].copied;
     }
   }
 
@@ -838,9 +861,11 @@ struct BatchApplier::Impl {
       into.upserts += c.upserts;
       into.deletes += c.deletes;
       into.parked += c.parked;
+      into.copied += c.copied;
       stats.upserts += c.upserts;
       stats.deletes += c.deletes;
       stats.parked += c.parked;
+      stats.copied += c.copied;
     }
     counted.clear();
   }

@@ -27,9 +27,10 @@ namespace sluice {
 
 // Rows of one table in one batch, as committed.
 struct TableRowCounts {
-  int64_t upserts = 0;
+  int64_t upserts = 0;  // rows written (by COPY too)
   int64_t deletes = 0;
   int64_t parked = 0;
+  int64_t copied = 0;  // of the upserts, those COPY wrote (a full read into an empty mirror)
 };
 
 // Conflicts with outside writes one batch met, by table, kind, strategy and
@@ -49,6 +50,7 @@ struct ApplyStats {
   int64_t upserts = 0;
   int64_t deletes = 0;
   int64_t parked = 0;  // rows recorded in conflict_log instead of applied
+  int64_t copied = 0;  // of the upserts, those COPY wrote
   int64_t round_trips = 0;
   std::vector<ConflictCount> conflicts;  // those the batch's transaction met
   int64_t conflicts_pending = -1;        // pending conflicts after the batch (-1: unknown)

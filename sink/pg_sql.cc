@@ -238,6 +238,17 @@ std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& 
          updated + " = now()";
 }
 
+std::string CopySql(std::string_view qualified, const std::vector<SqlColumn>& columns) {
+  std::string names;
+  for (const SqlColumn& c : columns) names += QuoteIdent(c.name) + ", ";
+  return "COPY " + std::string(qualified) + " (" + names + QuoteIdent(kSeqColumn) + ", " +
+         QuoteIdent(kOutsideAtColumn) + ", " + QuoteIdent(kBaseColumn) + ") FROM STDIN";
+}
+
+std::string TableEmptySql(std::string_view qualified) {
+  return "SELECT NOT EXISTS (SELECT 1 FROM " + std::string(qualified) + ")";
+}
+
 std::string DeleteSql(std::string_view qualified, std::string_view table,
                       const std::vector<SqlColumn>& key_columns) {
   const std::string deleted = QuoteIdent(kDeletedAtColumn);

@@ -125,6 +125,13 @@ std::string KeyIndexExistsSql();
 std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& columns,
                       const std::vector<size_t>& key);
 // $1: [[k0, ..., kM-1, seq], ...] key values in key order.
+// COPY of new rows into a mirror (RowEncoder's COPY lines): the columns, then
+// the seq, _sluice_outside_at and _sluice_base; the other columns take their
+// defaults (deleted_at NULL, updated_at now()), as UpsertSql sets them.
+std::string CopySql(std::string_view qualified, const std::vector<SqlColumn>& columns);
+// One row: whether the table holds no row at all (live, tombstone, or another
+// writer's): a full read into it may COPY (nothing there to conflict with).
+std::string TableEmptySql(std::string_view qualified);
 std::string DeleteSql(std::string_view qualified, std::string_view table,
                       const std::vector<SqlColumn>& key_columns);
 // $1: the upserts' rows. Tombstones live rows that hold the same values in the

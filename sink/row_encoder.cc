@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 
+#include "common/copy_text.h"
+#include "sink/pg_sql.h"  // kExpectedRowMarker
 #include "sink/value_encoder.h"
 
 namespace sluice {
@@ -35,9 +37,10 @@ std::string RowIdentity(const TableShape& shape, const Change& c) {
 // Encodes one change into *rows, or parks it in *parked. *sink_key gets the
 // row's key as PostgreSQL will see it (the converted key values), "" if parked.
 Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change& c, size_t index,
-                    EncodedChunk* out, std::string* sink_key) {
+                    bool copy_upserts, EncodedChunk* out, std::string* sink_key) {
   sink_key->clear();
   const bool upsert = c.kind == Change::Kind::kUpsert;
+  const bool copy = upsert && copy_upserts;
   const size_t expected = upsert ? t.columns.size() : t.key.size();
   if (c.values.size() != expected) {
     return Status::Internal("spool record for table " + shape.name + " has " +
@@ -48,7 +51,8 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
   row.table = c.table;
   row.kind = c.kind;
   row.change = index;
-  row.element = "[";
+  row.copy = copy;
+  row.element = copy ? "" : "[";
   for (size_t i = 0; i < c.values.size(); ++i) {
     const MirrorColumn& col = t.columns[upsert ? i : t.key[i]];
     bool is_key = !upsert;
@@ -71,12 +75,32 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
     if (is_key && text->has_value()) {
       *sink_key += std::to_string((*text)->size()) + ":" + **text + ";";
     }
+    if (copy) {
+      if (i > 0) row.element += '\t';
+      if (text->has_value()) {
+        AppendCopyField(&row.element, **text);
+      } else {
+        row.element += "\\N";
+      }
+      continue;
+    }
     if (i > 0) row.element += ",";
     if (text->has_value()) {
       AppendJsonString(&row.element, **text);
     } else {
       row.element += "null";
     }
+  }
+  if (copy) {
+    row.element += "\t" + std::to_string(c.seq) + "\t\\N\t";
+    if (c.updates_existing) {
+      AppendCopyField(&row.element, kExpectedRowMarker);
+    } else {
+      row.element += "\\N";
+    }
+    row.element += '\n';
+    out->rows.push_back(std::move(row));
+    return Status::Ok();
   }
   row.element += ",\"" + std::to_string(c.seq) + "\"";
   if (upsert && c.updates_existing) row.element += ",1";
@@ -89,7 +113,8 @@ Status EncodeChange(const TableShape& shape, const MirrorTable& t, const Change&
 
 Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
                                  const std::vector<const MirrorTable*>& targets,
-                                 const std::vector<Change>& changes) {
+                                 const std::vector<Change>& changes,
+                                 const std::vector<bool>& copy) {
   std::map<std::string, size_t> last;  // row identity -> index in changes
   for (size_t i = 0; i < changes.size(); ++i) {
     const Change& c = changes[i];
@@ -109,7 +134,9 @@ Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
     if (!keep[i]) continue;
     const Change& c = changes[i];
     std::string sink_key;
-    SLUICE_RETURN_IF_ERROR(EncodeChange(shapes[c.table], *targets[c.table], c, i, &out, &sink_key));
+    const bool copy_upserts = c.table < copy.size() && copy[c.table];
+    SLUICE_RETURN_IF_ERROR(
+        EncodeChange(shapes[c.table], *targets[c.table], c, i, copy_upserts, &out, &sink_key));
     if (sink_key.empty()) continue;  // parked
     if (!sink_keys.insert(std::to_string(c.table) + ":" + sink_key).second) {
       out.rows.pop_back();

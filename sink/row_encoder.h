@@ -18,8 +18,11 @@ struct EncodedRow {
   Change::Kind kind = Change::Kind::kUpsert;
   size_t change = 0;  // index of the change it came from
   // ["v0", null, ..., "seq"]: encoded values, then the seq; then 1 for an
-  // upsert with Change::updates_existing (see UpsertSql).
+  // upsert with Change::updates_existing (see UpsertSql). With `copy`, one
+  // COPY text line instead, for CopySql: the values, the seq, NULL, then
+  // kExpectedRowMarker or NULL; ends in a newline.
   std::string element;
+  bool copy = false;
 };
 
 struct EncodedChunk {
@@ -36,9 +39,11 @@ struct EncodedChunk {
 // `targets[i]` is the mirror of `shapes[i]`. Only the last change per row (table
 // and key) is kept. A row with a NULL key value or a value EncodeValue refuses
 // is parked, not encoded. Internal for changes that do not match their shape.
+// `copy[i]` (missing = false): the upserts of table i are COPY text lines.
 Result<EncodedChunk> EncodeChunk(const std::vector<TableShape>& shapes,
                                  const std::vector<const MirrorTable*>& targets,
-                                 const std::vector<Change>& changes);
+                                 const std::vector<Change>& changes,
+                                 const std::vector<bool>& copy = {});
 
 // A conflict_log entry for ParkSql: [table, row_key, seq, reason, source_data]
 // with row_key the JSON array of the key values and source_data an object

@@ -19,7 +19,7 @@ constexpr int kChunkRows = 50;  // 60 chunks in the initial sync
 class Signals : public E2eTest {
  protected:
   // A table of kRows rows, prepared by init; at the sink, every write to its
-  // mirror is counted in <schema>.writes, and each upsert statement sleeps
+  // mirror is counted in <schema>.writes, and each upsert or COPY statement sleeps
   // 150 ms (removed by FastSink), so the initial sync takes about 9 s.
   std::string PrepareSlowSink(const std::string& agent_extra, const std::string& sink_url = "") {
     db_path_ = dir_->file("app.db");
@@ -54,16 +54,18 @@ class Signals : public E2eTest {
 
   void FastSink() { pg_->Query("DROP TRIGGER slow ON " + QuoteIdent(deployment_) + ".item"); }
 
-  // Waits until the agent's apply transaction is inside the batch (its upsert
-  // sleeps in the trigger), then a few chunks further.
+  // Waits until the agent's apply transaction is inside the batch (its upsert,
+  // or its COPY into the empty mirror, sleeps in the trigger), then a few
+  // chunks further.
   void WaitMidBatch(AgentProcess* agent) {
     ASSERT_TRUE(WaitUntil(
         [&] {
           return !agent->Running() ||
                  pg_->ScalarInt(
                      "SELECT count(*) FROM pg_stat_activity WHERE wait_event = "
-                     "'PgSleep' AND query LIKE 'INSERT INTO " +
-                     QuoteIdent(deployment_) + "%'") > 0;
+                     "'PgSleep' AND (query LIKE 'INSERT INTO " +
+                     QuoteIdent(deployment_) + "%' OR query LIKE 'COPY " + QuoteIdent(deployment_) +
+                     "%')") > 0;
         },
         seconds(60)));
     ASSERT_TRUE(agent->Running()) << agent->Log();

@@ -105,6 +105,93 @@ TEST_F(ApplierTest, UpsertsDeletesPositionAndReplay) {
   EXPECT_EQ(Position(), 13);
 }
 
+// A full read into a mirror that holds no row goes by COPY (issue #9): the
+// rows arrive exactly as the upserts would write them (values with tabs,
+// backslashes, newlines, NULL, unicode, 64-bit integers; seq, no outside
+// mark, updated_at set, the update marker); several chunks. A full read into
+// a mirror that holds rows, and an incremental batch, keep the upserts.
+TEST_F(ApplierTest, FullReadIntoAnEmptyMirrorGoesByCopy) {
+  if (pg_.empty()) return;
+  TableShape item;
+  item.name = "item";
+  item.columns = {Col("id", "INTEGER", 1, kInt), Col("note", "TEXT", 0, kText),
+                  Col("n", "INTEGER", 0, kInt)};
+  SinkOptions small = options_;
+  small.chunk_rows = 7;
+  BatchApplier applier(small);
+  Batch b = NewBatch(-1, 50, {item});
+  b.full_tables = {0};
+  for (int i = 1; i <= 40; ++i) {
+    Value note = i % 5 == 0 ? Value::Null() : T("a\tb\\c\nd\r \xC3\xA9 [x]");
+    Change c = Upsert(0, i, {I(i), note, I(i == 3 ? INT64_MIN : 9007199254740993)});
+    c.updates_existing = i == 7;
+    ASSERT_TRUE(b.changes.Append(c).ok());
+  }
+  ApplyStats stats;
+  Status st = ApplyVia(&applier, conn_.get(), &b, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, 40);
+  EXPECT_EQ(stats.copied, 40);
+  EXPECT_EQ(
+      Q("SELECT count(*) FILTER (WHERE note = E'a\\tb\\\\c\\nd\\r \xC3\xA9 [x]'), "
+        "count(*) FILTER (WHERE note IS NULL), count(*) FILTER (WHERE n = -9223372036854775808), "
+        "count(*) FILTER (WHERE n = 9007199254740993), count(*) FILTER (WHERE _sluice_seq = id), "
+        "count(*) FILTER (WHERE _sluice_outside_at IS NULL AND _sluice_deleted_at IS NULL AND "
+        "_sluice_updated_at = now() - (now() - _sluice_updated_at)), "
+        "count(*) FILTER (WHERE _sluice_base IS NOT NULL) FROM " +
+        S() + ".item"),
+      std::vector<std::string>{"32|8|1|39|40|40|0"});
+  EXPECT_EQ(Position(), 50);
+  // The conflict triggers saw the COPY as they see the upserts: row 7, an
+  // update of a row the mirror never had, is update_missing (marker cleared).
+  EXPECT_EQ(Q("SELECT row_key::text || ' ' || kind FROM sync_metadata.conflict_log WHERE "
+              "deployment = '" +
+              name_ + "'"),
+            std::vector<std::string>{"[7] update_missing"});
+
+  // Read whole again: the mirror has rows now, so the upserts (same result).
+  Batch again = NewBatch(50, 60, {item});
+  again.full_tables = {0};
+  ASSERT_TRUE(again.changes.Append(Upsert(0, 60, {I(1), T("one"), I(1)})).ok());
+  ApplyStats again_stats;
+  ASSERT_TRUE(ApplyVia(&applier, conn_.get(), &again, &again_stats).ok());
+  EXPECT_EQ(again_stats.upserts, 1);
+  EXPECT_EQ(again_stats.copied, 0);
+  EXPECT_EQ(Q("SELECT count(*) FILTER (WHERE _sluice_deleted_at IS NULL) FROM " + S() + ".item"),
+            std::vector<std::string>{"1"});
+}
+
+// A row COPY refuses (a CHECK of the sink's table, a value its type refuses)
+// during a full read into an empty mirror: the batch is applied again row by
+// row, the row parked with its reason, every other row loaded.
+TEST_F(ApplierTest, RowTheCopyRefusesIsParkedAndTheRestLoads) {
+  if (pg_.empty()) return;
+  Q("CREATE SCHEMA " + S() + "; CREATE TABLE " + S() +
+    ".config (id bigint PRIMARY KEY, n bigint CHECK (n < 100), created_at timestamptz)");
+  TableShape config;
+  config.name = "config";
+  config.columns = {Col("id", "INTEGER", 1, kInt), Col("n", "INTEGER", 0, kInt),
+                    Col("created_at", "DATETIME", 0, kText)};
+  Batch b = NewBatch(-1, 30, {config});
+  b.full_tables = {0};
+  for (int i = 1; i <= 30; ++i) {
+    Value created = T(i == 21 ? "not a date" : "2024-01-01 10:00:00+00");
+    ASSERT_TRUE(b.changes.Append(Upsert(0, i, {I(i), I(i == 12 ? 500 : i), created})).ok());
+  }
+  ApplyStats stats;
+  Status st = Apply(&b, &stats);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(stats.upserts, 28);
+  EXPECT_EQ(stats.parked, 2);
+  EXPECT_EQ(Q("SELECT count(*) FROM " + S() + ".config WHERE _sluice_deleted_at IS NULL"),
+            std::vector<std::string>{"28"});
+  EXPECT_EQ(Q("SELECT string_agg(seq::text || ':' || substring(reason FROM 'SQLSTATE .....'), "
+              "',' ORDER BY seq) FROM "
+              "sync_metadata.conflict_log WHERE deployment = '" +
+              name_ + "'"),
+            std::vector<std::string>{"12:SQLSTATE 23514,21:SQLSTATE 22007"});
+}
+
 TEST_F(ApplierTest, FullTableTombstonesAbsentRows) {
   if (pg_.empty()) return;
   Batch b1 = NewBatch(-1, 5, {TagShape()});

@@ -93,6 +93,33 @@ TEST_F(RowEncoderTest, ParksWhatCannotBeStored) {
             R"(text column",{"id":{"$blob_hex": "01"},"user_id":"u"}])");
 }
 
+// A table whose upserts go by COPY (EncodeChunk's `copy`): one COPY text
+// line per row, the values escaped as COPY reads them (backslash, tab,
+// newline, carriage return), NULL as \N, then the seq, _sluice_outside_at
+// (NULL) and _sluice_base (the marker for an update); deletes stay JSON.
+TEST_F(RowEncoderTest, CopyTablesGetCopyTextLines) {
+  Change update =
+      Make(Change::Kind::kUpsert, 6, {Value::Text("b"), Value::Null(), Value::Text("u")});
+  update.updates_existing = true;
+  std::vector<Change> changes = {
+      Make(Change::Kind::kUpsert, 5,
+           {Value::Text("a\tb\nc\rd\\e \xC3\xA9"), Value::Integer(-3), Value::Text("u")}),
+      update, Make(Change::Kind::kDelete, 7, {Value::Text("c"), Value::Text("u")})};
+  Result<EncodedChunk> r = EncodeChunk(shapes_, targets_, changes, {true});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->rows.size(), 3u);
+  EXPECT_TRUE(r->rows[0].copy);
+  EXPECT_EQ(r->rows[0].element, "a\\tb\\nc\\rd\\\\e \xC3\xA9\t-3\tu\t5\t\\N\t\\N\n");
+  EXPECT_EQ(r->rows[1].element, "b\t\\N\tu\t6\t\\N\t\"update\"\n");
+  EXPECT_FALSE(r->rows[2].copy);
+  EXPECT_EQ(r->rows[2].element, R"(["c","u","7"])");
+  // Without `copy`, the same upsert is JSON.
+  Result<EncodedChunk> json = EncodeChunk(shapes_, targets_, {changes[0]});
+  ASSERT_TRUE(json.ok());
+  EXPECT_FALSE(json->rows[0].copy);
+  EXPECT_EQ(json->rows[0].element.front(), '[');
+}
+
 TEST_F(RowEncoderTest, RefusesChangesThatDoNotMatchTheShape) {
   std::vector<Change> changes = {Make(Change::Kind::kUpsert, 1, {Value::Text("a")})};
   EXPECT_EQ(EncodeChunk(shapes_, targets_, changes).status().code(), Status::Code::kInternal);
