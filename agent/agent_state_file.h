@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/sync_progress.h"
 #include "common/status.h"
 
 namespace sluice {
@@ -41,6 +42,7 @@ struct AgentStateRecord {
   std::string http;   // the address its HTTP endpoints listen on ("" = off)
   int64_t updated_at_ms = 0;
   std::vector<StoppedTable> stopped_tables;
+  std::optional<SyncProgress> progress;  // while a batch is at the sink
 };
 
 // "<source_path>.sluice-<deployment>.<node>.state.json" (one per agent of a

@@ -208,7 +208,7 @@ std::string AgentJson(const StateFileView& v) {
     return ",\"agent_state\":\"unknown\",\"agent_running\":false,\"agent_note\":" +
            JsonString(v.error.empty() ? "no agent state file: no agent ran on this host yet"
                                       : v.error) +
-           ",\"stopped_tables\":[]";
+           ",\"stopped_tables\":[],\"progress\":null";
   }
   const AgentStateRecord& r = *v.record;
   std::string j = ",\"agent_state\":" + JsonString(r.state);
@@ -227,7 +227,9 @@ std::string AgentJson(const StateFileView& v) {
          ",\"error\":" + JsonString(t.error) + ",\"since\":" + JsonString(IsoTime(t.since_ms)) +
          "}";
   }
-  return j + "]";
+  // A stale file's progress is not progress: the agent is gone.
+  j += "],\"progress\":" + SyncProgressJson(v.stale.empty() ? r.progress : std::nullopt);
+  return j;
 }
 
 void PrintAgentText(const StateFileView& v) {
@@ -255,6 +257,22 @@ void PrintAgentText(const StateFileView& v) {
   for (const StoppedTable& t : r.stopped_tables) {
     std::printf("stopped table:   %s since %s: %s\n", t.table.c_str(), IsoTime(t.since_ms).c_str(),
                 t.error.c_str());
+  }
+  if (r.progress && v.stale.empty()) {
+    const SyncProgress& p = *r.progress;
+    std::string eta = p.eta_s < 0 ? "not known yet" : fmt::format("about {:.0f} s left", p.eta_s);
+    std::printf(
+        "%s:%*s%lld of %lld row(s) sent, %lld of %lld table(s) done, %.0f rows/s, %s "
+        "(since %s; one transaction: nothing is visible before its commit)\n",
+        p.kind.c_str(), static_cast<int>(std::max<size_t>(1, 16 - p.kind.size())), "",
+        static_cast<long long>(p.rows_done), static_cast<long long>(p.rows_total),
+        static_cast<long long>(p.tables_done), static_cast<long long>(p.tables_total), p.rows_per_s,
+        eta.c_str(), IsoTime(p.started_ms).c_str());
+    for (const SyncProgress::Table& t : p.tables) {
+      std::printf("  %-30s %lld of %lld row(s), %.1f MB\n", t.table.c_str(),
+                  static_cast<long long>(t.rows_done), static_cast<long long>(t.rows_total),
+                  static_cast<double>(t.bytes_done) / 1e6);
+    }
   }
 }
 

@@ -70,6 +70,8 @@ std::string HealthJson(const AgentView& view) {
     AppendJsonStringLossy(&out, view.last_error);
   }
   AppendStringField(&out, "state", view.state);
+  AppendField(&out, "progress");
+  out += SyncProgressJson(view.progress);
   return out + "}\n";
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agent/http_server.h"
+#include "agent/sync_progress.h"
 
 namespace sluice {
 
@@ -25,6 +26,7 @@ struct AgentView {
   bool lease_held_or_watched = false;
   std::string not_ready_reason;  // why /readyz says 503; a default is used when empty
   bool leader = false;
+  std::optional<SyncProgress> progress;  // the batch at the sink, while there is one
 };
 
 // The content type of the Prometheus text exposition format.
@@ -37,7 +39,8 @@ HttpResponse Route(const HttpRequest& req, const AgentView& view,
 
 // The /health body: {"status":"ok"|"degraded", "role", "node", "deployment", "epoch",
 // "position", "backlog" (null when unknown), "lag_seconds", "last_error" (null when
-// none), "state"}. Strings may hold any bytes (invalid UTF-8 becomes U+FFFD).
+// none), "state", "progress" (SyncProgressJson: null between batches)}. Strings may hold any bytes
+// (invalid UTF-8 becomes U+FFFD).
 std::string HealthJson(const AgentView& view);
 
 }  // namespace sluice

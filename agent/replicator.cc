@@ -85,6 +85,8 @@ void Replicator::Transition(State next, std::string_view why) {
   if (!routine) {
     state_since_ms_ = NowMs();
     WriteState(true);
+  } else if (progress_written_) {
+    WriteState(true);  // the batch whose progress the file shows is over
   }
 }
 
@@ -164,6 +166,7 @@ AgentView Replicator::View() const {
   if (failures_.count() > 0) v.last_error = last_error_;
   v.sink_reachable = conn_->connected() || lease_->sink_reachable();
   v.lease_held_or_watched = lease_->sink_reachable() || v.leader;
+  v.progress = ProgressNow();
   if (!v.sink_reachable) {
     v.not_ready_reason = last_error_.empty() ? "connecting to the sink" : last_error_;
   } else if (!v.lease_held_or_watched) {
@@ -637,6 +640,7 @@ void Replicator::Apply() {
   std::optional<int64_t> epoch = lease_->lease().RequestEpoch();
   applier_->SetLease(epoch, config_.lease.duration_ms);
   int64_t started = clocks_.mono_ms();
+  apply_started_ms_ = NowMs();
   applier_->Apply(conn_.get(), batch_.get(), [this, started, epoch](Status st, ApplyStats stats) {
     std::unique_ptr<Batch> batch = std::move(batch_);
     if (!st.ok()) {
@@ -817,6 +821,8 @@ void Replicator::WriteState(bool force) {
   r.http = http_address_;
   r.updated_at_ms = now;
   for (const auto& [name, t] : stopped_tables_) r.stopped_tables.push_back(t);
+  r.progress = ProgressNow();
+  progress_written_ = r.progress.has_value();
   state_written_mono_ms_ = mono;
   // Blocking, on the loop thread: a few hundred bytes, on state changes,
   // failures and every kStateHeartbeatMs; the file is advisory.
@@ -986,9 +992,19 @@ void Replicator::OnStopTimer(uv_timer_t* h) noexcept {
               " ms) passed");
 }
 
+std::optional<SyncProgress> Replicator::ProgressNow() const {
+  if (state_ != State::kApplying) return std::nullopt;
+  std::optional<ApplyProgress> p = applier_->Progress();
+  if (!p) return std::nullopt;
+  return MakeSyncProgress(*p, position_ < 0, apply_started_ms_, NowMs());
+}
+
 void Replicator::OnPollTimer(uv_timer_t* h) noexcept {
   auto* self = static_cast<Replicator*>(h->data);
-  self->WriteState(false);  // heartbeat: status tells a live agent from a stale file
+  // Heartbeat: status tells a live agent from a stale file; a batch at the
+  // sink shows its progress every second.
+  bool applying = self->state_ == State::kApplying;
+  self->WriteState(applying && self->clocks_.mono_ms() - self->state_written_mono_ms_ >= 1000);
   self->Wake();
 }
 

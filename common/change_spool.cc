@@ -103,6 +103,8 @@ ChangeSpool& ChangeSpool::operator=(ChangeSpool&& other) noexcept {
   read_offset_ = other.read_offset_;
   count_ = other.count_;
   bytes_ = other.bytes_;
+  per_table_ = std::move(other.per_table_);
+  other.per_table_.clear();
   reading_ = other.reading_;
   other.file_ = nullptr;
   other.fd_ = -1;
@@ -128,6 +130,7 @@ void ChangeSpool::Reset() {
   buffer_.clear();
   count_ = 0;
   bytes_ = 0;
+  per_table_.clear();
   read_offset_ = 0;
   reading_ = false;
 }
@@ -227,6 +230,9 @@ Status ChangeSpool::Append(const Change& change) {
   Encode(change, &buffer_);
   bytes_ += buffer_.size() - before;
   ++count_;
+  if (change.table >= per_table_.size()) per_table_.resize(change.table + 1);
+  per_table_[change.table].first++;
+  per_table_[change.table].second += buffer_.size() - before;
   if (fd_ < 0 && buffer_.size() > memory_limit_) return Spill();
   if (fd_ >= 0 && buffer_.size() >= kWriteChunk) return Flush();
   return Status::Ok();

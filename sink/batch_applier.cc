@@ -153,6 +153,8 @@ struct BatchApplier::Impl {
   // the batch began: its upserts go by COPY (nothing there to conflict with,
   // each row once). A row COPY refuses sends the batch to the slow path.
   std::vector<bool> copy_into;
+  // Per batch->tables index: rows read into chunks (sent), and their bytes.
+  std::vector<std::pair<int64_t, int64_t>> sent;
   std::vector<size_t> unknown;    // batch->tables indices to read from the catalog
   std::optional<Change> pending;  // read ahead, to know whether the spool is done
   bool spool_done = false;
@@ -458,6 +460,7 @@ struct BatchApplier::Impl {
     next_chunk = PreparedChunk{};
     spool_done = false;
     commit_sent = false;
+    sent.assign(batch->tables.size(), {0, 0});
     std::vector<PgQuery> qs;
     qs.push_back({"BEGIN", {}});
     qs.push_back({WriterSettingsSql(), {options.deployment, ApplySettings()}});
@@ -713,9 +716,17 @@ struct BatchApplier::Impl {
     parked.clear();
     parked_tables.clear();
     size_t bytes = 0;
+    auto take = [&](Change c) {
+      size_t approx = ApproxBytes(c);
+      bytes += approx;
+      if (c.table < sent.size()) {
+        sent[c.table].first++;
+        sent[c.table].second += static_cast<int64_t>(approx);
+      }
+      changes.push_back(std::move(c));
+    };
     if (pending) {
-      bytes += ApproxBytes(*pending);
-      changes.push_back(std::move(*pending));
+      take(std::move(*pending));
       pending.reset();
     }
     const size_t max_rows = static_cast<size_t>(std::max(1, options.chunk_rows));
@@ -728,8 +739,7 @@ struct BatchApplier::Impl {
         spool_done = true;
         break;
       }
-      bytes += ApproxBytes(c);
-      changes.push_back(std::move(c));
+      take(std::move(c));
     }
     if (!spool_done) {
       Change c;
@@ -982,6 +992,30 @@ void BatchApplier::SetLease(std::optional<int64_t> epoch, int idle_timeout_ms) {
 
 void BatchApplier::SetConflictPolicy(ConflictPolicy policy) {
   impl_->options.conflicts = std::move(policy);
+}
+
+std::optional<ApplyProgress> BatchApplier::Progress() const {
+  const Impl& m = *impl_;
+  if (!m.done || m.batch == nullptr) return std::nullopt;
+  ApplyProgress p;
+  for (uint32_t i = 0; i < m.batch->tables.size(); ++i) {
+    int64_t total = static_cast<int64_t>(m.batch->changes.count_of(i));
+    if (total == 0) continue;
+    ApplyProgress::Table t;
+    t.name = m.batch->tables[i].name;
+    t.full = std::find(m.batch->full_tables.begin(), m.batch->full_tables.end(), i) !=
+             m.batch->full_tables.end();
+    t.rows_total = total;
+    if (i < m.sent.size()) {
+      t.rows_done = m.sent[i].first;
+      t.bytes_done = m.sent[i].second;
+    }
+    p.rows_total += t.rows_total;
+    p.rows_done += t.rows_done;
+    p.bytes_done += t.bytes_done;
+    p.tables.push_back(std::move(t));
+  }
+  return p;
 }
 
 void BatchApplier::Cancel() {

@@ -62,6 +62,25 @@ struct ApplyStats {
   std::vector<std::string> resync_tables;
 };
 
+// How far the Apply in flight is: rows sent to the server so far of the
+// batch's rows (its spool), per table and in all. Rows go out in chunks, so
+// "done" runs up to one chunk ahead of what the server has written; the batch
+// still commits all at once. A restart of the batch (the row-by-row path)
+// starts the count again.
+struct ApplyProgress {
+  struct Table {
+    std::string name;
+    bool full = false;  // read whole in this batch
+    int64_t rows_total = 0;
+    int64_t rows_done = 0;
+    int64_t bytes_done = 0;  // of the values sent (their size in the source)
+  };
+  std::vector<Table> tables;  // tables with rows in the batch, in batch order
+  int64_t rows_total = 0;
+  int64_t rows_done = 0;
+  int64_t bytes_done = 0;
+};
+
 class BatchApplier {
  public:
   explicit BatchApplier(SinkOptions options);
@@ -78,6 +97,8 @@ class BatchApplier {
   // statement (PgConnection::CancelRunning) or close the connection. No-op
   // when no Apply runs.
   void Cancel();
+  // The Apply in flight's progress; nullopt when none runs. Loop thread.
+  std::optional<ApplyProgress> Progress() const;
 
   // The lease epoch every following Apply commits under (nullopt: none, for
   // tools and tests without a lease; the sink refuses that once a lease was

@@ -60,6 +60,43 @@ TEST(AgentStateFile, RoundTrip) {
   EXPECT_EQ(parsed->role, "standby");
   EXPECT_EQ(parsed->epoch, 12);
   EXPECT_EQ(parsed->http, "127.0.0.1:9444");
+  EXPECT_FALSE(parsed->progress.has_value());
+}
+
+// A batch's progress (an initial sync here) survives the file; a file of an
+// older agent, without the field, reads as no progress.
+TEST(AgentStateFile, ProgressRoundTrip) {
+  ApplyProgress a;
+  a.tables = {{"chat", true, 5156, 1200, 60000000}, {"user \"x\"", true, 200, 200, 40000}};
+  a.rows_total = 5356;
+  a.rows_done = 1400;
+  a.bytes_done = 60040000;
+  AgentStateRecord r = Sample();
+  r.progress = MakeSyncProgress(a, /*initial=*/true, 1764600000000, 1764600002000);
+  EXPECT_EQ(r.progress->kind, "initial sync");
+  EXPECT_EQ(r.progress->tables_total, 2);
+  EXPECT_EQ(r.progress->tables_done, 1);
+  EXPECT_DOUBLE_EQ(r.progress->rows_per_s, 700);
+  EXPECT_NEAR(r.progress->eta_s, (5356.0 - 1400) / 700, 1e-9);
+  Result<AgentStateRecord> parsed = ParseAgentState(FormatAgentState(r));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_TRUE(parsed->progress.has_value());
+  EXPECT_EQ(FormatAgentState(*parsed), FormatAgentState(r));
+  EXPECT_EQ(parsed->progress->tables.at(1).table, "user \"x\"");
+  EXPECT_EQ(parsed->progress->tables.at(0).bytes_done, 60000000);
+
+  // Nothing sent yet: no rate, no time left (null in the JSON).
+  ApplyProgress none = a;
+  none.rows_done = 0;
+  SyncProgress p = MakeSyncProgress(none, false, 1764600000000, 1764600000000);
+  EXPECT_EQ(p.kind, "resync");
+  EXPECT_LT(p.eta_s, 0);
+  EXPECT_NE(SyncProgressJson(p).find("\"eta_s\":null"), std::string::npos) << SyncProgressJson(p);
+  std::string old = FormatAgentState(Sample());
+  old.erase(old.find(",\"progress\":null"), std::string(",\"progress\":null").size());
+  Result<AgentStateRecord> older = ParseAgentState(old);
+  ASSERT_TRUE(older.ok()) << older.status().ToString() << "\n" << old;
+  EXPECT_FALSE(older->progress.has_value());
 }
 
 TEST(AgentStateFile, GarbageIsCorruption) {

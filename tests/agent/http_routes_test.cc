@@ -37,7 +37,7 @@ TEST(HttpRoutes, HealthIsJsonWithEveryField) {
   EXPECT_EQ(r.body,
             "{\"status\":\"ok\",\"role\":\"leader\",\"node\":\"node-a\",\"deployment\":\"webui\","
             "\"epoch\":7,\"position\":1234,\"backlog\":0,\"lag_seconds\":0.250,"
-            "\"last_error\":null,\"state\":\"streaming\"}\n");
+            "\"last_error\":null,\"state\":\"streaming\",\"progress\":null}\n");
 }
 
 TEST(HttpRoutes, HealthUnknownBacklogIsNullAndErrorsDegrade) {

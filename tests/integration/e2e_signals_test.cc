@@ -5,8 +5,10 @@
 // restart every row arrives exactly once (a sink-side trigger counts writes).
 #include <csignal>
 #include <string>
+#include <thread>
 
 #include "tests/integration/e2e_support.h"
+#include "tests/support/http_client.h"
 
 namespace sluice::e2e {
 namespace {
@@ -117,6 +119,51 @@ class Signals : public E2eTest {
 
   std::string db_path_;
 };
+
+// Issue #9 (here for this file's slow sink): while a slow initial sync runs,
+// `sluice status` (JSON and text) and /health show its progress: rows done of
+// the total, moving; tables done of total; a rate and the time left; once it
+// committed, no progress is shown.
+TEST_F(Signals, ProgressOfAnInitialSyncIsVisible) {
+  if (skipped_) return;
+  std::string config = PrepareSlowSink("");
+  AgentProcess* agent = StartAgent(config);
+  WaitMidBatch(agent);
+  if (HasFatalFailure()) return;
+  auto done_now = [&](std::string* raw) {
+    CommandResult st = RunSluice({"status", "--config", config, "--json"});
+    *raw = st.out;
+    std::optional<std::string> v = JsonField(st.out, "rows_done");
+    return v ? std::stoll(*v) : -1;
+  };
+  std::string first, second;
+  int64_t a = -1;
+  // The state file shows a batch's progress from its first second on.
+  WaitUntil([&] { return (a = done_now(&first)) >= 0; }, seconds(5));
+  std::this_thread::sleep_for(milliseconds(1500));
+  int64_t b = done_now(&second);
+  ASSERT_GE(a, 0) << "no progress in status --json:\n" << first;
+  EXPECT_GT(b, a) << "the rows done did not move:\n" << first << "\n" << second;
+  EXPECT_LT(b, kRows) << second;
+  EXPECT_EQ(JsonField(second, "rows_total"), std::to_string(kRows)) << second;
+  EXPECT_EQ(JsonField(second, "tables_total"), "1") << second;
+  EXPECT_EQ(JsonField(second, "tables_done"), "0") << second;
+  EXPECT_EQ(JsonField(second, "kind"), "initial sync") << second;
+  EXPECT_NE(JsonField(second, "eta_s"), std::nullopt) << second;
+  EXPECT_NE(second.find("\"table\":\"item\""), std::string::npos) << second;
+  CommandResult text = RunSluice({"status", "--config", config});
+  EXPECT_NE(text.out.find("initial sync:"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("item"), std::string::npos) << text.out;
+  std::optional<HttpAddress> http = WaitHttpAddress(db_path_, deployment_, "a", *agent);
+  ASSERT_TRUE(http.has_value());
+  std::optional<testing::HttpReply> health = testing::HttpGet(http->host, http->port, "/health");
+  ASSERT_TRUE(health.has_value());
+  EXPECT_NE(health->body.find("\"rows_done\""), std::string::npos) << health->body;
+  FastSink();
+  ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(60)));
+  CommandResult after = RunSluice({"status", "--config", config, "--json"});
+  EXPECT_NE(after.out.find("\"progress\":null"), std::string::npos) << after.out;
+}
 
 TEST_F(Signals, StopDeadlineRollsTheBatchBack) {
   if (skipped_) return;
