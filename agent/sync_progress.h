@@ -20,7 +20,7 @@ struct SyncProgress {
     int64_t rows_done = 0;
     int64_t bytes_done = 0;
   };
-  std::string kind;  // "initial sync", "resync" (tables read whole), "batch"
+  std::string kind;        // "initial sync", "resync" (tables read whole), "batch"
   int64_t started_ms = 0;  // unix ms
   int64_t rows_total = 0, rows_done = 0, bytes_done = 0;
   int64_t tables_total = 0, tables_done = 0;

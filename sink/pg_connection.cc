@@ -778,9 +778,16 @@ void PgConnection::Impl::ProcessCopyResults() {
     if (PQresultStatus(r) == PGRES_COPY_IN && !copy_data_sent) {
       PQclear(r);
       copy_data_sent = true;
+      // In CopyData messages of at most 1 MiB: the server refuses a message
+      // past 1 GiB, and libpq takes an int length.
       const std::string& data = *queries[sent - 1].copy_data;
-      if (PQputCopyData(conn, data.data(), static_cast<int>(data.size())) != 1 ||
-          PQputCopyEnd(conn, nullptr) != 1) {
+      constexpr size_t kPiece = 1 << 20;
+      bool queued = true;
+      for (size_t at = 0; queued && at < data.size(); at += kPiece) {
+        int n = static_cast<int>(std::min(kPiece, data.size() - at));
+        queued = PQputCopyData(conn, data.data() + at, n) == 1;
+      }
+      if (!queued || PQputCopyEnd(conn, nullptr) != 1) {
         return FailSubmit(
             Status::Unavailable("cannot send COPY data: " + pg::OneLine(PQerrorMessage(conn))));
       }
@@ -789,6 +796,15 @@ void PgConnection::Impl::ProcessCopyResults() {
       Status s = Watch(flushing ? UV_READABLE | UV_WRITABLE : UV_READABLE, false);
       if (rc < 0 || !s.ok()) return FailSubmitLost();
       continue;
+    }
+    ExecStatusType status = PQresultStatus(r);
+    if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+      // Not a COPY FROM STDIN (or a second CopyInResponse): libpq would
+      // answer the same forever; the protocol state is lost.
+      PQclear(r);
+      return FailSubmit(Status::Internal("query " + std::to_string(sent) + " of " +
+                                         std::to_string(total) + " is not a COPY FROM STDIN (" +
+                                         PQresStatus(status) + ")"));
     }
     CollectResult(r);
     PQclear(r);

@@ -130,7 +130,8 @@ std::string UpsertSql(std::string_view qualified, const std::vector<SqlColumn>& 
 // defaults (deleted_at NULL, updated_at now()), as UpsertSql sets them.
 std::string CopySql(std::string_view qualified, const std::vector<SqlColumn>& columns);
 // One row: whether the table holds no row at all (live, tombstone, or another
-// writer's): a full read into it may COPY (nothing there to conflict with).
+// writer's) and no row-level security applies to this role there (COPY FROM
+// refuses that): a full read into it may COPY.
 std::string TableEmptySql(std::string_view qualified);
 std::string DeleteSql(std::string_view qualified, std::string_view table,
                       const std::vector<SqlColumn>& key_columns);

@@ -207,6 +207,12 @@ class PgConnectionTest : public ::testing::Test {
     auto [s3, r3] = SubmitSync(c, {Q("ROLLBACK"), Q("SELECT count(*) FROM " + t)});
     ASSERT_TRUE(s3.ok()) << s3.ToString();
     EXPECT_EQ(r3.at(1).rows.at(0).at(0), "6");
+    // A COPY TO given as one FROM STDIN: refused, named, the connection given
+    // up (its protocol state is not known), never a loop.
+    auto [s4, r4] = SubmitSync(c, {PgQuery::Copy("COPY (SELECT 1) TO STDOUT", "")});
+    EXPECT_EQ(s4.code(), Status::Code::kInternal) << s4.ToString();
+    EXPECT_NE(s4.message().find("not a COPY FROM STDIN"), std::string::npos) << s4.message();
+    EXPECT_FALSE(c.connected());
     CloseSync(c);
     admin.Query("DROP TABLE " + t);
   }
