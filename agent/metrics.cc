@@ -152,7 +152,23 @@ struct Metrics::Impl {
                              .Register(registry)),
         conflicts_pending(Gauge("sluice_conflicts_pending",
                                 "Conflicts waiting for `sluice conflicts resolve` (manual "
-                                "strategy), as of the last committed batch.")) {
+                                "strategy), as of the last committed batch.")),
+        sync_rows_total(Gauge("sluice_sync_rows",
+                              "Rows of the batch at the sink (an initial sync, a resync); 0 "
+                              "when none is.")),
+        sync_rows_done(Gauge("sluice_sync_rows_sent",
+                             "Rows of the batch at the sink sent so far (up to one chunk ahead "
+                             "of the server's writes; nothing is visible before the commit).")),
+        sync_bytes_done(Gauge("sluice_sync_bytes_sent",
+                              "Bytes of the values of the rows sent so far of the batch at the "
+                              "sink.")),
+        sync_tables_total(
+            Gauge("sluice_sync_tables", "Tables with rows in the batch at the sink.")),
+        sync_tables_done(Gauge("sluice_sync_tables_done",
+                               "Tables of the batch at the sink whose rows were all sent.")),
+        sync_eta(Gauge("sluice_sync_eta_seconds",
+                       "Time left for the batch at the sink at its rate so far; 0 when not "
+                       "known or no batch is at the sink.")) {
     build_info.Set(1);
     for (SinkErrorKind k : kAllKinds) {
       sink_errors[static_cast<size_t>(k)] =
@@ -221,6 +237,12 @@ struct Metrics::Impl {
   prometheus::Counter& reconnects;
   prometheus::Family<prometheus::Counter>& conflicts_family;
   prometheus::Gauge& conflicts_pending;
+  prometheus::Gauge& sync_rows_total;
+  prometheus::Gauge& sync_rows_done;
+  prometheus::Gauge& sync_bytes_done;
+  prometheus::Gauge& sync_tables_total;
+  prometheus::Gauge& sync_tables_done;
+  prometheus::Gauge& sync_eta;
   ConflictPolicy policy;  // names the strategy of each table's zero series
   std::map<std::tuple<std::string, std::string, std::string>, prometheus::Counter*> conflicts;
   std::array<prometheus::Counter*, kAllKinds.size()> sink_errors{};
@@ -295,6 +317,16 @@ void Metrics::ConflictsSeen(const std::string& table, const std::string& kind,
                             const std::string& strategy, int64_t n) {
   impl_->Table(table);  // the table's own series too
   Add(impl_->Conflicts(table, kind, strategy), n);
+}
+
+void Metrics::SetSyncProgress(const std::optional<SyncProgress>& p) {
+  Impl& m = *impl_;
+  m.sync_rows_total.Set(p ? static_cast<double>(p->rows_total) : 0);
+  m.sync_rows_done.Set(p ? static_cast<double>(p->rows_done) : 0);
+  m.sync_bytes_done.Set(p ? static_cast<double>(p->bytes_done) : 0);
+  m.sync_tables_total.Set(p ? static_cast<double>(p->tables_total) : 0);
+  m.sync_tables_done.Set(p ? static_cast<double>(p->tables_done) : 0);
+  m.sync_eta.Set(p && p->eta_s > 0 ? p->eta_s : 0);
 }
 
 void Metrics::SetConflictsPending(int64_t n) {

@@ -12,10 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "agent/sync_progress.h"
 #include "sink/conflict_policy.h"
 
 namespace sluice {
@@ -78,6 +80,10 @@ class Metrics {
   void ConflictsSeen(const std::string& table, const std::string& kind, const std::string& strategy,
                      int64_t n);
   void SetConflictsPending(int64_t n);
+
+  // The batch at the sink (sync_progress.h), or none: its gauges are then 0.
+  // An unknown time left (nothing sent yet) is 0 too.
+  void SetSyncProgress(const std::optional<SyncProgress>& p);
 
   // Sink.
   void SinkError(SinkErrorKind kind);

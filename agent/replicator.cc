@@ -187,6 +187,7 @@ std::string Replicator::MetricsText(const AgentView& v) {
   metrics_->SetPosition(position_);
   metrics_->SetBacklog(std::max<int64_t>(0, v.backlog));
   metrics_->SetLag(v.lag_seconds);
+  metrics_->SetSyncProgress(v.progress);
   return metrics_->Serialize();
 }
 

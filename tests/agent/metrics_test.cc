@@ -45,6 +45,12 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"sluice_rows_parked_total", "counter"},
     {"sluice_conflicts_total", "counter"},
     {"sluice_conflicts_pending", "gauge"},
+    {"sluice_sync_rows", "gauge"},
+    {"sluice_sync_rows_sent", "gauge"},
+    {"sluice_sync_bytes_sent", "gauge"},
+    {"sluice_sync_tables", "gauge"},
+    {"sluice_sync_tables_done", "gauge"},
+    {"sluice_sync_eta_seconds", "gauge"},
 };
 
 const std::vector<std::string> kKinds = {"connection", "timeout",      "position_conflict",
@@ -133,6 +139,35 @@ TEST(Metrics, FirstScrapeHasEveryFamilyWithItsZeroSeries) {
     if (s.name == "sluice_conflicts_total") allowed = {"table", "kind", "strategy"};
     if (s.name.ends_with("_bucket")) allowed = {"le"};
     EXPECT_EQ(keys, allowed) << s.name;
+  }
+}
+
+// The progress of the batch at the sink (an initial sync): what
+// `sluice status` shows, as gauges; all 0 once no batch is at the sink.
+TEST(Metrics, SyncProgressGaugesFollowTheBatchAtTheSink) {
+  Metrics m("0.1.0", "node-a", "acme");
+  SyncProgress p;
+  p.kind = "initial sync";
+  p.rows_total = 5356;
+  p.rows_done = 1400;
+  p.bytes_done = 60040000;
+  p.tables_total = 25;
+  p.tables_done = 3;
+  p.eta_s = 5.5;
+  m.SetSyncProgress(p);
+  Exposition e = Scrape(m);
+  EXPECT_EQ(e.Value("sluice_sync_rows"), 5356);
+  EXPECT_EQ(e.Value("sluice_sync_rows_sent"), 1400);
+  EXPECT_EQ(e.Value("sluice_sync_bytes_sent"), 60040000);
+  EXPECT_EQ(e.Value("sluice_sync_tables"), 25);
+  EXPECT_EQ(e.Value("sluice_sync_tables_done"), 3);
+  EXPECT_EQ(e.Value("sluice_sync_eta_seconds"), 5.5);
+  m.SetSyncProgress(std::nullopt);
+  e = Scrape(m);
+  for (const char* g :
+       {"sluice_sync_rows", "sluice_sync_rows_sent", "sluice_sync_bytes_sent", "sluice_sync_tables",
+        "sluice_sync_tables_done", "sluice_sync_eta_seconds"}) {
+    EXPECT_EQ(e.Value(g), 0) << g;
   }
 }
 

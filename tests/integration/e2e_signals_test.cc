@@ -121,9 +121,9 @@ class Signals : public E2eTest {
 };
 
 // Issue #9 (here for this file's slow sink): while a slow initial sync runs,
-// `sluice status` (JSON and text) and /health show its progress: rows done of
-// the total, moving; tables done of total; a rate and the time left; once it
-// committed, no progress is shown.
+// `sluice status` (JSON and text), /health and /metrics show its progress:
+// rows done of the total, moving; tables done of total; a rate and the time
+// left; once it committed, no progress is shown.
 TEST_F(Signals, ProgressOfAnInitialSyncIsVisible) {
   if (skipped_) return;
   std::string config = PrepareSlowSink("");
@@ -159,6 +159,10 @@ TEST_F(Signals, ProgressOfAnInitialSyncIsVisible) {
   std::optional<testing::HttpReply> health = testing::HttpGet(http->host, http->port, "/health");
   ASSERT_TRUE(health.has_value());
   EXPECT_NE(health->body.find("\"rows_done\""), std::string::npos) << health->body;
+  std::optional<testing::HttpReply> metrics = testing::HttpGet(http->host, http->port, "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_NE(metrics->body.find("sluice_sync_rows " + std::to_string(kRows)), std::string::npos)
+      << metrics->body;
   FastSink();
   ASSERT_TRUE(ExpectCaughtUp(config, agent, seconds(60)));
   CommandResult after = RunSluice({"status", "--config", config, "--json"});
