@@ -214,6 +214,7 @@ struct BatchApplier::Impl {
     commit_sent = false;
     targets.assign(batch->tables.size(), nullptr);
     copy_into.assign(batch->tables.size(), false);
+    sent.assign(batch->tables.size(), {0, 0});  // nothing sent during the DDL before the header
     unknown.clear();
     for (size_t i = 0; i < batch->tables.size(); ++i) {
       auto it = catalog.find(batch->tables[i].name);
