@@ -85,6 +85,37 @@ Status Field(const object& obj, const char* key, int64_t* out) {
   return Status::Ok();
 }
 
+Result<SyncProgress> ParseSyncProgress(const object& p) {
+  SyncProgress g;
+  SLUICE_RETURN_IF_ERROR(Field(p, "kind", &g.kind));
+  SLUICE_RETURN_IF_ERROR(Field(p, "started_ms", &g.started_ms));
+  SLUICE_RETURN_IF_ERROR(Field(p, "rows_total", &g.rows_total));
+  SLUICE_RETURN_IF_ERROR(Field(p, "rows_done", &g.rows_done));
+  SLUICE_RETURN_IF_ERROR(Field(p, "bytes_done", &g.bytes_done));
+  SLUICE_RETURN_IF_ERROR(Field(p, "tables_total", &g.tables_total));
+  SLUICE_RETURN_IF_ERROR(Field(p, "tables_done", &g.tables_done));
+  double rate = 0, eta = -1;
+  if (p["rows_per_s"].get_double().get(rate) == simdjson::SUCCESS) g.rows_per_s = rate;
+  if (p["eta_s"].get_double().get(eta) == simdjson::SUCCESS) g.eta_s = eta;
+  simdjson::dom::array pt;
+  if (p["tables"].get_array().get(pt) != simdjson::SUCCESS) {
+    return Status::Corruption("agent state file: no array 'progress.tables'");
+  }
+  for (element e : pt) {
+    object t;
+    if (e.get_object().get(t) != simdjson::SUCCESS) {
+      return Status::Corruption("agent state file: a progress table is not an object");
+    }
+    SyncProgress::Table tp;
+    SLUICE_RETURN_IF_ERROR(Field(t, "table", &tp.table));
+    SLUICE_RETURN_IF_ERROR(Field(t, "rows_total", &tp.rows_total));
+    SLUICE_RETURN_IF_ERROR(Field(t, "rows_done", &tp.rows_done));
+    SLUICE_RETURN_IF_ERROR(Field(t, "bytes_done", &tp.bytes_done));
+    g.tables.push_back(std::move(tp));
+  }
+  return g;
+}
+
 }  // namespace
 
 Result<AgentStateRecord> ParseAgentState(std::string_view json) {
@@ -128,37 +159,12 @@ Result<AgentStateRecord> ParseAgentState(std::string_view json) {
     SLUICE_RETURN_IF_ERROR(Field(t, "since_ms", &s.since_ms));
     r.stopped_tables.push_back(std::move(s));
   }
-  // "progress": absent in files of older agents, null between batches.
+  // "progress": absent in files of older agents, null between batches; one
+  // that does not parse is no progress, not a lost record.
   object p;
   if (obj["progress"].get_object().get(p) == simdjson::SUCCESS) {
-    SyncProgress g;
-    SLUICE_RETURN_IF_ERROR(Field(p, "kind", &g.kind));
-    SLUICE_RETURN_IF_ERROR(Field(p, "started_ms", &g.started_ms));
-    SLUICE_RETURN_IF_ERROR(Field(p, "rows_total", &g.rows_total));
-    SLUICE_RETURN_IF_ERROR(Field(p, "rows_done", &g.rows_done));
-    SLUICE_RETURN_IF_ERROR(Field(p, "bytes_done", &g.bytes_done));
-    SLUICE_RETURN_IF_ERROR(Field(p, "tables_total", &g.tables_total));
-    SLUICE_RETURN_IF_ERROR(Field(p, "tables_done", &g.tables_done));
-    double rate = 0, eta = -1;
-    if (p["rows_per_s"].get_double().get(rate) == simdjson::SUCCESS) g.rows_per_s = rate;
-    if (p["eta_s"].get_double().get(eta) == simdjson::SUCCESS) g.eta_s = eta;
-    simdjson::dom::array pt;
-    if (p["tables"].get_array().get(pt) != simdjson::SUCCESS) {
-      return Status::Corruption("agent state file: no array 'progress.tables'");
-    }
-    for (element e : pt) {
-      object t;
-      if (e.get_object().get(t) != simdjson::SUCCESS) {
-        return Status::Corruption("agent state file: a progress table is not an object");
-      }
-      SyncProgress::Table tp;
-      SLUICE_RETURN_IF_ERROR(Field(t, "table", &tp.table));
-      SLUICE_RETURN_IF_ERROR(Field(t, "rows_total", &tp.rows_total));
-      SLUICE_RETURN_IF_ERROR(Field(t, "rows_done", &tp.rows_done));
-      SLUICE_RETURN_IF_ERROR(Field(t, "bytes_done", &tp.bytes_done));
-      g.tables.push_back(std::move(tp));
-    }
-    r.progress = std::move(g);
+    Result<SyncProgress> g = ParseSyncProgress(p);
+    if (g.ok()) r.progress = std::move(g.value());
   }
   return r;
 }

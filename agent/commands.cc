@@ -261,15 +261,16 @@ void PrintAgentText(const StateFileView& v) {
   if (r.progress && v.stale.empty()) {
     const SyncProgress& p = *r.progress;
     std::string eta = p.eta_s < 0 ? "not known yet" : fmt::format("about {:.0f} s left", p.eta_s);
+    int pad = std::max(1, 16 - static_cast<int>(p.kind.size()));
     std::printf(
-        "%s:%*s%lld of %lld row(s) sent, %lld of %lld table(s) done, %.0f rows/s, %s "
+        "%s:%*s%lld of %lld change(s) sent, %lld of %lld table(s) sent, %.0f rows/s, %s "
         "(since %s; one transaction: nothing is visible before its commit)\n",
-        p.kind.c_str(), static_cast<int>(std::max<size_t>(1, 16 - p.kind.size())), "",
-        static_cast<long long>(p.rows_done), static_cast<long long>(p.rows_total),
-        static_cast<long long>(p.tables_done), static_cast<long long>(p.tables_total), p.rows_per_s,
-        eta.c_str(), IsoTime(p.started_ms).c_str());
+        p.kind.c_str(), pad, "", static_cast<long long>(p.rows_done),
+        static_cast<long long>(p.rows_total), static_cast<long long>(p.tables_done),
+        static_cast<long long>(p.tables_total), p.rows_per_s, eta.c_str(),
+        IsoTime(p.started_ms).c_str());
     for (const SyncProgress::Table& t : p.tables) {
-      std::printf("  %-30s %lld of %lld row(s), %.1f MB\n", t.table.c_str(),
+      std::printf("  %-30s %lld of %lld change(s), %.1f MB of values\n", t.table.c_str(),
                   static_cast<long long>(t.rows_done), static_cast<long long>(t.rows_total),
                   static_cast<double>(t.bytes_done) / 1e6);
     }

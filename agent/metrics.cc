@@ -157,10 +157,10 @@ struct Metrics::Impl {
                               "Rows of the batch at the sink (an initial sync, a resync); 0 "
                               "when none is.")),
         sync_rows_done(Gauge("sluice_sync_rows_sent",
-                             "Rows of the batch at the sink sent so far (up to one chunk ahead "
+                             "Rows of the batch at the sink sent so far (up to two chunks ahead "
                              "of the server's writes; nothing is visible before the commit).")),
         sync_bytes_done(Gauge("sluice_sync_bytes_sent",
-                              "Bytes of the values of the rows sent so far of the batch at the "
+                              "Bytes of the text and blob values sent so far of the batch at the "
                               "sink.")),
         sync_tables_total(
             Gauge("sluice_sync_tables", "Tables with rows in the batch at the sink.")),

@@ -995,8 +995,11 @@ void Replicator::OnStopTimer(uv_timer_t* h) noexcept {
 
 std::optional<SyncProgress> Replicator::ProgressNow() const {
   if (state_ != State::kApplying) return std::nullopt;
+  // A batch of the stream is at the sink for a few ms: only one at it for a
+  // second or more (an initial sync, a resync, a large catch-up) is shown.
+  if (NowMs() - apply_started_ms_ < 1000) return std::nullopt;
   std::optional<ApplyProgress> p = applier_->Progress();
-  if (!p) return std::nullopt;
+  if (!p || p->rows_total == 0) return std::nullopt;
   return MakeSyncProgress(*p, position_ < 0, apply_started_ms_, NowMs());
 }
 

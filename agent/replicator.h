@@ -101,7 +101,7 @@ class Replicator {
   // Rewrites the state file (agent/agent_state_file.h); `force` = even if
   // the heartbeat interval has not passed.
   void WriteState(bool force);
-  // The batch at the sink, while there is one (nullopt otherwise).
+  // The batch at the sink once it has been there for a second (nullopt otherwise).
   std::optional<SyncProgress> ProgressNow() const;
   void Shutdown();
   void CloseHandles();
@@ -140,9 +140,8 @@ class Replicator {
   std::unique_ptr<Metrics> metrics_;  // before lease_: the driver counts into it
   std::unique_ptr<LeaseDriver> lease_;
   State state_ = State::kStarting;
-  int64_t apply_started_ms_ = 0;
-  bool progress_written_ = false;  // the state file shows a batch's progress  // unix ms: the batch
-                                   // at the sink was handed to the applier
+  int64_t apply_started_ms_ = 0;   // unix ms: the batch at the sink was handed to the applier
+  bool progress_written_ = false;  // the state file shows a batch's progress
   int exit_code_ = 0;
   bool stop_requested_ = false;
   bool wake_pending_ = false;

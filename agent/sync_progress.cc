@@ -45,7 +45,7 @@ std::string Number(double v) {
 std::string SyncProgressJson(const std::optional<SyncProgress>& p) {
   if (!p) return "null";
   std::string j = "{\"kind\":";
-  AppendJsonString(&j, p->kind);
+  AppendJsonStringLossy(&j, p->kind);
   j += ",\"started_ms\":" + std::to_string(p->started_ms);
   j += ",\"rows_total\":" + std::to_string(p->rows_total);
   j += ",\"rows_done\":" + std::to_string(p->rows_done);
@@ -59,7 +59,7 @@ std::string SyncProgressJson(const std::optional<SyncProgress>& p) {
     const SyncProgress::Table& t = p->tables[i];
     if (i > 0) j += ",";
     j += "{\"table\":";
-    AppendJsonString(&j, t.table);
+    AppendJsonStringLossy(&j, t.table);
     j += ",\"rows_total\":" + std::to_string(t.rows_total) +
          ",\"rows_done\":" + std::to_string(t.rows_done) +
          ",\"bytes_done\":" + std::to_string(t.bytes_done) + "}";

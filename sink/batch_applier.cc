@@ -718,11 +718,12 @@ struct BatchApplier::Impl {
     parked_tables.clear();
     size_t bytes = 0;
     auto take = [&](Change c) {
-      size_t approx = ApproxBytes(c);
-      bytes += approx;
+      bytes += ApproxBytes(c);
       if (c.table < sent.size()) {
+        int64_t value_bytes = 0;
+        for (const Value& v : c.values) value_bytes += static_cast<int64_t>(v.bytes.size());
         sent[c.table].first++;
-        sent[c.table].second += static_cast<int64_t>(approx);
+        sent[c.table].second += value_bytes;
       }
       changes.push_back(std::move(c));
     };

@@ -62,18 +62,18 @@ struct ApplyStats {
   std::vector<std::string> resync_tables;
 };
 
-// How far the Apply in flight is: rows sent to the server so far of the
-// batch's rows (its spool), per table and in all. Rows go out in chunks, so
-// "done" runs up to one chunk ahead of what the server has written; the batch
-// still commits all at once. A restart of the batch (the row-by-row path)
-// starts the count again.
+// How far the Apply in flight is: changes read into chunks so far of the
+// batch's changes (its spool), per table and in all. The next chunk is
+// encoded while the server works on this one, so "done" runs up to two chunks
+// ahead of what the server has written; the batch still commits all at once.
+// A restart of the batch (the row-by-row path) starts the count again.
 struct ApplyProgress {
   struct Table {
     std::string name;
     bool full = false;  // read whole in this batch
     int64_t rows_total = 0;
     int64_t rows_done = 0;
-    int64_t bytes_done = 0;  // of the values sent (their size in the source)
+    int64_t bytes_done = 0;  // of the text and blob values read (integers and reals count 0)
   };
   std::vector<Table> tables;  // tables with rows in the batch, in batch order
   int64_t rows_total = 0;

@@ -97,6 +97,13 @@ TEST(AgentStateFile, ProgressRoundTrip) {
   Result<AgentStateRecord> older = ParseAgentState(old);
   ASSERT_TRUE(older.ok()) << older.status().ToString() << "\n" << old;
   EXPECT_FALSE(older->progress.has_value());
+  // A progress that does not parse costs the progress, not the record.
+  std::string broken = FormatAgentState(r);
+  broken.replace(broken.find("\"kind\""), 6, "\"kinx\"");
+  Result<AgentStateRecord> kept = ParseAgentState(broken);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_FALSE(kept->progress.has_value());
+  EXPECT_EQ(kept->node, Sample().node);
 }
 
 TEST(AgentStateFile, GarbageIsCorruption) {
