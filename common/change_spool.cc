@@ -231,8 +231,7 @@ Status ChangeSpool::Append(const Change& change) {
   bytes_ += buffer_.size() - before;
   ++count_;
   if (change.table >= per_table_.size()) per_table_.resize(change.table + 1);
-  per_table_[change.table].first++;
-  per_table_[change.table].second += buffer_.size() - before;
+  per_table_[change.table]++;
   if (fd_ < 0 && buffer_.size() > memory_limit_) return Spill();
   if (fd_ >= 0 && buffer_.size() >= kWriteChunk) return Flush();
   return Status::Ok();

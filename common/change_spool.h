@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -51,12 +50,9 @@ class ChangeSpool {
   bool empty() const { return count_ == 0; }
   bool spilled() const { return fd_ >= 0; }
   uint64_t bytes() const { return bytes_; }
-  // Changes appended for table index `table` (Change::table), and their encoded bytes.
+  // Changes appended for table index `table` (Change::table).
   size_t count_of(uint32_t table) const {
-    return table < per_table_.size() ? per_table_[table].first : 0;
-  }
-  uint64_t bytes_of(uint32_t table) const {
-    return table < per_table_.size() ? per_table_[table].second : 0;
+    return table < per_table_.size() ? per_table_[table] : 0;
   }
 
   // Whether `dir` ("" = $TMPDIR or /tmp) can hold a spill file: a directory
@@ -82,7 +78,7 @@ class ChangeSpool {
   size_t read_offset_ = 0;
   size_t count_ = 0;
   uint64_t bytes_ = 0;
-  std::vector<std::pair<size_t, uint64_t>> per_table_;  // count and bytes by Change::table
+  std::vector<size_t> per_table_;  // changes by Change::table
   bool reading_ = false;
   std::string spill_error_;
 };
